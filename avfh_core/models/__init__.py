@@ -1,0 +1,1 @@
+"""avfh_core.models"""

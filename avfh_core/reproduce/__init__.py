@@ -1,0 +1,1 @@
+"""Batch reproduction: the papermill runner, sweeps, the report and the claims audit."""
