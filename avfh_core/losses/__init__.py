@@ -1,1 +1,10 @@
-"""avfh_core.losses"""
+"""avfh_core.losses: the loss toolkit (issue 4).
+
+frequency:   FocalFrequencyLoss (VFH-GAN eqs. 9-10), dft_loss (eq. 8), dft2_naive (eqs. 6-7), radial_band_error.
+adversarial: non-saturating (vanilla), LSGAN and WGAN-GP generator / discriminator losses, gradient_penalty.
+perceptual:  FeatureNet (in-project identity/gender/age classifier), load_feature_net, PerceptualLoss,
+             attribute_accuracy.
+masks:       gaussian_mouth_mask, masked_l1 (Eskimez et al.), symmetry_loss, identity_loss, heatmap_loss
+             (VividGAN eqs. 3, 5, 6), noise_resilience_loss (Eskimez et al.).
+lipreading:  the VFH-GAN lip-reading loss (eq. 5), in avfh_core.losses.lipreading (owned by the VFH-GAN work).
+"""

@@ -1,0 +1,199 @@
+"""avfh_core.metrics pinned to scikit-image (PSNR/SSIM), the erqa package (ERQA) and invariances (NLMD)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from avfh_core.metrics import (
+    box_mask,
+    erqa,
+    nlmd,
+    psnr,
+    psnr_per_frame,
+    region_scores,
+    rgb_to_y,
+    ssim,
+    ssim_vh,
+    ssim_vt,
+    video_psnr,
+)
+from avfh_core.metrics.erqa import canny, to_uint8_bgr
+
+skimage = pytest.importorskip("skimage")
+from skimage import data, filters, transform  # noqa: E402
+from skimage import metrics as skm  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def photo():
+    """scikit-image's astronaut, 128x128, float64 HWC in [0,1]."""
+    return data.astronaut()[40:424:3, 80:464:3] / 255.0
+
+
+def degradations(img):
+    rng = np.random.default_rng(0)
+    small = transform.resize(img, (32, 32), anti_aliasing=True)
+    return {
+        "blur": filters.gaussian(img, 1.5, channel_axis=-1),
+        "noise": np.clip(img + 0.05 * rng.standard_normal(img.shape), 0, 1),
+        "bicubic_x4": np.clip(transform.resize(small, img.shape[:2], order=3), 0, 1),
+        "jitter": np.clip(np.roll(img, 1, axis=1) * 0.9 + 0.05, 0, 1),
+    }
+
+
+def t(img):
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+
+
+def y_ref(img):  # BT.601 Y/255 from the issue's formula, in numpy
+    return (16 + 65.481 * img[..., 0] + 128.553 * img[..., 1] + 24.966 * img[..., 2]) / 255.0
+
+
+@pytest.mark.parametrize("name", ["blur", "noise", "bicubic_x4", "jitter"])
+def test_psnr_ssim_match_skimage_rgb_and_y(photo, name):
+    deg = degradations(photo)[name]
+    ours_rgb = (psnr(t(deg), t(photo), y_channel=False).item(), ssim(t(deg), t(photo), y_channel=False).item())
+    ref_rgb = (skm.peak_signal_noise_ratio(photo, deg, data_range=1),
+               skm.structural_similarity(photo, deg, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                         data_range=1, channel_axis=-1))
+    assert ours_rgb[0] == pytest.approx(ref_rgb[0], abs=1e-3)
+    assert ours_rgb[1] == pytest.approx(ref_rgb[1], abs=1e-4)
+    c = 4
+    yp, yd = y_ref(photo)[c:-c, c:-c], y_ref(deg)[c:-c, c:-c]
+    ours_y = (psnr(t(deg), t(photo), crop=c).item(), ssim(t(deg), t(photo), crop=c).item())
+    ref_y = (skm.peak_signal_noise_ratio(yp, yd, data_range=1),
+             skm.structural_similarity(yp, yd, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                       data_range=1))
+    assert ours_y[0] == pytest.approx(ref_y[0], abs=1e-3)
+    assert ours_y[1] == pytest.approx(ref_y[1], abs=1e-4)
+
+
+def test_batched_equals_one_by_one(photo):
+    degs = torch.stack([t(d) for d in degradations(photo).values()]).float()
+    gt = t(photo).float().expand_as(degs)
+    batch = ssim(degs.view(2, 2, 3, 128, 128), gt.reshape(2, 2, 3, 128, 128))
+    assert batch.shape == (2, 2)
+    single = torch.stack([ssim(d, g) for d, g in zip(degs, gt)])
+    assert torch.allclose(batch.reshape(-1), single, atol=1e-12)
+    assert psnr(degs, gt).shape == (4,)
+
+
+def test_rgb_to_y_range():
+    assert rgb_to_y(torch.zeros(3, 2, 2)).flatten()[0].item() == pytest.approx(16 / 255)
+    assert rgb_to_y(torch.ones(3, 2, 2)).flatten()[0].item() == pytest.approx(235 / 255, abs=1e-6)
+
+
+def test_identical_images_and_region_mask(photo):
+    x = t(photo)
+    assert math.isinf(psnr(x, x).item()) and ssim(x, x).item() == pytest.approx(1.0)
+    y = x.clone()
+    y[:, 100:, :] = 0.5 * y[:, 100:, :]  # damage the bottom only
+    m = box_mask((128, 128), (0, 0, 128, 90))
+    assert math.isinf(psnr(y, x, mask=m).item())  # the mask excludes the damage
+    r = region_scores(y, x, (10, 100, 60, 128))
+    assert r["psnr"].item() < 30 and r["ssim"].item() < 1
+    per_image = box_mask((128, 128), torch.tensor([[0, 0, 128, 90], [0, 90, 128, 128]]))
+    s = psnr(torch.stack([y, y]), torch.stack([x, x]), mask=per_image)
+    assert math.isinf(s[0].item()) and s[1].item() < 40
+
+
+def test_bad_input_is_a_clear_error():
+    x = torch.rand(3, 32, 32)
+    with pytest.raises(TypeError, match="uint8"):
+        ssim((x * 255).to(torch.uint8), x)
+    with pytest.raises(ValueError, match="divide by 255"):
+        psnr(x * 255, x)
+    with pytest.raises(ValueError, match="same shape"):
+        ssim(x[..., :30], x)
+    with pytest.raises(ValueError, match="NaN"):
+        psnr(torch.where(x > 0.5, torch.nan, x), x)
+    with pytest.raises(ValueError, match="3 channels"):
+        psnr(x[:2], x[:2])  # the Y channel needs RGB
+    with pytest.raises(ValueError, match="crop"):
+        psnr(x, x, crop=-1)
+
+
+def test_ssim_window_too_big_names_the_size():
+    with pytest.raises(ValueError, match="SSIM window"):
+        ssim(torch.rand(3, 10, 10), torch.rand(3, 10, 10))
+    with pytest.raises(ValueError, match="same shape"):
+        psnr(torch.rand(3, 16, 16), torch.rand(3, 16, 15))
+
+
+def test_video_metrics():
+    g = torch.rand(2, 12, 3, 24, 24)
+    x = (g + 0.05 * torch.randn_like(g)).clamp(0, 1)
+    vp = video_psnr(x, g)
+    mse = ((x.double() - g.double()) ** 2).mean(dim=(1, 2, 3, 4))
+    assert torch.allclose(vp, 10 * torch.log10(1 / mse))
+    assert video_psnr(g, g).tolist() == [100.0, 100.0]  # the cap of eq. 11
+    assert psnr_per_frame(x, g).shape == (2, 12)
+    assert torch.allclose(ssim_vh(x, g), ssim(x, g, y_channel=False).mean(dim=1))
+    vt = ssim_vt(x, g)
+    assert vt.shape == (2,) and (vt < 1).all() and ssim_vt(g, g).allclose(torch.ones(2, dtype=torch.float64))
+    # a temporally shuffled video keeps SSIM_vh but loses SSIM_vt
+    perm = torch.randperm(12)
+    smooth = torch.linspace(0, 1, 12).view(1, 12, 1, 1, 1).expand(1, 12, 3, 24, 24).contiguous()
+    assert ssim_vh(smooth[:, perm], smooth[:, perm]).item() == pytest.approx(1.0)
+    assert ssim_vt(smooth[:, perm], smooth).item() < 0.9
+    with pytest.raises(ValueError, match="11 frames"):
+        ssim_vt(g[:, :5], g[:, :5])
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_erqa_matches_reference_package(photo, version):
+    ref = pytest.importorskip("erqa")
+    gt = (t(photo).float() * 255).round() / 255
+    metric = ref.ERQA(version=version)
+    for name, deg in degradations(photo).items():
+        x = (t(deg).float() * 255).round() / 255
+        expected = metric(to_uint8_bgr(x).numpy(), to_uint8_bgr(gt).numpy())
+        assert erqa(x, gt, version).item() == pytest.approx(expected, abs=1e-3), name
+    shifted = torch.roll(gt, (2, -1), (1, 2))  # a global shift is compensated
+    assert erqa(shifted, gt, version).item() == pytest.approx(
+        metric(to_uint8_bgr(shifted).numpy(), to_uint8_bgr(gt).numpy()), abs=1e-3)
+    batch = erqa(torch.stack([gt, shifted]), torch.stack([gt, gt]), version)
+    assert batch.shape == (2,) and batch[0].item() == 1.0
+
+
+def test_canny_matches_opencv(photo):
+    cv2 = pytest.importorskip("cv2")
+    imgs = [(deg * 255).round().astype(np.uint8)[..., ::-1].copy() for deg in degradations(photo).values()]
+    ours = canny(torch.from_numpy(np.stack(imgs)))
+    for k, im in enumerate(imgs):
+        assert np.array_equal(ours[k].numpy(), cv2.Canny(im, 100, 200) > 0)
+
+
+def test_erqa_bad_version():
+    with pytest.raises(ValueError, match="version"):
+        erqa(torch.rand(3, 16, 16), torch.rand(3, 16, 16), "2.0")
+
+
+def _face_like(n_frames=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n_frames, 68, 2, generator=g, dtype=torch.float64) * 50 + 20
+
+
+def test_nlmd_similarity_invariance_and_zero():
+    gt = _face_like()
+    assert nlmd(gt, gt).item() == pytest.approx(0.0, abs=1e-9)
+    th = 0.7
+    rot = torch.tensor([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]], dtype=torch.float64)
+    moved = 2.5 * gt @ rot.T + torch.tensor([13.0, -4.0], dtype=torch.float64)
+    assert nlmd(moved, gt).item() == pytest.approx(0.0, abs=1e-9)
+    noisy = gt + torch.randn_like(gt)
+    d = nlmd(noisy, gt)
+    assert d.item() > 0 and nlmd(2.5 * noisy @ rot.T + 3, gt).item() == pytest.approx(d.item(), abs=1e-9)
+    mouth_noise = gt.clone()
+    mouth_noise[:, 48:] += torch.randn(4, 20, 2, dtype=torch.float64)
+    assert nlmd(mouth_noise, gt, mouth_only=True).item() > nlmd(mouth_noise, gt).item()
+    assert nlmd(gt.expand(3, 4, 68, 2), gt.expand(3, 4, 68, 2)).shape == (3,)
+
+
+def test_nlmd_bad_input():
+    with pytest.raises(ValueError, match="same shape"):
+        nlmd(torch.rand(4, 68, 2), torch.rand(4, 67, 2))
+    with pytest.raises(ValueError, match="NaN"):
+        nlmd(torch.full((4, 68, 2), float("nan")), torch.rand(4, 68, 2))
