@@ -140,7 +140,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed python, numpy and torch; deterministic kernels (on the CPU always, on CUDA where torch has them)."""
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds the legacy global generator other libraries use
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
