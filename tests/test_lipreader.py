@@ -1,5 +1,7 @@
 """The lip reader of VFH-GAN's reference [21]: shapes, the paper's parameter count, the official checkpoint names."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -10,6 +12,7 @@ from avfh_core.models.lipreader import (
     LipReaderConfig,
     load_official_checkpoint,
 )
+from avfh_core.train.lipreader import accuracy, mouth_crop_dataset, pretrained_lipreader, train_lipreader
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +213,66 @@ def test_load_official_errors(tmp_path):
     torch.save({"model_state_dict": {"foo": torch.zeros(1)}}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="tcn_output.weight"):
         load_official_checkpoint(tmp_path / "other.pth")
+
+
+# --- in-project pretraining (a stand-in world here; the synthetic world is exercised by the notebook) ------------
+
+
+class FakeWorld:
+    """Clips whose 'mouth' opens and closes with a word-specific rhythm; identities differ by background."""
+
+    def __init__(self, vocab_size=3, frames=8, size=32):
+        self.config = SimpleNamespace(vocab_size=vocab_size, num_frames=frames, image_size=size, seed=0)
+        self.vocab = [f"w{k}" for k in range(vocab_size)]
+
+    def clip(self, i, split="train"):
+        from avfh_core.data.sample import AVSample
+
+        g = torch.Generator().manual_seed(i * 2 + (split == "test"))
+        t, s = self.config.num_frames, self.config.image_size
+        word = i % len(self.vocab)
+        video = torch.rand(1, 3, 1, 1, generator=g).expand(t, 3, s, s).clone() * 0.5  # identity: a background colour
+        opening = torch.tensor([float((f // (word + 1)) % 2 == 0) for f in range(t)])
+        video[:, :, s // 2 - 4 : s // 2 + 4, s // 4 : 3 * s // 4] = opening[:, None, None, None]
+        video = (video + 0.05 * torch.randn(video.shape, generator=g)).clamp(0, 1)
+        landmarks = torch.full((t, 68, 2), s / 2)
+        return AVSample(video, 25.0, torch.zeros(640), 16000, landmarks, text=self.vocab[word], source=f"fake:{split}:{i}")
+
+
+def fake_crops(video, landmarks, size, gray=True):
+    s = video.shape[-1]
+    gray_video = video.mean(1, keepdim=True)[:, :, s // 4 : 3 * s // 4, s // 4 : 3 * s // 4]
+    return torch.nn.functional.interpolate(gray_video, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def test_mouth_crop_dataset_and_training_beat_chance():
+    world = FakeWorld()
+    x, y = mouth_crop_dataset(world, "train", 12, 16, crop_fn=fake_crops)
+    assert x.shape == (12, 1, 8, 16, 16) and x.dtype == torch.uint8 and y.tolist() == [0, 1, 2] * 4
+    xt, yt = mouth_crop_dataset(world, "test", 9, 16, crop_fn=fake_crops)
+    torch.manual_seed(0)
+    model = LipReader(LipReaderConfig.small(width=4, num_classes=3, input_size=16))
+    info = train_lipreader(model, x, y, steps=40, batch_size=6, lr=3e-3)
+    assert len(info["loss_curve"]) == 40 and info["loss_curve"][-1] < info["loss_curve"][0]
+    assert accuracy(model, xt, yt) > 1 / 3 + 0.3  # held-out 'identities', well above chance
+    with pytest.raises(ValueError, match="n_clips"):
+        mouth_crop_dataset(world, "train", 0, 16, crop_fn=fake_crops)
+
+
+def test_pretrained_lipreader_is_cached_by_config(tmp_path, monkeypatch):
+    from avfh_core.config import setup
+    from avfh_core.train import lipreader as tl
+
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path))
+    monkeypatch.setattr(tl, "world_for", lambda cfg, seed=None: FakeWorld(frames=int(cfg.clip_frames)))
+    cfg = setup("smoke", device="cpu", vocab_size=3, lipreader_steps=6, lipreader_width=4, mouth_size=16,
+                clip_frames=8, n_train_clips=6, n_eval_clips=3)
+    m1, info1 = pretrained_lipreader(cfg, crop_fn=fake_crops)
+    m2, info2 = pretrained_lipreader(cfg, crop_fn=fake_crops)
+    assert not info1["cached"] and info2["cached"]
+    assert info2["chance"] == pytest.approx(1 / 3) and 0 <= info2["test_accuracy"] <= 1
+    assert {"train_accuracy", "loss_curve", "n_train_clips"} <= set(info2)
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    assert not m2.training and m2.config.num_classes == 3
+    _, info3 = pretrained_lipreader(cfg, steps=7, crop_fn=fake_crops)  # a changed schedule retrains
+    assert not info3["cached"] and len(info3["loss_curve"]) == 7
