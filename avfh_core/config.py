@@ -39,6 +39,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         lipreader_steps=15, lipreader_width=8, mouth_size=24,
         eval_every=6, checkpoint_every=6, widgets=False, bench_frames=64,
         vfhgan_stages=1, vfhgan_eval_windows=12, vfhgan_ablation_steps=3,
+        vfhgan_lip_demo_steps=8,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -46,6 +47,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         lipreader_steps=400, lipreader_width=16, mouth_size=44,
         eval_every=100, checkpoint_every=100, widgets=True, bench_frames=1024,
         vfhgan_stages=3, vfhgan_eval_windows=96, vfhgan_ablation_steps=300,
+        vfhgan_lip_demo_steps=120,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -53,6 +55,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         lipreader_steps=3000, lipreader_width=64, mouth_size=88,
         eval_every=500, checkpoint_every=500, widgets=True, bench_frames=4096,
         vfhgan_stages=6, vfhgan_eval_windows=500, vfhgan_ablation_steps=2000,
+        vfhgan_lip_demo_steps=300,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -60,6 +63,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         lipreader_steps=30000, lipreader_width=64, mouth_size=88,
         eval_every=5000, checkpoint_every=2000, widgets=True, bench_frames=4096,
         vfhgan_stages=8, vfhgan_eval_windows=2000, vfhgan_ablation_steps=100000,
+        vfhgan_lip_demo_steps=300,
     ),
 }
 
