@@ -253,7 +253,8 @@ def train_vfhgan(spec: RunSpec, cfg, *, seed: int | None = None, steps: int | No
                  objective: VFHGANObjective | None = None, data=None, checkpoint_path: str | Path | None = None,
                  progress: bool = True, eval_fn=None) -> TrainedModel:
     """Train one generator (VFH-GAN or the SRResNet/SRGAN baseline) with the eq.-11 objective; returns it in eval
-    mode with its loss curves. A discriminator is trained alongside when the adversarial weight is non-zero."""
+    mode with its loss curves. A discriminator is trained alongside when the adversarial weight is non-zero.
+    eval_fn(generator, step) -> dict runs every cfg.eval_every steps (e.g. `psnr_probe`)."""
     seed = cfg.seed if seed is None else seed
     steps = cfg.steps if steps is None else steps
     torch.manual_seed(seed)
@@ -295,7 +296,8 @@ def train_vfhgan(spec: RunSpec, cfg, *, seed: int | None = None, steps: int | No
 
     log = train_loop(step_fn, modules, optimizers, batch_sampler(data, cfg.batch_size, seed, cfg.device), steps,
                      cfg=cfg, checkpoint_path=checkpoint_path, checkpoint_every=cfg.checkpoint_every if checkpoint_path else 0,
-                     eval_fn=eval_fn, eval_every=cfg.eval_every if eval_fn else 0, progress=progress,
+                     eval_fn=(lambda step: eval_fn(gen, step)) if eval_fn else None,
+                     eval_every=cfg.eval_every if eval_fn else 0, progress=progress,
                      desc=f"{spec.model} seed {seed}")
     return TrainedModel(spec, gen.eval(), log, seed)
 
@@ -315,6 +317,19 @@ def super_resolve(model: nn.Module, data, indices: list[int], device, batch_size
         hrs.append(b["hr"][:, b["hr"].shape[1] // 2].float().cpu())
         boxes.append(b["mouth_box"].float().cpu())
     return torch.cat(srs), torch.cat(hrs), torch.cat(boxes)
+
+
+def psnr_probe(cfg, data, n: int = 32) -> Callable[[nn.Module, int], dict[str, float]]:
+    """An eval_fn for `train_vfhgan`: mean Y-PSNR of the generator on `n` fixed windows of `data`."""
+    from avfh_core.metrics.image import psnr
+
+    idx = eval_indices(data, n)
+
+    def eval_fn(gen: nn.Module, step: int) -> dict[str, float]:
+        sr, hr, _ = super_resolve(gen, data, idx, cfg.device)
+        return {"psnr": float(psnr(sr, hr, crop=cfg.scale).mean())}
+
+    return eval_fn
 
 
 def score_images(sr: torch.Tensor, hr: torch.Tensor, mouth_box: torch.Tensor, scale: int) -> dict[str, float]:
@@ -476,7 +491,7 @@ def spec_dict(spec: RunSpec) -> dict[str, Any]:
 
 __all__ = [
     "RELEASED_WEIGHTS", "TABLE2_ROWS", "RunSpec", "TrainedModel", "VFHGANObjective", "backbone_specs", "beside_paper",
-    "build_objective", "causal_specs", "evaluate", "load_paper_tables", "means", "run", "run_rows",
+    "build_objective", "causal_specs", "evaluate", "load_paper_tables", "means", "psnr_probe", "run", "run_rows",
     "score_claims", "score_images", "seeds_for", "spec_dict", "super_resolve", "table1_specs", "table2_specs",
     "table3_specs", "train_vfhgan", "weight_sensitivity_specs", "window_data",
 ]
