@@ -227,9 +227,11 @@ def build_objective(cfg, weights: Mapping[str, float]) -> VFHGANObjective:
         frequency = FocalFrequencyLoss()
     if weights.get("lip", 0):
         from avfh_core.losses.lipreading import LipReadingLoss
-        from avfh_core.models.lipreader import pretrained_lipreader
+        from avfh_core.train.lipreader import pretrained_lipreader
 
-        lip = LipReadingLoss(pretrained_lipreader(cfg)).to(cfg.device)
+        lipreader, info = pretrained_lipreader(cfg)  # cached by configuration: trained once
+        lip = LipReadingLoss(lipreader).to(cfg.device)
+        lip.info = info
     return VFHGANObjective(weights, perceptual, frequency, lip)
 
 
