@@ -1,0 +1,178 @@
+"""On-disk cache of synthetic clips: sharded files plus a manifest holding the configuration and checksums.
+
+Layout: <avfh_home()>/synth/<config-key>/<split>/shard_00000.pt ... and manifest.json. The key is a hash of the
+full `SynthConfig` and the generator version, so a changed configuration (or renderer) never reuses a stale cache.
+Each shard holds SHARD_SIZE consecutive clips; because clip i does not depend on how many clips are asked for, a
+larger request extends an existing cache. Shards are written atomically and verified against the manifest's
+SHA-256 on first read; a corrupt shard is regenerated with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from avfh_core.data.sample import AVSample
+
+SHARD_SIZE = 32
+
+
+def config_key(config: dict, version: int) -> str:
+    blob = json.dumps({"config": config, "version": version}, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _to_record(s: AVSample) -> dict:
+    """AVSample -> compact tensors (uint8 video, int16 audio) + JSON-able metadata."""
+    rec = {
+        "video": (s.video * 255).round().to(torch.uint8),
+        "audio": (s.audio * 32767).round().to(torch.int16),
+        "landmarks": s.landmarks,
+        "pose": s.pose,
+        "frontal": None if s.frontal is None else (s.frontal * 255).round().to(torch.uint8),
+    }
+    tensors = {k: v for k, v in s.extras.items() if isinstance(v, torch.Tensor)}
+    rest = {k: v for k, v in s.extras.items() if not isinstance(v, torch.Tensor)}
+    rec["extra_tensors"] = tensors
+    rec["meta"] = json.dumps(dict(fps=s.fps, sample_rate=s.sample_rate, text=s.text, speaker=s.speaker,
+                                  attributes=s.attributes, source=s.source, extras=rest))
+    return rec
+
+
+def _from_record(rec: dict) -> AVSample:
+    meta = json.loads(rec["meta"])
+    extras = dict(meta["extras"])
+    for k in ("phones", "words"):
+        if k in extras:
+            extras[k] = [tuple(x) for x in extras[k]]
+    extras.update(rec["extra_tensors"])
+    attrs = meta["attributes"]
+    if "lip_colour" in attrs:
+        attrs["lip_colour"] = tuple(attrs["lip_colour"])
+    return AVSample(
+        video=rec["video"].float() / 255, fps=meta["fps"], audio=rec["audio"].float() / 32767,
+        sample_rate=meta["sample_rate"], landmarks=rec["landmarks"], pose=rec["pose"], text=meta["text"],
+        speaker=meta["speaker"], attributes=attrs,
+        frontal=None if rec["frontal"] is None else rec["frontal"].float() / 255, source=meta["source"],
+        extras=extras,
+    )
+
+
+class SynthDataset(torch.utils.data.Dataset):
+    """The first `n_clips` clips of a world's split, generated once and then read from sharded files."""
+
+    def __init__(self, world, split: str, n_clips: int, cache: bool = True, root: str | os.PathLike | None = None):
+        if not isinstance(n_clips, int) or n_clips < 1:
+            raise ValueError(f"n_clips must be a positive int, got {n_clips!r}")
+        self.world, self.split, self.n = world, split, n_clips
+        self.cache = cache
+        if root is None:
+            from avfh_core.config import avfh_home
+
+            root = avfh_home() / "synth"
+        self.dir = Path(root) / world.key / split
+        self._shard_id = None
+        self._shard: list[dict] | None = None
+        self._verified: set[str] = set()  # shards whose checksum was checked in this process
+        if cache:
+            self._ensure()
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir.parent / "manifest.json"
+
+    def _manifest(self) -> dict:
+        p = self.manifest_path
+        if p.exists():
+            try:
+                m = json.loads(p.read_text())
+                if m.get("key") == self.world.key:
+                    return m
+                warnings.warn(f"{p}: manifest key {m.get('key')!r} does not match {self.world.key!r}; rebuilding",
+                              stacklevel=3)
+            except json.JSONDecodeError:
+                warnings.warn(f"{p}: unreadable manifest; rebuilding", stacklevel=3)
+        from avfh_core.data.synth import GENERATOR_VERSION
+
+        return {"key": self.world.key, "version": GENERATOR_VERSION, "config": self.world.config.as_dict(),
+                "shards": {}}
+
+    def _write_manifest(self, m: dict) -> None:
+        self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.manifest_path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(m, indent=1, sort_keys=True))
+        os.replace(tmp, self.manifest_path)
+
+    def _shard_path(self, k: int) -> Path:
+        return self.dir / f"shard_{k:05d}.pt"
+
+    def _ensure(self) -> None:
+        """Generate every missing shard covering clips [0, n)."""
+        m = self._manifest()
+        n_shards = (self.n + SHARD_SIZE - 1) // SHARD_SIZE
+        changed = False
+        for k in range(n_shards):
+            name = f"{self.split}/{self._shard_path(k).name}"
+            entry = m["shards"].get(name)
+            path = self._shard_path(k)
+            if entry is not None and path.exists():
+                continue
+            self._write_shard(k, path)
+            m["shards"][name] = {"sha256": _sha256(path), "clips": SHARD_SIZE, "first": k * SHARD_SIZE}
+            self._verified.add(name)
+            changed = True
+        if changed or not self.manifest_path.exists():
+            self._write_manifest(m)
+        self._m = m
+
+    def _write_shard(self, k: int, path: Path) -> None:
+        recs = [_to_record(self.world.clip(i, self.split)) for i in range(k * SHARD_SIZE, (k + 1) * SHARD_SIZE)]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        torch.save(recs, tmp)
+        os.replace(tmp, path)
+
+    def _load_shard(self, k: int) -> list[dict]:
+        path = self._shard_path(k)
+        name = f"{self.split}/{path.name}"
+        entry = self._m["shards"].get(name)
+        ok = path.exists() and entry is not None
+        if ok and name not in self._verified:
+            ok = _sha256(path) == entry["sha256"]
+            if not ok:
+                warnings.warn(f"{path}: checksum does not match the manifest (corrupt or stale); regenerating",
+                              stacklevel=3)
+        if not ok:
+            self._write_shard(k, path)
+            self._m["shards"][name] = {"sha256": _sha256(path), "clips": SHARD_SIZE, "first": k * SHARD_SIZE}
+            self._write_manifest(self._m)
+        self._verified.add(name)
+        return torch.load(path, weights_only=True)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> AVSample:
+        if not -self.n <= i < self.n:
+            raise IndexError(f"clip index {i} out of range for a dataset of {self.n} clips")
+        i = i % self.n
+        if not self.cache:
+            return self.world.clip(i, self.split)
+        k = i // SHARD_SIZE
+        if self._shard_id != k:
+            self._shard = self._load_shard(k)
+            self._shard_id = k
+        return _from_record(self._shard[i % SHARD_SIZE])

@@ -1,0 +1,567 @@
+"""Synthetic faces: identities, a 3-D landmark model in the iBUG 68-point order, and a fast vectorised renderer.
+
+Geometry. A head is an ellipsoid with semi-axes (a, b, c) (x right, y down, z towards the camera; b = 1 is the
+crown-to-chin half height). Each of the 68 iBUG landmarks is a point on that surface, given by its frontal chart
+coordinates (x, y) and z = c sqrt(1 - x^2/a^2 - y^2/b^2); the mouth points move per frame with the articulatory
+tracks of the speech synthesizer (jaw opening, spread/rounding, closure). Head pose R(yaw, pitch, roll), a scale s
+(pixels per unit) and a translation project points orthographically: p_img = s (R p)_xy + centre + t.
+
+Rendering (one batched pass per clip, no per-pixel Python):
+  1. ray-ellipsoid intersection for every pixel of every frame (orthographic rays along -z): q^T M q = 1,
+     M = R D R^T, D = diag(a^-2, b^-2, c^-2), solved in closed form for the front depth; anti-aliased silhouette
+     from the implicit-function distance f / |grad f| (1 px smooth step);
+  2. the hit point, rotated back to head coordinates, gives texture coordinates (azimuth, elevation) into an
+     identity's static albedo + normal map (skin with pores and blotches, hair with strands, brows, eyes, nose,
+     ears, facial hair, glasses), rendered once per identity and sampled with `grid_sample`;
+  3. per-frame dynamic parts (lips, dark mouth cavity, teeth, tongue, blinking eyelids) are evaluated as
+     signed-distance shapes in the head's frontal chart, only inside the small image boxes that can contain them;
+  4. Lambertian shading with the rotated normal map (the nose ridge is a bump in the normals), composited over a
+     per-clip textured background.
+Because landmarks and pixels come from the same surface and projection, a landmark lands on the pixel that shows
+its feature (tested). The frontal ground truth is the same face and expression rendered at zero pose.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SKIN_TONES = {  # albedo RGB, light to dark
+    "I": (0.93, 0.80, 0.71), "II": (0.87, 0.70, 0.58), "III": (0.78, 0.60, 0.46),
+    "IV": (0.66, 0.48, 0.34), "V": (0.50, 0.35, 0.24), "VI": (0.34, 0.23, 0.16),
+}
+HAIR_COLOURS = {
+    "black": (0.07, 0.06, 0.06), "dark_brown": (0.20, 0.13, 0.08), "brown": (0.38, 0.25, 0.14),
+    "blonde": (0.80, 0.66, 0.40), "red": (0.62, 0.27, 0.12), "grey": (0.62, 0.62, 0.60),
+}
+HAIR_STYLES = ("short", "long", "bald", "curly", "bob")
+IRIS_COLOURS = {"brown": (0.30, 0.17, 0.08), "blue": (0.25, 0.42, 0.62), "green": (0.30, 0.45, 0.28),
+                "hazel": (0.45, 0.33, 0.15)}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A synthetic person. Geometry is in head units (b = 1)."""
+
+    id: int
+    gender: str  # "m" / "f"
+    age: float
+    skin_tone: str
+    hair_colour: str
+    hair_style: str
+    face_width: float  # ellipsoid semi-axis a
+    face_depth: float  # semi-axis c
+    eye_spacing: float  # half distance between eye centres
+    eye_size: float  # eye half width
+    iris_colour: str
+    brow_thickness: float
+    brow_height: float
+    nose_width: float
+    nose_length: float
+    lip_thickness: float
+    lip_width: float
+    lip_colour: tuple[float, float, float]
+    facial_hair: str  # "none" / "moustache" / "beard" / "stubble"
+    glasses: bool
+    texture_seed: int
+    voice_u: tuple[float, ...]  # 7 uniforms for the voice (speech.voice_from_attributes)
+
+    def attributes(self) -> dict:
+        d = asdict(self)
+        d.pop("voice_u")
+        d.pop("texture_seed")
+        return d
+
+
+def sample_identity(idx: int, rng: np.random.Generator) -> Identity:
+    gender = "m" if rng.random() < 0.5 else "f"
+    age = float(rng.uniform(18, 75))
+    old = (age - 18) / 57
+    hair_colour = str(rng.choice(list(HAIR_COLOURS)[:5])) if rng.random() > old**2 else "grey"
+    styles = ["short", "bald", "curly", "short"] if gender == "m" else ["long", "bob", "curly", "long"]
+    if gender == "m" and old < 0.3:
+        styles = ["short", "curly", "long", "short"]
+    facial_hair = "none"
+    if gender == "m":
+        facial_hair = str(rng.choice(["none", "none", "moustache", "beard", "stubble"]))
+    lip_base = np.array([0.72, 0.38, 0.38]) if gender == "f" else np.array([0.66, 0.42, 0.40])
+    lip = np.clip(lip_base + rng.normal(0, 0.05, 3), 0, 1)
+    return Identity(
+        id=idx, gender=gender, age=round(age, 1), skin_tone=str(rng.choice(list(SKIN_TONES))),
+        hair_colour=hair_colour, hair_style=str(rng.choice(styles)),
+        face_width=float(rng.uniform(0.70, 0.84) + (0.02 if gender == "m" else 0.0)),
+        face_depth=float(rng.uniform(0.85, 0.95)),
+        eye_spacing=float(rng.uniform(0.26, 0.33)), eye_size=float(rng.uniform(0.09, 0.12)),
+        iris_colour=str(rng.choice(list(IRIS_COLOURS))),
+        brow_thickness=float(rng.uniform(0.025, 0.05) + (0.01 if gender == "m" else 0.0)),
+        brow_height=float(rng.uniform(0.12, 0.18)),
+        nose_width=float(rng.uniform(0.08, 0.12) + (0.01 if gender == "m" else 0.0)),
+        nose_length=float(rng.uniform(0.24, 0.30)),
+        lip_thickness=float(rng.uniform(0.035, 0.06) + (0.01 if gender == "f" else 0.0)),
+        lip_width=float(rng.uniform(0.15, 0.2)), lip_colour=tuple(float(v) for v in lip),
+        facial_hair=facial_hair, glasses=bool(rng.random() < 0.2),
+        texture_seed=int(rng.integers(2**31)), voice_u=tuple(float(v) for v in rng.random(7)),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 3-D landmark model (iBUG 68 order)
+
+EYE_Y, MOUTH_Y = -0.08, 0.47
+
+
+def landmarks_chart(idn: Identity, jaw: torch.Tensor, spread: torch.Tensor, closed: torch.Tensor,
+                    blink: torch.Tensor) -> torch.Tensor:
+    """Frontal chart coordinates (x, y) of the 68 iBUG points per frame -> [T, 68, 2].
+
+    jaw in [0,1] opens the mouth (inner-lip gap up to 0.17 units, 65% of it moving the lower lip and chin);
+    spread in [-1,1] widens (>0) or rounds (<0) the lips; closed in [0,1] presses the lips together; blink in [0,1]
+    lowers the upper eyelids."""
+    T = jaw.shape[0]
+    a = idn.face_width
+    pts = torch.zeros(T, 68, 2)
+    close_f = 1 - torch.clamp((closed - 0.3) / 0.4, 0, 1)
+    gap = 0.17 * jaw * close_f
+    # jaw line 0..16: a U from the ear level to the chin, the chin drops with the jaw
+    t = torch.linspace(0, math.pi, 17)
+    x = -a * 0.96 * torch.cos(t)
+    y0, yc = -0.02, 0.92
+    y = y0 + (yc - y0) * torch.sin(t)
+    drop = 0.6 * gap[:, None] * torch.sin(t)[None] ** 4
+    pts[:, 0:17, 0] = x
+    pts[:, 0:17, 1] = y[None] + drop
+    # brows 17..21 (image left = subject right), 22..26
+    by = EYE_Y - idn.brow_height
+    for side, sl in ((-1, range(17, 22)), (1, range(26, 21, -1))):
+        xs = torch.linspace(idn.eye_spacing + idn.eye_size * 1.5, idn.eye_spacing - idn.eye_size * 1.3, 5)
+        ys = by - 0.035 * torch.sin(torch.linspace(0.3, math.pi - 0.3, 5))
+        for j, k in enumerate(sl):
+            pts[:, k, 0] = side * xs[j]
+            pts[:, k, 1] = ys[j]
+    # nose 27..30 bridge, 31..35 base
+    nl = idn.nose_length
+    for j, k in enumerate(range(27, 31)):
+        pts[:, k, 0] = 0.0
+        pts[:, k, 1] = EYE_Y + nl * (j / 3) * 0.95
+    nw = idn.nose_width
+    for j, k in enumerate(range(31, 36)):
+        pts[:, k, 0] = nw * (j - 2) / 2
+        pts[:, k, 1] = EYE_Y + nl + 0.03 - 0.02 * (1 - abs(j - 2) / 2)
+    # eyes: 36 outer, 37 38 top, 39 inner, 40 41 bottom (subject right = image left); 42..47 mirrored
+    ew, eh = idn.eye_size, idn.eye_size * 0.42
+    for side, idx in ((-1, (36, 37, 38, 39, 40, 41)), (1, (45, 44, 43, 42, 47, 46))):
+        cx = side * idn.eye_spacing
+        o, t1, t2, i, b1, b2 = idx
+        pts[:, o] = torch.tensor([cx + side * ew, EYE_Y])
+        pts[:, i] = torch.tensor([cx - side * ew, EYE_Y])
+        for k, dx in ((t1, ew / 3), (t2, -ew / 3)):
+            pts[:, k, 0] = cx + side * dx
+            pts[:, k, 1] = EYE_Y - eh * 0.943 * (1 - 2 * blink)  # the upper lid, as drawn by _eyelids
+        for k, dx in ((b1, -ew / 3), (b2, ew / 3)):
+            pts[:, k, 0] = cx + side * dx
+            pts[:, k, 1] = EYE_Y + eh * 0.943
+    # mouth: outer 48..59, inner 60..67
+    hw = idn.lip_width * (1 + 0.18 * spread) * (1 - 0.1 * jaw)
+    th = idn.lip_thickness
+    cy = MOUTH_Y
+    up_in = cy - 0.35 * gap
+    lo_in = cy + 0.65 * gap
+    ri = 0.75 + 0.15 * jaw  # rounder inner opening when the jaw is open
+    outer_x = torch.tensor([-1.0, -0.6, -0.28, 0.0, 0.28, 0.6, 1.0, 0.6, 0.28, 0.0, -0.28, -0.6])
+    pts[:, 48:60, 0] = outer_x[None] * hw[:, None]
+    upper_shape = torch.tensor([0.0, 0.75, 1.0, 0.85, 1.0, 0.75, 0.0])  # cupid's bow
+    for j in range(7):  # 48..54 corner-top-corner
+        pts[:, 48 + j, 1] = up_in - th * upper_shape[j] - 0.01 * (1 - upper_shape[j])
+    lower_shape = torch.tensor([0.7, 0.95, 1.0, 0.95, 0.7])  # 55..59, right to left
+    for j in range(5):
+        pts[:, 55 + j, 1] = lo_in + th * 1.2 * lower_shape[j]
+    pts[:, 48, 1] = cy + 0.1 * gap
+    pts[:, 54, 1] = cy + 0.1 * gap
+    hi = hw * 0.88
+    inner_x = torch.tensor([-1.0, -0.45, 0.0, 0.45, 1.0, 0.45, 0.0, -0.45])
+    pts[:, 60:68, 0] = inner_x[None] * hi[:, None]
+    pts[:, 60, 1] = cy + 0.1 * gap
+    pts[:, 64, 1] = cy + 0.1 * gap
+    for k, f in ((61, ri), (62, 1.0), (63, ri)):
+        pts[:, k, 1] = cy - 0.35 * gap * f
+    for k, f in ((65, ri), (66, 1.0), (67, ri)):
+        pts[:, k, 1] = cy + 0.65 * gap * f
+    return pts
+
+
+def chart_to_surface(xy: torch.Tensor, idn: Identity) -> torch.Tensor:
+    """(x, y) chart points -> 3-D points on the front of the head ellipsoid, [..., 3]."""
+    a, c = idn.face_width, idn.face_depth
+    r = 1 - (xy[..., 0] / a) ** 2 - xy[..., 1] ** 2
+    z = c * torch.sqrt(r.clamp_min(1e-4))
+    return torch.cat([xy, z[..., None]], -1)
+
+
+def rotation(pose: torch.Tensor) -> torch.Tensor:
+    """R = Rz(roll) Rx(pitch) Ry(yaw) for pose [T, 3] (yaw, pitch, roll) in degrees -> [T, 3, 3].
+
+    Positive yaw turns the face towards image right, positive pitch tilts the chin down (face looks down)."""
+    y, p, r = torch.deg2rad(pose).unbind(-1)
+    cy, sy, cp, sp, cr, sr = y.cos(), y.sin(), p.cos(), p.sin(), r.cos(), r.sin()
+    o, z = torch.ones_like(y), torch.zeros_like(y)
+    Ry = torch.stack([cy, z, sy, z, o, z, -sy, z, cy], -1).view(-1, 3, 3)
+    Rx = torch.stack([o, z, z, z, cp, -sp, z, sp, cp], -1).view(-1, 3, 3)
+    Rz = torch.stack([cr, -sr, z, sr, cr, z, z, z, o], -1).view(-1, 3, 3)
+    return Rz @ Rx @ Ry
+
+
+def project(points: torch.Tensor, R: torch.Tensor, scale: float, centre: torch.Tensor) -> torch.Tensor:
+    """Orthographic projection p_img = scale * (R p)_xy + centre; points [T, N, 3], R [T,3,3], centre [T,2]."""
+    q = points @ R.transpose(1, 2)
+    return scale * q[..., :2] + centre[:, None, :]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Static texture (albedo + normals) of an identity, in (azimuth, elevation) coordinates
+
+
+def _smooth_noise(gen: torch.Generator, h: int, w: int, k: int, ch: int = 1) -> torch.Tensor:
+    """Band-limited noise: white noise blurred by a box of size k (two passes), unit std -> [ch, h, w]."""
+    n = torch.randn(1, ch, h, w, generator=gen)
+    if k > 1:
+        ker = torch.ones(ch, 1, 1, k) / k
+        for _ in range(2):
+            n = F.conv2d(F.pad(n, (k // 2, k - 1 - k // 2, 0, 0), mode="circular"), ker, groups=ch)
+            n = F.conv2d(F.pad(n, (0, 0, k // 2, k - 1 - k // 2), mode="replicate"), ker.transpose(2, 3), groups=ch)
+    n = n[0]
+    return n / n.std().clamp_min(1e-6)
+
+
+def _sstep(d: torch.Tensor, w: float) -> torch.Tensor:
+    """Anti-aliased inside-mask from a signed distance d (negative inside), transition width w."""
+    return torch.clamp(0.5 - d / w, 0.0, 1.0)
+
+
+def _ellipse_sd(x, y, cx, cy, rx, ry):
+    """Approximate signed distance to an axis-aligned ellipse (in units of the smaller radius)."""
+    m = torch.minimum(torch.as_tensor(rx), torch.as_tensor(ry))
+    return (torch.sqrt(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2) - 1) * m
+
+
+def polyline_distance(p: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
+    """Distance from points p [..., 2] to a polyline pts [..., N, 2] (broadcast over leading dims) -> [...]."""
+    a = pts[..., :-1, :]
+    b = pts[..., 1:, :]
+    e = b - a
+    w = p[..., None, :] - a
+    h = ((w * e).sum(-1) / (e * e).sum(-1).clamp_min(1e-12)).clamp(0, 1)
+    d = w - e * h[..., None]
+    return d.norm(dim=-1).min(-1).values
+
+
+def polygon_sd(p: torch.Tensor, poly: torch.Tensor) -> torch.Tensor:
+    """Signed distance (negative inside) from p [..., P, 2] to closed polygons poly [..., N, 2] -> [..., P]."""
+    v = poly[..., None, :, :]  # [..., 1, N, 2]
+    vn = torch.roll(v, -1, dims=-2)
+    e = vn - v
+    w = p[..., :, None, :] - v  # [..., P, N, 2]
+    h = ((w * e).sum(-1) / (e * e).sum(-1).clamp_min(1e-12)).clamp(0, 1)
+    b = w - e * h[..., None]
+    d = (b * b).sum(-1).min(-1).values.sqrt()
+    py = p[..., :, None, 1]
+    c1 = py >= v[..., 1]
+    c2 = py < vn[..., 1]
+    c3 = e[..., 0] * w[..., 1] > e[..., 1] * w[..., 0]
+    cross = ((c1 & c2 & c3) | (~c1 & ~c2 & ~c3)).sum(-1) % 2 == 1
+    return torch.where(cross, -d, d)
+
+
+def identity_texture(idn: Identity, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Albedo [3, size, 2 size] and normals [3, size, 2 size] over (azimuth in [-pi, pi], elevation in
+    [-pi/2, pi/2]) of the head ellipsoid, for the static parts of the face (all but lips and eyelids)."""
+    gen = torch.Generator().manual_seed(idn.texture_seed)
+    H, W = size, 2 * size
+    az = (torch.arange(W) + 0.5) / W * 2 * math.pi - math.pi
+    el = (torch.arange(H) + 0.5) / H * math.pi - math.pi / 2
+    el, az = torch.meshgrid(el, az, indexing="ij")
+    a, b, c = idn.face_width, 1.0, idn.face_depth
+    x = a * torch.cos(el) * torch.sin(az)
+    y = b * torch.sin(el)
+    z = c * torch.cos(el) * torch.cos(az)
+    front = (z > 0).float()
+    px = 1.0 / size * 2.2  # about one texel in chart units, for anti-aliasing
+
+    skin = torch.tensor(SKIN_TONES[idn.skin_tone])[:, None, None]
+    albedo = skin * (1 + 0.05 * _smooth_noise(gen, H, W, 9) + 0.025 * _smooth_noise(gen, H, W, 1)
+                     + 0.015 * _smooth_noise(gen, H, W, 3, 3))
+    # cheeks: a soft blush; eye sockets and under-chin slightly darker
+    cheek = torch.exp(-(((x.abs() - 0.42) / 0.12) ** 2 + ((y - 0.22) / 0.1) ** 2)) * front
+    albedo = albedo * (1 - 0.06 * cheek) + torch.tensor([0.75, 0.35, 0.3])[:, None, None] * 0.06 * cheek
+    socket = torch.exp(-(((x.abs() - idn.eye_spacing) / 0.16) ** 2 + ((y - EYE_Y + 0.02) / 0.08) ** 2)) * front
+    albedo = albedo * (1 - 0.12 * socket)
+    # freckles / moles for texture variety
+    spots = (_smooth_noise(gen, H, W, 1) > 2.6).float() * front
+    albedo = albedo * (1 - 0.15 * spots)
+
+    # ears at the sides (azimuth ~ +-90 deg)
+    for s in (-1, 1):
+        d = _ellipse_sd(az, el, s * math.pi * 0.53, 0.05, 0.11, 0.22)
+        ear = _sstep(d, 0.02)
+        rim = _sstep(d.abs() - 0.015, 0.02)
+        albedo = albedo * (1 - 0.25 * rim) * (1 - 0.08 * ear)
+
+    # nose: nostrils and a slightly redder tip
+    nl, nw = idn.nose_length, idn.nose_width
+    tip = torch.exp(-((x / (nw * 0.8)) ** 2 + ((y - EYE_Y - nl) / 0.05) ** 2)) * front
+    albedo = albedo * (1 - 0.05 * tip) + torch.tensor([0.8, 0.4, 0.4])[:, None, None] * 0.05 * tip
+    for s in (-1, 1):
+        nostril = _sstep(_ellipse_sd(x, y, s * nw * 0.45, EYE_Y + nl + 0.015, nw * 0.28, 0.016), px) * front
+        albedo = albedo * (1 - 0.7 * nostril)
+
+    # eyes: sclera, iris, pupil, a catch-light, lash line (the eyelid is dynamic, see render)
+    ew, eh = idn.eye_size, idn.eye_size * 0.42
+    iris_c = torch.tensor(IRIS_COLOURS[idn.iris_colour])[:, None, None]
+    for s in (-1, 1):
+        ex = s * idn.eye_spacing
+        eye = _sstep(_ellipse_sd(x, y, ex, EYE_Y, ew, eh), px) * front
+        sclera = torch.tensor([0.92, 0.9, 0.87])[:, None, None]
+        iris = _sstep(torch.sqrt((x - ex) ** 2 + (y - EYE_Y) ** 2) - eh * 0.95, px) * eye
+        irisn = 1 + 0.25 * _smooth_noise(gen, H, W, 1)
+        pupil = _sstep(torch.sqrt((x - ex) ** 2 + (y - EYE_Y) ** 2) - eh * 0.42, px) * eye
+        glint = _sstep(torch.sqrt((x - ex - eh * 0.3) ** 2 + (y - EYE_Y + eh * 0.3) ** 2) - eh * 0.15, px) * eye
+        lash = _sstep((_ellipse_sd(x, y, ex, EYE_Y, ew, eh)).abs() - 0.006, px) * front * (y < EYE_Y + 0.01)
+        albedo = albedo * (1 - eye) + eye * sclera
+        albedo = albedo * (1 - iris) + iris * iris_c * irisn
+        albedo = albedo * (1 - pupil) + pupil * 0.03
+        albedo = albedo * (1 - glint) + glint * 0.95
+        albedo = albedo * (1 - 0.85 * lash)
+
+    hair_c = torch.tensor(HAIR_COLOURS[idn.hair_colour])[:, None, None]
+    # brows: thick strokes along the brow polyline with hair-like noise
+    bl = landmarks_chart(idn, torch.zeros(1), torch.zeros(1), torch.zeros(1), torch.zeros(1))[0]
+    p = torch.stack([x, y], -1)
+    brow = torch.zeros(H, W)
+    for sl in (slice(17, 22), slice(22, 27)):
+        d = polyline_distance(p, bl[sl])
+        brow = torch.maximum(brow, _sstep(d - idn.brow_thickness / 2, px * 2))
+    brow = brow * front * (0.75 + 0.25 * _smooth_noise(gen, H, W, 1).clamp(-1, 1))
+    albedo = albedo * (1 - brow) + brow * hair_c * 0.8
+
+    # facial hair
+    strand = 1 + 0.35 * _smooth_noise(gen, H, W, 1)
+    if idn.facial_hair != "none":
+        mous = _sstep(_ellipse_sd(x, y, 0.0, MOUTH_Y - idn.lip_thickness - 0.035, idn.lip_width * 1.25, 0.04), px)
+        beard = _sstep(-(y - (MOUTH_Y + 0.08)), 0.05) * _sstep(x.abs() - a * 0.8, 0.05)
+        sideburn = _sstep(-(x.abs() - a * 0.75), 0.05) * _sstep(y - MOUTH_Y, 0.1)
+        region = {"moustache": mous, "beard": torch.maximum(torch.maximum(mous, beard), sideburn),
+                  "stubble": torch.maximum(torch.maximum(mous, beard), sideburn)}[idn.facial_hair]
+        dens = 0.35 if idn.facial_hair == "stubble" else 0.9
+        m = (region * front * dens * (strand.clamp(0.3, 1.5) / 1.5)).clamp(0, 1)
+        albedo = albedo * (1 - m) + m * hair_c * strand
+
+    # scalp hair: a cap above the hairline plus the back of the head; long styles reach the shoulders
+    hl = -0.42 + 0.08 * (x / a) ** 2 * 2.5  # hairline dips towards the temples
+    cap = _sstep(y - hl, 0.03)
+    back = _sstep(z + 0.25 * c, 0.08)
+    style = idn.hair_style
+    if style == "bald":
+        region = back * _sstep(-(y + 0.1), 0.1) * _sstep(y + 0.75, 0.05) * (1 - front * 0.5)
+    elif style in ("long", "bob"):
+        low = 0.95 if style == "long" else 0.5
+        sides = _sstep(z - 0.15 * c, 0.08) * _sstep(y - low, 0.05)
+        region = torch.maximum(torch.maximum(cap, back * _sstep(y - low, 0.05)), sides)
+        fringe = _sstep(y - (-0.3 + 0.05 * torch.sin(x * 40)), 0.02) * front
+        region = torch.maximum(region, fringe * (style == "bob"))
+    else:
+        region = torch.maximum(cap, back * _sstep(y - 0.25, 0.08))
+    if style == "curly":
+        curls = _smooth_noise(gen, H, W, 3)
+        hair_tex = 1 + 0.35 * torch.sin(curls * 4)
+        region = region * (0.9 + 0.1 * (curls > 0).float())
+    else:
+        streak = torch.randn(1, 1, H, W, generator=gen)
+        streak = F.avg_pool2d(F.pad(streak, (0, 0, 4, 4), mode="reflect"), (9, 1), stride=1)[0, 0] * 3
+        hair_tex = 1 + 0.3 * streak.clamp(-2, 2)
+    region = region.clamp(0, 1)
+    albedo = albedo * (1 - region) + region * hair_c * hair_tex
+
+    # glasses: rims around the eyes, a bridge and temple arms
+    if idn.glasses:
+        frame_c = torch.tensor([0.08, 0.08, 0.1]) if idn.texture_seed % 2 else torch.tensor([0.45, 0.3, 0.15])
+        g = torch.zeros(H, W)
+        for s in (-1, 1):
+            ex = s * idn.eye_spacing
+            d = _ellipse_sd(x, y, ex, EYE_Y + 0.01, ew * 1.55, ew * 1.15)
+            g = torch.maximum(g, _sstep(d.abs() - 0.012, px))
+            arm = _sstep((y - EYE_Y + 0.02).abs() - 0.01, px) * _sstep(-(x.abs() - ex.__abs__() - ew * 1.5), px)
+            g = torch.maximum(g, arm * (x * s > 0))
+        bridge = _sstep((y - EYE_Y + 0.03).abs() - 0.008, px) * _sstep(x.abs() - (idn.eye_spacing - ew * 1.5), px)
+        g = torch.maximum(g, bridge) * front
+        albedo = albedo * (1 - g) + g * frame_c[:, None, None]
+
+    albedo = albedo.clamp(0, 1)
+    # normals: the ellipsoid normal plus a nose bump h(x, y) (n' = n - grad h, in the chart)
+    n = torch.stack([x / a**2, y / b**2, z / c**2])
+    n = n / n.norm(dim=0, keepdim=True)
+    ny = ((y - EYE_Y) / nl).clamp(0, 1.1)
+    hn = 0.09 * ny * torch.exp(-((x / (nw * (0.35 + 0.6 * ny))) ** 2)) * (y < EYE_Y + nl + 0.03) * front
+    gy, gx = torch.gradient(hn, spacing=(2 / H, 2 * a / W * math.pi / 2))
+    n = n - torch.stack([gx, gy, torch.zeros_like(gx)]) * 2.0
+    n = n / n.norm(dim=0, keepdim=True)
+    return albedo, n
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def background(gen: torch.Generator, size: int) -> torch.Tensor:
+    """A per-clip textured background [3, size, size]: a colour gradient plus stripes/checks/blobs and fine noise."""
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    c0, c1 = torch.rand(3, generator=gen) * 0.7 + 0.15, torch.rand(3, generator=gen) * 0.7 + 0.15
+    ang = float(torch.rand(1, generator=gen)) * math.pi
+    t = (xx * math.cos(ang) + yy * math.sin(ang)).clamp(0, 1)
+    img = c0[:, None, None] * (1 - t) + c1[:, None, None] * t
+    kind = int(torch.randint(0, 4, (1,), generator=gen))
+    freq = 4 + float(torch.rand(1, generator=gen)) * 14
+    if kind == 0:  # stripes
+        pat = torch.sin(2 * math.pi * freq * (xx * math.sin(ang) - yy * math.cos(ang)))
+    elif kind == 1:  # checks
+        pat = torch.sign(torch.sin(2 * math.pi * freq * xx) * torch.sin(2 * math.pi * freq * yy))
+    elif kind == 2:  # blobs
+        pat = _smooth_noise(gen, size, size, max(size // 16, 1))[0].clamp(-2, 2) / 2
+    else:  # shelves: rectangles
+        pat = torch.sign(torch.sin(2 * math.pi * freq * 0.5 * yy)) * torch.sign(torch.sin(2 * math.pi * freq * xx + 1))
+    img = img * (1 + 0.12 * pat) + 0.03 * _smooth_noise(gen, size, size, 1, 3)
+    return img.clamp(0, 1)
+
+
+def render(idn: Identity, albedo_tex: torch.Tensor, normal_tex: torch.Tensor, pose: torch.Tensor,
+           centre: torch.Tensor, scale: float, mouth: dict[str, torch.Tensor], blink: torch.Tensor,
+           bg: torch.Tensor, light: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Render frames [T, 3, H, W] and landmarks [T, 68, 2] (pixels) for a pose track.
+
+    pose [T,3] degrees; centre [T,2] pixels; scale pixels per head unit; mouth: jaw/spread/closed [T];
+    blink [T]; bg [3,H,W]; light [3] unit vector towards the light (camera coordinates)."""
+    T = pose.shape[0]
+    H = bg.shape[-1]
+    a, b, c = idn.face_width, 1.0, idn.face_depth
+    R = rotation(pose)  # [T,3,3]
+    chart = landmarks_chart(idn, mouth["jaw"], mouth["spread"], mouth["closed"], blink)
+    lm3 = chart_to_surface(chart, idn)
+    lm = project(lm3, R, scale, centre)
+
+    # 1. rays: q = (X, Y, Z) in head units in camera space; solve q^T M q = 1 for the front Z
+    pix = torch.arange(H, dtype=torch.float32) + 0.5
+    X = (pix[None, None, :] - centre[:, 0, None, None]) / scale  # [T,1,W]
+    Y = (pix[None, :, None] - centre[:, 1, None, None]) / scale  # [T,H,1]
+    D = torch.tensor([1 / a**2, 1 / b**2, 1 / c**2])
+    M = R @ torch.diag(D) @ R.transpose(1, 2)
+    m = lambda i, j: M[:, i, j, None, None]
+    A = m(2, 2)
+    B = m(0, 2) * X + m(1, 2) * Y
+    C = m(0, 0) * X * X + 2 * m(0, 1) * X * Y + m(1, 1) * Y * Y - 1
+    disc = B * B - A * C
+    Z = (-B + disc.clamp_min(0).sqrt()) / A
+    # silhouette distance in pixels: disc is smooth in (X, Y); d = disc / |grad disc| (first-order)
+    dBx, dBy = m(0, 2), m(1, 2)
+    dCx = 2 * m(0, 0) * X + 2 * m(0, 1) * Y
+    dCy = 2 * m(1, 1) * Y + 2 * m(0, 1) * X
+    gx = 2 * B * dBx - A * dCx
+    gy = 2 * B * dBy - A * dCy
+    dist_px = disc / (gx * gx + gy * gy).sqrt().clamp_min(1e-6) * scale
+    alpha = (0.5 + dist_px).clamp(0, 1)  # [T,H,W]
+    q = torch.stack(torch.broadcast_tensors(X, Y, Z), -1)  # [T,H,W,3]
+    p = torch.einsum("thwi,tij->thwj", q, R)  # head coordinates: p = R^T q
+    px_, py_, pz_ = p.unbind(-1)
+    # 2. texture lookup by (azimuth, elevation)
+    az = torch.atan2(px_ / a, pz_ / c)
+    el = torch.asin((py_ / b).clamp(-1, 1))
+    grid = torch.stack([az / math.pi, el / (math.pi / 2)], -1).reshape(1, T * H, H, 2)
+    tex = torch.cat([albedo_tex, normal_tex])[None]
+    samp = F.grid_sample(tex, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    samp = samp.reshape(6, T, H, H).permute(1, 0, 2, 3)  # [T,6,H,W]
+    alb = samp[:, :3].clone()
+    nrm = samp[:, 3:]
+    # 3. dynamic mouth and eyelids, inside boxes around their projected landmarks
+    _mouth(idn, alb, chart, lm, px_, py_, pz_, scale, alpha)
+    _eyelids(idn, alb, blink, lm, px_, py_, pz_, scale)
+    # 4. shading: n_cam = R n_head
+    n_cam = torch.einsum("tij,tjhw->tihw", R, nrm)
+    lam = (n_cam * light[None, :, None, None]).sum(1, keepdim=True).clamp_min(0)
+    shade = 0.42 + 0.68 * lam
+    face = (alb * shade).clamp(0, 1)
+    al = alpha[:, None]
+    img = face * al + bg[None] * (1 - al)
+    return img, lm
+
+
+def _box(lm: torch.Tensor, idx: slice, pad: float, H: int) -> tuple[int, int, int, int]:
+    pts = lm[:, idx].reshape(-1, 2)
+    x0 = int(max(math.floor(float(pts[:, 0].min()) - pad), 0))
+    y0 = int(max(math.floor(float(pts[:, 1].min()) - pad), 0))
+    x1 = int(min(math.ceil(float(pts[:, 0].max()) + pad), H))
+    y1 = int(min(math.ceil(float(pts[:, 1].max()) + pad), H))
+    return x0, y0, x1, y1
+
+
+def _mouth(idn, alb, chart, lm, px_, py_, pz_, scale, alpha):
+    """Lips (outer minus inner polygon), dark cavity, teeth and tongue, in the frontal chart of the head."""
+    H = alb.shape[-1]
+    x0, y0, x1, y1 = _box(lm, slice(48, 68), 3, H)
+    if x1 <= x0 or y1 <= y0:
+        return
+    sl = (slice(None), slice(y0, y1), slice(x0, x1))
+    T = alb.shape[0]
+    p = torch.stack([px_[sl], py_[sl]], -1).reshape(T, -1, 2)
+    front = (pz_[sl] > 0).reshape(T, -1)
+    w = 1.2 / scale
+    outer = polygon_sd(p, chart[:, 48:60])
+    inner = polygon_sd(p, chart[:, 60:68])
+    lips = _sstep(outer, w) * front
+    cav = _sstep(inner, w) * front
+    lipc = torch.tensor(idn.lip_colour)[None, :, None]
+    # lip texture: vertical creases
+    crease = 1 + 0.06 * torch.sin(p[..., 0] * 180.0)[:, None]
+    upper_lip_y = chart[:, 62, 1][:, None]
+    lower_lip_y = chart[:, 66, 1][:, None]
+    gap = (lower_lip_y - upper_lip_y).clamp_min(0)
+    teeth_up = _sstep(p[..., 1] - (upper_lip_y + 0.035), w) * cav
+    teeth_lo = _sstep(-(p[..., 1] - (lower_lip_y - 0.02)), w) * cav * (gap > 0.06)
+    tongue = _sstep(_ellipse_sd(p[..., 0], p[..., 1], 0.0, lower_lip_y, idn.lip_width * 0.6, gap * 0.45 + 1e-4),
+                    w) * cav
+    cavc = torch.tensor([0.18, 0.05, 0.05])[None, :, None]
+    teethc = torch.tensor([0.9, 0.88, 0.8])[None, :, None]
+    tonguec = torch.tensor([0.62, 0.25, 0.25])[None, :, None]
+    region = alb[:, :, y0:y1, x0:x1].reshape(T, 3, -1)
+    region = region * (1 - lips[:, None]) + lips[:, None] * lipc * crease
+    depth = (1 - 0.6 * (1 - (p[..., 1] - upper_lip_y).abs() / (gap + 1e-3)).clamp(0, 1))[:, None]
+    region = region * (1 - cav[:, None]) + cav[:, None] * cavc * depth
+    region = region * (1 - tongue[:, None]) + tongue[:, None] * tonguec
+    teeth = torch.maximum(teeth_up, teeth_lo)[:, None]
+    region = region * (1 - teeth) + teeth * teethc
+    alb[:, :, y0:y1, x0:x1] = region.reshape(T, 3, y1 - y0, x1 - x0)
+
+
+def _eyelids(idn, alb, blink, lm, px_, py_, pz_, scale):
+    """Upper eyelids (skin) covering the eye from the top by the blink amount."""
+    if float(blink.max()) <= 0:
+        return
+    H = alb.shape[-1]
+    skin = torch.tensor(SKIN_TONES[idn.skin_tone])[None, :, None, None] * 0.92
+    ew, eh = idn.eye_size, idn.eye_size * 0.42
+    for s, idx in ((-1, slice(36, 42)), (1, slice(42, 48))):
+        x0, y0, x1, y1 = _box(lm, idx, 3, H)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        sl = (slice(None), slice(y0, y1), slice(x0, x1))
+        x, y, z = px_[sl], py_[sl], pz_[sl]
+        ex = s * idn.eye_spacing
+        inside = _sstep(_ellipse_sd(x, y, ex, EYE_Y, ew * 1.05, eh * 1.15), 1.2 / scale) * (z > 0)
+        half = eh * torch.sqrt((1 - ((x - ex) / ew) ** 2).clamp_min(0))
+        lid_y = EYE_Y - half + 2 * half * blink[:, None, None]
+        cover = _sstep(y - lid_y, 1.2 / scale) * inside * (blink[:, None, None] > 0)
+        line = _sstep((y - lid_y).abs() - 0.006, 1.2 / scale) * inside * (blink[:, None, None] > 0.05)
+        reg = alb[:, :, y0:y1, x0:x1]
+        reg = reg * (1 - cover[:, None]) + cover[:, None] * skin
+        reg = reg * (1 - 0.8 * line[:, None])
+        alb[:, :, y0:y1, x0:x1] = reg

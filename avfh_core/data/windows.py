@@ -1,0 +1,67 @@
+"""Sliding windows of 2j+1 frames with the audio window of the centre frame (VFH-GAN, Sharma et al., Sec. III-A).
+
+Each item is one centre frame t of one clip: the LR and HR frames t-j..t+j, the log-mel steps of those frames
+(centred on t), the HR mouth box of frame t, the landmarks, the word and speaker ids. Only centres with a full
+window inside the clip are used (t in [j, T-1-j]); nothing is padded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from avfh_core.data.audio import MEL_STEPS_PER_FRAME, frame_window, log_mel
+from avfh_core.data.crops import mouth_box
+from avfh_core.data.degrade import bicubic_down, blur_subsample
+from avfh_core.data.sample import AVSample
+
+DEGRADATIONS = ("bicubic", "blur")
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Items: dict(lr=[2j+1,3,h,w], hr=[2j+1,3,H,W], mel=[1,80,(2j+1)*16], t=int, mouth_box=[4],
+    landmarks=[2j+1,68,2], word=int, speaker=int, clip=int).
+
+    samples: a sequence (list or Dataset) of AVSample; window: j; scale: HR/LR factor;
+    degrade: "bicubic" (VFH-GAN) or "blur" (SECNet's Gaussian sigma 1.5 + subsampling)."""
+
+    def __init__(self, samples: Sequence[AVSample], window: int = 2, scale: int = 4, degrade: str = "bicubic"):
+        if degrade not in DEGRADATIONS:
+            raise ValueError(f"degrade must be one of {DEGRADATIONS}, got {degrade!r}")
+        if not isinstance(window, int) or window < 0:
+            raise ValueError(f"window must be a non-negative int, got {window!r}")
+        if len(samples) == 0:
+            raise ValueError("samples is empty: no clips to window")
+        self.window, self.scale, self.degrade = window, scale, degrade
+        self.clips = []
+        self.index: list[tuple[int, int]] = []
+        for c in range(len(samples)):
+            s = samples[c]
+            if not isinstance(s, AVSample):
+                raise ValueError(f"samples[{c}] is a {type(s).__name__}, not an AVSample")
+            s.validate()
+            T = s.num_frames
+            if T < 2 * window + 1:
+                raise ValueError(f"samples[{c}] ({s.source}) has {T} frames, fewer than a window of {2 * window + 1}")
+            if s.landmarks is None:
+                raise ValueError(f"samples[{c}] ({s.source}) has no landmarks (needed for the mouth box)")
+            hr = s.video
+            lr = bicubic_down(hr, scale) if degrade == "bicubic" else blur_subsample(hr, 1.5, scale)
+            mel = log_mel(s.audio, s.sample_rate, s.fps)
+            word = s.extras.get("word_index", -1)
+            speaker = s.speaker if isinstance(s.speaker, int) else -1
+            self.clips.append(dict(hr=hr, lr=lr, mel=mel, lm=s.landmarks.float(), box=mouth_box(s.landmarks),
+                                   word=int(word if word is not None else -1), speaker=int(speaker)))
+            self.index.extend((c, t) for t in range(window, T - window))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int) -> dict:
+        c, t = self.index[k]
+        d = self.clips[c]
+        j = self.window
+        sl = slice(t - j, t + j + 1)
+        return dict(lr=d["lr"][sl], hr=d["hr"][sl], mel=frame_window(d["mel"], t, j, MEL_STEPS_PER_FRAME)[None],
+                    t=t, mouth_box=d["box"][t], landmarks=d["lm"][sl], word=d["word"], speaker=d["speaker"], clip=c)
