@@ -1,4 +1,4 @@
-"""The `avfh` command: `avfh info`, `avfh reproduce`, `avfh refresh`, `avfh check-sync`."""
+"""The `avfh` command: `avfh info`, `reproduce`, `report`, `dashboard`, `refresh`, `check-sync`."""
 
 from __future__ import annotations
 
@@ -63,26 +63,37 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         default_runs_dir,
         load_registry,
         new_run_id,
-        plan,
         run_batch,
         summary_table,
     )
-    from avfh_core.reproduce.runner import check_parameters, read_source
+    from avfh_core.reproduce.executors import make_executor
+    from avfh_core.reproduce.sweep import Sweep, expand, load_sweep, parse_grid_item
 
-    params = dict(args.set or [])
     try:
+        sweep = load_sweep(args.sweep) if args.sweep else Sweep()
+        preset = args.preset or sweep.preset or "course"
+        params = {**sweep.set, **dict(args.set or [])}
+        grid = dict(sweep.grid)
+        for item in args.grid or []:
+            name, values = parse_grid_item(item)
+            grid[name] = values
+        for name in list(grid):
+            if name in dict(args.set or []):  # a --set on the command line pins a swept parameter
+                del grid[name]
         registry = load_registry(Path(args.notebooks_root).resolve() if args.notebooks_root else None)
-        specs = plan(args.preset, papers=args.paper or (), notebooks=args.notebook or (), parameters=params,
-                     registry=registry)
-        for spec in specs:  # every parameter checked before anything runs
-            check_parameters(read_source(spec.notebook.path), spec.parameters, str(spec.notebook.path))
-    except ValueError as e:
+        # every parameter of every run checked against its notebook's parameters cell before anything runs
+        specs = expand(preset, papers=[*(args.paper or []), *sweep.papers],
+                       notebooks=[*(args.notebook or []), *sweep.notebooks], parameters=params, grid=grid,
+                       registry=registry)
+        executor = make_executor(args.workers, args.scheduler)
+    except (ValueError, FileNotFoundError, OSError, ImportError) as e:
         print(f"avfh reproduce: {e}", file=sys.stderr)
         return 2
-    run_id = args.run_id or new_run_id(args.preset)
+    run_id = args.run_id or new_run_id(preset)
     run_dir = Path(args.runs_dir or default_runs_dir()) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    print(f"run {run_id}: {len(specs)} notebook(s), preset {args.preset} -> {run_dir}")
+    where = f"scheduler {args.scheduler}" if args.scheduler else f"{args.workers} worker(s)"
+    print(f"run {run_id}: {len(specs)} notebook run(s), preset {preset}, {where} -> {run_dir}", flush=True)
     bar = tqdm(total=len(specs), unit="nb", disable=args.quiet, file=sys.stderr)
 
     def on_start(spec):
@@ -91,19 +102,53 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     def on_done(spec, res):
         bar.update(1)
         if not res.ok:
-            bar.write(f"FAILED {spec.notebook.id}: {res.error}")
+            bar.write(f"FAILED {spec.notebook.id} [{spec.slug}]: {res.error}")
+        elif args.quiet:
+            print(f"{getattr(res, 'status', 'ran')}: {spec.notebook.id} [{spec.slug}] {res.seconds:.1f} s", flush=True)
 
     try:
-        results = run_batch(specs, run_dir, cell_timeout=args.cell_timeout, on_start=on_start, on_done=on_done)
+        results = run_batch(specs, run_dir, cell_timeout=args.cell_timeout, on_start=on_start, on_done=on_done,
+                            force=args.force, executor=executor)
     finally:
         bar.close()
     table = summary_table(results)
-    (run_dir / "summary.txt").write_text(table + "\n")
+    errors = [f"--- {r.notebook} [{r.output.stem}]: {r.error}\n{r.error_cell.strip()[:1500]}"
+              for r in results if not r.ok and r.error_cell]
+    (run_dir / "summary.txt").write_text(table + "\n" + "".join(f"\n{e}\n" for e in errors))
     print(table)
-    for r in results:
-        if not r.ok and r.error_cell:
-            print(f"\n--- {r.notebook}: {r.error}\n{r.error_cell.strip()[:1500]}")
+    for e in errors:
+        print("\n" + e)
+    if not args.no_report:
+        try:
+            from avfh_core.reproduce.report import build_report
+
+            md, html = build_report(run_dir)
+            print(f"report: {md}\n        {html}")
+        except Exception as e:  # the report must never hide the batch's own outcome
+            print(f"avfh reproduce: the report failed: {type(e).__name__}: {e}", file=sys.stderr)
     return 1 if any(not r.ok for r in results) else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from avfh_core.reproduce.report import build_report
+
+    try:
+        md, html = build_report(Path(args.run_dir), out_dir=Path(args.out) if args.out else None, alpha=args.alpha)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"avfh report: {e}", file=sys.stderr)
+        return 2
+    print(f"{md}\n{html}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from avfh_core.viz.dashboard import serve
+
+    try:
+        return serve(port=args.port, run_dir=args.run_dir, open_browser=args.open)
+    except (FileNotFoundError, ImportError, ValueError) as e:
+        print(f"avfh dashboard: {e}", file=sys.stderr)
+        return 2
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
@@ -143,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("reproduce", help="execute notebooks headless with papermill into runs/<run-id>/")
-    p.add_argument("--preset", default="course", choices=PRESET_NAMES)
+    p.add_argument("--preset", default=None, choices=PRESET_NAMES, help="default: the sweep file's, else course")
     p.add_argument("--paper", action="append", help="paper folder (vfhgan, common, ...); repeatable")
     p.add_argument("--notebook", action="append", help="notebook id, e.g. vfhgan/05_training; repeatable")
     p.add_argument("--set", action="append", type=_parse_assignment, metavar="NAME=VALUE",
@@ -153,7 +198,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT, help="seconds per cell (a timeout fails)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--notebooks-root", help="run notebooks from another tree than <repo>/notebooks")
+    p.add_argument("--sweep", metavar="FILE", help="YAML sweep: notebooks/papers, preset, set, grid (see sweep.py)")
+    p.add_argument("--grid", action="append", metavar="NAME=V1,V2",
+                   help="sweep a parameter over values (cartesian product with other --grid); repeatable")
+    p.add_argument("--force", action="store_true", help="rerun runs that already finished with the same code")
+    p.add_argument("--workers", type=int, default=1, help="notebooks in parallel on this machine (process pool)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask distributed scheduler, e.g. tcp://host:8786")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("report", help="Markdown + HTML report with the claims audit of a run folder")
+    p.add_argument("run_dir", help="runs/<run-id>")
+    p.add_argument("--out", help="where report.md/report.html go (default: the run folder)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the claims audit")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("dashboard", help="serve the ablation panels (notebooks/common/03_dashboard) with Voila")
+    p.add_argument("--port", type=int, default=8866)
+    p.add_argument("--run-dir", help="run folder whose sweep results the panels show (default: the newest)")
+    p.add_argument("--open", action="store_true", help="open a browser tab")
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("refresh", help="re-execute notebooks with their defaults and rewrite the paired .ipynb")
     p.add_argument("notebooks", nargs="+")

@@ -8,9 +8,12 @@ A batch is a list of `RunSpec` (notebook + parameters), ordered so that a notebo
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +140,124 @@ def plan(
     return [RunSpec(registry[nid], dict(params)) for nid in select_notebooks(registry, papers, notebooks)]
 
 
+def _sha256_files(paths: Iterable[Path], root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths, key=lambda q: str(q.relative_to(root))):
+        h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def core_fingerprint() -> str:
+    """Hash of the avfh_core sources (.py and the .yaml data): any edit to the library changes it."""
+    core = Path(__file__).resolve().parents[1]
+    files = [p for p in core.rglob("*") if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts]
+    return _sha256_files(files, core)
+
+
+def code_fingerprint(notebook: Path, core: str | None = None) -> dict[str, str | None]:
+    """What a finished run is valid for: the notebook source's hash and the core's hash (git commit recorded)."""
+    from avfh_core.reproduce.results import git_commit
+
+    notebook = Path(notebook)
+    return {
+        "notebook_sha256": hashlib.sha256(notebook.read_bytes()).hexdigest()[:16],
+        "core_sha256": core or core_fingerprint(),
+        "git_commit": git_commit(),
+    }
+
+
+def same_code(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Fingerprints match on the hashes (a new commit that changes no source does not invalidate a run)."""
+    if not a or not b:
+        return False
+    return all(a.get(k) == b.get(k) and a.get(k) is not None for k in ("notebook_sha256", "core_sha256"))
+
+
+MANIFEST = "manifest.json"
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run folder's manifest ({"runs": {relative output: record}}); empty when the folder is new."""
+    p = Path(run_dir) / MANIFEST
+    if not p.exists():
+        return {"runs": {}}
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: manifest is not valid JSON ({e}); delete it to rerun everything") from None
+    data.setdefault("runs", {})
+    return data
+
+
+def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> Path:
+    """Atomic write (temp file + fsync + rename): a kill leaves the previous manifest or the new one, never half."""
+    p = Path(run_dir) / MANIFEST
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{MANIFEST}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(manifest, indent=1, sort_keys=True, default=str))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, p)
+    return p
+
+
+@dataclass
+class BatchResult(NotebookResult):
+    """A NotebookResult with how it came about: ran, resumed (skipped, still valid), failed, blocked."""
+
+    status: str = "ran"
+
+
+def _record(spec: RunSpec, res: NotebookResult, fingerprint: Mapping[str, Any], status: str) -> dict[str, Any]:
+    return {
+        "notebook": spec.notebook.id,
+        "paper": spec.notebook.paper,
+        "parameters": spec.parameters,
+        "fingerprint": dict(fingerprint),
+        "status": status,
+        "ok": res.ok,
+        "seconds": round(res.seconds, 3),
+        "error": res.error,
+        "error_cell": res.error_cell,
+        "output": res.output.name,
+        "sidecar": res.sidecar.name if res.sidecar else None,
+        "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def resumable(spec: RunSpec, run_dir: Path, manifest: Mapping[str, Any], fingerprint: Mapping[str, Any]) -> bool:
+    """True when this run finished OK before with the same parameters and code, and its files are still there."""
+    out = spec.output_path(run_dir)
+    rec = manifest.get("runs", {}).get(str(out.relative_to(run_dir)))
+    return bool(
+        rec and rec.get("ok") and rec.get("parameters") == _json_roundtrip(spec.parameters)
+        and same_code(rec.get("fingerprint"), fingerprint) and out.exists() and out.with_suffix(".json").exists()
+    )
+
+
+def _json_roundtrip(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_dependencies(specs: list[RunSpec]) -> list[list[int]]:
+    """For each run, the runs it waits for: its notebooks' dependencies with the same parameters (else all of them)."""
+    deps: list[list[int]] = []
+    for spec in specs:
+        mine: list[int] = []
+        for dep in spec.notebook.depends_on:
+            runs = [j for j, s in enumerate(specs) if s.notebook.id == dep]
+            same = [j for j in runs if specs[j].parameters == spec.parameters]
+            mine += same or runs
+        deps.append(sorted(set(mine)))
+    return deps
+
+
+def _execute_spec(path: str, output: str, parameters: dict, cell_timeout: int, env: dict) -> NotebookResult:
+    """The unit of work an executor runs (module level, so process pools and Dask can pickle it)."""
+    return execute_notebook(path, output, parameters, cell_timeout=cell_timeout, env=env)
+
+
 def run_batch(
     specs: list[RunSpec],
     run_dir: Path,
@@ -144,41 +265,121 @@ def run_batch(
     cell_timeout: int = DEFAULT_CELL_TIMEOUT,
     on_start: Callable[[RunSpec], None] | None = None,
     on_done: Callable[[RunSpec, NotebookResult], None] | None = None,
-) -> list[NotebookResult]:
-    """Run specs in order; a failure does not stop the batch, but notebooks depending on it are skipped."""
-    results: list[NotebookResult] = []
-    failed: set[str] = set()
-    for spec in specs:
-        out = spec.output_path(run_dir)
-        blocked = [d for d in spec.notebook.depends_on if d in failed]
-        if on_start:
-            on_start(spec)
-        if blocked:
-            res = NotebookResult(spec.notebook.id, out, spec.parameters, ok=False, seconds=0.0,
-                                 error=f"skipped: depends on failed {blocked}")
+    force: bool = False,
+    executor: Any = None,
+) -> list[BatchResult]:
+    """Run specs, respecting run-level dependencies; results in the order of `specs`.
+
+    - a failure does not stop the batch; runs depending on it are skipped ("blocked");
+    - resume: a run that finished OK with the same parameters and code fingerprint (manifest + executed notebook +
+      sidecar present) is not executed again unless `force`; the manifest is rewritten atomically after every run,
+      so a killed batch restarted with the same run folder loses nothing that had finished;
+    - `executor` (see `avfh_core.reproduce.executors`): default in-process; a pool or Dask runs independent
+      notebooks in parallel.
+    """
+    from avfh_core.reproduce.executors import SerialExecutor
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    executor = executor or SerialExecutor()
+    manifest = read_manifest(run_dir)
+    manifest.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    manifest["run_id"] = run_dir.name
+    core = core_fingerprint()
+    prints = [code_fingerprint(s.notebook.path, core) for s in specs]
+    deps = run_dependencies(specs)
+    results: list[BatchResult | None] = [None] * len(specs)
+    running: dict[Any, int] = {}
+    submitted: set[int] = set()
+    capacity = max(1, getattr(executor, "workers", 1))  # in flight at once: a killed batch loses at most these
+    threads = max(1, (os.cpu_count() or 1) // capacity)
+
+    def finish(i: int, res: NotebookResult, status: str) -> None:
+        spec = specs[i]
+        out = BatchResult(**{f.name: getattr(res, f.name) for f in fields(NotebookResult)}, status=status)
+        results[i] = out
+        rel = str(spec.output_path(run_dir).relative_to(run_dir))
+        if status == "resumed":
+            manifest["runs"][rel]["status"] = "resumed"
         else:
-            res = execute_notebook(spec.notebook.path, out, spec.parameters, cell_timeout=cell_timeout,
-                                   env={"AVFH_FIGURES": str(run_dir / "figures")})
-        if not res.ok:
-            failed.add(spec.notebook.id)
-        results.append(res)
+            manifest["runs"][rel] = _record(spec, out, prints[i], status)
+        manifest["updated"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        write_manifest(run_dir, manifest)
         if on_done:
-            on_done(spec, res)
-    return results
+            on_done(spec, out)
+
+    try:
+        while any(r is None for r in results):
+            progressed = False
+            for i, spec in enumerate(specs):
+                if len(running) >= capacity:
+                    break
+                if i in submitted or results[i] is not None:
+                    continue
+                if any(results[j] is None for j in deps[i]):
+                    continue
+                submitted.add(i)
+                progressed = True
+                out = spec.output_path(run_dir)
+                if on_start:
+                    on_start(spec)
+                failed_deps = sorted({specs[j].notebook.id for j in deps[i] if not results[j].ok})
+                if failed_deps:
+                    finish(i, NotebookResult(spec.notebook.id, out, spec.parameters, ok=False, seconds=0.0,
+                                             error=f"skipped: depends on failed {failed_deps}"), "blocked")
+                elif not force and resumable(spec, run_dir, manifest, prints[i]):
+                    rec = manifest["runs"][str(out.relative_to(run_dir))]
+                    sidecar = out.with_suffix(".json")
+                    try:
+                        metrics = json.loads(sidecar.read_text()).get("metrics", {})
+                    except (OSError, json.JSONDecodeError):
+                        metrics = {}
+                    finish(i, NotebookResult(spec.notebook.id, out, spec.parameters, ok=True,
+                                             seconds=float(rec.get("seconds", 0.0)), sidecar=sidecar,
+                                             metrics=metrics), "resumed")
+                else:
+                    env = {"AVFH_FIGURES": str(run_dir / "figures" / spec.slug)}
+                    if "OMP_NUM_THREADS" not in os.environ:
+                        env["OMP_NUM_THREADS"] = str(threads)
+                    fut = executor.submit(_execute_spec, str(spec.notebook.path), str(out), dict(spec.parameters),
+                                          cell_timeout, env)
+                    running[fut] = i
+            if not running:
+                if not progressed:  # cannot happen with an acyclic plan; guard against a silent spin
+                    raise RuntimeError("batch scheduler is stuck: a dependency never finished")
+                continue
+            done, _ = executor.wait(list(running))
+            for fut in done:
+                i = running.pop(fut)
+                try:
+                    res = fut.result()
+                    status = "ran" if res.ok else "failed"
+                except Exception as e:  # the worker itself died (not a notebook error, which never raises)
+                    res = NotebookResult(specs[i].notebook.id, specs[i].output_path(run_dir), specs[i].parameters,
+                                         ok=False, seconds=0.0, error=f"executor: {type(e).__name__}: {e}"[:500])
+                    status = "failed"
+                finish(i, res, status)
+    finally:
+        executor.shutdown()
+    return [r for r in results if r is not None]
 
 
 def summary_table(results: list[NotebookResult]) -> str:
     """A plain-text table: notebook, parameters, status, seconds, error."""
     rows = [("notebook", "parameters", "status", "seconds", "error")]
     for r in results:
-        rows.append((r.notebook, param_slug(r.parameters), "ok" if r.ok else "FAILED", f"{r.seconds:.1f}",
-                     (r.error or "")[:80]))
+        status = getattr(r, "status", "ran")
+        label = "FAILED" if not r.ok else ("ok (resumed)" if status == "resumed" else "ok")
+        if status == "blocked":
+            label = "FAILED (blocked)"
+        rows.append((r.notebook, param_slug(r.parameters), label, f"{r.seconds:.1f}", (r.error or "")[:80]))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     total = sum(r.seconds for r in results)
     n_failed = sum(not r.ok for r in results)
-    lines.append(f"{len(results)} notebooks, {n_failed} failed, {total:.1f} s")
+    n_resumed = sum(getattr(r, "status", "") == "resumed" for r in results)
+    lines.append(f"{len(results)} notebooks, {n_failed} failed, {n_resumed} resumed, {total:.1f} s")
     return "\n".join(lines)
 
 
@@ -189,4 +390,6 @@ def default_runs_dir() -> Path:
 __all__ = [
     "NotebookInfo", "RunSpec", "load_registry", "plan", "run_batch", "summary_table", "new_run_id",
     "select_notebooks", "order_by_dependencies", "param_slug", "notebooks_dir", "default_runs_dir",
+    "BatchResult", "code_fingerprint", "core_fingerprint", "read_manifest", "write_manifest", "resumable",
+    "run_dependencies", "same_code",
 ]

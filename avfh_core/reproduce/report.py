@@ -1,0 +1,296 @@
+"""`avfh report runs/<run-id>`: a Markdown and a self-contained HTML report of a batch, with the claims audit.
+
+Per paper: each table of the paper (tables/<paper>.yaml) rebuilt from the run's sidecars, the paper's published
+numbers beside ours (mean +- sd over seeds, n), rows no run produced marked "not run"; the claims audit
+(`audit.py`); the environment record; the figures the notebooks saved (embedded as base64 in the HTML, so the file
+stands alone). The report reads numbers and never writes any back.
+
+Both renderings come from one list of blocks: ("h1"|"h2"|"h3"|"p"|"pre", text), ("table", header, rows),
+("img", path, caption).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from avfh_core.reproduce.audit import NOT_RUN, audit_claims, collect_table, summarize, verdict_counts
+from avfh_core.reproduce.batch import MANIFEST, param_slug, read_manifest
+from avfh_core.reproduce.tables import TABLES_DIR, PaperTables, available_papers, load_tables
+
+Block = tuple
+
+
+def fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isinf(v):
+            return "∞" if v > 0 else "-∞"
+        if math.isnan(v):
+            return "nan"
+        return f"{v:.{digits}f}" if abs(v) >= 10 ** -digits or v == 0 else f"{v:.2e}"
+    return str(v)
+
+
+def load_sidecars(run_dir: Path) -> list[dict[str, Any]]:
+    """Every notebook sidecar (`<notebook>__<params>.json`) of a run folder, with `_source` and `_parameters`."""
+    manifest = read_manifest(run_dir)
+    by_output = {Path(k).with_suffix(".json").as_posix(): rec for k, rec in manifest.get("runs", {}).items()}
+    out = []
+    for p in sorted(run_dir.rglob("*.json")):
+        rel = p.relative_to(run_dir).as_posix()
+        if p.name == MANIFEST or p.name.startswith(".") or rel.startswith("figures/"):
+            continue
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(data, dict) or "metrics" not in data or "notebook" not in data:
+            continue
+        rec = by_output.get(rel, {})
+        data["_source"] = rel
+        data["_parameters"] = rec.get("parameters") or {
+            k: (data.get("config") or {}).get(k) for k in ("preset", "seed")}
+        data["_status"] = rec.get("status")
+        data["_paper"] = rec.get("paper") or str(data["notebook"]).split("/")[0]
+        out.append(data)
+    return out
+
+
+def configuration_key(sidecar: Mapping[str, Any]) -> str:
+    """Runs that differ only by seed are one configuration (their seeds pool in the audit)."""
+    params = {k: v for k, v in (sidecar.get("_parameters") or {}).items() if k != "seed"}
+    return param_slug(params)
+
+
+def _cell(published: float | None, ours: Mapping[str, Any] | None) -> list[str]:
+    if not ours or not ours.get("n"):
+        return [fmt(published), NOT_RUN]
+    s = f"{fmt(ours['mean'])}"
+    if ours.get("sd") is not None:
+        s += f" ± {fmt(ours['sd'])}"
+    return [fmt(published), f"{s} (n={ours['n']})"]
+
+
+def table_blocks(paper: PaperTables, sidecars: list[dict[str, Any]]) -> list[Block]:
+    blocks: list[Block] = []
+    for name, table in paper.tables.items():
+        ours = collect_table(sidecars, name)
+        header = ["row", *[f"{m} {who}" for m in table.metrics for who in ("(paper)", "(ours)")]]
+        rows = []
+        for key in table.rows:
+            cells = [table.label(key)]
+            for m in table.metrics:
+                cells += _cell(table.published(key, m), summarize(ours.get(key, {}).get(m, {})))
+            rows.append(cells)
+        for key in sorted(set(ours) - set(table.rows)):  # rows we ran that the paper does not have
+            cells = [f"{key} (ours only)"]
+            for m in table.metrics:
+                cells += _cell(None, summarize(ours[key].get(m, {})))
+            rows.append(cells)
+        caption = f"{name}: {table.caption}" + (f" Paper's dataset: {table.dataset}." if table.dataset else "")
+        blocks += [("h3", name), ("p", caption), ("table", header, rows)]
+    return blocks
+
+
+def audit_blocks(records: list[dict[str, Any]]) -> list[Block]:
+    counts = verdict_counts(records)
+    header = ["claim", "metric", "published (b - a)", "ours (b - a)", "95% CI", "p", "n", "verdict"]
+    rows = []
+    for r in records:
+        if r["verdict"] == NOT_RUN:
+            ours, ci, p = NOT_RUN, "—", "—"
+        else:
+            ours, ci, p = fmt(r["effect"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["p_value"])
+        rows.append([f"{r['id']}: {r['text']}", r["metric"], fmt(r["published_effect"]), ours, ci, p,
+                     str(r.get("n", 0)), r["verdict"]])
+    summary = ", ".join(f"{v}: {n}" for v, n in counts.items())
+    return [("p", f"{len(records)} claims. {summary}."), ("table", header, rows)]
+
+
+def environment_blocks(sidecars: list[dict[str, Any]]) -> list[Block]:
+    keys = ("python", "torch", "torchaudio", "device", "gpu", "cuda_available", "cpu_count", "platform", "git_commit")
+    envs = [s.get("environment") or {} for s in sidecars]
+    rows = []
+    for k in keys:
+        values = sorted({str(e.get(k)) for e in envs if e.get(k) is not None})
+        if values:
+            rows.append([k, ", ".join(values)])
+    return [("table", ["environment", "value(s) over this paper's runs"], rows)] if rows else []
+
+
+def scalar_blocks(sidecars: list[dict[str, Any]]) -> list[Block]:
+    """Top-level numbers the notebooks logged (for papers without transcribed tables, and for context)."""
+    rows = []
+    for s in sidecars:
+        for k, v in sorted((s.get("metrics") or {}).items()):
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                rows.append([s["notebook"], param_slug(s.get("_parameters") or {}), k, fmt(float(v))])
+    return [("table", ["notebook", "parameters", "metric", "value"], rows)] if rows else []
+
+
+def figure_blocks(run_dir: Path, paper: str) -> list[Block]:
+    figs = sorted((run_dir / "figures").glob(f"*/{paper}/*.png"))
+    if not figs:
+        return [("p", "No figures saved by this paper's notebooks in this run.")]
+    first = figs[0].parent.parent.name
+    shown = [f for f in figs if f.parent.parent.name == first]
+    blocks: list[Block] = []
+    if len(shown) < len(figs):
+        blocks.append(("p", f"Figures of the run with parameters `{first}` (other runs of the sweep saved theirs "
+                            f"under figures/)."))
+    return blocks + [("img", f, f.stem) for f in shown]
+
+
+def run_blocks(run_dir: Path) -> list[Block]:
+    manifest = read_manifest(run_dir)
+    runs = manifest.get("runs", {})
+    if not runs:
+        return [("p", "No manifest in this folder (not written by `avfh reproduce`).")]
+    rows, errors = [], []
+    for rel, r in sorted(runs.items()):
+        rows.append([r.get("notebook", rel), param_slug(r.get("parameters") or {}), r.get("status", "?"),
+                     fmt(r.get("seconds")), (r.get("error") or "")[:100]])
+        if not r.get("ok") and r.get("error_cell"):
+            errors.append(("pre", f"{rel}: {r.get('error')}\n\n{r['error_cell'].strip()[:1500]}"))
+    n_ok = sum(bool(r.get("ok")) for r in runs.values())
+    head = ("p", f"{len(runs)} notebook run(s): {n_ok} ok, {len(runs) - n_ok} failed or blocked.")
+    return [head, ("table", ["notebook", "parameters", "status", "seconds", "error"], rows), *errors]
+
+
+def build_blocks(run_dir: Path, alpha: float = 0.05, tables_root: Path | None = None) -> tuple[list[Block], dict]:
+    sidecars = load_sidecars(run_dir)
+    papers = sorted({s["_paper"] for s in sidecars})
+    transcribed = available_papers(tables_root or TABLES_DIR)
+    blocks: list[Block] = [("h1", f"avfh reproduction report: {run_dir.name}"),
+                           ("p", "Our numbers are read from the notebooks' sidecars; the paper's are transcribed from "
+                                 "the paper (avfh_core/reproduce/tables/). Claims are scored over seeds with a paired "
+                                 f"t-test and its {100 * (1 - alpha):.0f}% interval (avfh_core.metrics.stats.claim_verdict).")]
+    audits: dict[str, list] = {}
+    paper_blocks: list[Block] = []
+    for paper in papers:
+        mine = [s for s in sidecars if s["_paper"] == paper]
+        pt = load_tables(paper, tables_root) if paper in transcribed else None
+        paper_blocks.append(("h2", f"{paper}" + (f": {pt.title}" if pt else "")))
+        groups: dict[str, list] = {}
+        for s in mine:
+            groups.setdefault(configuration_key(s), []).append(s)
+        for key, group in sorted(groups.items()):
+            if len(groups) > 1:
+                paper_blocks.append(("h3", f"configuration {key}"))
+            if pt is not None:
+                records = audit_claims(pt, group, alpha=alpha)
+                audits[f"{paper}/{key}"] = records
+                paper_blocks += [("h3", "Claims audit"), *audit_blocks(records), ("h3", "Tables"),
+                                 *table_blocks(pt, group)]
+            else:
+                paper_blocks.append(("p", "No tables transcribed for this paper yet "
+                                          "(add avfh_core/reproduce/tables/{paper}.yaml)."))
+            paper_blocks += [("h3", "Other logged numbers"), *scalar_blocks(group)]
+        paper_blocks += [("h3", "Environment"), *environment_blocks(mine), ("h3", "Figures"),
+                         *figure_blocks(run_dir, paper)]
+    total = verdict_counts(r for recs in audits.values() for r in recs)
+    blocks.append(("h2", "Headline: claims audit"))
+    if audits:
+        blocks.append(("table", ["verdict", "claims"], [[k, str(v)] for k, v in total.items()]))
+    else:
+        blocks.append(("p", "No run in this folder logged a table of a paper with transcribed claims."))
+    not_run = [p for p in transcribed if p not in papers]
+    if not_run:
+        blocks.append(("p", f"Papers with transcribed tables not run here: {', '.join(not_run)}."))
+    blocks += [("h2", "Runs"), *run_blocks(run_dir), *paper_blocks]
+    return blocks, {"audits": audits, "counts": total, "papers": papers}
+
+
+def to_markdown(blocks: list[Block], base: Path) -> str:
+    out = []
+    for b in blocks:
+        kind = b[0]
+        if kind in ("h1", "h2", "h3"):
+            out.append("#" * int(kind[1]) + " " + b[1])
+        elif kind == "p":
+            out.append(b[1])
+        elif kind == "pre":
+            out.append("```\n" + b[1] + "\n```")
+        elif kind == "table":
+            header, rows = b[1], b[2]
+            esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+            lines = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+            out.append("\n".join(lines))
+        elif kind == "img":
+            try:
+                rel = Path(b[1]).resolve().relative_to(base.resolve())
+            except ValueError:
+                rel = Path(b[1]).resolve()
+            out.append(f"![{b[2]}]({rel.as_posix()})")
+    return "\n\n".join(out) + "\n"
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}td,th{border:1px solid #ccc;padding:3px 7px}
+th{background:#f3f3f3}pre{background:#f7f7f7;padding:.7em;overflow-x:auto}img{max-width:100%;display:block}
+td.v-reproduced{background:#d9f2d9}td.v-not-reproduced{background:#f8d7d7}td.v-inconclusive{background:#fff3cd}
+td.v-not-run{color:#888}figure{margin:1em 0}"""
+
+
+def to_html(blocks: list[Block]) -> str:
+    e = html.escape
+    out = ["<!doctype html><html><head><meta charset='utf-8'>", f"<title>{e(blocks[0][1])}</title>",
+           f"<style>{CSS}</style></head><body>"]
+    for b in blocks:
+        kind = b[0]
+        if kind in ("h1", "h2", "h3"):
+            out.append(f"<{kind}>{e(b[1])}</{kind}>")
+        elif kind == "p":
+            out.append(f"<p>{e(b[1])}</p>")
+        elif kind == "pre":
+            out.append(f"<pre>{e(b[1])}</pre>")
+        elif kind == "table":
+            out.append("<table><tr>" + "".join(f"<th>{e(str(h))}</th>" for h in b[1]) + "</tr>")
+            for row in b[2]:
+                cells = []
+                for c in row:
+                    cls = f" class='v-{c.replace(' ', '-')}'" if c in ("reproduced", "not reproduced",
+                                                                         "inconclusive", NOT_RUN) else ""
+                    cells.append(f"<td{cls}>{e(str(c))}</td>")
+                out.append("<tr>" + "".join(cells) + "</tr>")
+            out.append("</table>")
+        elif kind == "img":
+            data = base64.b64encode(Path(b[1]).read_bytes()).decode()
+            out.append(f"<figure><img alt='{e(b[2])}' src='data:image/png;base64,{data}'>"
+                       f"<figcaption>{e(b[2])}</figcaption></figure>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def build_report(run_dir: str | Path, out_dir: str | Path | None = None, alpha: float = 0.05,
+                 tables_root: Path | None = None) -> tuple[Path, Path]:
+    """Write report.md and report.html (self-contained) for a run folder; returns their paths."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: run folder not found (expected runs/<run-id>)")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    out_dir = Path(out_dir) if out_dir else run_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    blocks, data = build_blocks(run_dir, alpha=alpha, tables_root=tables_root)
+    md, page = out_dir / "report.md", out_dir / "report.html"
+    md.write_text(to_markdown(blocks, out_dir))
+    page.write_text(to_html(blocks))
+    (out_dir / "audit.json").write_text(json.dumps(data, indent=1, default=str))
+    return md, page
+
+
+__all__ = ["build_report", "build_blocks", "load_sidecars", "to_markdown", "to_html", "audit_blocks",
+           "table_blocks"]

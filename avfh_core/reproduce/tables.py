@@ -1,0 +1,145 @@
+"""The papers' tables and quantitative claims, stored as data in `avfh_core/reproduce/tables/<paper>.yaml`.
+
+One file per paper, transcribed from the paper text in ../shared/papers/ (nothing in them is ours):
+
+    paper: vfhgan
+    title: "..."
+    tables:
+      table1: {caption, dataset, metrics: [psnr, ...], rows: {row_key: {label, psnr: 27.1, ...}}}
+    claims:
+      - {id, text, table, metric, better: higher|lower, a: row_key, b: row_key, published_effect}
+
+A claim says "row b beats row a on `metric`"; `published_effect` is the paper's b - a. A new paper plugs into the
+report and the audit by adding its file; `load_tables` validates it and names the file and key of any mistake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TABLES_DIR = Path(__file__).with_name("tables")
+CLAIM_KEYS = ("id", "text", "table", "metric", "better", "a", "b", "published_effect")
+
+
+@dataclass
+class Table:
+    name: str
+    caption: str
+    dataset: str | None
+    metrics: list[str]
+    rows: dict[str, dict[str, Any]]  # row_key -> {label, metric: published value or absent}
+
+    def published(self, row: str, metric: str) -> float | None:
+        value = self.rows.get(row, {}).get(metric)
+        return float(value) if isinstance(value, int | float) else None
+
+    def label(self, row: str) -> str:
+        return str(self.rows.get(row, {}).get("label", row))
+
+
+@dataclass
+class Claim:
+    id: str
+    text: str
+    table: str
+    metric: str
+    better: str
+    a: str
+    b: str
+    published_effect: float | None = None
+
+
+@dataclass
+class PaperTables:
+    paper: str
+    title: str
+    tables: dict[str, Table] = field(default_factory=dict)
+    claims: list[Claim] = field(default_factory=list)
+    source: Path | None = None
+
+
+def available_papers(root: Path | None = None) -> list[str]:
+    """Papers whose tables are transcribed (one YAML file each)."""
+    return sorted(p.stem for p in (root or TABLES_DIR).glob("*.yaml"))
+
+
+def _fail(where: Path, msg: str) -> None:
+    raise ValueError(f"{where}: {msg}")
+
+
+def parse_tables(data: Any, where: Path) -> PaperTables:
+    """Validate a loaded tables document; every error names the file and the offending key."""
+    if not isinstance(data, dict):
+        _fail(where, "a tables file is a mapping with keys paper, title, tables, claims")
+    for key in ("paper", "tables"):
+        if key not in data:
+            _fail(where, f"missing key {key!r}")
+    if not isinstance(data["tables"], dict) or not data["tables"]:
+        _fail(where, "tables must be a non-empty mapping of table name -> {caption, metrics, rows}")
+    out = PaperTables(str(data["paper"]), str(data.get("title", data["paper"])), source=where)
+    for name, t in data["tables"].items():
+        if not isinstance(t, dict) or not isinstance(t.get("rows"), dict) or not t["rows"]:
+            _fail(where, f"tables.{name}: needs a non-empty rows mapping")
+        metrics = t.get("metrics")
+        if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
+            _fail(where, f"tables.{name}.metrics must be a non-empty list of metric names")
+        for row, values in t["rows"].items():
+            if not isinstance(values, dict):
+                _fail(where, f"tables.{name}.rows.{row} must be a mapping {{label, metric: value}}")
+            extra = sorted(set(values) - {"label", *metrics})
+            if extra:
+                _fail(where, f"tables.{name}.rows.{row} has values for undeclared metric(s) {extra}")
+            for m in metrics:
+                if m in values and not isinstance(values[m], int | float):
+                    _fail(where, f"tables.{name}.rows.{row}.{m} must be a number, got {values[m]!r}")
+        out.tables[name] = Table(name, str(t.get("caption", "")), t.get("dataset"), list(metrics), dict(t["rows"]))
+    seen: set[str] = set()
+    for i, c in enumerate(data.get("claims") or []):
+        if not isinstance(c, dict):
+            _fail(where, f"claims[{i}] must be a mapping with keys {list(CLAIM_KEYS)}")
+        missing = [k for k in CLAIM_KEYS if k not in c and k != "published_effect"]
+        if missing:
+            _fail(where, f"claims[{i}] ({c.get('id', '?')}) is missing {missing}")
+        cid = str(c["id"])
+        if cid in seen:
+            _fail(where, f"claims: duplicate id {cid!r}")
+        seen.add(cid)
+        table = out.tables.get(c["table"])
+        if table is None:
+            _fail(where, f"claim {cid}: unknown table {c['table']!r}; tables are {sorted(out.tables)}")
+        if c["metric"] not in table.metrics:
+            _fail(where, f"claim {cid}: metric {c['metric']!r} is not a metric of {table.name} {table.metrics}")
+        for side in ("a", "b"):
+            if c[side] not in table.rows:
+                _fail(where, f"claim {cid}: row {side}={c[side]!r} is not a row of {table.name}")
+        if c["better"] not in ("higher", "lower"):
+            _fail(where, f"claim {cid}: better must be 'higher' or 'lower', got {c['better']!r}")
+        pe = c.get("published_effect")
+        if pe is not None and not isinstance(pe, int | float):
+            _fail(where, f"claim {cid}: published_effect must be a number or null, got {pe!r}")
+        out.claims.append(Claim(cid, str(c["text"]), c["table"], c["metric"], c["better"], c["a"], c["b"],
+                                None if pe is None else float(pe)))
+    return out
+
+
+def load_tables(paper: str, root: Path | None = None) -> PaperTables:
+    """The transcribed tables and claims of `paper` (e.g. "vfhgan")."""
+    path = (root or TABLES_DIR) / f"{paper}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no tables transcribed for paper {paper!r}; "
+                                f"available: {available_papers(root)}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e})") from None
+    pt = parse_tables(data, path)
+    if pt.paper != paper:
+        raise ValueError(f"{path}: declares paper {pt.paper!r} but the file is named for {paper!r}")
+    return pt
+
+
+__all__ = ["Table", "Claim", "PaperTables", "available_papers", "load_tables", "parse_tables", "TABLES_DIR"]
