@@ -25,10 +25,10 @@
 # | folder | paper | idea in one line |
 # |---|---|---|
 # | `notebooks/vfhgan` | Sharma et al. 2022, **VFH-GAN** (the main paper) | video face SR x4 with an audio branch, a lip-reading loss and a weighted Fourier loss |
-# | `notebooks/ear` | Meishvili et al., CVPR 2020, *Learning to Have an Ear for Face SR* | 8x8 -> 128x128 faces: the voice tells gender and age |
-# | `notebooks/secnet` | Fang et al., **SECNet** | facial video hallucination with recurrent frame fusion |
-# | `notebooks/talkingface` | Eskimez et al., ICASSP 2020 | talking faces generated from noisy speech |
-# | `notebooks/vividgan` | Zhang et al., **VividGAN** | joint super-resolution and frontalization |
+# | `notebooks/ear` (planned) | Meishvili et al., CVPR 2020, *Learning to Have an Ear for Face SR* | 8x8 -> 128x128 faces: the voice tells gender and age |
+# | `notebooks/secnet` (planned) | Fang et al., **SECNet** | facial video hallucination with recurrent frame fusion |
+# | `notebooks/talkingface` (planned) | Eskimez et al., ICASSP 2020 | talking faces generated from noisy speech |
+# | `notebooks/vividgan` (planned) | Zhang et al., **VividGAN** | joint super-resolution and frontalization |
 # | `notebooks/common` | — | this tour, the synthetic audio-visual world, the metrics |
 #
 # The real datasets (LRW, LRS2, GRID, VoxCeleb2, RAVDESS, Multi-PIE, CelebA) cannot be downloaded here, so the
