@@ -40,6 +40,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_every=6, checkpoint_every=6, widgets=False, bench_frames=64,
         featnet_steps=30, featnet_width=8,
         vfhgan_stages=1, vfhgan_eval_windows=12, vfhgan_ablation_steps=3,
+        vfhgan_ablation_seeds=1, vfhgan_ablation_lip=False,
         vfhgan_lip_demo_steps=8,
     ),
     "course": dict(
@@ -48,7 +49,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         lipreader_steps=400, lipreader_width=16, mouth_size=44,
         eval_every=100, checkpoint_every=100, widgets=True, bench_frames=1024,
         featnet_steps=400, featnet_width=16,
-        vfhgan_stages=3, vfhgan_eval_windows=96, vfhgan_ablation_steps=300,
+        vfhgan_stages=3, vfhgan_eval_windows=64, vfhgan_ablation_steps=150,
+        vfhgan_ablation_seeds=2, vfhgan_ablation_lip=False,
         vfhgan_lip_demo_steps=120,
     ),
     "gpu": dict(
@@ -58,6 +60,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_every=500, checkpoint_every=500, widgets=True, bench_frames=4096,
         featnet_steps=3000, featnet_width=32,
         vfhgan_stages=6, vfhgan_eval_windows=500, vfhgan_ablation_steps=2000,
+        vfhgan_ablation_seeds=3, vfhgan_ablation_lip=True,
         vfhgan_lip_demo_steps=300,
     ),
     "paper": dict(
@@ -67,6 +70,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_every=5000, checkpoint_every=2000, widgets=True, bench_frames=4096,
         featnet_steps=20000, featnet_width=64,
         vfhgan_stages=8, vfhgan_eval_windows=2000, vfhgan_ablation_steps=100000,
+        vfhgan_ablation_seeds=3, vfhgan_ablation_lip=True,
         vfhgan_lip_demo_steps=300,
     ),
 }

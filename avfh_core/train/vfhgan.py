@@ -83,8 +83,11 @@ class RunSpec:
     @classmethod
     def make(cls, model: str = "vfhgan", generator: Mapping | None = None, weights: Mapping | None = None,
              world: Mapping | None = None) -> RunSpec:
-        return cls(model, tuple(sorted((generator or {}).items())), tuple(sorted((weights or {}).items())),
-                   tuple(sorted((world or {}).items())))
+        """A canonical spec: overrides equal to the defaults are dropped, so equal runs compare (and cache) equal."""
+        defaults = VFHGANConfig().as_dict()
+        gen = {k: v for k, v in (generator or {}).items() if k not in defaults or defaults[k] != v}
+        wts = {k: float(v) for k, v in (weights or {}).items() if RELEASED_WEIGHTS.get(k) != v}
+        return cls(model, tuple(sorted(gen.items())), tuple(sorted(wts.items())), tuple(sorted((world or {}).items())))
 
     def loss_weights(self) -> dict[str, float]:
         return {**RELEASED_WEIGHTS, **dict(self.weights)}
@@ -122,8 +125,7 @@ def window_data(cfg, split: str, world: Mapping[str, Any] | None = None, n_clips
     if key not in _DATA_CACHE:
         synth = SynthWorld(SynthConfig(image_size=cfg.hr_size, num_frames=cfg.clip_frames, vocab_size=cfg.vocab_size,
                                        seed=0, **world))
-        clips = [synth.clip(i, split=split) for i in range(n)]
-        _DATA_CACHE[key] = WindowDataset(clips, window=cfg.window, scale=cfg.scale)
+        _DATA_CACHE[key] = WindowDataset(synth.dataset(split, n_clips=n), window=cfg.window, scale=cfg.scale)
     return _DATA_CACHE[key]
 
 
@@ -391,10 +393,12 @@ def run_rows(rows: Mapping[str, RunSpec], cfg, n_seeds: int | None = None, progr
     return out
 
 
-def table1_specs() -> dict[str, RunSpec]:
-    """Table 1 rows (+ `visual_only`: CMFE-B without its audio branch, which isolates what the audio adds)."""
-    rows = {k: RunSpec.make(generator=v) for k, v in TABLE1_ROWS.items()}
-    rows["visual_only"] = RunSpec.make(generator=dict(use_audio=False, use_neighbours=True, use_attention=True))
+def table1_specs(weights: Mapping[str, float] | None = None) -> dict[str, RunSpec]:
+    """Table 1 rows (+ `visual_only`: CMFE-B without its audio branch, which isolates what the audio adds).
+    `weights`: loss-weight overrides shared by every row (None: the released weights, all terms on)."""
+    rows = {k: RunSpec.make(generator=v, weights=weights) for k, v in TABLE1_ROWS.items()}
+    rows["visual_only"] = RunSpec.make(generator=dict(use_audio=False, use_neighbours=True, use_attention=True),
+                                       weights=weights)
     return rows
 
 
@@ -402,36 +406,46 @@ def table2_specs() -> dict[str, RunSpec]:
     return {k: RunSpec.make(weights=v) for k, v in TABLE2_ROWS.items()}
 
 
-def backbone_specs() -> dict[str, RunSpec]:
-    return {"mixnet": RunSpec.make(generator=dict(backbone="mixnet")), "phfe": RunSpec.make()}
+def backbone_specs(weights: Mapping[str, float] | None = None) -> dict[str, RunSpec]:
+    return {"mixnet": RunSpec.make(generator=dict(backbone="mixnet"), weights=weights),
+            "phfe": RunSpec.make(weights=weights)}
 
 
-def table3_specs() -> dict[str, RunSpec]:
-    """Bicubic, SRResNet (pixel + perceptual), SRGAN (+ adversarial), ours (all losses)."""
+def table3_specs(weights: Mapping[str, float] | None = None) -> dict[str, RunSpec]:
+    """Bicubic, SRResNet (pixel + perceptual), SRGAN (+ adversarial), ours (`weights`, default all losses)."""
     return {
         "bicubic": RunSpec.make("bicubic"),
         "srresnet": RunSpec.make("srresnet", weights=dict(lip=0.0, frequency=0.0, adversarial=0.0)),
         "srgan": RunSpec.make("srresnet", weights=dict(lip=0.0, frequency=0.0)),
-        "ours": RunSpec.make(),
+        "ours": RunSpec.make(weights=weights),
     }
 
 
-def causal_specs() -> dict[str, RunSpec]:
+def causal_specs(weights: Mapping[str, float] | None = None) -> dict[str, RunSpec]:
     """The synthetic world's causal knob: audio vs the same model without its audio branch, in three worlds."""
     worlds = {"intact": {}, "no_coupling": dict(voice_coupling=0.0), "shuffled": dict(shuffle_audio=True)}
     rows = {}
     for w, world in worlds.items():
-        rows[f"{w}/audio"] = RunSpec.make(world=world)
+        rows[f"{w}/audio"] = RunSpec.make(world=world, weights=weights)
         rows[f"{w}/no_audio"] = RunSpec.make(
-            generator=dict(use_audio=False, use_neighbours=True, use_attention=True), world=world)
+            generator=dict(use_audio=False, use_neighbours=True, use_attention=True), world=world, weights=weights)
     return rows
 
 
-def weight_sensitivity_specs(term: str, factors: tuple[float, ...] = (0.0, 1.0, 100.0)) -> dict[str, RunSpec]:
-    """The released weight of `term` scaled by each factor (0 = off)."""
+def ablation_weights(cfg) -> dict[str, float] | None:
+    """Loss weights of the ablations outside Table 2: all terms (None), or, when cfg.vfhgan_ablation_lip is False,
+    without the lip term. Its released weight (1e-4) makes it a tiny part of the loss while it doubles the cost of
+    a step on a CPU; Table 2 measures its effect directly."""
+    return None if cfg.vfhgan_ablation_lip else dict(lip=0.0)
+
+
+def weight_sensitivity_specs(term: str, factors: tuple[float, ...] = (0.0, 1.0, 100.0),
+                             weights: Mapping[str, float] | None = None) -> dict[str, RunSpec]:
+    """The released weight of `term` scaled by each factor (0 = off), other weights as `weights`."""
     if term not in RELEASED_WEIGHTS:
         raise ValueError(f"term must be one of {sorted(RELEASED_WEIGHTS)}, got {term!r}")
-    return {f"{term}x{f:g}": RunSpec.make(weights={term: RELEASED_WEIGHTS[term] * f}) for f in factors}
+    return {f"{term}x{f:g}": RunSpec.make(weights={**(weights or {}), term: RELEASED_WEIGHTS[term] * f})
+            for f in factors}
 
 
 def means(table: Mapping[str, Mapping[str, list[float]]]) -> dict[str, dict[str, float]]:
@@ -492,7 +506,7 @@ def spec_dict(spec: RunSpec) -> dict[str, Any]:
 
 
 __all__ = [
-    "RELEASED_WEIGHTS", "TABLE2_ROWS", "RunSpec", "TrainedModel", "VFHGANObjective", "backbone_specs", "beside_paper",
+    "RELEASED_WEIGHTS", "TABLE2_ROWS", "RunSpec", "ablation_weights", "TrainedModel", "VFHGANObjective", "backbone_specs", "beside_paper",
     "build_objective", "causal_specs", "evaluate", "load_paper_tables", "means", "psnr_probe", "run", "run_rows",
     "score_claims", "score_images", "seeds_for", "spec_dict", "super_resolve", "table1_specs", "table2_specs",
     "table3_specs", "train_vfhgan", "weight_sensitivity_specs", "window_data",
