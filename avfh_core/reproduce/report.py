@@ -5,7 +5,7 @@ numbers beside ours (mean +- sd over seeds, n), rows no run produced marked "not
 (`audit.py`); the environment record; the figures the notebooks saved (embedded as base64 in the HTML, so the file
 stands alone). The report reads numbers and never writes any back.
 
-Both renderings come from one list of blocks: ("h1"|"h2"|"h3"|"p"|"pre", text), ("table", header, rows),
+Both renderings come from one list of blocks: ("h1".."h4"|"p"|"pre", text), ("table", header, rows),
 ("img", path, caption).
 """
 
@@ -38,7 +38,9 @@ def fmt(v: Any, digits: int = 3) -> str:
             return "∞" if v > 0 else "-∞"
         if math.isnan(v):
             return "nan"
-        return f"{v:.{digits}f}" if abs(v) >= 10 ** -digits or v == 0 else f"{v:.2e}"
+        if abs(v) < 1e-12:  # float noise of a zero difference
+            return f"{0:.{digits}f}"
+        return f"{v:.{digits}f}" if abs(v) >= 10 ** -digits else f"{v:.2e}"
     return str(v)
 
 
@@ -98,8 +100,8 @@ def table_blocks(paper: PaperTables, sidecars: list[dict[str, Any]]) -> list[Blo
             for m in table.metrics:
                 cells += _cell(None, summarize(ours[key].get(m, {})))
             rows.append(cells)
-        caption = f"{name}: {table.caption}" + (f" Paper's dataset: {table.dataset}." if table.dataset else "")
-        blocks += [("h3", name), ("p", caption), ("table", header, rows)]
+        caption = table.caption.rstrip(".") + "." + (f" Paper's dataset: {table.dataset}." if table.dataset else "")
+        blocks += [("h4", name), ("p", caption), ("table", header, rows)]
     return blocks
 
 
@@ -216,7 +218,7 @@ def to_markdown(blocks: list[Block], base: Path) -> str:
     out = []
     for b in blocks:
         kind = b[0]
-        if kind in ("h1", "h2", "h3"):
+        if kind in ("h1", "h2", "h3", "h4"):
             out.append("#" * int(kind[1]) + " " + b[1])
         elif kind == "p":
             out.append(b[1])
@@ -250,7 +252,7 @@ def to_html(blocks: list[Block]) -> str:
            f"<style>{CSS}</style></head><body>"]
     for b in blocks:
         kind = b[0]
-        if kind in ("h1", "h2", "h3"):
+        if kind in ("h1", "h2", "h3", "h4"):
             out.append(f"<{kind}>{e(b[1])}</{kind}>")
         elif kind == "p":
             out.append(f"<p>{e(b[1])}</p>")
