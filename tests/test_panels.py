@@ -1,0 +1,125 @@
+"""Panels without a browser: construct, change a control, check the update; and their pure view functions."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from avfh_core.losses.frequency import FocalFrequencyLoss  # noqa: E402
+from avfh_core.reproduce.tables import load_tables  # noqa: E402
+from avfh_core.viz.panels import (  # noqa: E402
+    AblationPanel,
+    AblationRow,
+    FourierWeightPanel,
+    ablation_view,
+    bicubic_reconstruction,
+    fourier_weight_view,
+    high_frequency_share,
+    load_panel_outputs,
+    load_photo,
+    mouth_crop,
+    save_panel_outputs,
+)
+
+
+def test_photo_and_bicubic_reconstruction():
+    img = load_photo(48)
+    assert img.shape == (3, 48, 48) and 0 <= img.min() and img.max() <= 1
+    assert img.std() > 0.1  # a real picture, not a flat field
+    rec = bicubic_reconstruction(img, 4)
+    assert rec.shape == img.shape and 0 < torch.mean((rec - img) ** 2) < 0.05
+    with pytest.raises(ValueError, match="scale"):
+        bicubic_reconstruction(img, 3)
+
+
+def test_fourier_weight_view_matches_the_loss_and_alpha_zero_is_mse():
+    hr = load_photo(32)
+    pred = bicubic_reconstruction(hr, 4)
+    v0 = fourier_weight_view(hr, pred, alpha=0.0)
+    assert np.allclose(v0["weight"], 1.0) and v0["loss"] == pytest.approx(v0["mse"], rel=1e-4)  # Parseval
+    v1 = fourier_weight_view(hr, pred, alpha=1.0)
+    assert v1["loss"] == pytest.approx(float(FocalFrequencyLoss(alpha=1.0)(pred[None], hr[None])), rel=1e-6)
+    assert v1["weight"].max() == pytest.approx(1.0) and v1["mean_weight"] < v0["mean_weight"]
+    assert 0 <= v1["high_share"] <= 1
+    flat = np.zeros((8, 8))
+    flat[4, 4] = 1.0  # all weight at the centre (zero frequency)
+    assert high_frequency_share(flat) == 0.0
+
+
+def test_fourier_panel_updates_when_alpha_moves():
+    panel = FourierWeightPanel(size=32, alpha=0.0)
+    before = dict(panel.state)
+    png = panel.image.value
+    assert before["mean_weight"] == pytest.approx(1.0)
+    panel.alpha.value = 2.0  # a control change triggers the recomputation through the observer
+    assert panel.state["alpha"] == 2.0 and panel.state["mean_weight"] < before["mean_weight"]
+    assert panel.image.value != png and "alpha=2.0" in panel.readout.value
+    panel.scale.value = 8
+    assert panel.state["mse"] > before["mse"]  # x8 loses more than x4
+    fig = panel.figure()  # the non-interactive path
+    assert len(fig.axes) >= 4
+
+
+def _rows():
+    rng = np.random.default_rng(0)
+    img = rng.random((3, 32, 32)).astype(np.float32)
+    return {
+        "base": AblationRow("baseline", {"psnr": 20.0}, {"psnr": [19.0, 19.5]}, img * 0.5, frozenset()),
+        "audio": AblationRow("+ audio", {"psnr": 21.0}, {"psnr": [20.0, 20.5]}, img * 0.8, frozenset({"audio"})),
+        "both": AblationRow("+ audio + attention", {"psnr": 22.0}, {}, img, frozenset({"audio", "attention"})),
+    }, img
+
+
+def test_ablation_view_numbers_and_images():
+    rows, img = _rows()
+    v = ablation_view(rows, "audio", "base", ["psnr"], reference=img)
+    line = v["table"][0]
+    assert line["selected"]["ours"] == pytest.approx(20.25) and line["selected"]["n"] == 2
+    assert line["ours_delta"] == pytest.approx(1.0) and line["paper_delta"] == pytest.approx(1.0)
+    assert set(v["images"]) == {"selected", "compare", "reference"}
+    assert v["spectra"]["reference"].shape == (32, 32) and v["mouths"]["reference"].shape[2] == 3
+    assert ablation_view(rows, "both", "base", ["psnr"])["table"][0]["selected"]["ours"] is None  # not run
+    with pytest.raises(KeyError, match="'nope'"):
+        ablation_view(rows, "nope", "base", ["psnr"])
+    assert mouth_crop(img, (0.5, 1.0, 0.25, 0.75)).shape == (16, 16, 3)
+
+
+def test_ablation_panel_row_and_component_toggles():
+    rows, img = _rows()
+    panel = AblationPanel(rows, ["psnr"], reference=img, components=["audio", "attention"], selected="base")
+    assert panel.state["selected"] == "base" and not panel.toggles["audio"].value
+    png = panel.image.value
+    panel.toggles["audio"].value = True  # ticking 'audio' selects the row with exactly {audio}
+    assert panel.row.value == "audio" and panel.state["selected"] == "audio" and panel.image.value != png
+    assert "20.250" in panel.numbers.value
+    panel.toggles["attention"].value = True
+    assert panel.row.value == "both" and "not run" in panel.numbers.value
+    panel.toggles["audio"].value = False  # {attention} alone is no row: the panel says so and keeps the row
+    assert panel.row.value == "both" and "no row" in panel.message.value
+    panel.row.value = "base"  # choosing a row sets the toggles
+    assert not panel.toggles["audio"].value and not panel.toggles["attention"].value
+    assert len(panel.figure().axes) == 9  # 3 images x (output, spectrum, mouth)
+
+
+def test_ablation_panel_from_paper_tables_and_saved_outputs(tmp_path):
+    paper = load_tables("vfhgan")
+    side = {"config": {"seed": 0}, "metrics": {"table1_seeds": {"audio": {"psnr": [25.0, 25.4]},
+                                                                "no_audio": {"psnr": [24.0, 24.1]}}}}
+    rows, img = _rows()
+    path = save_panel_outputs(tmp_path / "06_ablations__preset-smoke.json", "table1",
+                              {"audio": img, "no_audio": img * 0.5}, reference=img)
+    outputs, ref = load_panel_outputs(path)
+    assert path.name == "06_ablations__preset-smoke.table1.npz" and ref.shape == (32, 32, 3)
+    panel = AblationPanel.from_results(paper, "table1", [side], outputs=outputs, reference=ref,
+                                       selected="audio", compare="no_audio")
+    line = panel.state["table"][0]
+    assert line["metric"] == "psnr" and line["selected"]["paper"] == pytest.approx(28.784)
+    assert line["ours_delta"] == pytest.approx(25.2 - 24.05)
+    panel.row.value = "audio_attention"  # not run: numbers say so, the figure still renders
+    assert "not run" in panel.numbers.value
+    empty = AblationPanel.from_results(paper, "table2")  # no results at all: published numbers as bars
+    assert "not run" in empty.numbers.value and empty.image.value
+    with pytest.raises(KeyError, match="table9"):
+        AblationPanel.from_results(paper, "table9")
