@@ -118,20 +118,20 @@ def landmarks_chart(idn: Identity, jaw: torch.Tensor, spread: torch.Tensor, clos
                     blink: torch.Tensor) -> torch.Tensor:
     """Frontal chart coordinates (x, y) of the 68 iBUG points per frame -> [T, 68, 2].
 
-    jaw in [0,1] opens the mouth (inner-lip gap up to 0.17 units, 65% of it moving the lower lip and chin);
+    jaw in [0,1] opens the mouth (inner-lip gap up to 0.24 units, 65% of it moving the lower lip; the chin drops 0.4 of it);
     spread in [-1,1] widens (>0) or rounds (<0) the lips; closed in [0,1] presses the lips together; blink in [0,1]
     lowers the upper eyelids."""
     T = jaw.shape[0]
     a = idn.face_width
     pts = torch.zeros(T, 68, 2)
     close_f = 1 - torch.clamp((closed - 0.3) / 0.4, 0, 1)
-    gap = 0.17 * jaw * close_f
+    gap = 0.24 * jaw * close_f
     # jaw line 0..16: a U from the ear level to the chin, the chin drops with the jaw
     t = torch.linspace(0, math.pi, 17)
     x = -a * 0.96 * torch.cos(t)
-    y0, yc = -0.02, 0.92
+    y0, yc = -0.02, 0.88
     y = y0 + (yc - y0) * torch.sin(t)
-    drop = 0.6 * gap[:, None] * torch.sin(t)[None] ** 4
+    drop = 0.4 * gap[:, None] * torch.sin(t)[None] ** 4  # stays on the head (y < 0.98)
     pts[:, 0:17, 0] = x
     pts[:, 0:17, 1] = y[None] + drop
     # brows 17..21 (image left = subject right), 22..26
@@ -444,16 +444,48 @@ def render(idn: Identity, albedo_tex: torch.Tensor, normal_tex: torch.Tensor, po
     blink [T]; bg [3,H,W]; light [3] unit vector towards the light (camera coordinates)."""
     T = pose.shape[0]
     H = bg.shape[-1]
-    a, b, c = idn.face_width, 1.0, idn.face_depth
     R = rotation(pose)  # [T,3,3]
     chart = landmarks_chart(idn, mouth["jaw"], mouth["spread"], mouth["closed"], blink)
     lm3 = chart_to_surface(chart, idn)
     lm = project(lm3, R, scale, centre)
 
+    # Only the box that can contain the head (the bounding sphere, radius 1 unit) is ray-cast.
+    r = scale * 1.0 + 2
+    bx0 = int(max(math.floor(float(centre[:, 0].min()) - r), 0))
+    by0 = int(max(math.floor(float(centre[:, 1].min()) - r), 0))
+    bx1 = int(min(math.ceil(float(centre[:, 0].max()) + r), H))
+    by1 = int(min(math.ceil(float(centre[:, 1].max()) + r), H))
+    img = bg[None].repeat(T, 1, 1, 1)
+    if bx1 <= bx0 or by1 <= by0:
+        return img, lm
+    # A static camera pose (the frontal ground truth) is ray-cast once and shared by all frames.
+    static = bool((pose == pose[:1]).all() and (centre == centre[:1]).all())
+    Tr = 1 if static else T
+    alpha, px_, py_, pz_, alb, shade = _raycast(idn, albedo_tex, normal_tex, R[:Tr], centre[:Tr], scale, light,
+                                               (bx0, by0, bx1, by1))
+    if static:
+        alpha, px_, py_, pz_, shade = (t.expand(T, *t.shape[1:]) for t in (alpha, px_, py_, pz_, shade))
+        alb = alb.expand(T, *alb.shape[1:]).clone()
+    off = (bx0, by0)
+    # 3. dynamic mouth and eyelids, inside boxes around their projected landmarks
+    _mouth(idn, alb, chart, lm - torch.tensor(off, dtype=lm.dtype), px_, py_, pz_, scale, alpha)
+    _eyelids(idn, alb, blink, lm - torch.tensor(off, dtype=lm.dtype), px_, py_, pz_, scale)
+    face = (alb * shade).clamp(0, 1)
+    al = alpha[:, None]
+    crop = img[:, :, by0:by1, bx0:bx1]
+    img[:, :, by0:by1, bx0:bx1] = face * al + crop * (1 - al)
+    return img, lm
+
+
+def _raycast(idn, albedo_tex, normal_tex, R, centre, scale, light, box):
+    """Steps 1, 2 and 4 of the module docstring for the pixels of `box` (x0, y0, x1, y1):
+    returns alpha [T,h,w], head-coordinate hit points px, py, pz [T,h,w], albedo [T,3,h,w], shading [T,1,h,w]."""
+    T = R.shape[0]
+    x0, y0, x1, y1 = box
+    a, b, c = idn.face_width, 1.0, idn.face_depth
     # 1. rays: q = (X, Y, Z) in head units in camera space; solve q^T M q = 1 for the front Z
-    pix = torch.arange(H, dtype=torch.float32) + 0.5
-    X = (pix[None, None, :] - centre[:, 0, None, None]) / scale  # [T,1,W]
-    Y = (pix[None, :, None] - centre[:, 1, None, None]) / scale  # [T,H,1]
+    X = ((torch.arange(x0, x1, dtype=torch.float32) + 0.5)[None, None, :] - centre[:, 0, None, None]) / scale
+    Y = ((torch.arange(y0, y1, dtype=torch.float32) + 0.5)[None, :, None] - centre[:, 1, None, None]) / scale
     D = torch.tensor([1 / a**2, 1 / b**2, 1 / c**2])
     M = R @ torch.diag(D) @ R.transpose(1, 2)
     m = lambda i, j: M[:, i, j, None, None]
@@ -463,51 +495,59 @@ def render(idn: Identity, albedo_tex: torch.Tensor, normal_tex: torch.Tensor, po
     disc = B * B - A * C
     Z = (-B + disc.clamp_min(0).sqrt()) / A
     # silhouette distance in pixels: disc is smooth in (X, Y); d = disc / |grad disc| (first-order)
-    dBx, dBy = m(0, 2), m(1, 2)
-    dCx = 2 * m(0, 0) * X + 2 * m(0, 1) * Y
-    dCy = 2 * m(1, 1) * Y + 2 * m(0, 1) * X
-    gx = 2 * B * dBx - A * dCx
-    gy = 2 * B * dBy - A * dCy
-    dist_px = disc / (gx * gx + gy * gy).sqrt().clamp_min(1e-6) * scale
-    alpha = (0.5 + dist_px).clamp(0, 1)  # [T,H,W]
-    q = torch.stack(torch.broadcast_tensors(X, Y, Z), -1)  # [T,H,W,3]
-    p = torch.einsum("thwi,tij->thwj", q, R)  # head coordinates: p = R^T q
-    px_, py_, pz_ = p.unbind(-1)
+    gx = 2 * B * m(0, 2) - A * (2 * m(0, 0) * X + 2 * m(0, 1) * Y)
+    gy = 2 * B * m(1, 2) - A * (2 * m(1, 1) * Y + 2 * m(0, 1) * X)
+    alpha = (0.5 + disc * scale * torch.rsqrt((gx * gx + gy * gy).clamp_min(1e-12))).clamp(0, 1)  # [T,h,w]
+    # head coordinates p = R^T q
+    r = lambda i, j: R[:, i, j, None, None]
+    px_ = r(0, 0) * X + r(1, 0) * Y + r(2, 0) * Z
+    py_ = r(0, 1) * X + r(1, 1) * Y + r(2, 1) * Z
+    pz_ = r(0, 2) * X + r(1, 2) * Y + r(2, 2) * Z
     # 2. texture lookup by (azimuth, elevation)
     az = torch.atan2(px_ / a, pz_ / c)
     el = torch.asin((py_ / b).clamp(-1, 1))
-    grid = torch.stack([az / math.pi, el / (math.pi / 2)], -1).reshape(1, T * H, H, 2)
+    h, w = y1 - y0, x1 - x0
+    grid = torch.stack([az * (1 / math.pi), el * (2 / math.pi)], -1).reshape(1, T * h, w, 2)
     tex = torch.cat([albedo_tex, normal_tex])[None]
     samp = F.grid_sample(tex, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    samp = samp.reshape(6, T, H, H).permute(1, 0, 2, 3)  # [T,6,H,W]
-    alb = samp[:, :3].clone()
-    nrm = samp[:, 3:]
-    # 3. dynamic mouth and eyelids, inside boxes around their projected landmarks
-    _mouth(idn, alb, chart, lm, px_, py_, pz_, scale, alpha)
-    _eyelids(idn, alb, blink, lm, px_, py_, pz_, scale)
-    # 4. shading: n_cam = R n_head
-    n_cam = torch.einsum("tij,tjhw->tihw", R, nrm)
-    lam = (n_cam * light[None, :, None, None]).sum(1, keepdim=True).clamp_min(0)
+    samp = samp.reshape(6, T, h, w).transpose(0, 1)  # [T,6,h,w]
+    # 4. Lambertian shading with n_cam = R n_head: (R n) . l = n . (R^T l)
+    lh = (R.transpose(1, 2) @ light.view(1, 3, 1))[:, :, 0]  # light in head coordinates [T,3]
+    lam = (samp[:, 3:] * lh[:, :, None, None]).sum(1, keepdim=True).clamp_min(0)
     shade = 0.42 + 0.68 * lam
-    face = (alb * shade).clamp(0, 1)
-    al = alpha[:, None]
-    img = face * al + bg[None] * (1 - al)
-    return img, lm
+    return alpha, px_, py_, pz_, samp[:, :3].contiguous(), shade
 
 
-def _box(lm: torch.Tensor, idx: slice, pad: float, H: int) -> tuple[int, int, int, int]:
+def _box(lm: torch.Tensor, idx: slice, pad: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Integer box (x0, y0, x1, y1) around landmarks `idx` of all frames, padded, clipped to shape (h, w)."""
     pts = lm[:, idx].reshape(-1, 2)
     x0 = int(max(math.floor(float(pts[:, 0].min()) - pad), 0))
     y0 = int(max(math.floor(float(pts[:, 1].min()) - pad), 0))
-    x1 = int(min(math.ceil(float(pts[:, 0].max()) + pad), H))
-    y1 = int(min(math.ceil(float(pts[:, 1].max()) + pad), H))
+    x1 = int(min(math.ceil(float(pts[:, 0].max()) + pad), shape[1]))
+    y1 = int(min(math.ceil(float(pts[:, 1].max()) + pad), shape[0]))
     return x0, y0, x1, y1
 
 
+OUTER_X = (-1.0, -0.6, -0.28, 0.0, 0.28, 0.6, 1.0)  # chart x of points 48..54 (and 54..59, 48) / half width
+INNER_X = (-1.0, -0.45, 0.0, 0.45, 1.0)  # points 60..64 (and 64..67, 60) / inner half width
+
+
+def _interp(u: torch.Tensor, knots: tuple[float, ...], ys: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear y(u) through (knots[k], ys[:, k]) for u [T, P] (clamped to the knot range) -> [T, P]."""
+    k = torch.tensor(knots)
+    uc = u.clamp(knots[0], knots[-1])
+    i1 = torch.bucketize(uc, k).clamp(1, len(knots) - 1)
+    i0 = i1 - 1
+    t = (uc - k[i0]) / (k[i1] - k[i0])
+    return ys.gather(1, i0) * (1 - t) + ys.gather(1, i1) * t
+
+
 def _mouth(idn, alb, chart, lm, px_, py_, pz_, scale, alpha):
-    """Lips (outer minus inner polygon), dark cavity, teeth and tongue, in the frontal chart of the head."""
-    H = alb.shape[-1]
-    x0, y0, x1, y1 = _box(lm, slice(48, 68), 3, H)
+    """Lips (outer minus inner contour), dark cavity, teeth and tongue, in the frontal chart of the head.
+
+    The lip contours are x-monotone (upper and lower profiles through the landmarks), so inside tests are two
+    piecewise-linear lookups per pixel instead of a polygon distance."""
+    x0, y0, x1, y1 = _box(lm, slice(48, 68), 3, alb.shape[-2:])
     if x1 <= x0 or y1 <= y0:
         return
     sl = (slice(None), slice(y0, y1), slice(x0, x1))
@@ -515,8 +555,15 @@ def _mouth(idn, alb, chart, lm, px_, py_, pz_, scale, alpha):
     p = torch.stack([px_[sl], py_[sl]], -1).reshape(T, -1, 2)
     front = (pz_[sl] > 0).reshape(T, -1)
     w = 1.2 / scale
-    outer = polygon_sd(p, chart[:, 48:60])
-    inner = polygon_sd(p, chart[:, 60:68])
+    px, py = p[..., 0], p[..., 1]
+    hw = chart[:, 54, 0][:, None]
+    hi = chart[:, 64, 0][:, None]
+    o_up = _interp(px / hw, OUTER_X, chart[:, 48:55, 1])
+    o_lo = _interp(px / hw, OUTER_X, chart[:, [48, 59, 58, 57, 56, 55, 54], 1])
+    i_up = _interp(px / hi, INNER_X, chart[:, 60:65, 1])
+    i_lo = _interp(px / hi, INNER_X, chart[:, [60, 67, 66, 65, 64], 1])
+    outer = torch.maximum(torch.maximum(o_up - py, py - o_lo), (px.abs() - hw) * 0.5)
+    inner = torch.maximum(torch.maximum(i_up - py, py - i_lo), px.abs() - hi)
     lips = _sstep(outer, w) * front
     cav = _sstep(inner, w) * front
     lipc = torch.tensor(idn.lip_colour)[None, :, None]
@@ -546,11 +593,10 @@ def _eyelids(idn, alb, blink, lm, px_, py_, pz_, scale):
     """Upper eyelids (skin) covering the eye from the top by the blink amount."""
     if float(blink.max()) <= 0:
         return
-    H = alb.shape[-1]
     skin = torch.tensor(SKIN_TONES[idn.skin_tone])[None, :, None, None] * 0.92
     ew, eh = idn.eye_size, idn.eye_size * 0.42
     for s, idx in ((-1, slice(36, 42)), (1, slice(42, 48))):
-        x0, y0, x1, y1 = _box(lm, idx, 3, H)
+        x0, y0, x1, y1 = _box(lm, idx, 3, alb.shape[-2:])
         if x1 <= x0 or y1 <= y0:
             continue
         sl = (slice(None), slice(y0, y1), slice(x0, x1))

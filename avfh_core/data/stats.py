@@ -1,0 +1,108 @@
+"""Measurements on clips that check the world's premises (issue 3, "Done means"), used by tests and the data notebook.
+
+- `mouth_opening`: inner-lip gap |p66 - p62| per frame (pixels), from landmarks.
+- `formant_proxy`: a per-frame F1 estimate read from the audio alone: the power-weighted centroid of the mel bands
+  between 200 and 1100 Hz (where F1 lives), so "the mel spectrogram's formants move with the mouth" is measured
+  on the waveform, not on the synthesizer's internal tracks.
+- `frame_log_energy`: per-frame log energy of the 200-4000 Hz bands.
+- `estimate_f0`: per-frame pitch by autocorrelation (70-400 Hz), NaN where unvoiced.
+- `voice_features` + `nearest_centroid_accuracy`: can a simple classifier tell gender (or age group) from the
+  voice alone? (the premise of "Learning to Have an Ear", Meishvili et al., Sec. 1).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+import torchaudio
+
+from avfh_core.data.audio import MEL_STEPS_PER_FRAME, N_MELS, log_mel
+
+
+def mouth_opening(landmarks: torch.Tensor) -> torch.Tensor:
+    """Inner-lip gap per frame [T] (pixels): distance between iBUG points 62 (upper) and 66 (lower)."""
+    return (landmarks[..., 66, :] - landmarks[..., 62, :]).norm(dim=-1)
+
+
+@functools.lru_cache(maxsize=4)
+def _mel_centres(sample_rate: int = 16000) -> torch.Tensor:
+    fb = torchaudio.functional.melscale_fbanks(513, 55.0, 7600.0, N_MELS, sample_rate, norm="slaney",
+                                               mel_scale="slaney")
+    f = torch.linspace(0, sample_rate / 2, 513)[:, None]
+    return (fb * f).sum(0) / fb.sum(0).clamp_min(1e-12)
+
+
+def _frame_mel_power(audio: torch.Tensor, sample_rate: int, fps: float) -> torch.Tensor:
+    m = log_mel(audio, sample_rate, fps).exp()
+    T = m.shape[-1] // MEL_STEPS_PER_FRAME
+    return m.reshape(*m.shape[:-1], T, MEL_STEPS_PER_FRAME).mean(-1)  # [..., 80, T]
+
+
+def formant_proxy(audio: torch.Tensor, sample_rate: int = 16000, fps: float = 25.0, lo: float = 200.0,
+                  hi: float = 1100.0) -> torch.Tensor:
+    """Per-frame F1 estimate (Hz) from the audio: sum_b P_b^2 f_b / sum_b P_b^2 over mel bands b in [lo, hi]."""
+    cf = _mel_centres(sample_rate)
+    sel = (cf > lo) & (cf < hi)
+    p = _frame_mel_power(audio, sample_rate, fps)[..., sel, :] ** 2
+    return (p * cf[sel][:, None]).sum(-2) / p.sum(-2).clamp_min(1e-20)
+
+
+def frame_log_energy(audio: torch.Tensor, sample_rate: int = 16000, fps: float = 25.0) -> torch.Tensor:
+    """Per-frame log mean mel power in 200-4000 Hz -> [..., T]."""
+    cf = _mel_centres(sample_rate)
+    sel = (cf > 200) & (cf < 4000)
+    return torch.log(_frame_mel_power(audio, sample_rate, fps)[..., sel, :].mean(-2) + 1e-10)
+
+
+def estimate_f0(audio: torch.Tensor, sample_rate: int = 16000, fps: float = 25.0, fmin: float = 70.0,
+                fmax: float = 400.0, threshold: float = 0.5) -> torch.Tensor:
+    """Per-frame F0 (Hz) [T]: the peak of the normalised autocorrelation (FFT) of a 2-frame Hann-windowed segment
+    centred on each frame, searched over lags sample_rate/fmax..sample_rate/fmin; NaN when the peak < threshold."""
+    n = int(round(sample_rate / fps))
+    T = audio.shape[-1] // n
+    x = torch.nn.functional.pad(audio.float()[None, None], (n // 2, n // 2), mode="constant")[0, 0]
+    seg = x.unfold(0, 2 * n, n)[:T]  # [T, 2n]
+    seg = (seg - seg.mean(1, keepdim=True)) * torch.hann_window(2 * n, periodic=False)
+    spec = torch.fft.rfft(seg, 4 * n)
+    r = torch.fft.irfft(spec.abs() ** 2, 4 * n)[:, : 2 * n]
+    w = torch.hann_window(2 * n, periodic=False)
+    rw = torch.fft.irfft(torch.fft.rfft(w, 4 * n).abs() ** 2, 4 * n)[: 2 * n]  # window bias correction
+    r = r / r[:, :1].clamp_min(1e-12) / (rw / rw[0]).clamp_min(1e-3)
+    lo, hi = int(sample_rate / fmax), int(sample_rate / fmin) + 1
+    peak, k = r[:, lo:hi].max(1)
+    f0 = sample_rate / (k + lo).float()
+    return torch.where(peak >= threshold, f0, torch.full_like(f0, float("nan")))
+
+
+def voice_features(audio: torch.Tensor, sample_rate: int = 16000, fps: float = 25.0, n_cep: int = 8
+                   ) -> torch.Tensor:
+    """A clip-level voice descriptor [1 + n_cep]: log median F0 over voiced frames and the mean cepstrum
+    (DCT-II of the log-mel, coefficients 1..n_cep: vocal-tract length and timbre) over the loudest half."""
+    m = torch.log(_frame_mel_power(audio, sample_rate, fps) + 1e-10)  # [80, T]
+    e = m.mean(0)
+    keep = e >= e.median()
+    k = torch.arange(N_MELS, dtype=torch.float32)
+    dct = torch.cos(torch.pi / N_MELS * (k[None, :] + 0.5) * torch.arange(1, n_cep + 1)[:, None])
+    cep = (dct @ m[:, keep]).mean(1) / N_MELS
+    f0 = estimate_f0(audio, sample_rate, fps)
+    f0 = f0[~torch.isnan(f0)]
+    lf0 = torch.log(f0.median()) if f0.numel() else torch.tensor(float(np.log(150.0)))
+    return torch.cat([lf0.reshape(1).float(), cep])
+
+
+def nearest_centroid_accuracy(train_x: torch.Tensor, train_y, test_x: torch.Tensor, test_y) -> float:
+    """Accuracy of a standardised nearest-centroid classifier (a deliberately simple probe)."""
+    train_y, test_y = np.asarray(train_y), np.asarray(test_y)
+    mu, sd = train_x.mean(0), train_x.std(0).clamp_min(1e-6)
+    a, b = (train_x - mu) / sd, (test_x - mu) / sd
+    classes = sorted(set(train_y.tolist()))
+    cents = torch.stack([a[torch.from_numpy(train_y == c)].mean(0) for c in classes])
+    pred = torch.cdist(b, cents).argmin(1).numpy()
+    return float((np.asarray(classes)[pred] == test_y).mean())
+
+
+def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson correlation of two flattened tensors (NaN-free inputs)."""
+    return float(torch.corrcoef(torch.stack([a.flatten().float(), b.flatten().float()]))[0, 1])
