@@ -55,7 +55,6 @@ import math
 import time
 
 import matplotlib.pyplot as plt
-import torch
 
 from avfh_core.config import preset_values, setup
 from avfh_core.reproduce.results import Results
