@@ -112,6 +112,9 @@ def test_specs_and_errors():
     assert V.table2_specs()["a_perc_adv"].loss_weights()["lip"] == 0.0
     assert V.table2_specs()["d_all"].loss_weights() == V.RELEASED_WEIGHTS
     assert len(V.causal_specs()) == 6
+    # equal runs are equal specs (so experiments share them)
+    assert V.table1_specs()["audio_attention"] == V.table2_specs()["d_all"] == V.table3_specs()["ours"]
+    assert V.causal_specs()["intact/no_audio"] == V.table1_specs()["visual_only"]
     assert set(V.weight_sensitivity_specs("lip")) == {"lipx0", "lipx1", "lipx100"}
     with pytest.raises(ValueError, match="unknown loss weight"):
         V.RunSpec.make(weights=dict(vgg=1.0))
@@ -139,3 +142,23 @@ def test_score_claims_verdicts():
     assert m["r"]["psnr"] == 2.0 and math.isnan(m["r"]["ssim"])
     rows = V.beside_paper("table1", {"audio": {"psnr": 21.0}})
     assert rows[0]["paper_psnr"] == 28.784 and rows[0]["ours_psnr"] == 21.0
+
+
+def test_real_lip_loss_alone_trains_the_generator_and_the_released_detach_does_not():
+    """Issue 5: a non-zero gradient on the generator from the lip-reading loss alone (eq. 5), through the real
+    LipReadingLoss and a (small, untrained) LipReader; detach_sr=True (the released code) gives none."""
+    from avfh_core.losses.lipreading import LipReadingLoss
+    from avfh_core.models.lipreader import LipReader, LipReaderConfig
+
+    torch.manual_seed(0)
+    gen = VFHGenerator(width=8, n_stages=1, window=1)
+    batch = V.collate(fake_windows(2))
+    reader = LipReader(LipReaderConfig.small(width=2, num_classes=3, input_size=16))
+    for detach, expect_grad in ((False, True), (True, False)):
+        gen.zero_grad(set_to_none=True)
+        obj = V.VFHGANObjective(dict(pixel=0.0, lip=1.0), lip=LipReadingLoss(reader, detach_sr=detach))
+        total = obj.generator_terms(gen(batch["lr"], batch["mel"]), batch)["total"]
+        if total.requires_grad:
+            total.backward()
+        g = sum(float(p.grad.abs().sum()) for p in gen.parameters() if p.grad is not None)
+        assert (g > 0) == expect_grad, (detach, g)
