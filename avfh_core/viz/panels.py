@@ -312,8 +312,12 @@ class AblationPanel:
 
     @classmethod
     def from_results(cls, paper, table: str, sidecars: Sequence[Mapping[str, Any]] = (),
-                     outputs: Mapping[str, Any] | None = None, **kwargs) -> AblationPanel:
-        """Rows of `paper.tables[table]` (a `tables.PaperTables`) with our per-seed values from sidecars."""
+                     outputs: Mapping[str, Any] | None = None,
+                     row_components: Mapping[str, Sequence[str]] | None = None, **kwargs) -> AblationPanel:
+        """Rows of `paper.tables[table]` (a `tables.PaperTables`) with our per-seed values from sidecars.
+
+        row_components: {row: [component, ...]} (e.g. the loss terms each row of a loss ablation uses) gives the
+        panel one checkbox per component."""
         from avfh_core.reproduce.audit import collect_table
 
         if table not in paper.tables:
@@ -327,8 +331,10 @@ class AblationPanel:
                 label=t.label(key) if key in t.rows else f"{key} (ours only)",
                 published={m: t.published(key, m) for m in t.metrics if t.published(key, m) is not None},
                 ours={m: list(v.values()) for m, v in ours.get(key, {}).items()},
-                output=outputs.get(key))
+                output=outputs.get(key), components=frozenset((row_components or {}).get(key, ())))
         kwargs.setdefault("title", f"{paper.paper} {table}: {t.caption}")
+        if row_components:
+            kwargs.setdefault("components", sorted({c for cs in row_components.values() for c in cs}))
         return cls(rows, t.metrics, **kwargs)
 
     def _on_row(self, _change) -> None:

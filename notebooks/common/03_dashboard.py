@@ -1,0 +1,121 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (avfh)
+#     language: python
+#     name: avfh
+# ---
+
+# %% [markdown]
+# # The ablation dashboard
+#
+# Two kinds of panel, both thin views over pure functions of `avfh_core` (`avfh_core.viz.panels`):
+#
+# * a **live** panel: the weighted Fourier loss of VFH-GAN (section 3.2.2, eqs. 9-10) computed on a real photo as
+#   you move `alpha`. The weight matrix $m(u, v) = (|F - F^*| / \max)^\alpha$ decides which frequencies the loss
+#   pushes on; at $\alpha = 0$ every frequency weighs 1 and the loss is the pixel MSE (Parseval);
+# * **ablation** panels, one per table of the paper: pick a row, or tick the components / loss terms that define
+#   the rows, and compare with another row: the outputs on the same clip, their spectra and mouth crops when the
+#   run saved them, and always the numbers, the paper's beside ours over seeds from the newest `avfh reproduce` run.
+#
+# `avfh dashboard` serves this notebook with Voila on 127.0.0.1. Run headless (papermill, CI) the panels take their
+# non-interactive path and draw static figures.
+
+# %% tags=["parameters"]
+preset = "course"
+seed = 0
+device = "auto"
+data_root = None
+run_dir = None
+
+# %%
+import os
+
+from avfh_core.config import setup
+from avfh_core.reproduce.results import Results
+from avfh_core.reproduce.tables import load_tables
+from avfh_core.viz import save_figure
+from avfh_core.viz.dashboard import ablation_inputs, find_latest_run
+from avfh_core.viz.panels import AblationPanel, FourierWeightPanel, bicubic_reconstruction, fourier_weight_view, load_photo
+
+cfg = setup(preset, seed=seed, device=device, data_root=data_root)
+res = Results("common/03_dashboard", cfg)
+interactive = bool(cfg.widgets)
+run_dir = run_dir or os.environ.get("AVFH_DASHBOARD_RUN_DIR") or find_latest_run("vfhgan")
+print(f"preset={cfg.preset} interactive={interactive}")
+
+# %% [markdown]
+# ## Live: the weight matrix of the weighted Fourier loss
+# The photo is the face crop of scikit-image's `astronaut` (NASA, public domain). The "generated" image is its
+# bicubic reconstruction from x4 (or x2, x8) downsampling, the no-network baseline: what it lacks is high
+# frequencies, so as `alpha` grows the weight concentrates on them.
+
+# %% tags=["nbval-ignore-output"]
+fourier = FourierWeightPanel(alpha=1.0, size=96)
+state = fourier.show(interactive)
+save_figure(fourier.figure(), "common", "dashboard_fourier", show=False)
+
+# %% [markdown]
+# The same computation without widgets, for a few values of `alpha` (this cell does not depend on the preset):
+
+# %% tags=["nbval-check-output"]
+hr = load_photo(64)
+pred = bicubic_reconstruction(hr, 4)
+sweep = {}
+print(f"{'alpha':>6s} {'loss':>10s} {'mean weight':>12s} {'high-freq share':>16s}")
+for a in (0.0, 0.5, 1.0, 2.0, 3.0):
+    v = fourier_weight_view(hr, pred, alpha=a)
+    sweep[a] = {k: v[k] for k in ("loss", "mean_weight", "high_share")}
+    print(f"{a:6.1f} {v['loss']:10.2e} {v['mean_weight']:12.3f} {v['high_share']:16.3f}")
+assert abs(sweep[0.0]["loss"] - fourier_weight_view(hr, pred, 0.0)["mse"]) < 1e-6  # alpha = 0: pixel MSE
+assert sweep[3.0]["mean_weight"] < sweep[1.0]["mean_weight"] < sweep[0.0]["mean_weight"]
+res.log("fourier_alpha_sweep", {str(a): v for a, v in sweep.items()})
+
+# %% [markdown]
+# ## Ablations of VFH-GAN, from the sweep results
+# Table 1 toggles the audio branch (CMFE-B) and the axial attention; Table 2 toggles the loss terms. Our numbers
+# come from the sidecars of the newest run under `runs/` that ran the VFH-GAN notebooks (`avfh reproduce --paper
+# vfhgan --sweep ...`); rows no run produced say "not run". Output images appear when the run saved them
+# (`avfh_core.viz.panels.save_panel_outputs`).
+
+# %% tags=["nbval-ignore-output"]
+import ipywidgets as widgets
+from IPython.display import display
+
+paper = load_tables("vfhgan")
+components = {
+    "table1": {"no_audio": [], "audio": ["audio"], "audio_attention": ["audio", "attention"]},
+    "table2": {"a_perc_adv": [], "b_freq": ["frequency loss"], "c_lip": ["lip loss"],
+               "d_all": ["frequency loss", "lip loss"]},
+}
+choice = {"table1": ("audio", "no_audio"), "table2": ("d_all", "a_perc_adv")}
+panels = {}
+for table, rows in components.items():
+    sidecars, outputs, reference = ablation_inputs(run_dir, "vfhgan", table)
+    selected, compare = choice[table]
+    panels[table] = AblationPanel.from_results(paper, table, sidecars, outputs=outputs, reference=reference,
+                                               row_components=rows, selected=selected, compare=compare)
+print(f"sweep results from: {run_dir or 'no run found (published numbers only)'}")
+if interactive:
+    tabs = widgets.Tab(children=[p.widget for p in panels.values()])
+    for i, table in enumerate(panels):
+        tabs.set_title(i, table)
+    display(tabs)
+else:
+    for p in panels.values():
+        p.show(interactive=False)
+
+# %%
+n_ours = {t: sum(bool(r.ours) for r in p.rows.values()) for t, p in panels.items()}
+res.log("ablation_rows_with_results", n_ours)
+res.log("fourier_state", {k: v for k, v in state.items() if isinstance(v, int | float)})
+print("rows with our results:", n_ours)
