@@ -157,6 +157,7 @@ def test_window_dataset(world):
     assert it["lr"].shape == (5, 3, 8, 8) and it["hr"].shape == (5, 3, 32, 32)
     assert it["mel"].shape == (1, 80, 5 * 16) and it["t"] == 2 and it["mouth_box"].shape == (4,)
     assert it["landmarks"].shape == (5, 68, 2) and 0 <= it["word"] < 8 and it["speaker"] >= 0
+    assert it["hr"].dtype == torch.float32 and torch.equal(it["hr"], clips[0].video[0:5])  # stored as uint8, exact
     # the mel window of centre t is the full-clip mel at frames t-2..t+2
     full = log_mel(clips[0].audio)
     assert torch.allclose(ds[1]["mel"][0], full[:, 16 * 1: 16 * 6])

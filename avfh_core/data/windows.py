@@ -51,6 +51,9 @@ class WindowDataset(torch.utils.data.Dataset):
             mel = log_mel(s.audio, s.sample_rate, s.fps)
             word = s.extras.get("word_index", -1)
             speaker = s.speaker if isinstance(s.speaker, int) else -1
+            q = (hr * 255).round()
+            if torch.equal(q / 255, hr):  # 8-bit video (synthetic or decoded): store 4x smaller, exactly
+                hr = q.to(torch.uint8)
             self.clips.append(dict(hr=hr, lr=lr, mel=mel, lm=s.landmarks.float(), box=mouth_box(s.landmarks),
                                    word=int(word if word is not None else -1), speaker=int(speaker)))
             self.index.extend((c, t) for t in range(window, T - window))
@@ -63,5 +66,7 @@ class WindowDataset(torch.utils.data.Dataset):
         d = self.clips[c]
         j = self.window
         sl = slice(t - j, t + j + 1)
-        return dict(lr=d["lr"][sl], hr=d["hr"][sl], mel=frame_window(d["mel"], t, j, MEL_STEPS_PER_FRAME)[None],
+        hr = d["hr"][sl]
+        hr = hr.float() / 255 if hr.dtype == torch.uint8 else hr
+        return dict(lr=d["lr"][sl], hr=hr, mel=frame_window(d["mel"], t, j, MEL_STEPS_PER_FRAME)[None],
                     t=t, mouth_box=d["box"][t], landmarks=d["lm"][sl], word=d["word"], speaker=d["speaker"], clip=c)
