@@ -97,3 +97,26 @@ def test_bad_arguments(lipreader):
         loss_fn.feature_loss(torch.rand(1, 1, 3, SIZE, SIZE), torch.rand(1, 1, 4, SIZE, SIZE))
     with pytest.raises(ValueError, match="same shape"):
         loss_fn(torch.rand(1, 5, 3, 32, 32), torch.rand(1, 5, 3, 32, 31), torch.rand(1, 5, 68, 2))
+
+
+def test_full_path_from_frames_and_landmarks(lipreader):
+    """Frames [B, K, 3, H, W] + landmarks -> mouth crops (data.crops, differentiable) -> eq. 5 -> generator grad."""
+    torch.manual_seed(2)
+    b, k, h = 2, 5, 32
+    hr = torch.rand(b, k, 3, h, h)
+    lm = torch.zeros(b, k, 68, 2)
+    lm[..., 0] = torch.linspace(4, 28, 68)  # a plausible spread: face width 24 px
+    lm[..., 1] = 20.0
+    lm[:, :, 48:68, 0] = torch.linspace(12, 20, 20)
+    conv = nn.Conv2d(3, 3, 3, padding=1)
+    lr = F.avg_pool2d(hr.flatten(0, 1), 4)
+    sr = (F.interpolate(lr, scale_factor=4, mode="bilinear") + conv(F.interpolate(lr, scale_factor=4))).view_as(hr)
+    loss_fn = LipReadingLoss(lipreader)
+    mouth = loss_fn.mouth_sequence(hr, lm)
+    assert mouth.shape == (b, 1, k, SIZE, SIZE)
+    loss = loss_fn(sr, hr, lm)
+    loss.backward()
+    assert loss.item() > 0 and conv.weight.grad.abs().sum() > 0
+    assert loss_fn(hr, hr, lm).item() == 0.0
+    with pytest.raises(ValueError, match="landmarks"):
+        loss_fn(sr, hr, lm[:, :3])

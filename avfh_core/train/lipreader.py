@@ -174,7 +174,7 @@ def pretrained_lipreader(
     world = world_for(cfg)
     key = {
         "lipreader": lip_cfg.as_dict(),
-        "world": {k: v for k, v in vars(world.config).items()} if hasattr(world, "config") else repr(world),
+        "world": {"config": dict(vars(world.config)), "key": getattr(world, "key", None)},  # key: generator version
         "crop_version": CROP_VERSION,
         "steps": steps,
         "batch_size": batch_size,
