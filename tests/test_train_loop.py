@@ -84,3 +84,59 @@ def test_bad_arguments():
         train_loop(step_fn_for(net, opt), {"net": net}, {"net": opt}, batch_fn, -1)
     with pytest.raises(ValueError, match="checkpoint_path"):
         train_loop(step_fn_for(net, opt), {"net": net}, {"net": opt}, batch_fn, 2, checkpoint_every=1)
+
+
+def _ddp_worker(r, port, out_dir):
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(r), LOCAL_RANK=str(r))
+    from avfh_core.train.loop import init_distributed, rank, train_loop
+
+    torch.set_num_threads(1)
+    assert init_distributed() and rank() == r
+    net, opt = make()
+
+    def shard(step):  # each rank draws half of the full batch
+        x, y = batch_fn(step)
+        return x[4 * r:4 * r + 4], y[4 * r:4 * r + 4]
+
+    def step_fn(batch, step):
+        x, y = batch
+        loss = (net[0](x).tanh() @ net[3].weight.T + net[3].bias - y).square().mean()  # no dropout
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"mse": loss.item()}
+
+    train_loop(step_fn, {"net": net}, {"net": opt}, shard, 3, progress=False)
+    torch.save(net.state_dict(), f"{out_dir}/rank{r}.pt")
+    import torch.distributed as dist
+
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_data_parallel_over_two_processes_equals_one_process_on_the_full_batch(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
+    w0, w1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    net, opt = make()
+
+    def step_fn(batch, step):
+        x, y = batch
+        loss = (net[0](x).tanh() @ net[3].weight.T + net[3].bias - y).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"mse": loss.item()}
+
+    train_loop(step_fn, {"net": net}, {"net": opt}, batch_fn, 3, progress=False)
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(w0[k], w1[k], rtol=0, atol=0)
+        torch.testing.assert_close(w0[k], v, rtol=1e-5, atol=1e-6)

@@ -10,6 +10,10 @@
   written atomically (avfh_core.train.checkpoint); with `resume=True` a later call picks up from the last
   checkpoint, so "N steps straight" and "N/2 steps, kill, resume" end with identical weights (tests/test_train_loop).
 - On CUDA the modules are moved to channels_last memory format; a tqdm bar shows progress.
+- Several processes (`torchrun --nproc_per_node N ...`, the paper preset): `init_distributed()` joins the process
+  group; train_loop then broadcasts rank 0's weights, averages every gradient over the ranks as soon as it is
+  accumulated (so any step_fn works unchanged: data parallelism), and only rank 0 writes checkpoints and shows
+  progress. Each rank must draw its own batches (`rank()` in the batch seed).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from avfh_core.train.checkpoint import load_checkpoint, save_checkpoint
@@ -74,6 +79,43 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(list(state["cuda"]))
+
+
+def init_distributed() -> bool:
+    """Join the torchrun process group when WORLD_SIZE > 1 (nccl on CUDA, gloo on the CPU); True if distributed."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend)
+    return True
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _data_parallel(modules: Mapping[str, torch.nn.Module]) -> list:
+    """Broadcast rank 0's weights; average each gradient over the ranks once it is accumulated."""
+    handles = []
+    n = world_size()
+    for m in modules.values():
+        for t in list(m.parameters()) + list(m.buffers()):
+            dist.broadcast(t.data, src=0)
+        for p in m.parameters():
+            if p.requires_grad:
+                def hook(param):
+                    dist.all_reduce(param.grad)
+                    param.grad.div_(n)
+
+                handles.append(p.register_post_accumulate_grad_hook(hook))
+    return handles
 
 
 def prepare_modules(modules: Mapping[str, torch.nn.Module], device: torch.device) -> None:
@@ -132,6 +174,10 @@ def train_loop(
             "step": step, "history": log.history, "evals": log.evals, "rng": _rng_state(),
         }, path)
 
+    distributed = world_size() > 1
+    hooks = _data_parallel(modules) if distributed else []
+    if distributed and rank() != 0:
+        path, progress = None, False  # rank 0 alone writes checkpoints and shows progress
     autocast = cfg.autocast if cfg is not None else (lambda: torch.autocast("cpu", enabled=False))
     t0 = time.perf_counter()
     end = steps if stop_after is None else min(steps, stop_after)
@@ -156,6 +202,8 @@ def train_loop(
         if path is not None and checkpoint_every and (done % checkpoint_every == 0 or done == steps):
             checkpoint(done)
     bar.close()
+    for h in hooks:
+        h.remove()
     for m in modules.values():
         m.eval()
     log.steps_done = max(start, end)

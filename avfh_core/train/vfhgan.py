@@ -32,7 +32,7 @@ import yaml
 
 from avfh_core.models.baselines import Bicubic, SRResNet
 from avfh_core.models.vfhgan import TABLE1_ROWS, PatchDiscriminator, VFHGANConfig, VFHGenerator
-from avfh_core.train.loop import TrainLog, train_loop
+from avfh_core.train.loop import TrainLog, init_distributed, rank, train_loop
 
 TABLES_YAML = Path(__file__).resolve().parent.parent / "reproduce" / "tables" / "vfhgan.yaml"
 
@@ -298,7 +298,8 @@ def train_vfhgan(spec: RunSpec, cfg, *, seed: int | None = None, steps: int | No
         out.update({k: v.item() for k, v in terms.items()})
         return out
 
-    log = train_loop(step_fn, modules, optimizers, batch_sampler(data, cfg.batch_size, seed, cfg.device), steps,
+    batches = batch_sampler(data, cfg.batch_size, seed + 7919 * rank(), cfg.device)  # own batches per DDP rank
+    log = train_loop(step_fn, modules, optimizers, batches, steps,
                      cfg=cfg, checkpoint_path=checkpoint_path, checkpoint_every=cfg.checkpoint_every if checkpoint_path else 0,
                      eval_fn=(lambda step: eval_fn(gen, step)) if eval_fn else None,
                      eval_every=cfg.eval_every if eval_fn else 0, progress=progress,
@@ -505,9 +506,42 @@ def spec_dict(spec: RunSpec) -> dict[str, Any]:
     return {k: (dict(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
+def main(argv: list[str] | None = None) -> None:
+    """Train and score the full model from the command line, on one process or several:
+
+        python -m avfh_core.train.vfhgan --preset gpu
+        torchrun --nproc_per_node 8 -m avfh_core.train.vfhgan --preset paper
+    """
+    import argparse
+    import json
+
+    from avfh_core.config import avfh_home, setup
+    from avfh_core.train.checkpoint import config_hash
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--preset", default="gpu")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+    distributed = init_distributed()
+    device = f"cuda:{torch.cuda.current_device()}" if distributed and torch.cuda.is_available() else args.device
+    cfg = setup(args.preset, seed=args.seed, device=device, steps=args.steps)
+    spec = RunSpec.make()
+    ckpt = avfh_home() / "runs" / f"vfhgan_cli-{config_hash({'cfg': cfg.as_dict(), 'spec': spec_dict(spec)})}.pt"
+    trained = train_vfhgan(spec, cfg, checkpoint_path=ckpt, progress=rank() == 0)
+    if rank() == 0:
+        scores = evaluate(trained.generator, cfg)
+        print(json.dumps({"preset": cfg.preset, "steps": trained.log.steps_done, "seconds": trained.seconds,
+                          "checkpoint": str(ckpt), **scores}, indent=1))
+
+
 __all__ = [
     "RELEASED_WEIGHTS", "TABLE2_ROWS", "RunSpec", "ablation_weights", "TrainedModel", "VFHGANObjective", "backbone_specs", "beside_paper",
     "build_objective", "causal_specs", "evaluate", "load_paper_tables", "means", "psnr_probe", "run", "run_rows",
     "score_claims", "score_images", "seeds_for", "spec_dict", "super_resolve", "table1_specs", "table2_specs",
     "table3_specs", "train_vfhgan", "weight_sensitivity_specs", "window_data",
 ]
+
+if __name__ == "__main__":
+    main()
