@@ -72,20 +72,36 @@ def log_spectrum(img: torch.Tensor | np.ndarray) -> np.ndarray:
     return torch.log1p(torch.fft.fftshift(torch.fft.fft2(t, norm="ortho")).abs()).numpy()
 
 
-def high_frequency_share(weight: np.ndarray) -> float:
-    """Fraction of the total weight at radial frequency above half the maximum (centred [H, W] map)."""
+def high_frequency_share(weight: np.ndarray, cutoff: float = 0.125) -> float:
+    """Fraction of the total weight at radial frequency above `cutoff` cycles/pixel (centred [H, W] map).
+
+    With cutoff = 0.5 / scale this is the weight on frequencies the low-resolution input cannot hold at all."""
     h, w = weight.shape
     fy = np.fft.fftshift(np.fft.fftfreq(h))[:, None]
     fx = np.fft.fftshift(np.fft.fftfreq(w))[None, :]
     r = np.sqrt(fx**2 + fy**2)
     total = float(weight.sum())
-    return float(weight[r > r.max() / 2].sum() / total) if total > 0 else 0.0
+    return float(weight[r > cutoff].sum() / total) if total > 0 else 0.0
+
+
+def radial_profile(weight: np.ndarray, n_bands: int = 14) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of a centred [H, W] map in rings of radial frequency: (band centres in cycles/pixel, means)."""
+    h, w = weight.shape
+    fy = np.fft.fftshift(np.fft.fftfreq(h))[:, None]
+    fx = np.fft.fftshift(np.fft.fftfreq(w))[None, :]
+    r = np.sqrt(fx**2 + fy**2)
+    edges = np.linspace(0, r.max() + 1e-9, n_bands + 1)
+    band = np.clip(np.digitize(r, edges) - 1, 0, n_bands - 1)
+    sums = np.bincount(band.ravel(), weights=weight.ravel(), minlength=n_bands)
+    counts = np.bincount(band.ravel(), minlength=n_bands)
+    return (edges[:-1] + edges[1:]) / 2, sums / np.maximum(counts, 1)
 
 
 def fourier_weight_view(hr: torch.Tensor, pred: torch.Tensor, alpha: float = 1.0,
-                        log_matrix: bool = False) -> dict[str, Any]:
+                        log_matrix: bool = False, cutoff: float = 0.125) -> dict[str, Any]:
     """VFH-GAN eqs. 9-10 on one image pair: the weight matrix m(u, v) (channel mean, centred), the weighted loss,
-    the unweighted spectral loss (alpha = 0, = pixel MSE by Parseval) and the high-frequency share of the weight."""
+    the pixel MSE (= the loss at alpha = 0, Parseval), the mean weight, and the share of the weight above `cutoff`
+    cycles/pixel (0.125: the Nyquist frequency of a x4 low-resolution input)."""
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0, got {alpha}")
     loss = FocalFrequencyLoss(alpha=alpha, log_matrix=log_matrix)
@@ -93,6 +109,7 @@ def fourier_weight_view(hr: torch.Tensor, pred: torch.Tensor, alpha: float = 1.0
     pf, tf = loss.spectrum(p), loss.spectrum(t)
     weight = loss.weight_matrix(pf, tf)[0, 0].mean(0)  # [H, W]
     centred = torch.fft.fftshift(weight).numpy()
+    centres, profile = radial_profile(centred)
     return {
         "alpha": float(alpha),
         "log_matrix": bool(log_matrix),
@@ -100,7 +117,9 @@ def fourier_weight_view(hr: torch.Tensor, pred: torch.Tensor, alpha: float = 1.0
         "loss": float(loss(p, t)),
         "mse": float(F.mse_loss(p, t)),
         "mean_weight": float(weight.mean()),
-        "high_share": high_frequency_share(centred),
+        "high_share": high_frequency_share(centred, cutoff),
+        "peak_frequency": float(centres[np.argmax(profile)]) if np.ptp(profile) > 1e-6 else None,  # None: flat
+        "cutoff": float(cutoff),
     }
 
 
@@ -177,7 +196,8 @@ class FourierWeightPanel:
 
     def compute(self) -> dict[str, Any]:
         pred = bicubic_reconstruction(self.hr, int(self.scale.value))
-        view = fourier_weight_view(self.hr, pred, float(self.alpha.value), bool(self.log_matrix.value))
+        view = fourier_weight_view(self.hr, pred, float(self.alpha.value), bool(self.log_matrix.value),
+                                   cutoff=0.5 / int(self.scale.value))
         view["pred"] = pred
         view["scale"] = int(self.scale.value)
         return view
@@ -205,11 +225,13 @@ class FourierWeightPanel:
     def update(self) -> dict[str, Any]:
         view = self.compute()
         self.image.value = _png(self.figure(view))
-        self.state = {k: view[k] for k in ("alpha", "log_matrix", "scale", "loss", "mse", "mean_weight", "high_share")}
+        self.state = {k: view[k] for k in ("alpha", "log_matrix", "scale", "loss", "mse", "mean_weight", "high_share",
+                                           "peak_frequency")}
         s = self.state
         self.readout.value = (f"<span class='avfh-value'>alpha={s['alpha']:.1f} · loss={s['loss']:.3e} · "
                               f"pixel MSE={s['mse']:.3e} · mean weight={s['mean_weight']:.3f} · "
-                              f"high-frequency share={s['high_share']:.3f}</span>")
+                              f"weight peak at {_fmt(s['peak_frequency'])} cycles/px · share above the LR Nyquist="
+                              f"{s['high_share']:.3f}</span>")
         return self.state
 
     def show(self, interactive: bool = True):
@@ -462,6 +484,7 @@ def load_panel_outputs(path: str | Path) -> tuple[dict[str, np.ndarray], np.ndar
 
 __all__ = [
     "FourierWeightPanel", "AblationPanel", "AblationRow", "ablation_view", "fourier_weight_view", "load_photo",
-    "bicubic_reconstruction", "log_spectrum", "mouth_crop", "high_frequency_share", "save_panel_outputs",
+    "bicubic_reconstruction", "log_spectrum", "mouth_crop", "high_frequency_share", "radial_profile",
+    "save_panel_outputs",
     "load_panel_outputs",
 ]
