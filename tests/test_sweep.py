@@ -219,3 +219,17 @@ def test_dask_executor_on_a_local_cluster(tmp_path):
     assert results[1].metrics["start"] >= results[0].metrics["end"]
     with pytest.raises(ValueError, match="tcp://"):
         DaskExecutor("localhost")
+
+
+def test_reproduce_cli_rejects_bad_options_before_running(tmp_path, capsys):
+    root = make_root(tmp_path, ["a"])
+    runs = tmp_path / "runs"
+    assert cli(root, runs, "--workers", "0") == 2
+    assert "--workers must be a positive integer" in capsys.readouterr().err
+    assert cli(root, runs, "--scheduler", "localhost:8786") == 2
+    assert "tcp://" in capsys.readouterr().err
+    assert cli(root, runs, "--grid", "seed") == 2
+    assert "NAME=V1" in capsys.readouterr().err
+    assert cli(root, runs, "--grid", "stepz=1,2") == 2
+    assert "stepz" in capsys.readouterr().err
+    assert not runs.exists()  # nothing ran, no run folder
