@@ -1,6 +1,7 @@
 # avfh: two commands on a fresh machine.
 #   make reproduce   install into .venv, then run every notebook with the default preset (course) and report
 #   make test        install into .venv, then lint, check Jupytext pairs, unit tests, notebooks (papermill + nbval)
+#   make dashboard   serve the ablation panels with Voila on 127.0.0.1 (PORT=8866)
 # Variables: PRESET (reproduce), ARGS (extra `avfh reproduce` arguments), PYTHON (the interpreter for the venv).
 
 PYTHON ?= python3
@@ -9,9 +10,10 @@ BIN     = $(VENV)/bin
 PRESET ?= course
 ARGS   ?=
 NB     ?=
+PORT   ?= 8866
 export PYTHONHASHSEED = 0
 
-.PHONY: install reproduce test lint unit notebooks nbval refresh clean
+.PHONY: install reproduce test lint unit notebooks nbval refresh dashboard clean
 
 install: $(VENV)/.installed
 
@@ -36,7 +38,7 @@ unit: install
 
 # every notebook end to end under papermill with the smoke preset (sidecars written; a failure fails the target)
 notebooks: install
-	$(BIN)/avfh reproduce --preset smoke --run-id ci-smoke --quiet
+	$(BIN)/avfh reproduce --preset smoke --run-id ci-smoke --quiet --force
 
 # nbval: the same notebooks re-parameterised to smoke, preset-independent cells compared with the references
 nbval: install
@@ -48,6 +50,10 @@ nbval: install
 # re-execute a notebook with its own defaults (course preset) and rewrite its paired .ipynb reference
 refresh: install
 	$(BIN)/avfh refresh $(NB)
+
+# the ablation panels (notebooks/common/03_dashboard) served by Voila on http://127.0.0.1:$(PORT)/
+dashboard: install
+	$(BIN)/avfh dashboard --port $(PORT)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
