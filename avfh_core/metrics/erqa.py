@@ -42,12 +42,12 @@ def canny(bgr: torch.Tensor, low: int = CANNY_LOW, high: int = CANNY_HIGH) -> to
     from scipy import ndimage
 
     n, h, w, c = bgr.shape
-    img = bgr.movedim(-1, 1).to(torch.float32)  # [N, C, H, W]; Sobel values are small integers, exact in fp32
-    pad = F.pad(img, (1, 1, 1, 1), mode="replicate")
-    kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
-    k = torch.stack([kx, kx.t()]).unsqueeze(1).repeat(c, 1, 1, 1)  # [2C, 1, 3, 3]: (dx, dy) per channel
-    d = F.conv2d(pad.repeat_interleave(2, dim=1), k, groups=2 * c).round().to(torch.int64)
-    dx, dy = d[:, 0::2], d[:, 1::2]
+    p = F.pad(bgr.movedim(-1, 1).to(torch.float32), (1, 1, 1, 1), mode="replicate").to(torch.int32)
+    # 3x3 Sobel on the replicated border, in integers: dx = [-1 0 1; -2 0 2; -1 0 1], dy its transpose
+    cols = p[..., 2:] - p[..., :-2]  # [N, C, H+2, W]
+    rows = p[..., 2:, :] - p[..., :-2, :]  # [N, C, H, W+2]
+    dx = cols[..., :-2, :] + 2 * cols[..., 1:-1, :] + cols[..., 2:, :]  # int32 suffices: |d| <= 1020, |d| << 16 < 2^31
+    dy = rows[..., :-2] + 2 * rows[..., 1:-1] + rows[..., 2:]
     mag = dx.abs() + dy.abs()
     idx = mag.argmax(dim=1, keepdim=True)  # first maximal channel, like OpenCV's strict '>' scan
     m = mag.gather(1, idx)[:, 0]
@@ -77,15 +77,51 @@ def canny(bgr: torch.Tensor, low: int = CANNY_LOW, high: int = CANNY_HIGH) -> to
     return torch.from_numpy(np.isin(labels, good[good > 0]))
 
 
+def _fft_size(n: int) -> int:
+    """The smallest 2,3,5-smooth integer >= n (fast FFT lengths)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
 def _best_shifts(a: torch.Tensor, b: torch.Tensor) -> list[tuple[int, int]]:
-    """Reference step 1 for a batch of uint8 [N, H, W, 3]: the (rows, cols) shift of minimum MSE per image."""
-    a, b = a.to(torch.float64), b.to(torch.float64)
-    h, w = a.shape[1:3]
+    """Reference step 1 for a batch of uint8 [N, H, W, 3]: the (rows, cols) shift of minimum MSE per image.
+
+    For shift (i, j) the reference compares img[i:, j:] with gt[:-i, :-j] (signs as in erqa.shift2d). Its sum of
+    squared differences is sum img^2 + sum gt^2 - 2 sum img * gt over the overlap: the squares from integral images
+    (exact int64), the cross term for all 49 lags from one FFT cross-correlation (float64, rounded to the exact
+    integer). The mean divides by the overlap size, as np.mean does, so ties break exactly as in the reference.
+    """
+    n, h, w, _ = a.shape
+    r = SHIFT_RANGE
+    af, bf = a.movedim(-1, 1).to(torch.float64), b.movedim(-1, 1).to(torch.float64)  # [N, 3, H, W]
+    fh, fw = _fft_size(h + r), _fft_size(w + r)
+    # corr[i, j] = sum_{y,x} img[y + i, x + j] * gt[y, x]  (circular over the padded size: no wrap for |i|,|j| <= r)
+    spec = (torch.fft.rfft2(af, s=(fh, fw)) * torch.fft.rfft2(bf, s=(fh, fw)).conj()).sum(dim=1)
+    corr = torch.fft.irfft2(spec, s=(fh, fw)).round().to(torch.int64)  # [N, fh, fw]
+
+    def integral(z):  # 2-D inclusive prefix sums with a zero row/col in front: [N, H+1, W+1]
+        return F.pad(z.cumsum(1).cumsum(2), (1, 0, 1, 0))
+
+    ia = integral((a.to(torch.int64) ** 2).sum(dim=-1))
+    ib = integral((b.to(torch.int64) ** 2).sum(dim=-1))
+
+    def box(ii, y0, y1, x0, x1):
+        return ii[:, y1, x1] - ii[:, y0, x1] - ii[:, y1, x0] + ii[:, y0, x0]
+
     shifts, errs = [], []
-    for i in range(-SHIFT_RANGE, SHIFT_RANGE + 1):
-        for j in range(-SHIFT_RANGE, SHIFT_RANGE + 1):
-            ai, bi = _shift2d(a, b, i, j, h, w)
-            errs.append(((ai - bi) ** 2).mean(dim=(1, 2, 3)))
+    for i in range(-r, r + 1):
+        for j in range(-r, r + 1):
+            ay0, ay1 = (i, h) if i > 0 else (0, h + i)
+            ax0, ax1 = (j, w) if j > 0 else (0, w + j)
+            by0, by1, bx0, bx1 = ay0 - i, ay1 - i, ax0 - j, ax1 - j
+            ssd = box(ia, ay0, ay1, ax0, ax1) + box(ib, by0, by1, bx0, bx1) - 2 * corr[:, i % fh, j % fw]
+            errs.append(ssd.to(torch.float64) / float((ay1 - ay0) * (ax1 - ax0) * 3))
             shifts.append((i, j))
     best = torch.stack(errs, dim=1).argmin(dim=1)  # first minimum = the reference's dict order
     return [shifts[k] for k in best.tolist()]

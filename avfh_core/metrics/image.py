@@ -49,11 +49,12 @@ def check_images(x: torch.Tensor, y: torch.Tensor | None = None, *, name: str = 
             raise ValueError(f"{nm} is {t.shape[-2]}x{t.shape[-1]} (after cropping); it must be at least "
                              f"{min_size}x{min_size} (the SSIM window)" if min_size > 1 else
                              f"{nm} has an empty spatial size {tuple(t.shape[-2:])}")
-        if t.numel() and torch.isnan(t).any():
-            raise ValueError(f"{nm} contains NaN")
-        if check_range and t.numel():
-            lo, hi = float(t.min()), float(t.max())
-            if lo < -1e-6 or hi > 1 + 1e-6:
+        if t.numel():
+            lo_t, hi_t = torch.aminmax(t.detach())
+            lo, hi = float(lo_t), float(hi_t)
+            if lo != lo or hi != hi:  # min/max propagate NaN
+                raise ValueError(f"{nm} contains NaN")
+            if check_range and (lo < -1e-6 or hi > 1 + 1e-6):
                 raise ValueError(f"{nm} must lie in [0,1], got values in [{lo:.4g}, {hi:.4g}]"
                                  + (" (looks like a 0..255 image: divide by 255)" if hi > 1.5 else ""))
     if y is not None and x.shape != y.shape:
@@ -69,18 +70,53 @@ def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
 
 
 def _prepare(x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int, min_size: int):
+    """Validate, then float64 (and Y, and the border crop). For whole tensors; `_per_image` does it in chunks."""
+    _validate(x, y, y_channel, crop, min_size)
+    return _convert(x, y_channel, crop), _convert(y, y_channel, crop)
+
+
+def _validate(x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int, min_size: int) -> None:
     check_images(x, y, channels=3 if y_channel else None)
     if not isinstance(crop, int) or crop < 0:
         raise ValueError(f"crop must be a non-negative int, got {crop!r}")
-    x, y = x.to(torch.float64), y.to(torch.float64)
-    if y_channel:
-        x, y = rgb_to_y(x), rgb_to_y(y)
-    if crop:
-        x, y = x[..., crop:-crop, crop:-crop], y[..., crop:-crop, crop:-crop]
-    if x.shape[-1] < min_size or x.shape[-2] < min_size:
-        raise ValueError(f"images are {x.shape[-2]}x{x.shape[-1]} after cropping {crop} px; they must be at least "
+    h, w = x.shape[-2] - 2 * crop, x.shape[-1] - 2 * crop
+    if h < min_size or w < min_size:
+        raise ValueError(f"images are {h}x{w} after cropping {crop} px; they must be at least "
                          f"{min_size}x{min_size}" + (" (the SSIM window)" if min_size > 1 else ""))
-    return x, y
+
+
+def _convert(x: torch.Tensor, y_channel: bool, crop: int) -> torch.Tensor:
+    x = x.detach().to(torch.float64)
+    if y_channel:
+        x = rgb_to_y(x)
+    if crop:
+        x = x[..., crop:-crop, crop:-crop]
+    return x
+
+
+CHUNK_ELEMENTS = 2**17  # per CPU chunk: ~1 MB of float64 per operand stays in cache (a 50x win over one big batch)
+
+
+def _per_image(fn, x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int, mask: torch.Tensor | None):
+    """Apply fn(x64, y64, mask) -> [n] to [..., C, H, W] pairs, flattened to [N, C, H, W] and cut into chunks on the
+    CPU (whole on a GPU); returns [...]. The mask ([..., H, W], broadcast to the leading dims) is cropped alike."""
+    lead, chw = x.shape[:-3], x.shape[-3:]
+    xf, yf = x.reshape(-1, *chw), y.reshape(-1, *chw)
+    mf = None
+    if mask is not None:
+        m = torch.as_tensor(mask, device=x.device)
+        if m.shape[-2:] != chw[-2:]:
+            raise ValueError(f"mask must end with the image size {tuple(chw[-2:])}, got shape {tuple(m.shape)}")
+        if m.ndim == x.ndim:  # [..., 1, H, W]
+            m = m.squeeze(-3)
+        mf = m.expand(*lead, *chw[-2:]).reshape(-1, *chw[-2:])
+        if crop:
+            mf = mf[..., crop:-crop, crop:-crop]
+    n = xf.shape[0]
+    step = n if x.device.type != "cpu" else max(1, CHUNK_ELEMENTS // max(1, chw.numel()))
+    out = [fn(_convert(xf[i:i + step], y_channel, crop), _convert(yf[i:i + step], y_channel, crop),
+              None if mf is None else mf[i:i + step]) for i in range(0, n, step)]
+    return torch.cat(out).reshape(lead) if out else torch.empty(lead, dtype=torch.float64)
 
 
 def _apply_mask(err: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -99,11 +135,9 @@ def _apply_mask(err: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 
 def mse(x: torch.Tensor, y: torch.Tensor, *, y_channel: bool = False, crop: int = 0,
         mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean squared error per image [...] in float64 (on Y/255 when y_channel)."""
-    x, y = _prepare(x, y, y_channel, crop, 1)
-    if mask is not None and crop:
-        mask = mask[..., crop:-crop, crop:-crop]
-    return _apply_mask((x - y) ** 2, mask)
+    """Mean squared error per image [...] in float64 (on Y/255 when y_channel), optionally weighted by a mask."""
+    _validate(x, y, y_channel, crop, 1)
+    return _per_image(lambda a, b, m: _apply_mask((a - b) ** 2, m), x, y, y_channel, crop, mask)
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, *, y_channel: bool = True, crop: int = 0, data_range: float = 1.0,
@@ -112,11 +146,10 @@ def psnr(x: torch.Tensor, y: torch.Tensor, *, y_channel: bool = True, crop: int 
 
     x, y: [..., C, H, W] floats in [0,1]. y_channel: score the BT.601 Y channel (needs C=3), else all channels.
     crop: border removed on each side. mask: optional [..., H, W] weights (a mouth box or a soft mask) restricting
-    the MSE to a region.
+    the MSE to a region. Not differentiable (a metric): use a loss for training.
     """
     err = mse(x, y, y_channel=y_channel, crop=crop, mask=mask)
-    with torch.no_grad():
-        return 10.0 * torch.log10(data_range**2 / err)
+    return 10.0 * torch.log10(data_range**2 / err)
 
 
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, dtype=torch.float64, device=None):
@@ -126,12 +159,21 @@ def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, dtype=to
     return g / g.sum()
 
 
+def _band_matrix(g: torch.Tensor, n: int) -> torch.Tensor:
+    """The [n - k + 1, n] matrix whose rows hold g at offsets 0, 1, ...: 'valid' filtering along a dim is a matmul."""
+    k = g.numel()
+    m = torch.zeros(n - k + 1, n, dtype=g.dtype, device=g.device)
+    rows = torch.arange(n - k + 1, device=g.device)
+    for j in range(k):
+        m[rows, rows + j] = g[j]
+    return m
+
+
 def _filter_valid(z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Separable 'valid' filtering of z [N, K, H, W] with g along H then W (same kernel for every channel)."""
-    k = z.shape[1]
-    gh = g.view(1, 1, -1, 1).expand(k, 1, -1, 1)
-    gw = g.view(1, 1, 1, -1).expand(k, 1, 1, -1)
-    return F.conv2d(F.conv2d(z, gh, groups=k), gw, groups=k)
+    """Separable 'valid' Gaussian filtering of z [..., H, W] with g along H then W, as two batched matmuls
+    (B_h z B_w^T with banded B): on the CPU this is far faster than a depthwise float64 convolution."""
+    bh, bw = _band_matrix(g, z.shape[-2]), _band_matrix(g, z.shape[-1])
+    return torch.matmul(torch.matmul(bh, z), bw.transpose(0, 1))
 
 
 def ssim_map(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, window: int = SSIM_WINDOW,
@@ -139,18 +181,20 @@ def ssim_map(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, windo
     """The SSIM map (Wang et al. 2004, SECNet eqs. 12-15) on float64 [..., C, H, W] -> [..., C, H-10, W-10].
 
     mu, sigma^2 and sigma_xy are Gaussian-weighted local means (eqs. 13-15, rho = sigma = 1.5, d = 5); positions
-    where the window would leave the image are dropped (no padding).
+    where the window would leave the image are dropped (no padding). Speed without losing accuracy: the five
+    filtered maps and the SSIM map are computed in float32 on images centred on their common mean (so
+    E[x^2] - E[x]^2 does not cancel catastrophically), the averages in float64; the largest difference to an
+    all-float64 computation we measured on photos is ~1e-6 in mean SSIM (the tests pin 1e-4 to scikit-image).
     """
-    lead, (c, h, w) = x.shape[:-3], x.shape[-3:]
-    xx = x.reshape(-1, c, h, w)
-    yy = y.reshape(-1, c, h, w)
-    g = gaussian_window(window, sigma, dtype=xx.dtype, device=xx.device)
-    stats = _filter_valid(torch.cat([xx, yy, xx * xx, yy * yy, xx * yy], dim=1), g)
-    mx, my, mxx, myy, mxy = stats.split(c, dim=1)
-    vx, vy, cxy = mxx - mx * mx, myy - my * my, mxy - mx * my
+    m = 0.5 * (x.mean(dim=(-2, -1), keepdim=True) + y.mean(dim=(-2, -1), keepdim=True))
+    a, b = (x - m).to(torch.float32), (y - m).to(torch.float32)
+    g = gaussian_window(window, sigma, dtype=torch.float32, device=x.device)
+    stats = _filter_valid(torch.stack([a, b, a * a, b * b, a * b]), g)
+    ma, mb, maa, mbb, mab = stats.unbind(0)
+    vx, vy, cxy = maa - ma * ma, mbb - mb * mb, mab - ma * mb
+    mx, my = ma + m.to(torch.float32), mb + m.to(torch.float32)
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return s.reshape(*lead, c, s.shape[-2], s.shape[-1])
+    return (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))).to(torch.float64)
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, *, y_channel: bool = True, crop: int = 0, data_range: float = 1.0,
@@ -161,15 +205,13 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, y_channel: bool = True, crop: int 
     use_sample_covariance=False, data_range=1, channel_axis=...) to float precision. mask: optional [..., H, W]
     weights on the image grid; the SSIM map is averaged with the mask cropped to the valid positions.
     """
-    x, y = _prepare(x, y, y_channel, crop, SSIM_WINDOW)
-    s = ssim_map(x, y, data_range=data_range)
-    if mask is not None:
-        if crop:
-            mask = mask[..., crop:-crop, crop:-crop]
-        r = SSIM_WINDOW // 2
-        mask = mask[..., r:-r, r:-r]
-    with torch.no_grad():
-        return _apply_mask(s, mask)
+    _validate(x, y, y_channel, crop, SSIM_WINDOW)
+    r = SSIM_WINDOW // 2
+
+    def one(a, b, m):
+        return _apply_mask(ssim_map(a, b, data_range=data_range), None if m is None else m[..., r:-r, r:-r])
+
+    return _per_image(one, x, y, y_channel, crop, mask)
 
 
 def box_mask(shape_hw: tuple[int, int], box, *, device=None) -> torch.Tensor:
