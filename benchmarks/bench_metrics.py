@@ -77,8 +77,8 @@ def main() -> None:
     rows.append(("SSIM (RGB)", t_ref, t_our, float(np.abs(our.numpy() - ref).max()), 1e-4))
     for version in ("1.0", "1.1"):
         metric = erqa_ref.ERQA(version=version)
-        t_ref, ref = timed(lambda: np.array([metric(a, b) for a, b in zip(xb, yb)]))
-        t_our, our = timed(lambda: erqa(x, y, version), args.repeat)
+        t_ref, ref = timed(lambda m=metric: np.array([m(a, b) for a, b in zip(xb, yb)]))
+        t_our, our = timed(lambda v=version: erqa(x, y, v), args.repeat)
         rows.append((f"ERQA {version}", t_ref, t_our, float(np.abs(our.numpy() - ref).max()), 1e-3))
 
     print(f"{'metric':<12}{'reference s':>13}{'ours s':>10}{'speed-up':>10}{'max |diff|':>12}  equal")

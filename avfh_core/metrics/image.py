@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 Y_WEIGHTS = (65.481, 128.553, 24.966)  # BT.601 studio range, RGB in [0,1] -> Y in [16,235]
 Y_OFFSET = 16.0
