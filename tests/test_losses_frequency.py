@@ -78,3 +78,14 @@ def test_radial_bands():
     high = torch.cos(torch.pi * xx)[None, None]  # Nyquist
     bl, bh = radial_band_error(low, target, 8), radial_band_error(high, target, 8)
     assert bl.argmax() == 0 and bh.argmax() >= 5 and bl.shape == (8,)
+
+
+def test_radial_bands_per_image_and_parseval():
+    pred, target = torch.rand(3, 3, 16, 16), torch.rand(3, 3, 16, 16)
+    per = radial_band_error(pred, target, 4, per_image=True)
+    assert per.shape == (3, 4) and torch.allclose(per.mean(dim=0), radial_band_error(pred, target, 4))
+    f = torch.fft.fftfreq(16, dtype=torch.float64)
+    r = torch.sqrt(f.view(16, 1) ** 2 + f.view(1, 16) ** 2)
+    counts = torch.bincount(torch.clamp((r / r.max() * 4).long(), max=3).reshape(-1), minlength=4).double()
+    mse = ((pred.double() - target.double()) ** 2).mean(dim=(1, 2, 3))
+    assert torch.allclose((per * counts).sum(dim=1) / counts.sum(), mse)

@@ -127,20 +127,26 @@ class FocalFrequencyLoss(nn.Module):
         return (w * dist).mean() * self.loss_weight
 
 
-def radial_band_error(pred: torch.Tensor, target: torch.Tensor, n_bands: int = 8) -> torch.Tensor:
+def radial_band_error(pred: torch.Tensor, target: torch.Tensor, n_bands: int = 8, *,
+                      per_image: bool = False) -> torch.Tensor:
     """The error spectrum |F - F*|^2 (ortho DFT) averaged within n_bands rings of radial frequency -> [n_bands].
 
     Band k holds the frequencies whose radius sqrt(fx^2 + fy^2) (cycles/pixel, max 0.5*sqrt(2)) falls in
-    [k, k+1) * r_max / n_bands; averaged over N and C. Used to show the spectral bias (low bands learned first).
+    [k, k+1) * r_max / n_bands; averaged over C (and N, unless per_image: then [N, n_bands]). By Parseval the
+    count-weighted mean over bands is the pixel MSE. Used to show the spectral bias (low bands are learned first).
     """
     _check_pair(pred, target)
+    if n_bands < 1:
+        raise ValueError(f"n_bands must be >= 1, got {n_bands}")
     h, w = pred.shape[-2:]
     d = torch.fft.fft2(pred.detach().double() - target.detach().double(), norm="ortho")
-    power = (d.real**2 + d.imag**2).mean(dim=(0, 1))
-    fy = torch.fft.fftfreq(h, dtype=torch.float64).view(h, 1)
-    fx = torch.fft.fftfreq(w, dtype=torch.float64).view(1, w)
+    power = (d.real**2 + d.imag**2).mean(dim=1)  # [N, h, w]
+    fy = torch.fft.fftfreq(h, dtype=torch.float64, device=power.device).view(h, 1)
+    fx = torch.fft.fftfreq(w, dtype=torch.float64, device=power.device).view(1, w)
     r = torch.sqrt(fx**2 + fy**2)
-    band = torch.clamp((r / r.max() * n_bands).long(), max=n_bands - 1)
-    sums = torch.zeros(n_bands, dtype=torch.float64).index_add_(0, band.reshape(-1), power.reshape(-1))
-    counts = torch.bincount(band.reshape(-1), minlength=n_bands).to(torch.float64)
-    return sums / counts.clamp(min=1)
+    band = torch.clamp((r / r.max() * n_bands).long(), max=n_bands - 1).reshape(-1)
+    sums = torch.zeros(power.shape[0], n_bands, dtype=torch.float64, device=power.device)
+    sums.index_add_(1, band, power.reshape(power.shape[0], -1))
+    counts = torch.bincount(band, minlength=n_bands).to(torch.float64).clamp(min=1)
+    out = (sums / counts).cpu()
+    return out if per_image else out.mean(dim=0)
