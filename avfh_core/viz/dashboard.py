@@ -181,6 +181,12 @@ def serve(port: int = 8866, run_dir: str | Path | None = None, open_browser: boo
     url = f"http://127.0.0.1:{port}/"
     proc = start(port, run_dir)
     print(f"avfh dashboard: {url} (Ctrl-C to stop)", flush=True)
+
+    def _terminate(signum, _frame):  # SIGTERM (and SIGINT where a shell ignored it): stop the server cleanly
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     try:
         if open_browser:
             import webbrowser
