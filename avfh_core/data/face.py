@@ -437,11 +437,12 @@ def background(gen: torch.Generator, size: int) -> torch.Tensor:
 
 def render(idn: Identity, albedo_tex: torch.Tensor, normal_tex: torch.Tensor, pose: torch.Tensor,
            centre: torch.Tensor, scale: float, mouth: dict[str, torch.Tensor], blink: torch.Tensor,
-           bg: torch.Tensor, light: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+           bg: torch.Tensor, light: torch.Tensor, cloth: tuple[float, float, float] = (0.2, 0.25, 0.4)
+           ) -> tuple[torch.Tensor, torch.Tensor]:
     """Render frames [T, 3, H, W] and landmarks [T, 68, 2] (pixels) for a pose track.
 
     pose [T,3] degrees; centre [T,2] pixels; scale pixels per head unit; mouth: jaw/spread/closed [T];
-    blink [T]; bg [3,H,W]; light [3] unit vector towards the light (camera coordinates)."""
+    blink [T]; bg [3,H,W]; light [3] unit vector towards the light (camera coordinates); cloth: shirt colour."""
     T = pose.shape[0]
     H = bg.shape[-1]
     R = rotation(pose)  # [T,3,3]
@@ -456,6 +457,7 @@ def render(idn: Identity, albedo_tex: torch.Tensor, normal_tex: torch.Tensor, po
     bx1 = int(min(math.ceil(float(centre[:, 0].max()) + r), H))
     by1 = int(min(math.ceil(float(centre[:, 1].max()) + r), H))
     img = bg[None].repeat(T, 1, 1, 1)
+    _neck(img, idn, centre, scale, cloth)
     if bx1 <= bx0 or by1 <= by0:
         return img, lm
     # A static camera pose (the frontal ground truth) is ray-cast once and shared by all frames.
@@ -475,6 +477,29 @@ def render(idn: Identity, albedo_tex: torch.Tensor, normal_tex: torch.Tensor, po
     crop = img[:, :, by0:by1, bx0:bx1]
     img[:, :, by0:by1, bx0:bx1] = face * al + crop * (1 - al)
     return img, lm
+
+
+def _neck(img: torch.Tensor, idn: Identity, centre: torch.Tensor, scale: float, cloth) -> None:
+    """A neck (skin, shadowed under the chin) and a shirt collar below the head, drawn in image space behind it;
+    they follow the head's translation (not its rotation)."""
+    T, _, H, W = img.shape
+    y0 = int(max(math.floor(float(centre[:, 1].min()) + 0.3 * scale), 0))
+    if y0 >= H:
+        return
+    xs = torch.arange(W, dtype=torch.float32) + 0.5
+    ys = torch.arange(y0, H, dtype=torch.float32) + 0.5
+    dx = (xs[None, None, :] - centre[:, 0, None, None]) / scale  # [T,1,W]
+    dy = (ys[None, :, None] - centre[:, 1, None, None]) / scale  # [T,h,1]
+    half = 0.4 * idn.face_width / 0.78 + 1.6 * (dy - 1.15).clamp_min(0) ** 1.5  # widens into the shoulders
+    px = 1.0 / scale
+    neck = _sstep(dx.abs() - half, px)
+    skin = torch.tensor(SKIN_TONES[idn.skin_tone]).view(1, 3, 1, 1)
+    shade = (0.45 + 0.35 * (dy - 0.6).clamp(0, 1)) * (1 - 0.25 * dx.abs() / half.clamp_min(1e-3))
+    shirt = _sstep(-(dy - 1.12 - 0.12 * (dx.abs() / 0.4).clamp(0, 1.5)), px)  # a V-ish collar line
+    col = skin * shade[:, None] * (1 - shirt[:, None]) + torch.tensor(cloth).view(1, 3, 1, 1) * shirt[:, None] * (
+        0.8 + 0.2 * torch.cos(dx * 9)[:, None])
+    a = neck[:, None]
+    img[:, :, y0:, :] = img[:, :, y0:, :] * (1 - a) + col * a
 
 
 def _raycast(idn, albedo_tex, normal_tex, R, centre, scale, light, box):

@@ -27,7 +27,7 @@ from avfh_core.data import face as facemod
 from avfh_core.data import speech as sp
 from avfh_core.data.sample import AVSample
 
-GENERATOR_VERSION = 2  # bump when the rendering or speech changes: it is part of the cache key
+GENERATOR_VERSION = 3  # bump when the rendering or speech changes: it is part of the cache key
 FPS = 25.0
 SAMPLE_RATE = sp.SAMPLE_RATE
 SAMPLES_PER_FRAME = int(SAMPLE_RATE / FPS)  # 640
@@ -179,17 +179,10 @@ class SynthWorld:
                     words=[(w, a - t_shift, b - t_shift) for w, a, b in utt.words])
         return torch.from_numpy(audio.astype(np.float32)), tracks, plan, meta
 
-    def clip(self, i: int, split: str = "train") -> AVSample:
-        """Clip i of `split` (deterministic). Video/frontal [T,3,H,W] in [0,1], audio [T*640] at 16 kHz."""
-        _check_split(split)
-        if not isinstance(i, int | np.integer) or i < 0:
-            raise ValueError(f"clip index must be a non-negative int, got {i!r}")
+    def _motion(self, rp: np.random.Generator) -> dict:
+        """Head pose [T,3], centre [T,2] (pixels), scale, blinks [T] and light direction of a clip."""
         c = self.config
         T, H = c.num_frames, c.image_size
-        audio, tracks, plan, meta = self._audio_and_tracks(int(i), split)
-        idn = plan["idn"]
-        rp = plan["r_pose"]
-        gen = torch.Generator().manual_seed(int(plan["r_misc"].integers(2**62)))
         # pose: a base pose (frontal-heavy, spanning +-max_yaw) plus smooth small motion
         u = rp.uniform(-1, 1, 3)
         base = np.array([c.max_yaw * u[0] * abs(u[0]), c.max_pitch * u[1], c.max_roll * u[2]])
@@ -217,19 +210,41 @@ class SynthWorld:
             k = np.arange(T)
             blink = np.maximum(blink, np.clip(1 - np.abs(k - s) / np.where(k < s, 2.0, 3.0), 0, 1))
         blink = torch.from_numpy(blink).float()
-        mouth = {k: torch.from_numpy(tracks[k]).float() for k in ("jaw", "spread", "closed")}
         ang = rp.uniform(-0.6, 0.6)
         light = torch.tensor([math.sin(ang), -rp.uniform(0.1, 0.6), 1.0])
         light = light / light.norm()
+        return dict(pose=pose, centre=centre, scale=scale, blink=blink, light=light)
+
+    def pose(self, i: int, split: str = "train") -> torch.Tensor:
+        """The head pose track [T, 3] (yaw, pitch, roll in degrees) of clip i, without rendering."""
+        _check_split(split)
+        return self._motion(self._plan(int(i), split)["r_pose"])["pose"]
+
+    def clip(self, i: int, split: str = "train") -> AVSample:
+        """Clip i of `split` (deterministic). Video/frontal [T,3,H,W] in [0,1], audio [T*640] at 16 kHz."""
+        _check_split(split)
+        if not isinstance(i, int | np.integer) or i < 0:
+            raise ValueError(f"clip index must be a non-negative int, got {i!r}")
+        c = self.config
+        T, H = c.num_frames, c.image_size
+        audio, tracks, plan, meta = self._audio_and_tracks(int(i), split)
+        idn = plan["idn"]
+        rp = plan["r_pose"]
+        gen = torch.Generator().manual_seed(int(plan["r_misc"].integers(2**62)))
+        mo = self._motion(rp)
+        pose, centre, scale, blink, light = mo["pose"], mo["centre"], mo["scale"], mo["blink"], mo["light"]
+        mouth = {k: torch.from_numpy(tracks[k]).float() for k in ("jaw", "spread", "closed")}
         alb, nrm = self._texture(idn)
         bg = facemod.background(gen, H)
-        video, lm = facemod.render(idn, alb, nrm, pose, centre, scale, mouth, blink, bg, light)
+        cloth = tuple(float(v) for v in plan["r_misc"].uniform(0.05, 0.8, 3))
+        video, lm = facemod.render(idn, alb, nrm, pose, centre, scale, mouth, blink, bg, light, cloth)
         frontal = frontal_lm = None
         if c.render_frontal:
             zc = torch.full((T, 2), H / 2.0)
             zc[:, 1] += H * 0.02
             frontal, frontal_lm = facemod.render(idn, alb, nrm, torch.zeros(T, 3), zc, H * 0.36, mouth, blink,
-                                                 bg, torch.tensor([0.0, -0.35, 1.0]) / math.hypot(0.35, 1.0))
+                                                 bg, torch.tensor([0.0, -0.35, 1.0]) / math.hypot(0.35, 1.0),
+                                                 cloth)
             frontal = _quantize(frontal)
         attrs = {"gender": idn.gender, "age": idn.age, **idn.attributes()}
         extras = dict(word_index=plan["word_index"], f1=torch.from_numpy(tracks["f1"]).float(),
@@ -249,7 +264,8 @@ class SynthWorld:
 
 
 def _quantize(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(0, 1) * 255).round() / 255
+    """8-bit quantisation in place (x is a fresh render)."""
+    return x.clamp_(0, 1).mul_(255).round_().div_(255)
 
 
 def _check_split(split: str) -> None:
