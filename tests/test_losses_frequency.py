@@ -89,3 +89,10 @@ def test_radial_bands_per_image_and_parseval():
     counts = torch.bincount(torch.clamp((r / r.max() * 4).long(), max=3).reshape(-1), minlength=4).double()
     mse = ((pred.double() - target.double()) ** 2).mean(dim=(1, 2, 3))
     assert torch.allclose((per * counts).sum(dim=1) / counts.sum(), mse)
+
+
+def test_half_precision_inputs_are_computed_in_float32():
+    pred, target = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    a = FocalFrequencyLoss()(pred.bfloat16(), target.bfloat16())
+    assert a.dtype == torch.float32 and torch.isfinite(a)
+    assert dft_loss(pred.double(), target.double()).dtype == torch.float64

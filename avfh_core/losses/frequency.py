@@ -37,6 +37,11 @@ def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
         raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
 
 
+def _fft_dtype(x: torch.Tensor) -> torch.Tensor:
+    """FFTs need float32/float64: half precision (e.g. a bf16-autocast output) is computed in float32."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def dft2_naive(x: torch.Tensor) -> torch.Tensor:
     """VFH-GAN eq. 6 written as the literal double sum, for checking torch.fft.fft2 on small images.
 
@@ -66,7 +71,7 @@ def dft_loss(pred: torch.Tensor, target: torch.Tensor, *, norm: str = "backward"
     _check_pair(pred, target)
     if norm not in ("backward", "ortho"):
         raise ValueError(f"norm must be 'backward' (the paper's eqs. 6-7) or 'ortho', got {norm!r}")
-    d = torch.fft.fft2(pred.float() - target.float(), norm=norm)  # the DFT is linear: F - F* = DFT(P - P*)
+    d = torch.fft.fft2(_fft_dtype(pred - target), norm=norm)  # the DFT is linear: F - F* = DFT(P - P*)
     return (d.real**2 + d.imag**2).mean()
 
 
@@ -98,7 +103,7 @@ class FocalFrequencyLoss(nn.Module):
             raise ValueError(f"patch_factor {p} must divide the image size {h}x{w}")
         ph, pw = h // p, w // p
         patches = x.reshape(n, c, p, ph, p, pw).permute(0, 2, 4, 1, 3, 5).reshape(n, p * p, c, ph, pw)
-        return torch.fft.fft2(patches, norm="ortho")
+        return torch.fft.fft2(_fft_dtype(patches), norm="ortho")
 
     def weight_matrix(self, pred_freq: torch.Tensor, target_freq: torch.Tensor) -> torch.Tensor:
         """eq. 9 made precise: the detached spectrum weight in [0, 1], the same shape as the spectra."""
