@@ -169,3 +169,14 @@ def test_error_in_dataloader_worker_names_the_file(tmp_path, clip):
     loader = torch.utils.data.DataLoader(LRW(tmp_path, crop=None), batch_size=None, num_workers=1)
     with pytest.raises(MediaError, match="ABOUT_00001.mp4: not a readable media file"):
         next(iter(loader))
+
+
+def test_detector_path_needs_the_extra(tmp_path, clip):
+    _lrw_with(tmp_path, clip)
+    try:
+        import dlib  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="landmarks"):
+            LRW(tmp_path, crop=None, landmarks="detector")[0]
+    with pytest.raises(ValueError, match="landmarks must be"):
+        LRW(tmp_path, crop=None, landmarks="mediapipe")

@@ -204,3 +204,10 @@ def test_dataset_in_dataloader(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.isfinite(ds[0].audio.numpy()).all()
+
+
+def test_pose_without_rendering_matches_clip():
+    w = _world(num_frames=5)
+    assert torch.equal(w.pose(3), w.clip(3).pose)
+    with pytest.raises(ValueError, match="clip index"):
+        w.clip(-1)
