@@ -197,3 +197,25 @@ def test_nlmd_bad_input():
         nlmd(torch.rand(4, 68, 2), torch.rand(4, 67, 2))
     with pytest.raises(ValueError, match="NaN"):
         nlmd(torch.full((4, 68, 2), float("nan")), torch.rand(4, 68, 2))
+
+
+def test_ssim_vt_is_ssim_of_vertical_temporal_slices():
+    g = torch.Generator().manual_seed(3)
+    y = torch.rand(12, 3, 14, 5, generator=g)
+    x = (y + 0.1 * torch.rand(12, 3, 14, 5, generator=g)).clamp(0, 1)
+    slices = lambda v: v.permute(3, 1, 2, 0)  # [T, C, H, W] -> [W, C, H, T]: one image per column
+    expected = ssim(slices(x), slices(y), y_channel=False).mean()
+    assert ssim_vt(x, y).item() == pytest.approx(expected.item(), abs=1e-9)
+
+
+def test_mask_box_equals_crop_and_small_box_gives_nan():
+    g = torch.Generator().manual_seed(4)
+    y = torch.rand(3, 40, 40, generator=g)
+    x = (y + 0.05 * torch.rand(3, 40, 40, generator=g)).clamp(0, 1)
+    box = (5, 8, 30, 33)
+    via_mask = psnr(x, y, mask=box_mask((40, 40), box))
+    via_crop = region_scores(x, y, box)["psnr"]
+    assert via_mask.item() == pytest.approx(via_crop.item(), abs=1e-9)
+    assert math.isnan(region_scores(x, y, (0, 0, 8, 8))["ssim"].item())
+    with pytest.raises(ValueError, match="does not overlap"):
+        region_scores(x, y, (50, 50, 60, 60))

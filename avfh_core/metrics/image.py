@@ -229,8 +229,9 @@ def box_mask(shape_hw: tuple[int, int], box, *, device=None) -> torch.Tensor:
 def region_scores(x: torch.Tensor, y: torch.Tensor, box, *, y_channel: bool = True) -> dict[str, torch.Tensor]:
     """PSNR and SSIM restricted to a box (e.g. the mouth box of `WindowDataset`): crops [..., C, H, W] to the box.
 
-    box: (x0, y0, x1, y1) pixels, one box for the whole batch (a crop; SSIM needs the box >= 11 px on each side).
-    For a per-image box use psnr(..., mask=box_mask(...)). Returns {"psnr": [...], "ssim": [...]}.
+    box: (x0, y0, x1, y1) pixels (rounded, clipped to the image), one box for the whole batch. SSIM needs a box of
+    at least 11x11 px: for a smaller box its entry is NaN (stated, not a silent number). For a per-image box use
+    psnr(..., mask=box_mask(...)). Returns {"psnr": [...], "ssim": [...]}.
     """
     b = [int(round(float(v))) for v in torch.as_tensor(box).reshape(-1)[:4]]
     x0, y0, x1, y1 = max(b[0], 0), max(b[1], 0), min(b[2], x.shape[-1]), min(b[3], x.shape[-2])
