@@ -75,12 +75,24 @@ def main() -> None:
     t_ref, ref = timed(lambda: np.array([skm.structural_similarity(b, a, **kw) for a, b in zip(xn, yn)]))
     t_our, our = timed(lambda: ssim(x, y, y_channel=False), args.repeat)
     rows.append(("SSIM (RGB)", t_ref, t_our, float(np.abs(our.numpy() - ref).max()), 1e-4))
+    def y_np(a):  # BT.601 Y/255, the papers' convention, with the x4 border crop
+        return ((16 + 65.481 * a[..., 0] + 128.553 * a[..., 1] + 24.966 * a[..., 2]) / 255.0)[:, 4:-4, 4:-4]
+
+    xy, yy = y_np(xn), y_np(yn)
+    kw_y = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1)
+    t_ref, ref = timed(lambda: np.array([skm.peak_signal_noise_ratio(b, a, data_range=1) for a, b in zip(xy, yy)]))
+    t_our, our = timed(lambda: psnr(x, y, crop=4), args.repeat)
+    rows.append(("PSNR (Y)", t_ref, t_our, float(np.abs(our.numpy() - ref).max()), 1e-3))
+    t_ref, ref = timed(lambda: np.array([skm.structural_similarity(b, a, **kw_y) for a, b in zip(xy, yy)]))
+    t_our, our = timed(lambda: ssim(x, y, crop=4), args.repeat)
+    rows.append(("SSIM (Y)", t_ref, t_our, float(np.abs(our.numpy() - ref).max()), 1e-4))
     for version in ("1.0", "1.1"):
         metric = erqa_ref.ERQA(version=version)
         t_ref, ref = timed(lambda m=metric: np.array([m(a, b) for a, b in zip(xb, yb)]))
         t_our, our = timed(lambda v=version: erqa(x, y, v), args.repeat)
         rows.append((f"ERQA {version}", t_ref, t_our, float(np.abs(our.numpy() - ref).max()), 1e-3))
 
+    print("reference: per frame (Y computed beforehand, not timed); ours: the whole batch at once")
     print(f"{'metric':<12}{'reference s':>13}{'ours s':>10}{'speed-up':>10}{'max |diff|':>12}  equal")
     for name, tr, to, diff, tol in rows:
         print(f"{name:<12}{tr:>13.3f}{to:>10.3f}{tr / to:>9.1f}x{diff:>12.2e}  {diff <= tol}")
