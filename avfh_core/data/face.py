@@ -456,22 +456,22 @@ def render(idn: Identity, albedo_tex: torch.Tensor, normal_tex: torch.Tensor, po
     by0 = int(max(math.floor(float(centre[:, 1].min()) - r), 0))
     bx1 = int(min(math.ceil(float(centre[:, 0].max()) + r), H))
     by1 = int(min(math.ceil(float(centre[:, 1].max()) + r), H))
-    img = bg[None].repeat(T, 1, 1, 1)
-    _neck(img, idn, centre, scale, cloth)
+    off = torch.tensor([bx0, by0], dtype=lm.dtype)
+    # A static camera (the frontal ground truth) is ray-cast and composited once; only the mouth and eye boxes
+    # are redrawn per frame.
+    if bool((pose == pose[:1]).all() and (centre == centre[:1]).all()):
+        return _render_static(idn, albedo_tex, normal_tex, R, centre, scale, chart, lm, lm - off, blink, bg,
+                              light, cloth, (bx0, by0, bx1, by1)), lm
+    under = bg[None].clone()
+    _neck(under, idn, centre.mean(0, keepdim=True), scale, cloth)  # the torso stays; the head moves on it
+    img = under.repeat(T, 1, 1, 1)
     if bx1 <= bx0 or by1 <= by0:
         return img, lm
-    # A static camera pose (the frontal ground truth) is ray-cast once and shared by all frames.
-    static = bool((pose == pose[:1]).all() and (centre == centre[:1]).all())
-    Tr = 1 if static else T
-    alpha, px_, py_, pz_, alb, shade = _raycast(idn, albedo_tex, normal_tex, R[:Tr], centre[:Tr], scale, light,
+    alpha, px_, py_, pz_, alb, shade = _raycast(idn, albedo_tex, normal_tex, R, centre, scale, light,
                                                (bx0, by0, bx1, by1))
-    if static:
-        alpha, px_, py_, pz_, shade = (t.expand(T, *t.shape[1:]) for t in (alpha, px_, py_, pz_, shade))
-        alb = alb.expand(T, *alb.shape[1:]).clone()
-    off = (bx0, by0)
     # 3. dynamic mouth and eyelids, inside boxes around their projected landmarks
-    _mouth(idn, alb, chart, lm - torch.tensor(off, dtype=lm.dtype), px_, py_, pz_, scale, alpha)
-    _eyelids(idn, alb, blink, lm - torch.tensor(off, dtype=lm.dtype), px_, py_, pz_, scale)
+    _mouth(idn, alb, chart, lm - off, px_, py_, pz_, scale)
+    _eyelids(idn, alb, blink, lm - off, px_, py_, pz_, scale)
     face = (alb * shade).clamp(0, 1)
     al = alpha[:, None]
     crop = img[:, :, by0:by1, bx0:bx1]
@@ -479,9 +479,41 @@ def render(idn: Identity, albedo_tex: torch.Tensor, normal_tex: torch.Tensor, po
     return img, lm
 
 
+def _render_static(idn, albedo_tex, normal_tex, R, centre, scale, chart, lm, lmo, blink, bg, light, cloth, box):
+    """`render` for a camera pose that does not change over the clip (same result, far less work)."""
+    T = R.shape[0]
+    bx0, by0, bx1, by1 = box
+    under = bg[None].clone()
+    _neck(under, idn, centre[:1], scale, cloth)
+    if bx1 <= bx0 or by1 <= by0:
+        return under.expand(T, -1, -1, -1).clone()
+    alpha, px_, py_, pz_, alb, shade = _raycast(idn, albedo_tex, normal_tex, R[:1], centre[:1], scale, light, box)
+    img1 = under.clone()
+    al = alpha[:, None]
+    img1[:, :, by0:by1, bx0:bx1] = (alb * shade).clamp(0, 1) * al + under[:, :, by0:by1, bx0:bx1] * (1 - al)
+    img = img1.expand(T, -1, -1, -1).clone()
+    parts = [("mouth", slice(48, 68))] + ([("eyes", slice(36, 48))] if float(blink.max()) > 0 else [])
+    for kind, idx in parts:
+        x0, y0, x1, y1 = _box(lmo, idx, 4, alb.shape[-2:])
+        if x1 <= x0 or y1 <= y0:
+            continue
+        sub = (slice(None), slice(y0, y1), slice(x0, x1))
+        a_b = alb[:, :, y0:y1, x0:x1].expand(T, -1, -1, -1).clone()
+        pxb, pyb, pzb = (t[sub].expand(T, -1, -1) for t in (px_, py_, pz_))
+        lmb = lmo - torch.tensor([x0, y0], dtype=lmo.dtype)
+        if kind == "mouth":
+            _mouth(idn, a_b, chart, lmb, pxb, pyb, pzb, scale)
+        else:
+            _eyelids(idn, a_b, blink, lmb, pxb, pyb, pzb, scale)
+        ab = alpha[:, None, y0:y1, x0:x1]
+        ys, xs = slice(by0 + y0, by0 + y1), slice(bx0 + x0, bx0 + x1)
+        img[:, :, ys, xs] = (a_b * shade[:, :, y0:y1, x0:x1]).clamp(0, 1) * ab + under[:, :, ys, xs] * (1 - ab)
+    return img
+
+
 def _neck(img: torch.Tensor, idn: Identity, centre: torch.Tensor, scale: float, cloth) -> None:
-    """A neck (skin, shadowed under the chin) and a shirt collar below the head, drawn in image space behind it;
-    they follow the head's translation (not its rotation)."""
+    """A neck (skin, shadowed under the chin) and a shirt collar below the head, drawn in image space behind it
+    at the clip's mean head position (the head turns and sways on a still torso)."""
     T, _, H, W = img.shape
     y0 = int(max(math.floor(float(centre[:, 1].min()) + 0.3 * scale), 0))
     if y0 >= H:
@@ -567,7 +599,7 @@ def _interp(u: torch.Tensor, knots: tuple[float, ...], ys: torch.Tensor) -> torc
     return ys.gather(1, i0) * (1 - t) + ys.gather(1, i1) * t
 
 
-def _mouth(idn, alb, chart, lm, px_, py_, pz_, scale, alpha):
+def _mouth(idn, alb, chart, lm, px_, py_, pz_, scale):
     """Lips (outer minus inner contour), dark cavity, teeth and tongue, in the frontal chart of the head.
 
     The lip contours are x-monotone (upper and lower profiles through the landmarks), so inside tests are two
