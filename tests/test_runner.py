@@ -155,3 +155,12 @@ def test_tour_notebook_runs_under_smoke(tmp_path):
     res = runner.execute_notebook(tmp_path / "00_tour.py", tmp_path / "tour.ipynb", {"preset": "smoke"})
     assert res.ok, res.error
     assert res.metrics["steps"] == 12
+
+
+def test_relative_output_puts_the_sidecar_beside_it(tmp_path, monkeypatch):
+    write(tmp_path, "nbs/a.py", OK_NB)
+    monkeypatch.chdir(tmp_path)
+    res = runner.execute_notebook("nbs/a.py", "out/a.ipynb", {"preset": "smoke"})
+    assert res.ok, res.error
+    assert (tmp_path / "out/a.json").exists()
+    assert not (tmp_path / "nbs/out").exists()

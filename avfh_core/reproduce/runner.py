@@ -135,8 +135,8 @@ def execute_notebook(
     """
     import papermill as pm
 
-    source = Path(source)
-    output = Path(output)
+    source = Path(source).resolve()
+    output = Path(output).resolve()  # the kernel runs in the notebook's folder: relative paths would move
     parameters = dict(parameters or {})
     nb = read_source(source)
     check_parameters(nb, parameters, str(source))
