@@ -211,3 +211,12 @@ def test_pose_without_rendering_matches_clip():
     assert torch.equal(w.pose(3), w.clip(3).pose)
     with pytest.raises(ValueError, match="clip index"):
         w.clip(-1)
+
+
+@pytest.mark.slow  # spawns two worker processes
+def test_parallel_cache_build_equals_serial(tmp_path):
+    cfg = SynthConfig(image_size=16, num_frames=2, vocab_size=4, n_train_identities=3, n_test_identities=2)
+    par = SynthWorld(cfg).dataset("train", n_clips=40, root=tmp_path / "a", workers=2)
+    ser = SynthWorld(cfg).dataset("train", n_clips=40, root=tmp_path / "b")
+    assert json.loads(par.manifest_path.read_text())["shards"] == json.loads(ser.manifest_path.read_text())["shards"]
+    assert torch.equal(par[35].video, ser[35].video)

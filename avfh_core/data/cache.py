@@ -71,14 +71,33 @@ def _from_record(rec: dict) -> AVSample:
     )
 
 
+def _write_shard(world, split: str, k: int, path: Path) -> None:
+    recs = [_to_record(world.clip(i, split)) for i in range(k * SHARD_SIZE, (k + 1) * SHARD_SIZE)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(recs, tmp)
+    os.replace(tmp, path)
+
+
+def _build_shard(job) -> None:
+    """Worker-process entry: rebuild the world from its configuration and write one shard."""
+    from avfh_core.data.synth import SynthConfig, SynthWorld
+
+    config, split, k, path = job
+    torch.set_num_threads(1)
+    _write_shard(SynthWorld(SynthConfig(**config)), split, k, Path(path))
+
+
 class SynthDataset(torch.utils.data.Dataset):
     """The first `n_clips` clips of a world's split, generated once and then read from sharded files."""
 
-    def __init__(self, world, split: str, n_clips: int, cache: bool = True, root: str | os.PathLike | None = None):
+    def __init__(self, world, split: str, n_clips: int, cache: bool = True, root: str | os.PathLike | None = None,
+                 workers: int = 0):
         if not isinstance(n_clips, int) or n_clips < 1:
             raise ValueError(f"n_clips must be a positive int, got {n_clips!r}")
         self.world, self.split, self.n = world, split, n_clips
         self.cache = cache
+        self.workers = int(workers)
         if root is None:
             from avfh_core.config import avfh_home
 
@@ -123,27 +142,29 @@ class SynthDataset(torch.utils.data.Dataset):
         """Generate every missing shard covering clips [0, n)."""
         m = self._manifest()
         n_shards = (self.n + SHARD_SIZE - 1) // SHARD_SIZE
-        changed = False
-        for k in range(n_shards):
-            name = f"{self.split}/{self._shard_path(k).name}"
-            entry = m["shards"].get(name)
+        missing = [k for k in range(n_shards) if not (m["shards"].get(f"{self.split}/{self._shard_path(k).name}")
+                                                        and self._shard_path(k).exists())]
+        if self.workers > 1 and len(missing) > 1:  # shards are independent: build them in parallel processes
+            import multiprocessing as mp
+
+            jobs = [(self.world.config.as_dict(), self.split, k, str(self._shard_path(k))) for k in missing]
+            with mp.get_context("spawn").Pool(min(self.workers, len(missing))) as pool:
+                pool.map(_build_shard, jobs)
+        else:
+            for k in missing:
+                self._write_shard(k, self._shard_path(k))
+        for k in missing:
             path = self._shard_path(k)
-            if entry is not None and path.exists():
-                continue
-            self._write_shard(k, path)
+            name = f"{self.split}/{path.name}"
             m["shards"][name] = {"sha256": _sha256(path), "clips": SHARD_SIZE, "first": k * SHARD_SIZE}
             self._verified.add(name)
-            changed = True
+        changed = bool(missing)
         if changed or not self.manifest_path.exists():
             self._write_manifest(m)
         self._m = m
 
     def _write_shard(self, k: int, path: Path) -> None:
-        recs = [_to_record(self.world.clip(i, self.split)) for i in range(k * SHARD_SIZE, (k + 1) * SHARD_SIZE)]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        torch.save(recs, tmp)
-        os.replace(tmp, path)
+        _write_shard(self.world, self.split, k, path)
 
     def _load_shard(self, k: int) -> list[dict]:
         path = self._shard_path(k)

@@ -256,11 +256,13 @@ class SynthWorld:
                         pose=pose, text=plan["text"], speaker=idn.id, attributes=attrs, frontal=frontal,
                         source=f"synth:{self.key}:{split}:{int(i)}", extras=extras)
 
-    def dataset(self, split: str = "train", n_clips: int = 64, cache: bool = True, root=None):
-        """A torch Dataset of the first `n_clips` clips of `split`, cached on disk in shards (see cache.py)."""
+    def dataset(self, split: str = "train", n_clips: int = 64, cache: bool = True, root=None, workers: int = 0):
+        """A torch Dataset of the first `n_clips` clips of `split`, cached on disk in shards (see cache.py);
+        `workers` > 1 builds missing shards in that many processes."""
         from avfh_core.data.cache import SynthDataset
 
-        return SynthDataset(self, split, n_clips, cache=cache, root=root)
+        _check_split(split)
+        return SynthDataset(self, split, n_clips, cache=cache, root=root, workers=workers)
 
 
 def _quantize(x: torch.Tensor) -> torch.Tensor:
