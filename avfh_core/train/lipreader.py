@@ -55,9 +55,11 @@ def mouth_crop_dataset(world, split: str, n_clips: int, size: int, crop_fn=None)
     if n_clips < 1:
         raise ValueError(f"mouth_crop_dataset: n_clips must be >= 1, got {n_clips}")
     vocab = world_vocabulary(world)
+    # The world's on-disk cache (when it has one) makes reruns and other notebooks' clips free.
+    clips = world.dataset(split=split, n_clips=n_clips) if hasattr(world, "dataset") else None
     crops, labels = [], []
     for i in range(n_clips):
-        s = world.clip(i, split=split)
+        s = clips[i] if clips is not None else world.clip(i, split=split)
         if s.landmarks is None:
             raise ValueError(f"mouth_crop_dataset: clip {i} of split {split!r} ({s.source}) has no landmarks to crop the mouth")
         if s.text not in vocab:
