@@ -123,3 +123,28 @@ def test_ablation_panel_from_paper_tables_and_saved_outputs(tmp_path):
     assert "not run" in empty.numbers.value and empty.image.value
     with pytest.raises(KeyError, match="table9"):
         AblationPanel.from_results(paper, "table9")
+
+
+def test_dashboard_helpers_find_runs_and_inputs(tmp_path):
+    import json
+
+    from avfh_core.viz import dashboard
+
+    assert dashboard.find_latest_run("vfhgan", tmp_path / "none") is None
+    run = tmp_path / "runs" / "r1"
+    (run / "vfhgan").mkdir(parents=True)
+    side = {"notebook": "vfhgan/06_ablations", "config": {"seed": 0},
+            "metrics": {"table1_seeds": {"audio": {"psnr": [25.0]}}}}
+    (run / "vfhgan" / "06_ablations__preset-smoke.json").write_text(json.dumps(side))
+    rows, img = _rows()
+    save_panel_outputs(run / "vfhgan" / "06_ablations__preset-smoke.json", "table1", {"audio": img}, reference=img)
+    assert dashboard.find_latest_run("vfhgan", tmp_path / "runs") == run
+    sidecars, outputs, ref = dashboard.ablation_inputs(run, "vfhgan", "table1")
+    assert len(sidecars) == 1 and set(outputs) == {"audio"} and ref.shape == (32, 32, 3)
+    assert dashboard.ablation_inputs(None, "vfhgan", "table1") == ([], {}, None)
+    with pytest.raises(FileNotFoundError, match="run folder not found"):
+        dashboard.ablation_inputs(tmp_path / "missing", "vfhgan", "table1")
+    cmd = dashboard.voila_command(8866)
+    assert "--Voila.ip=127.0.0.1" in cmd and "--port=8866" in cmd and cmd[3].endswith("03_dashboard.ipynb")
+    with pytest.raises(ValueError, match="--port"):
+        dashboard.voila_command(0)
