@@ -220,3 +220,13 @@ def test_parallel_cache_build_equals_serial(tmp_path):
     ser = SynthWorld(cfg).dataset("train", n_clips=40, root=tmp_path / "b")
     assert json.loads(par.manifest_path.read_text())["shards"] == json.loads(ser.manifest_path.read_text())["shards"]
     assert torch.equal(par[35].video, ser[35].video)
+
+
+def test_signed_distance_helpers():
+    square = torch.tensor([[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0]])
+    pts = torch.tensor([[1.0, 1.0], [3.0, 1.0], [1.0, -0.5]])
+    d = facemod.polygon_sd(pts, square)
+    assert torch.allclose(d, torch.tensor([-1.0, 1.0, 0.5]))
+    line = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    assert torch.allclose(facemod.polyline_distance(torch.tensor([[0.5, 0.3], [2.0, 1.0]]), line),
+                          torch.tensor([0.3, 1.0]))

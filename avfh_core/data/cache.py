@@ -89,7 +89,10 @@ def _build_shard(job) -> None:
 
 
 class SynthDataset(torch.utils.data.Dataset):
-    """The first `n_clips` clips of a world's split, generated once and then read from sharded files."""
+    """The first `n_clips` clips of a world's split, generated once and then read from sharded files.
+
+    Sequential access reads each shard once; for shuffled training, wrap it (e.g. `WindowDataset(ds)` or
+    `list(ds)`) rather than sampling it at random, which would reload a shard per item."""
 
     def __init__(self, world, split: str, n_clips: int, cache: bool = True, root: str | os.PathLike | None = None,
                  workers: int = 0):
