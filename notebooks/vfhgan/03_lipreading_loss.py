@@ -214,6 +214,10 @@ monotone = {key: bool(np.all(np.diff([r[key] for r in rows]) > 0)) for key in ro
 res.log("blur_response", rows)
 res.log("blur_monotone", monotone)
 print("strictly increasing with blur:", monotone)
+i1 = sigmas.index(1.0)
+relative = {key: rows[i1][key] / rows[-1][key] for key in ("lip", "lip_frontend", "lip_trunk", "lip_tcn", "pixel_l1")}
+res.log("blur_relative_at_sigma1", relative)
+print("loss at sigma 1 / loss at sigma 4:", {k: round(v, 3) for k, v in relative.items()})
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -238,10 +242,11 @@ axes[1].set_title("the centre frame's mouth crop")
 save_figure(fig, "vfhgan", "lip_blur_response")
 
 # %% [markdown]
-# Pixel L1 grows roughly linearly with the blur: it counts grey-level differences everywhere. The lip reader's
-# features are built to be stable under things that do not change the word (lighting, identity) and sensitive to
-# the shape of the mouth opening, so the lip-reading loss tells the generator *which* differences matter for the
-# mouth. How much that helps the final SR quality is measured in notebooks 05-06 (Table 2).
+# Both losses grow with the blur. The figure divides each curve by its value at the strongest blur, so it compares
+# their *shapes*: a curve above pixel L1 reacts relatively more to mild blur, the regime a good SR network works
+# in. Unlike pixel L1, the lip reader's features were trained to separate words, so they weigh differences by what
+# matters for the mouth's shape and motion rather than counting grey levels everywhere. Whether that helps the
+# final SR quality is measured in notebooks 05-06 (Table 2).
 
 # %% [markdown]
 # ## 4. The detach pitfall
@@ -350,9 +355,9 @@ res.log("detach_demo", {name: {"lip_start": c[0], "lip_end": c[-1]} for name, (_
 res.log("detach_demo_identical_weights", identical)
 
 fig, ax = plt.subplots(figsize=(6, 3.4))
+styles = {names[0]: dict(lw=5, alpha=0.35), names[1]: dict(marker="o", lw=1.2), names[2]: dict(lw=1.8)}
 for name, (_, curve) in runs.items():
-    ax.plot(np.linspace(0, demo_steps, len(curve)), curve, "o-" if "(b)" in name else "-", label=name,
-            alpha=0.6 if "(b)" in name else 1.0)
+    ax.plot(np.linspace(0, demo_steps, len(curve)), curve, label=name, **styles[name])
 ax.set_xlabel("training step of the toy generator")
 ax.set_ylabel("lip-reading loss on held-out mouths")
 ax.set_title("the detached lip loss trains nothing: (a) and (b) coincide")
