@@ -36,7 +36,7 @@ def make_frames(n: int, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.T
             deg = transform.resize(transform.resize(gt, (size // 4, size // 4), anti_aliasing=True), (size, size), order=3)
         gts.append(gt)
         degs.append(np.clip(deg, 0, 1))
-    q = lambda a: torch.from_numpy((np.stack(a) * 255).round() / 255).permute(0, 3, 1, 2).float()  # 8-bit frames
+    q = lambda a: torch.from_numpy((np.stack(a) * 255).round() / 255).permute(0, 3, 1, 2).float().contiguous()  # 8-bit
     return q(degs), q(gts)
 
 
