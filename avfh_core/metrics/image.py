@@ -93,7 +93,7 @@ def _convert(x: torch.Tensor, y_channel: bool, crop: int) -> torch.Tensor:
     return x
 
 
-CHUNK_ELEMENTS = 2**17  # per CPU chunk: ~1 MB of float64 per operand stays in cache (a 50x win over one big batch)
+CHUNK_ELEMENTS = 2**17  # per CPU chunk: ~1 MB of float64 per operand stays in cache (measured faster than one big batch)
 
 
 def _per_image(fn, x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int, mask: torch.Tensor | None):
