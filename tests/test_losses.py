@@ -187,3 +187,19 @@ def test_feature_net_learns_the_fake_world_and_is_cached(tmp_path, monkeypatch):
     assert net2.info["cached"] is True
     for a, b in zip(net1.parameters(), net2.parameters()):
         assert torch.equal(a, b)
+
+
+def test_vgg_weights_without_torchvision_fall_back_to_in_project(tmp_path, monkeypatch):
+    import importlib.util
+
+    import avfh_core.losses.perceptual as P
+
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path))
+    fake = tmp_path / "vgg19-dcbb9e9d.pth"
+    fake.write_bytes(b"not used")
+    monkeypatch.setattr(P, "vgg19_weights_in_hub_cache", lambda: fake)
+    if importlib.util.find_spec("torchvision") is not None:
+        pytest.skip("torchvision is installed: the VGG19 path would be taken")
+    net = load_feature_net(16, "cpu", steps=2, width=4, n_clips=2, world=FakeWorld())
+    assert net.source == "in-project"
+    assert PerceptualLoss(net).source == "in-project"
