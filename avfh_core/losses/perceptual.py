@@ -301,7 +301,9 @@ def load_feature_net(cfg_or_image_size, device: torch.device | str | None = None
     n_ids = len(world.identities("train"))
     config = {"net": "FeatureNet", "width": width, "n_identities": n_ids, "image_size": image_size,
               "steps": steps, "n_clips": n_clips, "seed": seed,
-              "world": world.config.as_dict() if hasattr(getattr(world, "config", None), "as_dict") else repr(world)}
+              # the world's key hashes its configuration *and* its generator version: a new renderer retrains
+              "world": getattr(world, "key", None) or (world.config.as_dict() if hasattr(getattr(world, "config", None),
+                                                                                        "as_dict") else repr(world))}
     net = FeatureNet(n_identities=n_ids, width=width)
 
     def train_fn(model: FeatureNet) -> dict[str, Any]:
