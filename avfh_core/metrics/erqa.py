@@ -73,9 +73,11 @@ def canny(bgr: torch.Tensor, low: int = CANNY_LOW, high: int = CANNY_HIGH) -> to
     cand_np, strong_np = cand.numpy(), strong.numpy()
     structure = np.zeros((3, 3, 3), dtype=bool)
     structure[1] = True  # 8-connectivity within each image, none across the batch
-    labels, _ = ndimage.label(cand_np, structure=structure)
-    good = np.unique(labels[strong_np])
-    return torch.from_numpy(np.isin(labels, good[good > 0]))
+    labels, n_labels = ndimage.label(cand_np, structure=structure)
+    keep = np.zeros(n_labels + 1, dtype=bool)  # a component survives if it holds a strong pixel
+    keep[labels[strong_np]] = True
+    keep[0] = False
+    return torch.from_numpy(keep[labels])
 
 
 def _fft_size(n: int) -> int:
