@@ -368,16 +368,50 @@ def evaluate(model: nn.Module, cfg, world: Mapping[str, Any] | None = None, data
 
 
 _RUN_CACHE: dict[tuple, tuple[dict[str, float], TrainedModel]] = {}
+RUN_CACHE_VERSION = 1  # bump when training or evaluation changes: it is part of the disk-cache key
 
 
-def run(spec: RunSpec, cfg, seed: int, *, progress: bool = False, keep_model: bool = True) -> tuple[dict, TrainedModel]:
-    """Train (or reuse, within this process) and evaluate one spec for one seed: (scores, trained model)."""
+def run_cache_path(spec: RunSpec, cfg, seed: int) -> Path:
+    """Where a finished run's scores and weights are cached: $AVFH_HOME/runs/vfhgan-ablation/<hash>.pt, keyed by
+    the spec, the seed, every knob of the preset, the device type, RUN_CACHE_VERSION and the synthetic world's
+    generator version (a changed world never reuses stale scores)."""
+    from avfh_core.config import avfh_home
+    from avfh_core.train.checkpoint import config_hash
+
+    from avfh_core.data.synth import GENERATOR_VERSION
+
+    key = {"spec": spec_dict(spec), "seed": seed, "values": {k: str(v) for k, v in sorted(cfg.values.items())},
+           "device": cfg.device.type, "version": RUN_CACHE_VERSION, "world_version": GENERATOR_VERSION}
+    return avfh_home() / "runs" / "vfhgan-ablation" / f"{config_hash(key)}.pt"
+
+
+def run(spec: RunSpec, cfg, seed: int, *, progress: bool = False, disk_cache: bool = True) -> tuple[dict, TrainedModel]:
+    """Train (or reuse) and evaluate one spec for one seed: (scores, trained model). Runs are cached in-process and,
+    with `disk_cache`, on disk (`run_cache_path`), so re-running a notebook does not retrain what it has."""
+    from avfh_core.train.checkpoint import load_checkpoint, save_checkpoint
+
     key = (spec, seed, cfg.preset, tuple(sorted((k, str(v)) for k, v in cfg.values.items())), str(cfg.device))
-    if key not in _RUN_CACHE:
-        trained = train_vfhgan(spec, cfg, seed=seed, progress=progress)
-        scores = evaluate(trained.generator, cfg, dict(spec.world))
-        scores["train_seconds"] = trained.seconds
-        _RUN_CACHE[key] = (scores, trained if keep_model else TrainedModel(spec, None, trained.log, seed))
+    if key in _RUN_CACHE:
+        return _RUN_CACHE[key]
+    path = run_cache_path(spec, cfg, seed)
+    if disk_cache and path.exists():
+        state = load_checkpoint(path, map_location=cfg.device)
+        gen = build_generator(spec, cfg).to(cfg.device)
+        if state.get("generator") is not None:
+            gen.load_state_dict(state["generator"])
+        log = None
+        if state.get("history") is not None:
+            log = TrainLog(history=state["history"], steps_done=cfg.steps, seconds=float(state["seconds"]))
+        _RUN_CACHE[key] = (dict(state["scores"]), TrainedModel(spec, gen.eval(), log, seed))
+        return _RUN_CACHE[key]
+    trained = train_vfhgan(spec, cfg, seed=seed, progress=progress)
+    scores = evaluate(trained.generator, cfg, dict(spec.world))
+    scores["train_seconds"] = trained.seconds
+    _RUN_CACHE[key] = (scores, trained)
+    if disk_cache:
+        has_weights = any(True for _ in trained.generator.parameters())
+        save_checkpoint({"scores": scores, "generator": trained.generator.state_dict() if has_weights else None,
+                         "history": trained.log.history if trained.log else None, "seconds": trained.seconds}, path)
     return _RUN_CACHE[key]
 
 
@@ -538,7 +572,7 @@ def main(argv: list[str] | None = None) -> None:
 
 __all__ = [
     "RELEASED_WEIGHTS", "TABLE2_ROWS", "RunSpec", "ablation_weights", "TrainedModel", "VFHGANObjective", "backbone_specs", "beside_paper",
-    "build_objective", "causal_specs", "evaluate", "load_paper_tables", "means", "psnr_probe", "run", "run_rows",
+    "build_objective", "causal_specs", "evaluate", "load_paper_tables", "means", "psnr_probe", "run", "run_cache_path", "run_rows",
     "score_claims", "score_images", "seeds_for", "spec_dict", "super_resolve", "table1_specs", "table2_specs",
     "table3_specs", "train_vfhgan", "weight_sensitivity_specs", "window_data",
 ]

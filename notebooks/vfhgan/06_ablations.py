@@ -208,7 +208,7 @@ save_figure(fig, "vfhgan", "06_ablation_psnr")
 # %% [markdown]
 # ## Flip the switches: compare outputs
 # Pick two rows of any experiment and a test window: the panel shows both outputs, the ground truth and their
-# scores. Headless (papermill, or `show_widgets=False`), the default comparison is drawn once as a figure.
+# scores (move a control to draw). The default comparison is drawn once as a figure, so a headless run shows it.
 
 # %%
 ALL_SPECS = {**{f"t1/{k}": v for k, v in table1_specs(base).items()}, **{f"t2/{k}": v for k, v in table2_specs().items()},
@@ -257,8 +257,8 @@ if use_widgets:
 
     for w in (a, b, k):
         w.observe(redraw, names="value")
+    # drawn on the first change only: headless runners (nbclient) can hang on output captured into a widget
     display(W.VBox([W.HBox([a, b, k]), out]))
-    redraw()
 else:
     print("widgets off (smoke preset or show_widgets=False): the default comparison is drawn above")
 
