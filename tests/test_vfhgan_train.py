@@ -162,3 +162,22 @@ def test_real_lip_loss_alone_trains_the_generator_and_the_released_detach_does_n
             total.backward()
         g = sum(float(p.grad.abs().sum()) for p in gen.parameters() if p.grad is not None)
         assert (g > 0) == expect_grad, (detach, g)
+
+
+def test_run_is_cached_on_disk_and_reloaded(cfg, lsgan, monkeypatch, tmp_path):
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path))
+    data = fake_windows(4)
+    monkeypatch.setattr(V, "window_data", lambda cfg, split, world=None, n_clips=None: data)
+    monkeypatch.setattr(V, "build_objective", lambda cfg, w: V.VFHGANObjective(w))
+    spec = V.RunSpec.make(weights=dict(perceptual=0.0, lip=0.0, frequency=0.0))
+    V._RUN_CACHE.clear()
+    s1, t1 = V.run(spec, cfg, 0)
+    path = V.run_cache_path(spec, cfg, 0)
+    assert path.exists() and str(path).startswith(str(tmp_path))
+    V._RUN_CACHE.clear()
+    s2, t2 = V.run(spec, cfg, 0)  # from disk: same scores, same weights, no training
+    assert s1 == s2
+    for p, q in zip(t1.generator.parameters(), t2.generator.parameters()):
+        assert torch.equal(p, q)
+    assert V.run_cache_path(spec, cfg, 1) != path
+    V._RUN_CACHE.clear()
