@@ -121,21 +121,20 @@ def _shift_mses(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> tuple[t
     r = SHIFT_RANGE
     fh, fw = _fft_size(h + r), _fft_size(w + r)
     # corr[i, j] = sum_{y,x} img[y + i, x + j] * gt[y, x]  (circular over the padded size: no wrap for |i|,|j| <= r)
-    spec = (torch.fft.rfft2(a.to(dtype), s=(fh, fw)) * torch.fft.rfft2(b.to(dtype), s=(fh, fw)).conj()).sum(dim=1)
+    af, bf = a.to(dtype), b.to(dtype)
+    spec = (torch.fft.rfft2(af, s=(fh, fw)) * torch.fft.rfft2(bf, s=(fh, fw)).conj()).sum(dim=1)
     corr = torch.fft.irfft2(spec, s=(fh, fw))  # [N, fh, fw]
-
-    def integral(z):  # 2-D inclusive prefix sums with a zero row/col in front: [N, H+1, W+1]
-        return F.pad(z.cumsum(1).cumsum(2), (1, 0, 1, 0))
-
-    ia = integral(a.to(torch.int32).square().sum(dim=1, dtype=torch.int64))
-    ib = integral(b.to(torch.int32).square().sum(dim=1, dtype=torch.int64))
+    ia, ib = _border_block_integral(af), _border_block_integral(bf)
     i, j = torch.arange(-r, r + 1).repeat_interleave(2 * r + 1), torch.arange(-r, r + 1).repeat(2 * r + 1)
     ay0, ay1, ax0, ax1 = i.clamp(min=0), h + i.clamp(max=0), j.clamp(min=0), w + j.clamp(max=0)
 
-    def box(ii, y0, y1, x0, x1):  # sums over the 49 overlaps at once: [N, 49]
+    def box(ii, y0, y1, x0, x1):  # sums over the 49 overlaps at once: [N, 49], bounds as block-grid indices
         return ii[:, y1, x1] - ii[:, y0, x1] - ii[:, y1, x0] + ii[:, y0, x0]
 
-    squares = box(ia, ay0, ay1, ax0, ax1) + box(ib, ay0 - i, ay1 - i, ax0 - j, ax1 - j)
+    # block-grid index of a bound: 0..r for 0..r, 2r+1-k for h-k (see _border_block_integral)
+    e = 2 * r + 1
+    squares = (box(ia, i.clamp(min=0), e + i.clamp(max=0), j.clamp(min=0), e + j.clamp(max=0))
+               + box(ib, (-i).clamp(min=0), e - i.clamp(min=0), (-j).clamp(min=0), e - j.clamp(min=0)))
     cross = corr[:, i % fh, j % fw].to(torch.float64)
     if dtype == torch.float64:
         cross = cross.round()
@@ -143,8 +142,25 @@ def _shift_mses(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> tuple[t
     mses = (squares.to(torch.float64) - 2 * cross) / count
     if dtype == torch.float64:
         return mses, torch.zeros(n, dtype=torch.float64)
-    norms = (ia[:, -1, -1].to(torch.float64) * ib[:, -1, -1].to(torch.float64)).sqrt()
+    norms = (ia[:, -1, -1] * ib[:, -1, -1]).sqrt()
     return mses, 2 * _FFT32_REL_ERR * norms / count.min()
+
+
+def _border_block_integral(z: torch.Tensor) -> torch.Tensor:
+    """Sums of squares (over channels) of [N, C, H, W] (integer-valued floats) on the grid cut at 0, 1, .., r and
+    H - r, .., H (likewise W), as a 2-D integral table [N, 2r+2, 2r+2] in float64 (exact: integers < 2^53). Every
+    shift overlap is a union of these blocks, so 49 box sums need one pass over the image, not an integral image."""
+    r = SHIFT_RANGE
+    sq = (z * z).sum(dim=1)  # exact in float32: <= 3 * 255^2 per pixel
+    h, w = sq.shape[-2:]
+
+    def groups(t, dim, n):  # the r single lines at each end and the middle sum, along dim
+        first = t.narrow(dim, 0, r).to(torch.float64)
+        mid = t.narrow(dim, r, n - 2 * r).sum(dim=dim, keepdim=True, dtype=torch.float64)
+        return torch.cat([first, mid, t.narrow(dim, n - r, r).to(torch.float64)], dim=dim)
+
+    blocks = groups(groups(sq, -1, w), -2, h)  # [N, 2r+1, 2r+1]
+    return F.pad(blocks.cumsum(1).cumsum(2), (1, 0, 1, 0))
 
 
 def _best_shifts(a: torch.Tensor, b: torch.Tensor) -> list[tuple[int, int]]:
