@@ -219,3 +219,75 @@ def test_mask_box_equals_crop_and_small_box_gives_nan():
     assert math.isnan(region_scores(x, y, (0, 0, 8, 8))["ssim"].item())
     with pytest.raises(ValueError, match="does not overlap"):
         region_scores(x, y, (50, 50, 60, 60))
+
+
+def test_psnr_float32_path_equals_float64_with_mask_crop_and_y():
+    g = torch.Generator().manual_seed(5)
+    y = (torch.rand(5, 3, 20, 24, generator=g) * 255).round() / 255  # 8-bit data in float32
+    x = ((y + 0.03 * torch.randn(5, 3, 20, 24, generator=g)).clamp(0, 1) * 255).round() / 255
+    m = box_mask((20, 24), torch.tensor([[2, 3, 20, 18]] * 5))
+    for kw in (dict(y_channel=False), dict(y_channel=True, crop=2), dict(y_channel=True, mask=m)):
+        xd, yd = x.double(), y.double()
+        if kw.get("y_channel"):
+            xd, yd = rgb_to_y(xd), rgb_to_y(yd)
+        c = kw.get("crop", 0)
+        err = (xd - yd) ** 2
+        if c:
+            err = err[..., c:-c, c:-c]
+        if "mask" in kw:
+            w = m[:, None].expand_as(err)
+            expected = 10 * torch.log10(1 / ((err * w).sum((1, 2, 3)) / w.sum((1, 2, 3))))
+        else:
+            expected = 10 * torch.log10(1 / err.mean((1, 2, 3)))
+        got = psnr(x, y, **kw)
+        assert got.dtype == torch.float64 and torch.allclose(got, expected, atol=1e-4), kw
+        assert torch.allclose(psnr(x.double(), y.double(), **kw), expected, atol=1e-9), kw  # float64 stays float64
+
+
+def test_ssim_chunks_and_ssim_map_dtypes(photo):
+    import avfh_core.metrics.image as image
+
+    degs = torch.stack([t(d) for d in degradations(photo).values()]).float()
+    gt = t(photo).float().expand_as(degs).contiguous()
+    whole = ssim(degs, gt, crop=4)
+    old = image.SSIM_CHUNK_ELEMENTS
+    try:
+        image.SSIM_CHUNK_ELEMENTS = 1  # one image per chunk: the same numbers
+        assert torch.allclose(ssim(degs, gt, crop=4), whole, atol=1e-12)
+    finally:
+        image.SSIM_CHUNK_ELEMENTS = old
+    smap = image.ssim_map(degs.double(), gt.double())
+    assert smap.dtype == torch.float64 and smap.shape == (4, 3, 118, 118)
+    assert torch.allclose(smap.mean(dim=(1, 2, 3)), ssim(degs, gt, y_channel=False), atol=1e-6)
+
+
+def test_erqa_shift_search_exact_and_near_ties_fall_back_to_float64(monkeypatch):
+    import importlib
+
+    ref = pytest.importorskip("erqa")
+    erqa_mod = importlib.import_module("avfh_core.metrics.erqa")  # the module (the package re-exports the function)
+    g = torch.Generator().manual_seed(6)
+    b = torch.randint(0, 256, (3, 3, 11, 14), generator=g, dtype=torch.uint8)
+    a = b.roll(1, -1).clone()
+    a[0] = 7  # flat image vs random: many near-equal MSEs
+    mses, bound = erqa_mod._shift_mses(a, b, torch.float32)
+    exact = erqa_mod._shift_mses(a, b, torch.float64)[0]
+    for n in range(3):  # the exact path equals the reference's numpy MSE for every shift
+        img, gt = a[n].permute(1, 2, 0).numpy(), b[n].permute(1, 2, 0).numpy()
+        expected = [np.mean((lambda p: (p[0].astype(float) - p[1].astype(float)) ** 2)(ref.erqa.shift2d(img, gt, i, j)))
+                    for i in range(-3, 4) for j in range(-3, 4)]
+        assert np.array_equal(exact[n].numpy(), np.array(expected))
+    assert ((mses - exact).abs() <= bound[:, None]).all()  # the float32 bound holds
+    # identical images: every shift but (0, 0) is far, so no fallback; a flat pair ties exactly -> first = (-3, -3)
+    flat = torch.full((1, 3, 12, 12), 9, dtype=torch.uint8)
+    calls = []
+    shift_mses = erqa_mod._shift_mses
+    monkeypatch.setattr(erqa_mod, "_shift_mses", lambda a, b, dt: calls.append((dt, len(a))) or shift_mses(a, b, dt))
+    assert erqa_mod._best_shifts(torch.cat([b[:1, :, :11, :11].contiguous(), flat[..., :11, :11]]),
+                                 torch.cat([b[:1, :, :11, :11].contiguous(), flat[..., :11, :11]])) == [(0, 0), (-3, -3)]
+    assert calls == [(torch.float32, 2), (torch.float64, 1)]  # only the tied pair is redone exactly
+    img, gt = a[0].permute(1, 2, 0).numpy(), b[0].permute(1, 2, 0).numpy()
+    metric = ref.ERQA(version="1.1")
+    x = a[0].flip(0).float() / 255  # back to RGB in [0, 1]
+    y = b[0].flip(0).float() / 255
+    assert erqa(x, y, "1.1").item() == pytest.approx(metric(img, gt), abs=1e-3)
