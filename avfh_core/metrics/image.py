@@ -32,8 +32,10 @@ SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
 def check_images(x: torch.Tensor, y: torch.Tensor | None = None, *, name: str = "x", min_size: int = 1,
-                 channels: int | None = None, check_range: bool = True) -> None:
-    """Raise ValueError/TypeError naming the argument if `x` (and `y`) are not float images [..., C, H, W] in [0,1]."""
+                 channels: int | None = None, check_range: bool = True, check_values: bool = True) -> None:
+    """Raise ValueError/TypeError naming the argument if `x` (and `y`) are not float images [..., C, H, W] in [0,1].
+
+    check_values=False skips the pass over the values (NaN, range): for callers that check chunk by chunk."""
     pairs = [(name, x)] + ([("y", y)] if y is not None else [])
     for nm, t in pairs:
         if not isinstance(t, torch.Tensor):
@@ -49,16 +51,22 @@ def check_images(x: torch.Tensor, y: torch.Tensor | None = None, *, name: str = 
             raise ValueError(f"{nm} is {t.shape[-2]}x{t.shape[-1]} (after cropping); it must be at least "
                              f"{min_size}x{min_size} (the SSIM window)" if min_size > 1 else
                              f"{nm} has an empty spatial size {tuple(t.shape[-2:])}")
-        if t.numel():
-            lo_t, hi_t = torch.aminmax(t.detach())
-            lo, hi = float(lo_t), float(hi_t)
-            if lo != lo or hi != hi:  # min/max propagate NaN
-                raise ValueError(f"{nm} contains NaN")
-            if check_range and (lo < -1e-6 or hi > 1 + 1e-6):
-                raise ValueError(f"{nm} must lie in [0,1], got values in [{lo:.4g}, {hi:.4g}]"
-                                 + (" (looks like a 0..255 image: divide by 255)" if hi > 1.5 else ""))
+        if check_values:
+            _check_values(t, nm, check_range)
     if y is not None and x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+
+
+def _check_values(t: torch.Tensor, name: str, check_range: bool = True) -> None:
+    """Raise ValueError naming `name` if t holds NaN or (check_range) values outside [0, 1]."""
+    if t.numel():
+        lo_t, hi_t = torch.aminmax(t.detach())
+        lo, hi = float(lo_t), float(hi_t)
+        if lo != lo or hi != hi:  # min/max propagate NaN
+            raise ValueError(f"{name} contains NaN")
+        if check_range and (lo < -1e-6 or hi > 1 + 1e-6):
+            raise ValueError(f"{name} must lie in [0,1], got values in [{lo:.4g}, {hi:.4g}]"
+                             + (" (looks like a 0..255 image: divide by 255)" if hi > 1.5 else ""))
 
 
 def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
@@ -75,8 +83,9 @@ def _prepare(x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int, min_s
     return _convert(x, y_channel, crop), _convert(y, y_channel, crop)
 
 
-def _validate(x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int, min_size: int) -> None:
-    check_images(x, y, channels=3 if y_channel else None)
+def _validate(x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int, min_size: int,
+              check_values: bool = True) -> None:
+    check_images(x, y, channels=3 if y_channel else None, check_values=check_values)
     if not isinstance(crop, int) or crop < 0:
         raise ValueError(f"crop must be a non-negative int, got {crop!r}")
     h, w = x.shape[-2] - 2 * crop, x.shape[-1] - 2 * crop
@@ -103,7 +112,8 @@ def _per_image(fn, x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int,
     """Apply fn(x', y', mask) -> [n] to [..., C, H, W] pairs, flattened to [N, C, H, W] and cut into cache-sized
     chunks on the CPU (whole on a GPU); returns [...] in float64. x', y' are the chunks in `dtype`, Y-converted and
     cropped (or the raw chunks when convert=False). The mask ([..., H, W], broadcast to the leading dims) is cropped
-    alike."""
+    alike. The values (NaN, [0, 1]) are checked chunk by chunk, while the chunk is in cache (callers validate the
+    rest with check_values=False)."""
     lead, chw = x.shape[:-3], x.shape[-3:]
     xf, yf = x.detach().reshape(-1, *chw), y.detach().reshape(-1, *chw)
     mf = None
@@ -123,6 +133,8 @@ def _per_image(fn, x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int,
         out = []
         for i in range(0, n, step):
             a, b = xf[i:i + step], yf[i:i + step]
+            _check_values(a, "x")
+            _check_values(b, "y")
             if convert:
                 a, b = _convert(a, y_channel, crop, dtype), _convert(b, y_channel, crop, dtype)
             out.append(fn(a, b, None if mf is None else mf[i:i + step]).to(torch.float64))
@@ -163,7 +175,7 @@ def mse(x: torch.Tensor, y: torch.Tensor, *, y_channel: bool = False, crop: int 
     Computed in the inputs' precision (at least float32): for 8-bit data in float32 the per-pixel error is exact to
     ~1e-7 relative and torch's pairwise sums keep the mean to ~1e-6 relative, i.e. ~1e-5 dB of PSNR.
     """
-    _validate(x, y, y_channel, crop, 1)
+    _validate(x, y, y_channel, crop, 1, check_values=False)  # values: per chunk in _per_image
     dtype = torch.promote_types(torch.promote_types(x.dtype, y.dtype), torch.float32)
 
     def one(a, b, m):
@@ -248,7 +260,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, y_channel: bool = True, crop: int 
     use_sample_covariance=False, data_range=1, channel_axis=...) to float precision. mask: optional [..., H, W]
     weights on the image grid; the SSIM map is averaged with the mask cropped to the valid positions.
     """
-    _validate(x, y, y_channel, crop, SSIM_WINDOW)
+    _validate(x, y, y_channel, crop, SSIM_WINDOW, check_values=False)  # values: per chunk in _per_image
     r = SSIM_WINDOW // 2
 
     def one(a, b, m):
