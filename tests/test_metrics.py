@@ -291,3 +291,27 @@ def test_erqa_shift_search_exact_and_near_ties_fall_back_to_float64(monkeypatch)
     x = a[0].flip(0).float() / 255  # back to RGB in [0, 1]
     y = b[0].flip(0).float() / 255
     assert erqa(x, y, "1.1").item() == pytest.approx(metric(img, gt), abs=1e-3)
+
+
+def test_concurrent_chunks_equal_sequential(photo, monkeypatch):
+    import importlib
+
+    import avfh_core.metrics.image as image
+
+    erqa_mod = importlib.import_module("avfh_core.metrics.erqa")
+    degs = torch.stack([t(d) for d in degradations(photo).values()]).float()[..., :48, :48]
+    x, y = (degs * 255).round() / 255, ((t(photo).float() * 255).round() / 255)[..., :48, :48].expand_as(degs)
+    monkeypatch.setattr(image, "CHUNK_ELEMENTS", 1)  # one image per chunk: 4 chunks
+    monkeypatch.setattr(image, "SSIM_CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(erqa_mod, "CHUNK_PIXELS", 1)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            results.append((psnr(x, y), ssim(x, y, crop=2), erqa(x, y, "1.1")))
+            assert torch.get_num_threads() == n  # the pool restores the thread count
+    finally:
+        torch.set_num_threads(threads)
+    for seq, par in zip(*results):
+        assert torch.equal(seq, par) and not seq.is_inference()

@@ -20,6 +20,8 @@ import math
 
 import torch
 
+from avfh_core.metrics._chunks import map_chunks
+
 Y_WEIGHTS = (65.481, 128.553, 24.966)  # BT.601 studio range, RGB in [0,1] -> Y in [16,235]
 Y_OFFSET = 16.0
 SSIM_WINDOW = 11
@@ -129,15 +131,16 @@ def _per_image(fn, x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int,
     n = xf.shape[0]
     per_image = (1 if y_channel and convert else chw[0]) * chw[1] * chw[2]  # elements after conversion
     step = n if x.device.type != "cpu" else max(1, chunk // max(1, per_image))
+    def one(i):
+        a, b = xf[i:i + step], yf[i:i + step]
+        _check_values(a, "x")
+        _check_values(b, "y")
+        if convert:
+            a, b = _convert(a, y_channel, crop, dtype), _convert(b, y_channel, crop, dtype)
+        return fn(a, b, None if mf is None else mf[i:i + step]).to(torch.float64)
+
+    out = map_chunks(one, range(0, n, step), parallel=False)  # intra-op threads (see _chunks)
     with torch.inference_mode():
-        out = []
-        for i in range(0, n, step):
-            a, b = xf[i:i + step], yf[i:i + step]
-            _check_values(a, "x")
-            _check_values(b, "y")
-            if convert:
-                a, b = _convert(a, y_channel, crop, dtype), _convert(b, y_channel, crop, dtype)
-            out.append(fn(a, b, None if mf is None else mf[i:i + step]).to(torch.float64))
         res = torch.cat(out).reshape(lead) if out else torch.empty(lead, dtype=torch.float64)
     return res.clone()  # a normal tensor (not an inference tensor) for the caller
 
