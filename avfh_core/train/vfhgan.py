@@ -376,9 +376,8 @@ def run_cache_path(spec: RunSpec, cfg, seed: int) -> Path:
     the spec, the seed, every knob of the preset, the device type, RUN_CACHE_VERSION and the synthetic world's
     generator version (a changed world never reuses stale scores)."""
     from avfh_core.config import avfh_home
-    from avfh_core.train.checkpoint import config_hash
-
     from avfh_core.data.synth import GENERATOR_VERSION
+    from avfh_core.train.checkpoint import config_hash
 
     key = {"spec": spec_dict(spec), "seed": seed, "values": {k: str(v) for k, v in sorted(cfg.values.items())},
            "device": cfg.device.type, "version": RUN_CACHE_VERSION, "world_version": GENERATOR_VERSION}
