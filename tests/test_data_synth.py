@@ -13,10 +13,8 @@ from avfh_core.data import face as facemod
 from avfh_core.data.stats import (
     correlation,
     estimate_f0,
-    formant_proxy,
-    frame_log_energy,
-    mouth_opening,
     nearest_centroid_accuracy,
+    sync_stats,
     voice_features,
 )
 
@@ -90,15 +88,8 @@ def test_frontal_is_symmetric_and_poses_span_75_degrees():
 
 def test_audio_mouth_sync_and_offset_breaks_it():
     def stats(w, n=8):
-        gap, en, f1p, voiced = [], [], [], []
-        for i in range(n):
-            s = w.clip(i)
-            gap.append(mouth_opening(s.landmarks))
-            en.append(frame_log_energy(s.audio))
-            f1p.append(formant_proxy(s.audio))
-            voiced.append(s.extras["voiced"] > 0.5)
-        g, e, f, v = (torch.cat(x) for x in (gap, en, f1p, voiced))
-        return correlation(g, e), correlation(g[v], f[v])
+        r = sync_stats(w, n)
+        return r["opening_vs_energy"], r["opening_vs_f1_voiced"]
 
     sync, f1_sync = stats(_world())
     off, _ = stats(_world(av_offset_frames=6))

@@ -8,6 +8,8 @@
 - `estimate_f0`: per-frame pitch by autocorrelation (70-400 Hz), NaN where unvoiced.
 - `voice_features` + `nearest_centroid_accuracy`: can a simple classifier tell gender (or age group) from the
   voice alone? (the premise of "Learning to Have an Ear", Meishvili et al., Sec. 1).
+- `sync_stats`: over a world's first clips, how mouth opening co-moves with speech energy and with F1 (voiced
+  frames): the audio-visual sync that the lip-reading loss and talking-face generation rely on.
 """
 
 from __future__ import annotations
@@ -106,3 +108,22 @@ def nearest_centroid_accuracy(train_x: torch.Tensor, train_y, test_x: torch.Tens
 def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     """Pearson correlation of two flattened tensors (NaN-free inputs)."""
     return float(torch.corrcoef(torch.stack([a.flatten().float(), b.flatten().float()]))[0, 1])
+
+
+def sync_stats(world, n_clips: int, split: str = "train") -> dict[str, float]:
+    """Audio-mouth sync of `world` over its first `n_clips` clips of `split`.
+
+    Returns {"opening_vs_energy": r, "opening_vs_f1_voiced": r}: Pearson correlations of the inner-lip gap with the
+    per-frame speech energy (all frames) and with the F1 proxy read off the audio (voiced frames only).
+    """
+    if n_clips < 1:
+        raise ValueError(f"n_clips must be >= 1, got {n_clips}")
+    gaps, energy, f1p, voiced = [], [], [], []
+    for i in range(n_clips):
+        clip = world.clip(i, split=split)
+        gaps.append(mouth_opening(clip.landmarks))
+        energy.append(frame_log_energy(clip.audio, clip.sample_rate, clip.fps))
+        f1p.append(formant_proxy(clip.audio, clip.sample_rate, clip.fps))
+        voiced.append(clip.extras["voiced"] > 0.5)
+    g, e, f, v = (torch.cat(x) for x in (gaps, energy, f1p, voiced))
+    return {"opening_vs_energy": correlation(g, e), "opening_vs_f1_voiced": correlation(g[v], f[v])}

@@ -58,8 +58,8 @@ from avfh_core.data.crops import component_crops, landmark_heatmaps, mouth_crops
 from avfh_core.data.degrade import NOISE_KINDS, bicubic_down, blur_subsample, make_noise, misalign, mix_noise
 from avfh_core.data.real import open_dataset
 from avfh_core.data.speech import GRID_WORDS, LEXICON, VOCABULARY
-from avfh_core.data.stats import (correlation, estimate_f0, formant_proxy, frame_log_energy, mouth_opening,
-                                  nearest_centroid_accuracy, voice_features)
+from avfh_core.data.stats import (correlation, estimate_f0, formant_proxy, mouth_opening,
+                                  nearest_centroid_accuracy, sync_stats, voice_features)
 from avfh_core.reproduce.results import Results
 from avfh_core.viz import save_figure
 
@@ -162,19 +162,6 @@ ax[1].set_ylabel("low mel bins (0-30)")
 ax[1].set_xlabel("time (s)")
 ax[1].legend(fontsize=7)
 save_figure(fig, "common", "01_mouth_vs_formant")
-
-
-def sync_stats(w, n):
-    gaps, energy, f1p, voiced = [], [], [], []
-    for i in range(n):
-        c = w.clip(i)
-        gaps.append(mouth_opening(c.landmarks))
-        energy.append(frame_log_energy(c.audio))
-        f1p.append(formant_proxy(c.audio))
-        voiced.append(c.extras["voiced"] > 0.5)
-    g, e, f, v = (torch.cat(x) for x in (gaps, energy, f1p, voiced))
-    return {"opening_vs_energy": correlation(g, e), "opening_vs_f1_voiced": correlation(g[v], f[v])}
-
 
 base = dict(image_size=32, num_frames=cfg.clip_frames, vocab_size=cfg.vocab_size, seed=seed, render_frontal=False)
 sync = {
