@@ -210,17 +210,33 @@ print("mouth crops", tuple(crops.shape))
 # %% [markdown]
 # ## How LRW would be read
 # LRW (Chung & Zisserman 2016) ships `lipread_mp4/<WORD>/<train|val|test>/<WORD>_<NNNNN>.mp4`: 29 frames of
-# 256x256 at 25 fps with the word centred, and a `.txt` with its duration. To train on it: read frames and audio
-# with PyAV (`av.open`; the AAC audio must be trimmed to the stream's duration), detect 68 landmarks (the paper uses
-# OpenFace; `dlib-bin` works offline), crop a square around the face, resize to 128x128, downsample to 32x32, and
-# build an `AVSample` per file: from there `WindowDataset` and every model work unchanged. With `data_root`
-# pointing at such a folder, the project's real-data loader (where installed) replaces the synthetic world.
+# 256x256 at 25 fps with the word centred, and a `.txt` with its duration. `avfh_core.data.real.LRW` reads that
+# layout with PyAV (the padded AAC audio is trimmed to the video), resamples the audio to 16 kHz and yields the same
+# `AVSample` as the synthetic world, so `WindowDataset` and every model work unchanged. The paper crops a square
+# around the face with OpenFace landmarks and resizes it to 128x128 (`crop=(x0, y0, x1, y1), size=128`; with the
+# optional dlib extra, `landmarks="detector"` fills in the 68 points).
+#
+# With `data_root` pointing at your LRW folder the cell below reads it. Without it, the cell writes the synthetic
+# clip above as an H.264/AAC mp4 in LRW's layout to a temporary folder and reads it back through the same loader:
+# the real-data path, exercised end to end.
 
 # %%
-if data_root is not None:
-    from pathlib import Path
+import tempfile
+from pathlib import Path
 
-    files = sorted(Path(data_root).expanduser().glob("*/test/*.mp4"))[:5]
-    print(f"{len(files)} LRW-style test files found under {data_root}: {[f.name for f in files]}")
+from avfh_core.data.avio import write_av
+from avfh_core.data.real import LRW
+
+if data_root is None:
+    lrw_root = Path(tempfile.mkdtemp(prefix="lrw_demo_"))
+    word = clip.text.upper()
+    write_av(lrw_root / word / "test" / f"{word}_00001.mp4", clip.video, clip.audio)
+    print("data_root is None: wrote one synthetic clip in LRW's layout")
 else:
-    print("data_root is None: using the synthetic world (LRW is not available here)")
+    lrw_root = Path(data_root).expanduser()
+lrw = LRW(lrw_root, "test", crop=None, size=clip.video.shape[-1])
+real = lrw[0]
+print(f"{len(lrw)} clip(s) in {len(lrw.vocabulary)} word folder(s); first: {real.text!r}, "
+      f"video {tuple(real.video.shape)} at {real.fps:.0f} fps, audio {tuple(real.audio.shape)} at {real.sample_rate} Hz")
+if data_root is None:  # H.264 is lossy: the round trip is close, not exact
+    print(f"mean |decoded - original| = {(real.video - clip.video).abs().mean():.3f}")
