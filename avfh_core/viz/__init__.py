@@ -1,5 +1,5 @@
 """Figures and interactive panels."""
 
-from avfh_core.viz.figures import figures_dir, save_figure
+from avfh_core.viz.figures import figure_path, figures_dir, save_figure
 
-__all__ = ["figures_dir", "save_figure"]
+__all__ = ["figure_path", "figures_dir", "save_figure"]

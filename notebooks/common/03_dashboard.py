@@ -65,7 +65,7 @@ print(f"preset={cfg.preset} interactive={interactive}")
 # %% tags=["nbval-ignore-output"]
 fourier = FourierWeightPanel(alpha=1.0, size=96)
 state = fourier.show(interactive)
-_ = save_figure(fourier.figure(), "common", "dashboard_fourier", show=False)
+save_figure(fourier.figure(), "common", "dashboard_fourier", show=False)
 
 # %% [markdown]
 # The same computation without widgets, for a few values of `alpha` (this cell does not depend on the preset):
