@@ -163,6 +163,8 @@ save_figure(fig, "vfhgan", "05_samples")
 # for the trend. Reasons we can see: the perceptual term is about ten times the pixel term, so the objective
 # favours features over pixels; and the randomly initialised last layer starts the residual on top of the bicubic
 # skip away from zero, which a short run has not recovered from (a zero-initialised last layer gave +0.8 dB at 150
-# steps in a side check; not adopted here). The released weights make the lip (1e-4 x ~0.02) and frequency
+# steps in a side check; not adopted here). The samples show the consequence: a checkerboard of colour noise, the
+# signature of a randomly initialised sub-pixel (pixel-shuffle) convolution that a feature-space loss does not
+# penalise (ICNR initialisation and a zero-initialised residual head are the standard cures). The released weights make the lip (1e-4 x ~0.02) and frequency
 # (1e-4 x ~0.002) terms
 # negligible in the total: with these weights they cannot change much (notebook 06 scales them up).
