@@ -38,3 +38,9 @@ def test_load_or_train_caches_by_config(tmp_path, monkeypatch):
     assert torch.all(m2.weight == 0.5)
     ck.load_or_train("toy", {"w": 2}, torch.nn.Linear(2, 2), train)  # a changed config retrains
     assert calls == [1, 1]
+
+
+def test_source_fingerprint_follows_the_code(tmp_path, monkeypatch):
+    a = ck.source_fingerprint()
+    assert a == ck.source_fingerprint() and len(a) == 12
+    assert ck.source_fingerprint(("data",)) != ck.source_fingerprint(("train",))

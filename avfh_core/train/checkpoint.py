@@ -1,8 +1,8 @@
 """Checkpoints: written atomically (temp file + fsync + os.replace), loaded with `weights_only=True`.
 
 Also a small content-addressed cache for networks trained in-project (the lip reader, the feature network): a
-model is stored under $AVFH_HOME/models/<name>-<hash of its config>.pt, so a changed configuration never reuses a
-stale file.
+model is stored under $AVFH_HOME/models/<name>-<hash of its config and of the training sources>.pt, so neither a
+changed configuration nor changed code ever reuses a stale file.
 """
 
 from __future__ import annotations
@@ -55,8 +55,23 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
+def source_fingerprint(packages: tuple[str, ...] = ("data", "nn", "models", "losses", "metrics", "train")) -> str:
+    """A short hash of the avfh_core sources that produce a trained result (default: everything but reproduce/viz).
+
+    Put it in a cache key so that a code change never reuses results computed by older code.
+    """
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for pkg in packages:
+        for path in sorted((root / pkg).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def cached_model_path(name: str, config: dict[str, Any]) -> Path:
-    return avfh_home() / "models" / f"{name}-{config_hash(config)}.pt"
+    """$AVFH_HOME/models/<name>-<hash of config and of the training sources>.pt."""
+    return avfh_home() / "models" / f"{name}-{config_hash({**config, '_code': source_fingerprint()})}.pt"
 
 
 def load_or_train(

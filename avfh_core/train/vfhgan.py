@@ -373,14 +373,16 @@ RUN_CACHE_VERSION = 1  # bump when training or evaluation changes: it is part of
 
 def run_cache_path(spec: RunSpec, cfg, seed: int) -> Path:
     """Where a finished run's scores and weights are cached: $AVFH_HOME/runs/vfhgan-ablation/<hash>.pt, keyed by
-    the spec, the seed, every knob of the preset, the device type, RUN_CACHE_VERSION and the synthetic world's
-    generator version (a changed world never reuses stale scores)."""
+    the spec, the seed, every knob of the preset, the device type, RUN_CACHE_VERSION, the synthetic world's
+    generator version and a fingerprint of the sources that train and score a run (a changed world or changed code
+    never reuses stale scores)."""
     from avfh_core.config import avfh_home
     from avfh_core.data.synth import GENERATOR_VERSION
-    from avfh_core.train.checkpoint import config_hash
+    from avfh_core.train.checkpoint import config_hash, source_fingerprint
 
     key = {"spec": spec_dict(spec), "seed": seed, "values": {k: str(v) for k, v in sorted(cfg.values.items())},
-           "device": cfg.device.type, "version": RUN_CACHE_VERSION, "world_version": GENERATOR_VERSION}
+           "device": cfg.device.type, "version": RUN_CACHE_VERSION, "world_version": GENERATOR_VERSION,
+           "code": source_fingerprint()}
     return avfh_home() / "runs" / "vfhgan-ablation" / f"{config_hash(key)}.pt"
 
 
