@@ -47,7 +47,7 @@ from avfh_core.config import avfh_home, setup
 from avfh_core.data.synth import GENERATOR_VERSION
 from avfh_core.models.baselines import Bicubic
 from avfh_core.reproduce.results import Results
-from avfh_core.train.checkpoint import config_hash
+from avfh_core.train.checkpoint import config_hash, source_fingerprint
 from avfh_core.train.vfhgan import (
     RELEASED_WEIGHTS, RunSpec, build_objective, eval_indices, evaluate, psnr_probe, spec_dict, super_resolve,
     train_vfhgan, window_data,
@@ -72,13 +72,15 @@ res.log("loss_weights", RELEASED_WEIGHTS)
 
 # %% [markdown]
 # ## Train
-# The checkpoint file is named by a hash of the configuration, so re-running this notebook resumes (or, when the
-# run is complete, reloads) instead of training again; delete it to retrain.
+# The checkpoint file is named by a hash of the configuration, the synthetic world's version and the training code,
+# so re-running this notebook resumes (or, when the run is complete, reloads) instead of training again; delete it
+# to retrain.
 
 # %%
 spec = RunSpec.make()  # all losses, audio + attention, PHFE-B backbone
 objective = build_objective(cfg, spec.loss_weights())
-key = {"cfg": cfg.as_dict(), "spec": spec_dict(spec), "world_version": GENERATOR_VERSION}  # a new world retrains
+# a new world or changed training code retrains
+key = {"cfg": cfg.as_dict(), "spec": spec_dict(spec), "world_version": GENERATOR_VERSION, "code": source_fingerprint()}
 ckpt = avfh_home() / "runs" / f"vfhgan_05-{config_hash(key)}.pt"
 model = train_vfhgan(spec, cfg, objective=objective, data=train_data, checkpoint_path=ckpt,
                      eval_fn=psnr_probe(cfg, test_data, 32))
@@ -157,9 +159,9 @@ save_figure(fig, "vfhgan", "05_samples")
 # simpler than LRW and the course run is a few hundred CPU steps, so compare directions, not absolute values.
 # Notebook 06 runs the ablations (Tables 1-3) beside the paper's numbers.
 #
-# What the committed course run shows (600 steps, 101 s of training on a 2-core CPU): the full model is **below
-# bicubic in PSNR (24.60 vs 26.16 dB), SSIM (0.572 vs 0.643) and mouth-region SSIM (0.582 vs 0.598)**, and above
-# it only in ERQA (0.538 vs 0.444): sharper edges, not yet more faithful pixels. Read the held-out PSNR curve above
+# What the committed course run shows (600 steps, 72 s of training on a 2-core CPU): the full model is **below
+# bicubic in PSNR (23.88 vs 26.16 dB), SSIM (0.513 vs 0.643) and mouth-region SSIM (0.551 vs 0.598)**, and above
+# it only in ERQA (0.537 vs 0.444): sharper edges, not yet more faithful pixels. Read the held-out PSNR curve above
 # for the trend. Reasons we can see: the perceptual term is about ten times the pixel term, so the objective
 # favours features over pixels; and the randomly initialised last layer starts the residual on top of the bicubic
 # skip away from zero, which a short run has not recovered from (a zero-initialised last layer gave +0.8 dB at 150

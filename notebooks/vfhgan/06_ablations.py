@@ -268,14 +268,18 @@ res.log("seconds_total", total)
 print(f"all experiments: {total / 60:.1f} min on {cfg.device}")
 
 # %% [markdown]
-# ## What the committed course run found (150 steps per run, 13.3 min in all on a shared 2-core CPU)
-# - **No claim reproduced** at this scale: 5 not reproduced, 10 inconclusive. Every trained model is still ~1.8 dB
-#   *below* bicubic in PSNR (and ~0.13 in SSIM) after 150 steps, though above it in ERQA (sharper edges); the
-#   perceptual + adversarial objective trades pixels for edges in short runs (notebook 05 shows PSNR still rising).
-# - Differences between ablation rows are 0.05-0.2 dB with seed-to-seed spread of the same size: the paper's
-#   +1.66 dB for audio is ruled out at half its size here ("not reproduced"), the rest cannot be told from noise.
-# - The causal knob behaves as the mechanism predicts, though not significantly: the audio advantage is +0.19 dB
-#   (intact), +0.16 dB (voice decoupled from identity, sync kept) and -0.06 dB (shuffled audio).
-# - With the released weights the lip and frequency terms are negligible (1e-4); scaling the adversarial weight
-#   x100 moved PSNR most (+1.0 dB over x1), a sign the patch discriminator acts as a useful regulariser here.
-# Longer training (the gpu preset) is what these effects need; the numbers above are what a laptop gets.
+# ## What the committed course run found (150 steps per run, 8.0 min in all on a quiet 2-core CPU)
+# The same numbers come out of a fresh clone: this run and an independent `make reproduce` from an empty cache
+# printed identical claim tables.
+# - **No claim reproduced** at this scale: 4 not reproduced, 11 inconclusive. Every trained model is ~1.7 dB
+#   *below* bicubic in PSNR (24.43 vs 26.16 dB; SSIM 0.518 vs 0.643), though above it in ERQA (0.544 vs 0.444,
+#   sharper edges): the perceptual + adversarial objective trades pixels for edges in short runs.
+# - Differences between ablation rows are 0.1-0.4 dB with a seed-to-seed spread of the same size. The audio branch
+#   gives -0.31 dB (interval -0.85 to +0.24; paper +1.66), the lip-reading term +0.01 dB (paper +2.42), the
+#   weighted frequency term +0.11 dB (paper +1.89): none can be told from noise.
+# - The causal knob shows no audio advantage to break: -0.10 dB with the world intact, -0.34 dB with the voice
+#   decoupled from identity, -0.05 dB with shuffled audio. At this budget the generator does not use the audio.
+# - With the released weights the lip and frequency terms are negligible (1e-4); scaling any weight x100 moves PSNR
+#   by less than the seed spread here (adversarial x100: -0.51 dB; lip x100: +0.26 dB; frequency x100: -0.26 dB).
+# Longer training (the gpu preset), a scale-free perceptual term and zero-initialised residual heads are what these
+# effects need next (see notebook 05); the numbers above are what a laptop gets.
