@@ -43,11 +43,11 @@
 # `None` means "use the preset's value".
 
 # %% tags=["parameters"]
-preset = "course"
-seed = 0
-device = "auto"
-data_root = None
-steps = None
+preset: str = "course"  # smoke | course | gpu | paper
+seed: int = 0  # >= 0
+device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
+steps: int | None = None  # >= 1; None: the preset's value
 
 # %%
 import torch

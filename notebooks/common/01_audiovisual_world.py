@@ -35,11 +35,11 @@
 # (`voice_coupling`), and an audio-video offset or shuffle that breaks sync (`av_offset_frames`, `shuffle_audio`).
 
 # %% tags=["parameters"]
-preset = "course"
-seed = 0
-device = "auto"
-data_root = None
-n_stat_clips = None  # clips used for the statistics below (None: the preset's n_eval_clips)
+preset: str = "course"  # smoke | course | gpu | paper
+seed: int = 0  # >= 0
+device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
+n_stat_clips: int | None = None  # >= 1; clips used for the statistics below (None: the preset's n_eval_clips)
 
 # %%
 import tempfile

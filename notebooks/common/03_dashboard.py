@@ -31,11 +31,11 @@
 # non-interactive path and draw static figures.
 
 # %% tags=["parameters"]
-preset = "course"
-seed = 0
-device = "auto"
-data_root = None
-run_dir = None
+preset: str = "course"  # smoke | course | gpu | paper
+seed: int = 0  # >= 0
+device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
+run_dir: str | None = None  # a run folder written by `avfh reproduce`; None: the newest
 
 # %%
 import os

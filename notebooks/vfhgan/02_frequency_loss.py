@@ -40,14 +40,14 @@
 #    rescales the loss by $wh$, i.e. changes the meaning of the loss weight $\beta$ in eq. 11.
 
 # %% tags=["parameters"]
-preset = "course"
-seed = 0
-device = "auto"
-data_root = None
-steps = None
-batch_size = None
-lr = None
-width = None
+preset: str = "course"  # smoke | course | gpu | paper
+seed: int = 0  # >= 0
+device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
+steps: int | None = None  # >= 1; None: the preset's value
+batch_size: int | None = None  # >= 1
+lr: float | None = None  # > 0
+width: int | None = None  # >= 1
 
 # %%
 import time

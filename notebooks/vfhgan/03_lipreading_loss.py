@@ -40,14 +40,14 @@
 # Everything is in `avfh_core.models.lipreader`, `avfh_core.losses.lipreading` and `avfh_core.train.lipreader`.
 
 # %% tags=["parameters"]
-preset = "course"
-seed = 0
-device = "auto"
-data_root = None
-lipreader_steps = None
-lipreader_width = None
-mouth_size = None
-vfhgan_lip_demo_steps = None
+preset: str = "course"  # smoke | course | gpu | paper
+seed: int = 0  # >= 0
+device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
+lipreader_steps: int | None = None  # >= 1
+lipreader_width: int | None = None  # >= 1
+mouth_size: int | None = None  # >= 8
+vfhgan_lip_demo_steps: int | None = None  # >= 1
 
 # %%
 import matplotlib.pyplot as plt

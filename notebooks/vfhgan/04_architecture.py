@@ -38,10 +38,10 @@
 # this notebook only looks inside.
 
 # %% tags=["parameters"]
-preset = "course"
-seed = 0
-device = "auto"
-data_root = None
+preset: str = "course"  # smoke | course | gpu | paper
+seed: int = 0  # >= 0
+device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
 
 # %%
 import time

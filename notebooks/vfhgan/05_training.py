@@ -32,12 +32,12 @@
 # checkpoint every `checkpoint_every` steps, exact resume after a kill, loss curves returned.
 
 # %% tags=["parameters"]
-preset = "course"
-seed = 0
-device = "auto"
-data_root = None
-steps = None
-batch_size = None
+preset: str = "course"  # smoke | course | gpu | paper
+seed: int = 0  # >= 0
+device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
+steps: int | None = None  # >= 1; None: the preset's value
+batch_size: int | None = None  # >= 1
 
 # %%
 import matplotlib.pyplot as plt

@@ -42,13 +42,13 @@
 # training on a CPU): compare the *direction and significance* of each effect, not the absolute values.
 
 # %% tags=["parameters"]
-preset = "course"
-seed = 0
-device = "auto"
-data_root = None
-vfhgan_ablation_steps = None
-n_seeds = None
-show_widgets = None
+preset: str = "course"  # smoke | course | gpu | paper
+seed: int = 0  # >= 0
+device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
+vfhgan_ablation_steps: int | None = None  # >= 1
+n_seeds: int | None = None  # >= 1
+show_widgets: bool | None = None  # None: the preset's value
 
 # %%
 import math
