@@ -280,6 +280,7 @@ def load_feature_net(cfg_or_image_size, device: torch.device | str | None = None
     image size. Returns the network in eval mode with `.source` ("vgg19-imagenet" / "in-project") and, for the
     in-project net, `.info` (training accuracies, whether it came from the cache).
     """
+    from avfh_core.nn.init import build, seeded
     from avfh_core.train.checkpoint import load_or_train
 
     cfg = None if isinstance(cfg_or_image_size, int) else cfg_or_image_size
@@ -304,10 +305,13 @@ def load_feature_net(cfg_or_image_size, device: torch.device | str | None = None
               # the world's key hashes its configuration *and* its generator version: a new renderer retrains
               "world": getattr(world, "key", None) or (world.config.as_dict() if hasattr(getattr(world, "config", None),
                                                                                         "as_dict") else repr(world))}
-    net = FeatureNet(n_identities=n_ids, width=width)
+    net = build(seed, "featurenet", lambda: FeatureNet(n_identities=n_ids, width=width))
 
     def train_fn(model: FeatureNet) -> dict[str, Any]:
-        torch.manual_seed(seed)
+        with seeded(seed, "featurenet/train"):
+            return _train(model)
+
+    def _train(model: FeatureNet) -> dict[str, Any]:
         train = frames_and_labels(world, "train", range(n_clips))
         # unseen clips of the training identities (identity) and held-out people (gender, age)
         val = frames_and_labels(world, "train", range(n_clips, n_clips + max(8, n_clips // 4)))

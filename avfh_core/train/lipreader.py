@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from avfh_core.models.lipreader import LipReader, LipReaderConfig
+from avfh_core.nn.init import build, seeded
 from avfh_core.train.checkpoint import load_or_train
 
 CACHE_NAME = "lipreader"
@@ -187,7 +188,10 @@ def pretrained_lipreader(
     }
 
     def train_fn(model: LipReader) -> dict[str, Any]:
-        torch.manual_seed(int(cfg.seed))
+        with seeded(int(cfg.seed), "lipreader/train"):  # dropout draws from its own stream, not the caller's
+            return _train(model)
+
+    def _train(model: LipReader) -> dict[str, Any]:
         t0 = time.perf_counter()
         x_train, y_train = mouth_crop_dataset(world, "train", n_train, lip_cfg.input_size, crop_fn)
         x_test, y_test = mouth_crop_dataset(world, "test", n_test, lip_cfg.input_size, crop_fn)
@@ -207,6 +211,6 @@ def pretrained_lipreader(
         )
         return info
 
-    model = LipReader(lip_cfg)
+    model = build(int(cfg.seed), "lipreader", lambda: LipReader(lip_cfg))
     model, info = load_or_train(CACHE_NAME, key, model, train_fn, retrain=retrain)
     return model.to(cfg.device).eval(), info

@@ -32,6 +32,7 @@ import yaml
 
 from avfh_core.models.baselines import Bicubic, SRResNet
 from avfh_core.models.vfhgan import TABLE1_ROWS, PatchDiscriminator, VFHGANConfig, VFHGenerator
+from avfh_core.nn.init import build, seeded
 from avfh_core.train.loop import TrainLog, init_distributed, rank, train_loop
 
 TABLES_YAML = Path(__file__).resolve().parent.parent / "reproduce" / "tables" / "vfhgan.yaml"
@@ -261,8 +262,7 @@ def train_vfhgan(spec: RunSpec, cfg, *, seed: int | None = None, steps: int | No
     eval_fn(generator, step) -> dict runs every cfg.eval_every steps (e.g. `psnr_probe`)."""
     seed = cfg.seed if seed is None else seed
     steps = cfg.steps if steps is None else steps
-    torch.manual_seed(seed)
-    gen = build_generator(spec, cfg)
+    gen = build(seed, "generator", lambda: build_generator(spec, cfg))  # its own stream: see avfh_core.nn.init
     if spec.model == "bicubic":
         return TrainedModel(spec, gen.eval(), None, seed)
     weights = spec.loss_weights()
@@ -273,7 +273,8 @@ def train_vfhgan(spec: RunSpec, cfg, *, seed: int | None = None, steps: int | No
     optimizers = {"generator": torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.9, 0.99))}
     disc = None
     if weights.get("adversarial", 0):
-        disc = PatchDiscriminator(width=max(8, cfg.width // 2), n_down=3 if cfg.hr_size >= 64 else 2)
+        disc = build(seed, "discriminator",
+                     lambda: PatchDiscriminator(width=max(8, cfg.width // 2), n_down=3 if cfg.hr_size >= 64 else 2))
         modules["discriminator"] = disc
         optimizers["discriminator"] = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.99))
     channels_last = cfg.device.type == "cuda"
@@ -299,11 +300,13 @@ def train_vfhgan(spec: RunSpec, cfg, *, seed: int | None = None, steps: int | No
         return out
 
     batches = batch_sampler(data, cfg.batch_size, seed + 7919 * rank(), cfg.device)  # own batches per DDP rank
-    log = train_loop(step_fn, modules, optimizers, batches, steps,
-                     cfg=cfg, checkpoint_path=checkpoint_path, checkpoint_every=cfg.checkpoint_every if checkpoint_path else 0,
-                     eval_fn=(lambda step: eval_fn(gen, step)) if eval_fn else None,
-                     eval_every=cfg.eval_every if eval_fn else 0, progress=progress,
-                     desc=f"{spec.model} seed {seed}")
+    with seeded(seed, "train"):
+        log = train_loop(step_fn, modules, optimizers, batches, steps,
+                         cfg=cfg, checkpoint_path=checkpoint_path,
+                         checkpoint_every=cfg.checkpoint_every if checkpoint_path else 0,
+                         eval_fn=(lambda step: eval_fn(gen, step)) if eval_fn else None,
+                         eval_every=cfg.eval_every if eval_fn else 0, progress=progress,
+                         desc=f"{spec.model} seed {seed}")
     return TrainedModel(spec, gen.eval(), log, seed)
 
 
