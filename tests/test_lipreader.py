@@ -264,7 +264,7 @@ def test_pretrained_lipreader_is_cached_by_config(tmp_path, monkeypatch):
     from avfh_core.train import lipreader as tl
 
     monkeypatch.setenv("AVFH_HOME", str(tmp_path))
-    monkeypatch.setattr(tl, "world_for", lambda cfg, seed=None: FakeWorld(frames=int(cfg.clip_frames)))
+    monkeypatch.setattr(tl.synth, "world", lambda cfg: FakeWorld(frames=int(cfg.clip_frames)))
     cfg = setup("smoke", device="cpu", vocab_size=3, lipreader_steps=6, lipreader_width=4, mouth_size=16,
                 clip_frames=8, n_train_clips=6, n_eval_clips=3)
     m1, info1 = pretrained_lipreader(cfg, crop_fn=fake_crops)

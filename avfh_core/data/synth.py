@@ -265,6 +265,30 @@ class SynthWorld:
         return SynthDataset(self, split, n_clips, cache=cache, root=root, workers=workers)
 
 
+WORLD_SEED = 0  # the seed rule: one world for every run seed (see `world`)
+
+
+def world(cfg=None, **overrides) -> SynthWorld:
+    """The synthetic world a run configuration describes: the only builder of the world from a configuration.
+
+    From `cfg` (a `RunConfig`, or None for the defaults): image_size = cfg.hr_size, num_frames = cfg.clip_frames,
+    vocab_size = cfg.vocab_size. `overrides` are `SynthConfig` fields (voice_coupling=0.0, image_size=128, ...).
+
+    The seed rule: the world's seed is WORLD_SEED, independent of the run seed, unless `seed=` is passed. So every
+    network of a run (generator, lip reader, feature network) and every seed of an experiment sees the same
+    people, with the same held-out identities; the run seed changes initial weights and batches, not the world.
+    """
+    fields = {f.name for f in SynthConfig.__dataclass_fields__.values()}
+    unknown = sorted(k for k in overrides if k not in fields)
+    if unknown:
+        raise ValueError(f"world: unknown SynthConfig field(s) {unknown}; known: {sorted(fields)}")
+    values: dict = {"seed": WORLD_SEED}
+    if cfg is not None:
+        values.update(image_size=int(cfg.hr_size), num_frames=int(cfg.clip_frames), vocab_size=int(cfg.vocab_size))
+    values.update(overrides)
+    return SynthWorld(SynthConfig(**values))
+
+
 def _quantize(x: torch.Tensor) -> torch.Tensor:
     """8-bit quantisation in place (x is a fresh render)."""
     return x.clamp_(0, 1).mul_(255).round_().div_(255)

@@ -262,14 +262,6 @@ def train_feature_net(net: FeatureNet, data: dict[str, torch.Tensor], *, steps: 
     return curve
 
 
-def world_for(cfg, image_size: int, seed: int = 0):
-    """The synthetic world the feature net learns faces from (the data engineer's SynthWorld)."""
-    from avfh_core.data.synth import SynthConfig, SynthWorld
-
-    return SynthWorld(SynthConfig(image_size=int(image_size), num_frames=int(getattr(cfg, "clip_frames", 29) or 29),
-                                  vocab_size=int(getattr(cfg, "vocab_size", 20) or 20), seed=int(seed)))
-
-
 def load_feature_net(cfg_or_image_size, device: torch.device | str | None = None, *, steps: int | None = None,
                      width: int | None = None, n_clips: int | None = None, prefer_vgg: bool = True,
                      retrain: bool = False, world=None, seed: int = 0) -> nn.Module:
@@ -298,7 +290,10 @@ def load_feature_net(cfg_or_image_size, device: torch.device | str | None = None
     steps = int(steps if steps is not None else values.get("featnet_steps", 300))
     width = int(width if width is not None else values.get("featnet_width", 16))
     n_clips = int(n_clips if n_clips is not None else values.get("n_train_clips", 96))
-    world = world if world is not None else world_for(cfg, image_size, seed=seed)
+    if world is None:
+        from avfh_core.data.synth import world as synth_world
+
+        world = synth_world(cfg, image_size=image_size)  # the generator's world, whatever the seed
     n_ids = len(world.identities("train"))
     config = {"net": "FeatureNet", "width": width, "n_identities": n_ids, "image_size": image_size,
               "steps": steps, "n_clips": n_clips, "seed": seed,

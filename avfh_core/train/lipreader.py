@@ -19,20 +19,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from avfh_core.data import synth
 from avfh_core.models.lipreader import LipReader, LipReaderConfig
 from avfh_core.nn.init import build, seeded
 from avfh_core.train.checkpoint import load_or_train
 
 CACHE_NAME = "lipreader"
 CROP_VERSION = 1  # bump when the crop procedure changes, so cached lip readers are retrained
-
-
-def world_for(cfg, seed: int | None = None):
-    """The synthetic world a preset describes (clip length, vocabulary, image size)."""
-    from avfh_core.data import SynthConfig, SynthWorld
-
-    return SynthWorld(SynthConfig(image_size=int(cfg.hr_size), num_frames=int(cfg.clip_frames),
-                                  vocab_size=int(cfg.vocab_size), seed=int(cfg.seed if seed is None else seed)))
 
 
 def world_vocabulary(world) -> list[str]:
@@ -165,7 +158,8 @@ def pretrained_lipreader(
     """The preset's small lip reader, pretrained on synthetic mouth crops (cached by configuration).
 
     Uses cfg.lipreader_steps, cfg.lipreader_width, cfg.mouth_size, cfg.vocab_size, cfg.clip_frames, cfg.hr_size,
-    cfg.batch_size, cfg.n_train_clips / cfg.n_eval_clips and cfg.seed (explicit arguments override them).
+    cfg.batch_size, cfg.n_train_clips / cfg.n_eval_clips and cfg.seed (initial weights and batches; the world is
+    `data.synth.world(cfg)`, the same for every seed) (explicit arguments override them).
     Returns (model in eval mode on cfg.device, info) with info["train_accuracy"], info["test_accuracy"] (held-out
     identities), info["chance"] = 1 / vocabulary size, info["loss_curve"], info["cached"].
     """
@@ -174,7 +168,7 @@ def pretrained_lipreader(
     batch_size = int(batch_size or max(int(cfg.batch_size), 8))
     n_train = int(n_train_clips or cfg.n_train_clips)
     n_test = int(n_test_clips or max(int(cfg.n_eval_clips), 2 * int(cfg.vocab_size)))
-    world = world_for(cfg)
+    world = synth.world(cfg)  # the generator's world: the same people, the same held-out identities
     key = {
         "lipreader": lip_cfg.as_dict(),
         "world": {"config": dict(vars(world.config)), "key": getattr(world, "key", None)},  # key: generator version

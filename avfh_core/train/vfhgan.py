@@ -115,7 +115,7 @@ _DATA_CACHE: dict[tuple, Any] = {}
 
 def window_data(cfg, split: str, world: Mapping[str, Any] | None = None, n_clips: int | None = None):
     """A `WindowDataset` of the synthetic world for `split` (cached in-process per world and size)."""
-    from avfh_core.data import SynthConfig, SynthWorld
+    from avfh_core.data.synth import world as synth_world
     from avfh_core.data.windows import WindowDataset
 
     if split not in ("train", "test"):
@@ -124,8 +124,7 @@ def window_data(cfg, split: str, world: Mapping[str, Any] | None = None, n_clips
     world = dict(world or {})
     key = (cfg.hr_size, cfg.clip_frames, cfg.vocab_size, cfg.window, cfg.scale, split, n, tuple(sorted(world.items())))
     if key not in _DATA_CACHE:
-        synth = SynthWorld(SynthConfig(image_size=cfg.hr_size, num_frames=cfg.clip_frames, vocab_size=cfg.vocab_size,
-                                       seed=0, **world))
+        synth = synth_world(cfg, **world)
         _DATA_CACHE[key] = WindowDataset(synth.dataset(split, n_clips=n), window=cfg.window, scale=cfg.scale)
     return _DATA_CACHE[key]
 

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from avfh_core.config import setup
-from avfh_core.data import SynthConfig, SynthWorld
+from avfh_core.data import SynthConfig, SynthWorld, synth
 from avfh_core.data.audio import MEL_STEPS_PER_FRAME, log_mel
 from avfh_core.data.crops import mouth_crops
 from avfh_core.data.degrade import bicubic_down
@@ -50,7 +50,7 @@ from avfh_core.viz import save_figure
 
 cfg = setup(preset, seed=seed, device=device, data_root=data_root)
 res = Results("vfhgan/01_data", cfg)
-world = SynthWorld(SynthConfig(image_size=cfg.hr_size, num_frames=cfg.clip_frames, vocab_size=cfg.vocab_size, seed=0))
+world = synth.world(cfg)  # the run's world (avfh_core.data.synth.world: seed 0 whatever the run seed)
 print(f"preset={cfg.preset}: {cfg.hr_size}x{cfg.hr_size} HR, x{cfg.scale} -> {cfg.hr_size // cfg.scale}x"
       f"{cfg.hr_size // cfg.scale} LR, {cfg.clip_frames} frames per clip, {cfg.vocab_size} words")
 

@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as F
 
 from avfh_core.config import setup
-from avfh_core.data import SynthConfig, SynthWorld
+from avfh_core.data import SynthConfig, SynthWorld, synth
 from avfh_core.data.degrade import bicubic_down, bicubic_up
 from avfh_core.losses.frequency import FocalFrequencyLoss, dft2_naive, dft_loss, radial_band_error
 from avfh_core.metrics import erqa, psnr, ssim
@@ -150,7 +150,7 @@ def load_photo(size: int = 128) -> tuple[torch.Tensor, str]:
     return F.interpolate(img[None], size=(size, size), mode="bicubic", antialias=True, align_corners=False)[0].clamp(0, 1), "astronaut (scikit-image)"
 
 
-world = SynthWorld(SynthConfig(image_size=cfg.hr_size, num_frames=cfg.clip_frames, vocab_size=cfg.vocab_size, seed=0))
+world = synth.world(cfg)  # the run's world (avfh_core.data.synth.world: seed 0 whatever the run seed)
 photo, photo_name = load_photo(128)
 face = world.clip(0, "test").video[cfg.clip_frames // 2]
 ffl = FocalFrequencyLoss(alpha=1.0)

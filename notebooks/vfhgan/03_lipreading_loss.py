@@ -57,6 +57,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from avfh_core.config import PRESETS, setup
+from avfh_core.data.synth import world as synth_world
 from avfh_core.losses.lipreading import LipReadingLoss
 from avfh_core.models.lipreader import (
     FEATURE_LAYERS,
@@ -66,7 +67,7 @@ from avfh_core.models.lipreader import (
     official_to_local,
 )
 from avfh_core.reproduce.results import Results
-from avfh_core.train.lipreader import mouth_crop_dataset, pretrained_lipreader, world_for, world_vocabulary
+from avfh_core.train.lipreader import mouth_crop_dataset, pretrained_lipreader, world_vocabulary
 from avfh_core.viz import save_figure
 
 cfg = setup(preset, seed=seed, device=device, data_root=data_root, lipreader_steps=lipreader_steps,
@@ -133,7 +134,7 @@ assert small_counts["smoke"] < small_counts["course"] < small_counts["gpu"] < n_
 # it instead of training again.
 
 # %%
-world = world_for(cfg)
+world = synth_world(cfg)  # the world every network of the run sees
 vocab = world_vocabulary(world)
 crops, labels = mouth_crop_dataset(world, "test", min(8, cfg.n_eval_clips), cfg.mouth_size)
 fig, axes = plt.subplots(4, 8, figsize=(10, 5.4))
