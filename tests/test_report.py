@@ -87,7 +87,23 @@ def test_repository_tables_are_valid():
         pt = load_tables(p)
         assert pt.paper == p and pt.tables
         for c in pt.claims:  # every claim points at rows and metrics its table has
-            assert c.a in pt.tables[c.table].rows and c.metric in pt.tables[c.table].metrics
+            t = pt.tables[c.table]
+            assert c.a in t.rows and c.metric in t.metrics
+            a, b = t.published(c.a, c.metric), t.published(c.b, c.metric)
+            if a is not None and b is not None and c.published_effect is not None:  # the effect is the table's b - a
+                assert math.isclose(b - a, c.published_effect, abs_tol=1e-3), c.id
+    assert load_tables("vfhgan").tables["table1"].published("no_audio", "psnr") == 27.128
+
+
+def test_beside_paper_rows(tables_root):
+    from avfh_core.reproduce.tables import beside_paper
+
+    rows = beside_paper(load_tables("toy", tables_root), "t1", {"full": {"psnr": 21.0}, "ours_only": {"psnr": 1.0}})
+    assert rows[0] == {"row": "full", "label": "full model", "paper_psnr": 22.0, "ours_psnr": 21.0,
+                       "paper_lpips": 0.2, "ours_lpips": None}
+    assert rows[1]["paper_psnr"] is None and rows[1]["label"] == "ours_only"
+    with pytest.raises(KeyError, match="no table 't9'"):
+        beside_paper(load_tables("toy", tables_root), "t9", {})
 
 
 def test_tables_validation_names_the_mistake(tmp_path):

@@ -6,6 +6,7 @@ import torch
 import avfh_core.train.vfhgan as V
 from avfh_core.config import setup
 from avfh_core.nn.init import build, module_generator, module_seed, seeded
+from avfh_core.train.loop import TrainLog
 from tests.test_vfhgan_train import fake_windows
 
 
@@ -46,10 +47,10 @@ def _initial_weights(spec, cfg, seed, monkeypatch):
 
     def fake_loop(step_fn, modules, optimizers, batches, steps, **kw):
         seen.update({k: {n: t.clone() for n, t in m.state_dict().items()} for k, m in modules.items()})
-        return V.TrainLog()
+        return TrainLog()
 
     monkeypatch.setattr(V, "train_loop", fake_loop)
-    V.train_vfhgan(spec, cfg, seed=seed, data=fake_windows(4), progress=False)
+    V.train(spec, cfg, seed=seed, data=fake_windows(4))
     return seen
 
 
@@ -59,7 +60,7 @@ def test_initial_weights_do_not_depend_on_loss_terms_or_warm_caches(monkeypatch,
     monkeypatch.setenv("AVFH_HOME", str(tmp_path))  # cold caches: the lip reader and feature net train here
     cfg = setup("smoke", seed=0, device="cpu", window=1, width=8, hr_size=32, n_train_clips=8,
                 lipreader_steps=2, featnet_steps=2)
-    rows = V.table2_specs()
+    rows = V.table2(cfg)
     cold_lip = _initial_weights(rows["c_lip"], cfg, 0, monkeypatch)      # trains lip reader + feature net
     torch.manual_seed(12345)
     no_lip = _initial_weights(rows["a_perc_adv"], cfg, 0, monkeypatch)   # warm feature net, no lip reader
@@ -70,5 +71,7 @@ def test_initial_weights_do_not_depend_on_loss_terms_or_warm_caches(monkeypatch,
         for k in cold_lip[name]:
             assert torch.equal(cold_lip[name][k], no_lip[name][k]), (name, k)
             assert torch.equal(cold_lip[name][k], warm_lip[name][k]), (name, k)
+    init = V.init(rows["c_lip"], cfg, seed=0)  # what the run cache builds to load weights into: the same
+    assert all(torch.equal(init["discriminator"].state_dict()[k], v) for k, v in cold_lip["discriminator"].items())
     other_seed = _initial_weights(rows["a_perc_adv"], cfg, 1, monkeypatch)
     assert not torch.equal(other_seed["discriminator"]["net.0.weight"], no_lip["discriminator"]["net.0.weight"])

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from avfh_core.models.baselines import Bicubic, SRResNet, bicubic_upsample
-from avfh_core.models.vfhgan import BACKBONE_ROWS, TABLE1_ROWS, PatchDiscriminator, VFHGANConfig, VFHGenerator
+from avfh_core.models.vfhgan import PatchDiscriminator, VFHGANConfig, VFHGenerator
 from avfh_core.nn import count_parameters
+from avfh_core.train.vfhgan import BACKBONE_ROWS, TABLE1_ROWS
 
 
 def inputs(b=2, j=1, h=8, steps=16):

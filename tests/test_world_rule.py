@@ -36,10 +36,10 @@ def test_lip_reader_and_feature_net_learn_the_generators_people_for_every_seed(m
     cfg = setup("smoke", seed=1, device="cpu")
     tl.pretrained_lipreader(cfg)
     perceptual.load_feature_net(cfg, prefer_vgg=False)
-    V._DATA_CACHE.clear()
+    V._DATA.clear()
     built = []
     real_world = synth.world
     monkeypatch.setattr(synth, "world", lambda *a, **k: built.append(real_world(*a, **k)) or built[-1])
-    V.window_data(cfg, "train", n_clips=1)
-    V._DATA_CACHE.clear()
+    V.window_data(cfg, "train")
+    V._DATA.clear()
     assert keys["lipreader"] == keys["featurenet"] == built[0].key == synth.world(setup("smoke", device="cpu")).key

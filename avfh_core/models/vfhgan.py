@@ -182,12 +182,3 @@ class PatchDiscriminator(nn.Module):
         if img.ndim != 4 or img.shape[1] != 3:
             raise ValueError(f"PatchDiscriminator expects [B,3,H,W], got {tuple(img.shape)}")
         return self.net(img)
-
-
-# The rows of Table 1 and of the backbone ablation as generator switches.
-TABLE1_ROWS: dict[str, dict] = {
-    "no_audio": dict(use_audio=False, use_neighbours=False, use_attention=False),  # PHFE-B only (paper's w/o audio)
-    "audio": dict(use_audio=True, use_neighbours=True, use_attention=False),
-    "audio_attention": dict(use_audio=True, use_neighbours=True, use_attention=True),
-}
-BACKBONE_ROWS: dict[str, dict] = {"mixnet": dict(backbone="mixnet"), "phfe": dict(backbone="phfe")}

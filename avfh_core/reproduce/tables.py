@@ -1,6 +1,6 @@
 """The papers' tables and quantitative claims, stored as data in `avfh_core/reproduce/tables/<paper>.yaml`.
 
-One file per paper, transcribed from the paper text in ../shared/papers/ (nothing in them is ours):
+One file per paper, transcribed from the paper's text (its citation heads the file; nothing in them is ours):
 
     paper: vfhgan
     title: "..."
@@ -142,4 +142,23 @@ def load_tables(paper: str, root: Path | None = None) -> PaperTables:
     return pt
 
 
-__all__ = ["Table", "Claim", "PaperTables", "available_papers", "load_tables", "parse_tables", "TABLES_DIR"]
+def beside_paper(paper: PaperTables, table: str, ours: dict[str, dict[str, float]],
+                 metrics: tuple[str, ...] | list[str] | None = None) -> list[dict[str, Any]]:
+    """Our means beside the paper's numbers, one record per row of `ours` ({row: {metric: mean}}):
+    {row, label, paper_<m>, ours_<m>} (paper_<m> None where the paper has no such row or number)."""
+    if table not in paper.tables:
+        raise KeyError(f"{paper.source or paper.paper}: no table {table!r}; tables: {sorted(paper.tables)}")
+    t = paper.tables[table]
+    metrics = tuple(metrics or t.metrics)
+    out = []
+    for row, vals in ours.items():
+        rec: dict[str, Any] = {"row": row, "label": t.label(row)}
+        for m in metrics:
+            rec[f"paper_{m}"] = t.published(row, m)
+            rec[f"ours_{m}"] = vals.get(m)
+        out.append(rec)
+    return out
+
+
+__all__ = ["Table", "Claim", "PaperTables", "available_papers", "beside_paper", "load_tables", "parse_tables",
+           "TABLES_DIR"]

@@ -51,10 +51,10 @@ import torch
 
 from avfh_core.config import setup
 from avfh_core.models.baselines import SRResNet
-from avfh_core.models.vfhgan import BACKBONE_ROWS, TABLE1_ROWS, PatchDiscriminator, VFHGANConfig, VFHGenerator
+from avfh_core.models.vfhgan import PatchDiscriminator, VFHGANConfig, VFHGenerator
 from avfh_core.nn import AxialAttention, MixNetBlock, MultiKernelConv, PHFEBlock, count_parameters
 from avfh_core.reproduce.results import Results
-from avfh_core.train.vfhgan import window_data
+from avfh_core.train.vfhgan import BACKBONE_ROWS, TABLE1_ROWS, window_data
 from avfh_core.viz import save_figure
 
 cfg = setup(preset, seed=seed, device=device, data_root=data_root)

@@ -41,17 +41,14 @@ batch_size: int | None = None  # >= 1
 
 # %%
 import matplotlib.pyplot as plt
-import torch
 
-from avfh_core.config import avfh_home, setup
-from avfh_core.data.synth import GENERATOR_VERSION
+from avfh_core.config import setup
+from avfh_core.data.batching import spread_indices
 from avfh_core.models.baselines import Bicubic
 from avfh_core.reproduce.results import Results
-from avfh_core.train.checkpoint import config_hash, source_fingerprint
-from avfh_core.train.vfhgan import (
-    RELEASED_WEIGHTS, RunSpec, build_objective, eval_indices, evaluate, psnr_probe, spec_dict, super_resolve,
-    train_vfhgan, window_data,
-)
+from avfh_core.train import vfhgan
+from avfh_core.train.evaluate import evaluate, predict_all, probe
+from avfh_core.train.experiment import run_path
 from avfh_core.viz import save_figure
 
 cfg = setup(preset, seed=seed, device=device, data_root=data_root, steps=steps, batch_size=batch_size)
@@ -65,26 +62,26 @@ print(f"preset={cfg.preset} device={cfg.device} steps={cfg.steps} batch={cfg.bat
 # identities* (the test split).
 
 # %%
-train_data, test_data = window_data(cfg, "train"), window_data(cfg, "test")
-print(f"{len(train_data)} training windows, {len(test_data)} test windows")
-print("loss weights (released code):", RELEASED_WEIGHTS)
-res.log("loss_weights", RELEASED_WEIGHTS)
+train_data, test_data = vfhgan.window_data(cfg, "train"), vfhgan.window_data(cfg, "test")
+eval_idx = spread_indices(test_data, cfg.vfhgan_eval_windows)  # the windows every model is scored on
+print(f"{len(train_data)} training windows, {len(test_data)} test windows ({len(eval_idx)} scored)")
+print("loss weights (released code):", vfhgan.RELEASED_WEIGHTS)
+res.log("loss_weights", vfhgan.RELEASED_WEIGHTS)
 
 # %% [markdown]
 # ## Train
-# The checkpoint file is named by a hash of the configuration, the synthetic world's version and the training code,
-# so re-running this notebook resumes (or, when the run is complete, reloads) instead of training again; delete it
-# to retrain.
+# The checkpoint file is named by a hash of the run, the configuration, the synthetic world's version and the
+# training code (`experiment.run_path`), so re-running this notebook resumes (or, when the run is complete,
+# reloads) instead of training again; delete it to retrain. `probe` scores the generator on 32 held-out windows
+# every `eval_every` steps with the paper's own `predict` and `score`.
 
 # %%
-spec = RunSpec.make()  # all losses, audio + attention, PHFE-B backbone
-objective = build_objective(cfg, spec.loss_weights())
-# a new world or changed training code retrains
-key = {"cfg": cfg.as_dict(), "spec": spec_dict(spec), "world_version": GENERATOR_VERSION, "code": source_fingerprint()}
-ckpt = avfh_home() / "runs" / f"vfhgan_05-{config_hash(key)}.pt"
-model = train_vfhgan(spec, cfg, objective=objective, data=train_data, checkpoint_path=ckpt,
-                     eval_fn=psnr_probe(cfg, test_data, 32))
-log = model.log
+run = vfhgan.VFHGANRun.make()  # all losses, audio + attention, PHFE-B backbone
+objective = vfhgan.build_objective(cfg, run.loss_weights())
+ckpt = run_path(vfhgan, run, cfg, cfg.seed, kind="checkpoints")  # a new world or changed training code retrains
+trained = vfhgan.train(run, cfg, seed=cfg.seed, objective=objective, data=train_data, checkpoint_path=ckpt,
+                       progress=True, eval_fn=probe(vfhgan.predict, vfhgan.score, test_data, cfg, 32, ("psnr",)))
+log = trained.log
 print(f"trained {log.steps_done} steps (resumed from step {log.resumed_from}) in {log.seconds:.1f} s")
 res.log("train_seconds", log.seconds)
 res.log("steps", log.steps_done)
@@ -95,7 +92,8 @@ res.log("steps", log.steps_done)
 # held-out PSNR measured every `eval_every` steps beside bicubic's.
 
 # %%
-bicubic_scores = evaluate(Bicubic(cfg.scale), cfg, data=test_data)
+bicubic = {"generator": Bicubic(cfg.scale)}
+bicubic_scores = evaluate(vfhgan.predict, vfhgan.score, bicubic, test_data, eval_idx, cfg)
 terms = [k for k in ("total", "pixel", "perceptual", "frequency", "lip", "adversarial", "d_loss") if k in log.history]
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
 for k in terms:
@@ -123,7 +121,7 @@ res.log("psnr_during_training", log.evals)
 # the lip-reading loss acts.
 
 # %%
-ours = evaluate(model.generator, cfg, data=test_data)
+ours = evaluate(vfhgan.predict, vfhgan.score, trained.models, test_data, eval_idx, cfg)
 print(f"{'':10s} " + " ".join(f"{m:>10s}" for m in ("psnr", "ssim", "erqa", "mouth_psnr", "mouth_ssim")))
 for name, s in (("bicubic", bicubic_scores), ("VFH-GAN", ours)):
     print(f"{name:10s} " + " ".join(f"{s[m]:10.3f}" for m in ("psnr", "ssim", "erqa", "mouth_psnr", "mouth_ssim")))
@@ -135,10 +133,10 @@ res.log("gain_over_bicubic", {m: ours[m] - bicubic_scores[m] for m in ("psnr", "
 # LR input, bicubic, VFH-GAN and the ground truth for a few held-out windows, with the mouth box enlarged.
 
 # %%
-idx = eval_indices(test_data, 4)
-sr, hr, boxes = super_resolve(model.generator, test_data, idx, cfg.device)
-bic, _, _ = super_resolve(Bicubic(cfg.scale), test_data, idx, cfg.device)
-lr_frames = torch.stack([test_data[i]["lr"][cfg.window] for i in idx])
+idx = spread_indices(test_data, 4)
+sr, batch = predict_all(vfhgan.predict, trained.models, test_data, idx, cfg.device)
+bic, _ = predict_all(vfhgan.predict, bicubic, test_data, idx, cfg.device)
+lr_frames, hr, boxes = batch["lr"][:, cfg.window], batch["hr"][:, cfg.window], batch["mouth_box"]
 fig, axes = plt.subplots(len(idx), 6, figsize=(12, 2.1 * len(idx)))
 for r in range(len(idx)):
     x0, y0, x1, y1 = [int(round(float(v))) for v in boxes[r]]

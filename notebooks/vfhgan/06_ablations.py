@@ -57,21 +57,22 @@ import time
 import matplotlib.pyplot as plt
 
 from avfh_core.config import preset_values, setup
+from avfh_core.data.batching import spread_indices
+from avfh_core.reproduce.audit import audit_claims, verdict_counts
 from avfh_core.reproduce.results import Results
-from avfh_core.train.vfhgan import (
-    ablation_weights, backbone_specs, beside_paper, causal_specs, eval_indices, load_paper_tables, means, run, run_rows,
-    score_claims, seeds_for, super_resolve, table1_specs, table2_specs, table3_specs, weight_sensitivity_specs,
-    window_data,
-)
+from avfh_core.reproduce.tables import beside_paper, load_tables
+from avfh_core.train import vfhgan
+from avfh_core.train.evaluate import predict_all
+from avfh_core.train.experiment import cached_run, means, run_rows, seeds
 from avfh_core.viz import save_figure
 
 steps = vfhgan_ablation_steps or preset_values(preset)["vfhgan_ablation_steps"]
 cfg = setup(preset, seed=seed, device=device, data_root=data_root, steps=steps, n_seeds=n_seeds)
 res = Results("vfhgan/06_ablations", cfg)
-paper = load_paper_tables()
-print(f"preset={cfg.preset} device={cfg.device}: {cfg.steps} steps per run, seeds {seeds_for(cfg)}, "
+paper = load_tables("vfhgan")  # the paper's tables and claims (avfh_core/reproduce/tables/vfhgan.yaml)
+print(f"preset={cfg.preset} device={cfg.device}: {cfg.steps} steps per run, seeds {seeds(cfg)}, "
       f"{cfg.hr_size // cfg.scale} -> {cfg.hr_size} px, {cfg.vfhgan_eval_windows} held-out windows per score")
-base = ablation_weights(cfg)
+base = vfhgan.ablation_weights(cfg)
 n2 = cfg.vfhgan_ablation_seeds
 print(f"main comparisons (Tables 1, 3): {cfg.n_seeds} seeds; Table 2, backbone, causal knob: {n2} seeds")
 print("loss weights outside Table 2:", "released (all terms)" if base is None else f"released with {base}")
@@ -81,7 +82,7 @@ METRICS = ("psnr", "ssim", "erqa")
 
 def show_table(name, ours_means, metrics=METRICS, extra=()):
     """Our means beside the paper's numbers for the rows we ran."""
-    rows = beside_paper(name, ours_means, paper, metrics)
+    rows = beside_paper(paper, name, ours_means, metrics)
     head = f"{'row':34s}" + "".join(f"{'paper ' + m:>12s}{'ours ' + m:>12s}" for m in metrics)
     head += "".join(f"{'ours ' + m:>17s}" for m in extra)
     print(head)
@@ -99,7 +100,7 @@ def show_table(name, ours_means, metrics=METRICS, extra=()):
 # ## Table 1: the audio branch and the attention
 
 # %%
-t1 = run_rows(table1_specs(base), cfg)
+t1 = run_rows(vfhgan, vfhgan.table1(cfg), cfg)
 res.log("table1", means(t1))
 res.log("table1_seeds", t1)
 show_table("table1", means(t1))
@@ -108,7 +109,7 @@ show_table("table1", means(t1))
 # ## Table 2: the loss combinations
 
 # %%
-t2 = run_rows(table2_specs(), cfg, n_seeds=n2)
+t2 = run_rows(vfhgan, vfhgan.table2(cfg), cfg, n_seeds=n2)
 res.log("table2", means(t2))
 res.log("table2_seeds", t2)
 show_table("table2", means(t2), extra=("mouth_psnr",))
@@ -118,7 +119,7 @@ show_table("table2", means(t2), extra=("mouth_psnr",))
 # The paper reports this ablation only as images (Fig. 5: the mixnet backbone gives colour/texture problems).
 
 # %%
-tb = run_rows(backbone_specs(base), cfg, n_seeds=n2)
+tb = run_rows(vfhgan, vfhgan.backbone(cfg), cfg, n_seeds=n2)
 res.log("backbone", means(tb))
 res.log("backbone_seeds", tb)
 show_table("backbone", means(tb))
@@ -130,7 +131,7 @@ show_table("backbone", means(tb))
 # mouth box of the centre frame.
 
 # %%
-t3 = run_rows(table3_specs(base), cfg)
+t3 = run_rows(vfhgan, vfhgan.table3(cfg), cfg)
 res.log("table3", means(t3))
 res.log("table3_seeds", t3)
 show_table("table3", means(t3), extra=("mouth_psnr", "mouth_ssim"))
@@ -142,7 +143,7 @@ show_table("table3", means(t3), extra=("mouth_psnr", "mouth_ssim"))
 # voice per clip (sync kept). *shuffled*: the audio of another clip (no sync, no identity).
 
 # %%
-tc = run_rows(causal_specs(base), cfg, n_seeds=n2)
+tc = run_rows(vfhgan, vfhgan.causal(cfg), cfg, n_seeds=n2)
 res.log("causal", means(tc))
 res.log("causal_seeds", tc)
 adv = {}
@@ -162,7 +163,7 @@ res.log("causal_audio_advantage", {w: {m: sum(v) / len(v) for m, v in d.items()}
 # %%
 sens = {}
 for term in ("lip", "frequency", "adversarial"):
-    sens.update(run_rows(weight_sensitivity_specs(term, (0.0, 1.0, 100.0), base), cfg, n_seeds=1))
+    sens.update(run_rows(vfhgan, vfhgan.weight_sensitivity(cfg, term, (0.0, 1.0, 100.0)), cfg, n_seeds=1))
 sens_means = means(sens)
 for name, m in sens_means.items():
     print(f"{name:16s} psnr {m['psnr']:.3f}  ssim {m['ssim']:.3f}  erqa {m['erqa']:.3f}  mouth_psnr {m['mouth_psnr']:.3f}")
@@ -173,10 +174,11 @@ res.log("weight_sensitivity", sens_means)
 # `claim_verdict` compares the per-seed scores of the two rows with a paired t-test; a claim is *reproduced* when
 # the 95% interval of the effect excludes zero with the paper's sign, *not reproduced* when it excludes zero with
 # the opposite sign (or, with 3+ seeds, rules out half the published effect), otherwise *inconclusive* (always with
-# a single seed). Table 3's rows map as: paper SRGAN -> our SRGAN baseline.
+# a single seed). Table 3's rows map as: paper SRGAN -> our SRGAN baseline. The claims are scored by the same
+# function as the report's (`audit_claims`), from the per-seed tables this notebook has logged.
 
 # %%
-claims = score_claims({"table1": t1, "table2": t2, "table3": t3}, paper)
+claims = audit_claims(paper, [res.data])
 for c in claims:
     if c["verdict"] == "not run":
         print(f"{c['id']:26s} not run ({c['a']} or {c['b']} not in our table)")
@@ -184,7 +186,7 @@ for c in claims:
     print(f"{c['id']:26s} {c['verdict']:15s} ours {c['effect']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] "
           f"p={c['p_value']:.3f} n={c['n']}   paper {c['published_effect']:+.3f}")
 res.log("claims", claims)
-counts = {v: sum(c["verdict"] == v for c in claims) for v in ("reproduced", "not reproduced", "inconclusive", "not run")}
+counts = verdict_counts(claims)
 print(counts)
 res.log("claim_counts", counts)
 
@@ -211,11 +213,10 @@ save_figure(fig, "vfhgan", "06_ablation_psnr")
 # scores (move a control to draw). The default comparison is drawn once as a figure, so a headless run shows it.
 
 # %%
-ALL_SPECS = {**{f"t1/{k}": v for k, v in table1_specs(base).items()}, **{f"t2/{k}": v for k, v in table2_specs().items()},
-             **{f"backbone/{k}": v for k, v in backbone_specs(base).items()},
-             **{f"t3/{k}": v for k, v in table3_specs(base).items()}}
-test_data = window_data(cfg, "test")
-probe = eval_indices(test_data, 8)
+ALL_RUNS = {f"{short}/{row}": run for short, table in (("t1", "table1"), ("t2", "table2"), ("backbone", "backbone"),
+                                                        ("t3", "table3")) for row, run in vfhgan.TABLES[table](cfg).items()}
+test_data = vfhgan.window_data(cfg, "test")
+probe = spread_indices(test_data, 8)
 
 
 def compare(row_a: str, row_b: str, window: int = 0):
@@ -223,9 +224,10 @@ def compare(row_a: str, row_b: str, window: int = 0):
     idx = [probe[window % len(probe)]]
     outs = {}
     for row in (row_a, row_b):
-        scores, trained = run(ALL_SPECS[row], cfg, cfg.seed)
-        sr, hr, _ = super_resolve(trained.generator, test_data, idx, cfg.device)
+        scores, trained = cached_run(vfhgan, ALL_RUNS[row], cfg, cfg.seed)
+        sr, batch = predict_all(vfhgan.predict, trained.models, test_data, idx, cfg.device)
         outs[row] = (sr[0], scores)
+    hr = batch["hr"][:, cfg.window]
     fig, axes = plt.subplots(1, 3, figsize=(9, 3.3))
     for ax, (title, img) in zip(axes, [(f"{row_a}\nPSNR {outs[row_a][1]['psnr']:.2f}", outs[row_a][0]),
                                         (f"{row_b}\nPSNR {outs[row_b][1]['psnr']:.2f}", outs[row_b][0]), ("HR", hr[0])]):
@@ -244,8 +246,8 @@ if use_widgets:
     import ipywidgets as W
     from IPython.display import display
 
-    a = W.Dropdown(options=list(ALL_SPECS), value="t1/no_audio", description="row A")
-    b = W.Dropdown(options=list(ALL_SPECS), value="t1/audio_attention", description="row B")
+    a = W.Dropdown(options=list(ALL_RUNS), value="t1/no_audio", description="row A")
+    b = W.Dropdown(options=list(ALL_RUNS), value="t1/audio_attention", description="row B")
     k = W.IntSlider(min=0, max=len(probe) - 1, value=0, description="window")
     out = W.Output()
 

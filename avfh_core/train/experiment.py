@@ -1,0 +1,212 @@
+"""Experiments for every paper: cached runs, table rows x seeds, means.
+
+`paper` below is a paper's training module (`avfh_core.train.vfhgan`, or any module with the same plain names;
+see CONTRIBUTING.md, "The per-paper contract"). This file only calls:
+
+    paper.PAPER                       the paper's name (its tables YAML, its cache folder)
+    paper.train(run, cfg, *, seed, progress, checkpoint_path=None) -> Trained
+    paper.init(run, cfg, *, seed) -> {name: nn.Module}   the untrained networks (to load cached weights into)
+    paper.eval_set(run, cfg) -> (dataset, indices)        the held-out items a run is scored on
+    paper.predict, paper.score                            handed to `train.evaluate.evaluate`
+
+A run is one table row (a frozen dataclass of the paper) for one seed. Its scores and weights are cached on disk
+under a hash of the paper, the run, the seed, every knob of the configuration, the device type, the synthetic
+world's version and a fingerprint of the code that trains and scores it (the shared sources and the paper's
+module), so a changed configuration or changed code never reuses a stale run, and re-running a notebook does not
+retrain what it has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from avfh_core.config import avfh_home
+from avfh_core.data.synth import GENERATOR_VERSION
+from avfh_core.train.checkpoint import config_hash, load_checkpoint, save_checkpoint, source_fingerprint
+from avfh_core.train.evaluate import evaluate
+from avfh_core.train.loop import TrainLog
+
+CACHE_VERSION = 2  # bump when what a cached run stores changes
+
+
+@dataclass
+class Trained:
+    """What a paper's `train` returns: its networks by name (what `predict` takes) and the training log."""
+
+    models: dict[str, nn.Module]
+    log: TrainLog | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.log.seconds if self.log else 0.0
+
+
+def run_dict(run: Any) -> dict[str, Any]:
+    """A run dataclass as plain data (tuples of pairs become dicts): what its cache key hashes."""
+    if not dataclasses.is_dataclass(run) or isinstance(run, type):
+        raise TypeError(f"a run must be a dataclass instance, got {type(run).__name__}")
+    d = dataclasses.asdict(run)
+    return {k: (dict(v) if isinstance(v, tuple) and all(isinstance(x, tuple) and len(x) == 2 for x in v) else v)
+            for k, v in d.items()}
+
+
+def paper_fingerprint(paper: ModuleType) -> str:
+    """The shared training sources and the paper's own module (which may live outside avfh_core)."""
+    digest = hashlib.sha256(source_fingerprint().encode())
+    src = getattr(paper, "__file__", None)
+    if src:
+        digest.update(Path(src).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def run_key(paper: ModuleType, run: Any, cfg, seed: int) -> dict[str, Any]:
+    """Everything a run's result depends on."""
+    return {"paper": paper.PAPER, "run": run_dict(run), "seed": int(seed),
+            "values": {k: str(v) for k, v in sorted(cfg.values.items())}, "device": cfg.device.type,
+            "version": CACHE_VERSION, "world_version": GENERATOR_VERSION, "code": paper_fingerprint(paper)}
+
+
+def run_path(paper: ModuleType, run: Any, cfg, seed: int, kind: str = "runs") -> Path:
+    """$AVFH_HOME/<kind>/<paper>/<hash of run_key>.pt: the cached run (kind "runs") or a resumable training
+    checkpoint (kind "checkpoints") of that run."""
+    return avfh_home() / kind / paper.PAPER / f"{config_hash(run_key(paper, run, cfg, seed))}.pt"
+
+
+_RUNS: dict[tuple, tuple[dict[str, float], Trained]] = {}
+
+
+def _memory_key(paper, run, cfg, seed) -> tuple:
+    return (paper.PAPER, run, int(seed), tuple(sorted((k, str(v)) for k, v in cfg.values.items())), str(cfg.device))
+
+
+def is_cached(paper: ModuleType, run: Any, cfg, seed: int) -> bool:
+    return _memory_key(paper, run, cfg, seed) in _RUNS or run_path(paper, run, cfg, seed).exists()
+
+
+def cached_run(paper: ModuleType, run: Any, cfg, seed: int, *, progress: bool = False,
+               disk_cache: bool = True) -> tuple[dict[str, float], Trained]:
+    """Train (or reuse) and score one run for one seed: (scores, Trained). Cached in-process and on disk."""
+    key = _memory_key(paper, run, cfg, seed)
+    if key in _RUNS:
+        return _RUNS[key]
+    path = run_path(paper, run, cfg, seed)
+    if disk_cache and path.exists():
+        state = load_checkpoint(path, map_location=cfg.device)
+        models = {k: m.to(cfg.device) for k, m in paper.init(run, cfg, seed=seed).items()}
+        for name, weights in (state.get("models") or {}).items():
+            if name not in models:
+                raise ValueError(f"{path}: cached network {name!r} is not among the run's networks {sorted(models)}")
+            models[name].load_state_dict(weights)
+        log = None
+        if state.get("history") is not None:
+            log = TrainLog(history=state["history"], steps_done=int(state["steps"]), seconds=float(state["seconds"]))
+        _RUNS[key] = (dict(state["scores"]), Trained({k: m.eval() for k, m in models.items()}, log))
+        return _RUNS[key]
+    trained = paper.train(run, cfg, seed=seed, progress=progress)
+    data, indices = paper.eval_set(run, cfg)
+    scores = evaluate(paper.predict, paper.score, trained.models, data, indices, cfg)
+    scores["train_seconds"] = trained.seconds
+    _RUNS[key] = (scores, trained)
+    if disk_cache:
+        weights = {k: m.state_dict() for k, m in trained.models.items() if any(True for _ in m.parameters())}
+        save_checkpoint({"scores": scores, "models": weights, "history": trained.log.history if trained.log else None,
+                         "steps": trained.log.steps_done if trained.log else 0, "seconds": trained.seconds}, path)
+    return _RUNS[key]
+
+
+def clear_memory() -> None:
+    """Forget the in-process runs (the disk cache stays)."""
+    _RUNS.clear()
+
+
+def seeds(cfg, n_seeds: int | None = None) -> list[int]:
+    """The seeds of an experiment: cfg.seed, cfg.seed + 1, ... (n_seeds, default cfg.n_seeds)."""
+    n = int(n_seeds or cfg.n_seeds)
+    if n < 1:
+        raise ValueError(f"n_seeds must be >= 1, got {n}")
+    return [cfg.seed + k for k in range(n)]
+
+
+def quiet() -> bool:
+    """True under CI (CI=true): no progress bars in logs."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def run_rows(paper: ModuleType, rows: Mapping[str, Any], cfg, n_seeds: int | None = None,
+             progress: bool = True) -> dict[str, dict[str, list[float]]]:
+    """{row: {metric: [one value per seed]}} for the runs `rows` ({row: run}), with one progress bar over
+    rows x seeds whose postfix says whether the current run is "cached" or "training" (quiet under CI)."""
+    if not rows:
+        raise ValueError("run_rows: no rows to run")
+    ss = seeds(cfg, n_seeds)
+    show = progress and not quiet()
+    bar = tqdm(total=len(rows) * len(ss), desc=f"{paper.PAPER}: rows x seeds", disable=not show, leave=False)
+    out: dict[str, dict[str, list[float]]] = {}
+    for name, run in rows.items():
+        per = []
+        for s in ss:
+            bar.set_postfix_str(f"{name} seed {s}: {'cached' if is_cached(paper, run, cfg, s) else 'training'}")
+            per.append(cached_run(paper, run, cfg, s)[0])
+            bar.update(1)
+        out[name] = {m: [p[m] for p in per] for m in per[0]}
+    bar.close()
+    return out
+
+
+def means(table: Mapping[str, Mapping[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """{row: {metric: mean over seeds}} (NaN and None left out; NaN if no value)."""
+    out = {}
+    for row, ms in table.items():
+        out[row] = {}
+        for m, vals in ms.items():
+            good = [v for v in vals if v is not None and math.isfinite(v)]
+            out[row][m] = sum(good) / len(good) if good else math.nan
+    return out
+
+
+def main(paper: ModuleType, run: Any, argv: list[str] | None = None) -> None:
+    """Train and score one run of a paper from the command line, on one process or several (torchrun: data
+    parallel), with a resumable checkpoint ($AVFH_HOME/checkpoints/<paper>/...):
+
+        python -m avfh_core.train.<paper> --preset gpu
+        torchrun --nproc_per_node 8 -m avfh_core.train.<paper> --preset paper
+    """
+    import argparse
+    import json
+
+    import torch
+
+    from avfh_core.config import setup
+    from avfh_core.train.loop import init_distributed, rank
+
+    ap = argparse.ArgumentParser(prog=f"python -m avfh_core.train.{paper.PAPER}", description=main.__doc__)
+    ap.add_argument("--preset", default="gpu")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+    distributed = init_distributed()
+    device = f"cuda:{torch.cuda.current_device()}" if distributed and torch.cuda.is_available() else args.device
+    cfg = setup(args.preset, seed=args.seed, device=device, steps=args.steps)
+    ckpt = run_path(paper, run, cfg, cfg.seed, kind="checkpoints")
+    trained = paper.train(run, cfg, seed=cfg.seed, checkpoint_path=ckpt, progress=rank() == 0)
+    if rank() == 0:
+        data, indices = paper.eval_set(run, cfg)
+        scores = evaluate(paper.predict, paper.score, trained.models, data, indices, cfg)
+        print(json.dumps({"preset": cfg.preset, "steps": trained.log.steps_done if trained.log else 0,
+                          "seconds": trained.seconds, "checkpoint": str(ckpt), **scores}, indent=1))
+
+
+__all__ = ["Trained", "main", "cached_run", "clear_memory", "is_cached", "means", "paper_fingerprint", "quiet", "run_dict",
+           "run_key", "run_path", "run_rows", "seeds"]
