@@ -12,7 +12,7 @@ from avfh_core.models.lipreader import (
     LipReaderConfig,
     load_official_checkpoint,
 )
-from avfh_core.train.lipreader import accuracy, mouth_crop_dataset, pretrained_lipreader, train_lipreader
+from avfh_core.train.pretrain import accuracy, mouth_crop_dataset, pretrained_lipreader, train_lipreader
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +261,7 @@ def test_mouth_crop_dataset_and_training_beat_chance():
 
 def test_pretrained_lipreader_is_cached_by_config(tmp_path, monkeypatch):
     from avfh_core.config import setup
-    from avfh_core.train import lipreader as tl
+    from avfh_core.train import pretrain as tl
 
     monkeypatch.setenv("AVFH_HOME", str(tmp_path))
     monkeypatch.setattr(tl.synth, "world", lambda cfg: FakeWorld(frames=int(cfg.clip_frames)))

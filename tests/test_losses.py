@@ -9,16 +9,10 @@ import torch
 from avfh_core.losses import adversarial as adv
 from avfh_core.losses.face import heatmap_loss, identity_loss, landmark_heatmaps, symmetry_loss
 from avfh_core.losses.masks import MASK_CONSTANT, gaussian_mouth_mask, masked_l1, noise_resilience_loss
-from avfh_core.losses.perceptual import (
-    FeatureNet,
-    PerceptualLoss,
-    age_group,
-    attribute_accuracy,
-    frames_and_labels,
-    identity_similarity,
-    load_feature_net,
-    train_feature_net,
-)
+from avfh_core.losses.perceptual import PerceptualLoss
+from avfh_core.metrics.attributes import attribute_accuracy, identity_similarity
+from avfh_core.models.featurenet import FeatureNet, age_group
+from avfh_core.train.pretrain import frames_and_labels, load_feature_net, train_feature_net
 
 
 def _grad_of(loss_fn, *shapes):
@@ -192,7 +186,7 @@ def test_feature_net_learns_the_fake_world_and_is_cached(tmp_path, monkeypatch):
 def test_vgg_weights_without_torchvision_fall_back_to_in_project(tmp_path, monkeypatch):
     import importlib.util
 
-    import avfh_core.losses.perceptual as P
+    import avfh_core.train.pretrain as P
 
     monkeypatch.setenv("AVFH_HOME", str(tmp_path))
     fake = tmp_path / "vgg19-dcbb9e9d.pth"

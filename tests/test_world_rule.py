@@ -21,8 +21,7 @@ def test_world_seed_does_not_follow_the_run_seed():
 
 def test_lip_reader_and_feature_net_learn_the_generators_people_for_every_seed(monkeypatch):
     """With seed=1 the lip reader was pretrained on a world of seed 1 while the generator trained on seed 0."""
-    from avfh_core.losses import perceptual
-    from avfh_core.train import lipreader as tl
+    from avfh_core.train import pretrain as tl
     from avfh_core.train import vfhgan as V
 
     keys = {}
@@ -32,10 +31,9 @@ def test_lip_reader_and_feature_net_learn_the_generators_people_for_every_seed(m
         return model, {}
 
     monkeypatch.setattr(tl, "load_or_train", fake_load_or_train)
-    monkeypatch.setattr("avfh_core.train.checkpoint.load_or_train", fake_load_or_train)
     cfg = setup("smoke", seed=1, device="cpu")
     tl.pretrained_lipreader(cfg)
-    perceptual.load_feature_net(cfg, prefer_vgg=False)
+    tl.load_feature_net(cfg, prefer_vgg=False)
     V._DATA.clear()
     built = []
     real_world = synth.world

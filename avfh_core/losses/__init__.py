@@ -1,10 +1,9 @@
-"""avfh_core.losses: the loss toolkit (issue 4).
+"""avfh_core.losses: the loss toolkit (pure functions and modules: no training, no data).
 
 frequency:   FocalFrequencyLoss (VFH-GAN eqs. 9-10), dft_loss (eq. 8), dft2_naive (eqs. 6-7), radial_band_error.
 adversarial: non-saturating (vanilla), LSGAN and WGAN-GP generator / discriminator losses, gradient_penalty.
-perceptual:  FeatureNet (in-project identity/gender/age classifier), load_feature_net, PerceptualLoss,
-             attribute_accuracy.
+perceptual:  PerceptualLoss (VFH-GAN eq. 11) over a feature network of avfh_core.models.featurenet.
 masks:       gaussian_mouth_mask, masked_l1 (Eskimez et al.), symmetry_loss, identity_loss, heatmap_loss
              (VividGAN eqs. 3, 5, 6), noise_resilience_loss (Eskimez et al.).
-lipreading:  the VFH-GAN lip-reading loss (eq. 5), in avfh_core.losses.lipreading (owned by the VFH-GAN work).
+lipreading:  the VFH-GAN lip-reading loss (eq. 5) over a pretrained avfh_core.models.lipreader.LipReader.
 """

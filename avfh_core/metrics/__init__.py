@@ -1,9 +1,9 @@
-"""avfh_core.metrics: the evaluation toolkit (issue 4), batched in torch and pinned to reference implementations.
+"""avfh_core.metrics: the evaluation toolkit, batched in torch and pinned to reference implementations.
 
 Images: psnr, ssim (BT.601 Y, border crop, 11x11 Gaussian SSIM), region_scores / box_mask (mouth region).
 Video (SECNet eqs. 11-15): video_psnr, psnr_per_frame, ssim_vh, ssim_vt. Edges: erqa (1.0 and 1.1).
 Landmarks (Eskimez et al.): nlmd. Significance: avfh_core.metrics.stats (paired_ttest, bootstrap_ci, claim_verdict).
-Classifier metrics (identity / gender / age): avfh_core.losses.perceptual.attribute_accuracy.
+Classifier metrics (identity / gender / age, embedding similarity): avfh_core.metrics.attributes.
 """
 
 from avfh_core.metrics.erqa import erqa

@@ -32,14 +32,14 @@ from avfh_core.data.windows import WindowDataset
 from avfh_core.losses.adversarial import lsgan_d_loss, lsgan_g_loss
 from avfh_core.losses.frequency import FocalFrequencyLoss
 from avfh_core.losses.lipreading import LipReadingLoss
-from avfh_core.losses.perceptual import PerceptualLoss, load_feature_net
+from avfh_core.losses.perceptual import PerceptualLoss
 from avfh_core.models.baselines import Bicubic, SRResNet
 from avfh_core.models.vfhgan import PatchDiscriminator, VFHGANConfig, VFHGenerator
 from avfh_core.nn.init import build, seeded
 from avfh_core.train.evaluate import sr_scores
 from avfh_core.train.experiment import Trained
-from avfh_core.train.lipreader import pretrained_lipreader
 from avfh_core.train.loop import rank, train_loop
+from avfh_core.train.pretrain import load_feature_net, pretrained_lipreader
 
 PAPER = "vfhgan"
 RELEASED_WEIGHTS: dict[str, float] = dict(pixel=1.0, perceptual=1.0, lip=1e-4, frequency=1e-4, adversarial=1e-3)

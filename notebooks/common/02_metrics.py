@@ -242,7 +242,8 @@ for name, r in lm_rows.items():
 # perceptual loss. We score it on ground-truth frames and on their bicubic x4 reconstructions.
 
 # %%
-from avfh_core.losses.perceptual import attribute_accuracy, frames_and_labels, load_feature_net
+from avfh_core.metrics.attributes import attribute_accuracy
+from avfh_core.train.pretrain import frames_and_labels, load_feature_net
 
 feat = load_feature_net(cfg)
 print("feature network:", feat.source)

@@ -67,7 +67,7 @@ from avfh_core.models.lipreader import (
     official_to_local,
 )
 from avfh_core.reproduce.results import Results
-from avfh_core.train.lipreader import mouth_crop_dataset, pretrained_lipreader, world_vocabulary
+from avfh_core.train.pretrain import mouth_crop_dataset, pretrained_lipreader, world_vocabulary
 from avfh_core.viz import save_figure
 
 cfg = setup(preset, seed=seed, device=device, data_root=data_root, lipreader_steps=lipreader_steps,
