@@ -8,7 +8,7 @@ import torch
 
 from avfh_core.data import AVSample, SynthConfig, SynthWorld
 from avfh_core.data.audio import MEL_STEPS_PER_FRAME, frame_window, log_linear, log_mel
-from avfh_core.data.crops import component_crops, landmark_heatmaps, mouth_box, mouth_crops, procrustes_align
+from avfh_core.data.crops import component_crops, mouth_box, mouth_crops
 from avfh_core.data.degrade import (
     NOISE_KINDS,
     bicubic_down,
@@ -18,6 +18,7 @@ from avfh_core.data.degrade import (
     mix_noise,
     snr_db,
 )
+from avfh_core.data.landmarks import landmark_heatmaps, procrustes
 from avfh_core.data.windows import WindowDataset
 
 
@@ -145,7 +146,7 @@ def test_heatmaps_and_procrustes(clip):
     ang = 0.3
     Rm = torch.tensor([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]])
     moved = (tmpl @ Rm.T) * 1.7 + torch.tensor([3.0, -2.0])
-    aligned, _ = procrustes_align(moved[None], tmpl)
+    aligned, _ = procrustes(moved[None], tmpl)
     assert torch.allclose(aligned[0], tmpl, atol=1e-3)
 
 
@@ -174,3 +175,31 @@ def test_numpy_free_of_global_state(world):
     np.random.seed(999)  # noqa: NPY002
     torch.manual_seed(5)
     assert torch.equal(a, world.clip(2).audio)
+
+
+def test_one_landmark_convention():
+    """Heatmaps peak at the landmark with pixel centres at +0.5; an image-size scale maps pixels; Procrustes returns
+    the transform it applied; errors name the problem."""
+    import pytest
+
+    from avfh_core.data.landmarks import check_landmarks, landmark_heatmaps, procrustes
+
+    lm = torch.tensor([[2.5, 5.5], [8.0, 8.0]])  # pixel (row 5, col 2) centre; a pixel corner
+    hm = landmark_heatmaps(lm, (10, 12), sigma=1.0)
+    assert hm.shape == (2, 10, 12) and hm[0, 5, 2].item() == 1.0 and hm[0].argmax().item() == 5 * 12 + 2
+    assert hm[1, 7, 7].item() == pytest.approx(hm[1, 8, 8].item())  # a corner is equidistant from 4 centres
+    half = landmark_heatmaps(lm * 2, (10, 12), image_size=(20, 24))  # the same points in a 2x image
+    assert torch.allclose(half, hm)
+    src = torch.rand(3, 68, 2) * 30
+    ang = torch.tensor(0.4)
+    rot = torch.stack([torch.stack([ang.cos(), -ang.sin()]), torch.stack([ang.sin(), ang.cos()])])
+    tgt = src @ rot.T * 0.5 + torch.tensor([1.0, 2.0])
+    aligned, A = procrustes(src, tgt)
+    assert torch.allclose(aligned, tgt, atol=1e-3) and A.shape == (3, 2, 3)
+    assert torch.allclose(src @ A[..., :2].transpose(-1, -2) + A[..., None, :, 2], aligned, atol=1e-5)
+    with pytest.raises(ValueError, match=r"\[\.\.\., 68, 2\]"):
+        check_landmarks(torch.zeros(20, 2))
+    with pytest.raises(ValueError, match="NaN"):
+        check_landmarks(torch.full((68, 2), float("nan")))
+    with pytest.raises(ValueError, match="at least 3 points"):
+        procrustes(torch.rand(2, 2), torch.rand(2, 2))

@@ -42,3 +42,20 @@ def test_no_module_imports_from_a_layer_above_it():
             if LAYER[package_of(module)] > own:
                 bad.append(f"{path.relative_to(ROOT.parent)}:{line} imports {module}")
     assert not bad, "imports from a layer above:\n" + "\n".join(bad)
+
+
+def test_landmark_helpers_exist_once():
+    """One convention: heatmaps, Procrustes, the mouth range and the landmark check live in data/landmarks.py only."""
+    defined = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            names = [node.name] if isinstance(node, ast.FunctionDef | ast.ClassDef) else [
+                t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)]
+            for n in names:
+                if n in {"landmark_heatmaps", "procrustes", "procrustes_align", "MOUTH", "check_landmarks",
+                         "_check_landmarks"}:
+                    defined.setdefault(n, []).append(path.relative_to(ROOT).as_posix())
+    assert all(where == ["data/landmarks.py"] for where in defined.values()), defined
+    assert {"landmark_heatmaps", "procrustes", "MOUTH", "check_landmarks"} <= set(defined)
+

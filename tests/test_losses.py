@@ -6,9 +6,11 @@ import math
 import pytest
 import torch
 
+from avfh_core.data.landmarks import landmark_heatmaps
 from avfh_core.losses import adversarial as adv
-from avfh_core.losses.face import heatmap_loss, identity_loss, landmark_heatmaps, symmetry_loss
-from avfh_core.losses.masks import MASK_CONSTANT, gaussian_mouth_mask, masked_l1, noise_resilience_loss
+from avfh_core.losses.face_structure import heatmap_loss, identity_loss, symmetry_loss
+from avfh_core.losses.mouth_mask import MASK_CONSTANT, gaussian_mouth_mask, masked_l1
+from avfh_core.losses.noise import noise_resilience_loss
 from avfh_core.losses.perceptual import PerceptualLoss
 from avfh_core.metrics.attributes import attribute_accuracy, identity_similarity
 from avfh_core.models.featurenet import FeatureNet, age_group
@@ -60,7 +62,7 @@ def test_gradient_penalty():
 
 def test_mouth_mask_and_masked_l1():
     lm = torch.zeros(2, 68, 2)
-    lm[:, 48:] = torch.tensor([20.0, 30.0])
+    lm[:, 48:] = torch.tensor([20.5, 30.5])  # the centre of pixel (row 30, col 20)
     m = gaussian_mouth_mask(lm, (40, 40), sigma=4.0)
     assert m.shape == (2, 40, 40)
     assert m[0, 30, 20].item() == pytest.approx(1 + MASK_CONSTANT)
@@ -103,7 +105,7 @@ def test_symmetry_identity_heatmap():
     idl = identity_loss(phi, x, target)
     idl.backward()
     assert target.grad is None and idl.item() > 0
-    lm = torch.tensor([[[3.0, 4.0], [6.0, 1.0]]])
+    lm = torch.tensor([[[3.5, 4.5], [6.5, 1.5]]])  # the centres of pixels (row 4, col 3) and (row 1, col 6)
     hm = landmark_heatmaps(lm, (8, 8))
     assert hm.shape == (1, 2, 8, 8) and hm[0, 0, 4, 3].item() == 1.0 and hm[0, 1, 1, 6].item() == 1.0
     pred = torch.zeros(1, 2, 8, 8, requires_grad=True)

@@ -4,8 +4,8 @@
   Ma et al. takes 88x88 grayscale mouth crops). Implemented with `affine_grid` + `grid_sample`, so a loss on the
   crops backpropagates into the video (the landmarks only place the boxes and are not differentiated).
 - `component_boxes` / `component_crops`: eyes, nose, mouth (VividGAN's component-wise refinement, Zhang et al.).
-- `landmark_heatmaps`: Gaussian heatmaps per landmark (facial prior / auxiliary targets).
-- `procrustes_align`: the similarity transform mapping landmarks onto a template (Umeyama 1991), for alignment.
+Landmarks follow the one convention of `avfh_core.data.landmarks` (iBUG 68, pixel centres at +0.5), where the
+heatmaps and the Procrustes alignment live too.
 """
 
 from __future__ import annotations
@@ -13,16 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-MOUTH = slice(48, 68)
-COMPONENTS = {"left_eye": slice(36, 42), "right_eye": slice(42, 48), "nose": slice(27, 36), "mouth": slice(48, 68)}
-
-
-def _check_landmarks(landmarks: torch.Tensor, T: int | None = None) -> None:
-    if not isinstance(landmarks, torch.Tensor) or landmarks.ndim < 2 or tuple(landmarks.shape[-2:]) != (68, 2):
-        raise ValueError(f"landmarks must be [..., 68, 2] (iBUG order, pixels), got "
-                         f"{getattr(landmarks, 'shape', type(landmarks))}")
-    if T is not None and landmarks.shape[0] != T:
-        raise ValueError(f"landmarks have {landmarks.shape[0]} frames but the video has {T}")
+from avfh_core.data.landmarks import COMPONENTS, MOUTH, check_landmarks
 
 
 def mouth_box(landmarks: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -30,7 +21,7 @@ def mouth_box(landmarks: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
 
     Centre: the mean of the 20 mouth points per frame. Side: one size per clip (as LRW's fixed crops), the clip
     median of max(0.6 * face width |p16 - p0|, 1.5 * mouth width |p54 - p48|), times `scale`."""
-    _check_landmarks(landmarks)
+    check_landmarks(landmarks)
     lm = landmarks.detach().float()
     if lm.ndim == 2:
         lm = lm[None]
@@ -78,14 +69,14 @@ def mouth_crops(video: torch.Tensor, landmarks: torch.Tensor, size: int = 88, gr
         return torch.stack([mouth_crops(v, l, size, gray, scale) for v, l in zip(video, landmarks)])
     if video.ndim != 4 or video.shape[1] != 3:
         raise ValueError(f"video must be [T, 3, H, W] (or [N, T, 3, H, W]), got {tuple(video.shape)}")
-    _check_landmarks(landmarks, video.shape[0])
+    check_landmarks(landmarks, frames=video.shape[0])
     crops = crop_boxes(video, mouth_box(landmarks, scale), size)
     return to_gray(crops) if gray else crops
 
 
 def component_boxes(landmarks: torch.Tensor, pad: float = 0.35) -> dict[str, torch.Tensor]:
     """Square boxes [T, 4] around each component (eyes, nose, mouth), side = extent * (1 + 2 pad)."""
-    _check_landmarks(landmarks)
+    check_landmarks(landmarks)
     lm = landmarks.detach().float()
     out = {}
     for name, sl in COMPONENTS.items():
@@ -101,36 +92,3 @@ def component_boxes(landmarks: torch.Tensor, pad: float = 0.35) -> dict[str, tor
 def component_crops(video: torch.Tensor, landmarks: torch.Tensor, size: int = 32) -> dict[str, torch.Tensor]:
     """{component: [T, 3, size, size]} differentiable crops of eyes, nose and mouth."""
     return {k: crop_boxes(video, b, size) for k, b in component_boxes(landmarks).items()}
-
-
-def landmark_heatmaps(landmarks: torch.Tensor, size: int, sigma: float = 1.0, image_size: int | None = None
-                      ) -> torch.Tensor:
-    """Gaussian heatmaps [..., 68, size, size] (peak 1) for landmarks [..., 68, 2] in pixels of `image_size`."""
-    _check_landmarks(landmarks)
-    s = size / (image_size or size)
-    p = landmarks.float() * s - 0.5  # pixel centres at integer + 0.5
-    g = torch.arange(size, dtype=torch.float32, device=landmarks.device)
-    dx = (g - p[..., 0, None]) ** 2  # [..., 68, size]
-    dy = (g - p[..., 1, None]) ** 2
-    return torch.exp(-(dy[..., :, None] + dx[..., None, :]) / (2 * sigma**2))
-
-
-def procrustes_align(landmarks: torch.Tensor, template: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Similarity transform (Umeyama) mapping landmarks [N, 68, 2] onto template [68, 2]:
-    returns (aligned [N, 68, 2], A [N, 2, 3] with aligned = p @ A[:, :, :2]^T + A[:, :, 2])."""
-    _check_landmarks(landmarks)
-    x = landmarks.float().reshape(-1, 68, 2)
-    y = template.float()[None]
-    mx, my = x.mean(1, keepdim=True), y.mean(1, keepdim=True)
-    xc, yc = x - mx, y - my
-    cov = yc.transpose(1, 2) @ xc / 68
-    U, S, Vh = torch.linalg.svd(cov)
-    d = torch.sign(torch.det(U @ Vh))
-    Dm = torch.diag_embed(torch.stack([torch.ones_like(d), d], -1))
-    Rm = U @ Dm @ Vh
-    var_x = xc.pow(2).sum((1, 2)) / 68
-    s = (S * torch.diagonal(Dm, dim1=1, dim2=2)).sum(-1) / var_x
-    t = my[:, 0] - s[:, None] * (Rm @ mx[:, 0, :, None])[..., 0]
-    A = torch.cat([s[:, None, None] * Rm, t[..., None]], -1)
-    aligned = x @ A[:, :, :2].transpose(1, 2) + A[:, None, :, 2]
-    return aligned.reshape(landmarks.shape), A

@@ -16,18 +16,7 @@ from __future__ import annotations
 
 import torch
 
-MOUTH = slice(48, 68)
-
-
-def _check_landmarks(t: torch.Tensor, name: str) -> None:
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.ndim < 2 or t.shape[-1] != 2:
-        raise ValueError(f"{name} must be [..., P, 2] (x, y) points, got shape {tuple(t.shape)}")
-    if t.shape[-2] < 3:
-        raise ValueError(f"{name} needs at least 3 points for Procrustes alignment, got {t.shape[-2]}")
-    if torch.isnan(t).any():
-        raise ValueError(f"{name} contains NaN (a missed detection?)")
+from avfh_core.data.landmarks import MOUTH, check_landmarks, procrustes
 
 
 def normalise_shape(p: torch.Tensor) -> torch.Tensor:
@@ -39,23 +28,6 @@ def normalise_shape(p: torch.Tensor) -> torch.Tensor:
     return c / r
 
 
-def procrustes_align(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The similarity transform s R x + t (det R = +1) of `source` [..., P, 2] closest to `target` in least squares
-    (Umeyama 1991), applied to `source`."""
-    mu_s, mu_t = source.mean(dim=-2, keepdim=True), target.mean(dim=-2, keepdim=True)
-    xs, xt = source - mu_s, target - mu_t
-    cov = xt.transpose(-1, -2) @ xs  # [..., 2, 2]
-    u, sv, vh = torch.linalg.svd(cov)
-    d = torch.sign(torch.linalg.det(u @ vh))
-    d = torch.where(d == 0, torch.ones_like(d), d)
-    e = torch.ones_like(sv)
-    e[..., -1] = d
-    rot = u @ torch.diag_embed(e) @ vh
-    var_s = xs.pow(2).sum(dim=(-1, -2))
-    scale = (sv * e).sum(dim=-1) / var_s.clamp(min=1e-12)
-    return scale[..., None, None] * xs @ rot.transpose(-1, -2) + mu_t
-
-
 def nlmd(pred_landmarks: torch.Tensor, gt_landmarks: torch.Tensor, *, mouth_only: bool = False,
          template: torch.Tensor | None = None) -> torch.Tensor:
     """NLMD (Eskimez et al. section 4.3) per sequence: [..., T, P, 2] pairs -> [...] (mean over T frames).
@@ -63,8 +35,10 @@ def nlmd(pred_landmarks: torch.Tensor, gt_landmarks: torch.Tensor, *, mouth_only
     Invariant to any similarity transform of the prediction; zero for identical landmarks. template: [P, 2] or
     broadcastable to the inputs; default: each ground-truth frame. mouth_only: distance over iBUG points 48-67.
     """
-    _check_landmarks(pred_landmarks, "pred_landmarks")
-    _check_landmarks(gt_landmarks, "gt_landmarks")
+    check_landmarks(pred_landmarks, "pred_landmarks", points=None)
+    check_landmarks(gt_landmarks, "gt_landmarks", points=None)
+    if pred_landmarks.shape[-2] < 3:
+        raise ValueError(f"pred_landmarks needs at least 3 points for Procrustes alignment, got {pred_landmarks.shape[-2]}")
     if pred_landmarks.shape != gt_landmarks.shape:
         raise ValueError(f"pred_landmarks {tuple(pred_landmarks.shape)} and gt_landmarks "
                          f"{tuple(gt_landmarks.shape)} must have the same shape")
@@ -75,7 +49,7 @@ def nlmd(pred_landmarks: torch.Tensor, gt_landmarks: torch.Tensor, *, mouth_only
     p, g = pred_landmarks.to(torch.float64), gt_landmarks.to(torch.float64)
     tmpl = g if template is None else torch.as_tensor(template, dtype=torch.float64).expand_as(g)
     tmpl = normalise_shape(tmpl)
-    pa, ga = procrustes_align(p, tmpl), procrustes_align(g, tmpl)
+    pa, ga = procrustes(p, tmpl)[0], procrustes(g, tmpl)[0]
     dist = (pa - ga).pow(2).sum(dim=-1).sqrt()
     if mouth_only:
         dist = dist[..., MOUTH]

@@ -54,7 +54,8 @@ from avfh_core.config import setup
 from avfh_core.data import SynthConfig, SynthWorld
 from avfh_core.data.audio import log_linear, log_mel
 from avfh_core.data.avio import write_av
-from avfh_core.data.crops import component_crops, landmark_heatmaps, mouth_crops
+from avfh_core.data.crops import component_crops, mouth_crops
+from avfh_core.data.landmarks import landmark_heatmaps
 from avfh_core.data.degrade import NOISE_KINDS, bicubic_down, blur_subsample, make_noise, misalign, mix_noise
 from avfh_core.data.real import open_dataset
 from avfh_core.data.speech import GRID_WORDS, LEXICON, VOCABULARY

@@ -1,6 +1,6 @@
 """Face-structure losses of VividGAN (Zhang et al., "Face Hallucination with Finishing Touches", section III-D):
-mirror symmetry (eq. 3), identity similarity (eq. 5) and landmark-heatmap structure similarity (eq. 6), plus the
-Gaussian landmark heatmaps eq. 6 compares.
+mirror symmetry (eq. 3), identity similarity (eq. 5) and landmark-heatmap structure similarity (eq. 6), which
+compares Gaussian landmark heatmaps (`avfh_core.data.landmarks.landmark_heatmaps`).
 
 The paper writes each term as an expectation over images of a squared Frobenius (or L2) norm. We return the
 expectation over the batch of the per-image sum (reduction="sum", the paper's form, whose scale grows with the
@@ -40,18 +40,6 @@ def identity_loss(features: Callable[[torch.Tensor], torch.Tensor], pred: torch.
     with torch.no_grad():
         ft = features(target)
     return _reduce((fp - ft) ** 2, reduction)
-
-
-def landmark_heatmaps(landmarks: torch.Tensor, size: tuple[int, int], sigma: float = 1.5) -> torch.Tensor:
-    """One Gaussian heatmap per landmark: [..., P, 2] pixel (x, y) -> [..., P, H, W], peak 1 (as FAN's targets)."""
-    if landmarks.ndim < 2 or landmarks.shape[-1] != 2:
-        raise ValueError(f"landmarks must be [..., P, 2], got shape {tuple(landmarks.shape)}")
-    h, w = size
-    ys = torch.arange(h, dtype=torch.float32, device=landmarks.device).view(h, 1)
-    xs = torch.arange(w, dtype=torch.float32, device=landmarks.device).view(1, w)
-    lm = landmarks.float()
-    d2 = (xs - lm[..., 0, None, None]) ** 2 + (ys - lm[..., 1, None, None]) ** 2
-    return torch.exp(-d2 / (2 * sigma**2))
 
 
 def heatmap_loss(pred_heatmaps: torch.Tensor, gt_heatmaps: torch.Tensor, reduction: str = "mean") -> torch.Tensor:

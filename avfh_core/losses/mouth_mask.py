@@ -1,22 +1,19 @@
-"""Mouth-region masking and the noise-resilience loss of Eskimez et al., "End-to-end generation of talking faces
-from noisy speech" (ICASSP 2020, section 3.2, eq. 1).
+"""Mouth-region masking of Eskimez et al., "End-to-end generation of talking faces from noisy speech" (ICASSP 2020,
+section 3.2, eq. 1).
 
 Masked reconstruction: a 2-D Gaussian centred at the mean of the mouth landmarks (iBUG 48-67), of a fixed size,
 plus a constant 0.01 "so that the other regions are not fully ignored"; L1 between the masked frames. The paper
 calibrated the Gaussian's size on its validation set without printing it: we expose it as `sigma` (pixels), by
-default 0.1 of the frame width. Noise resilience: the MSE between the speech encoder's features of the clean and the
-noisy version of the same speech. Which branch receives the gradient is not said; by default the clean features are
-the (detached) target, so the encoder cannot satisfy the loss by collapsing both to a constant.
+default 0.1 of the frame width. Pixel centres follow `avfh_core.data.landmarks` (pixel
+(i, j) is sampled at (j + 0.5, i + 0.5)).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
-import torch.nn.functional as F
 
-MOUTH = slice(48, 68)
+from avfh_core.data.landmarks import MOUTH, check_landmarks
+
 MASK_CONSTANT = 0.01  # Eskimez et al. section 3.2
 
 
@@ -26,17 +23,14 @@ def gaussian_mouth_mask(landmarks: torch.Tensor, size: tuple[int, int], *, sigma
 
     landmarks: [..., 68, 2] pixel (x, y); size: (H, W). Returns [..., H, W] (peak 1 + constant).
     """
-    if landmarks.ndim < 2 or tuple(landmarks.shape[-2:]) != (68, 2):
-        raise ValueError(f"landmarks must be [..., 68, 2] (iBUG order), got shape {tuple(landmarks.shape)}")
-    if torch.isnan(landmarks).any():
-        raise ValueError("landmarks contain NaN")
+    check_landmarks(landmarks)
     h, w = size
     sigma = 0.1 * w if sigma is None else float(sigma)
     if sigma <= 0:
         raise ValueError(f"sigma must be positive (pixels), got {sigma}")
     c = landmarks[..., MOUTH, :].float().mean(dim=-2)  # [..., 2]
-    ys = torch.arange(h, dtype=torch.float32, device=landmarks.device).view(h, 1)
-    xs = torch.arange(w, dtype=torch.float32, device=landmarks.device).view(1, w)
+    ys = torch.arange(h, dtype=torch.float32, device=landmarks.device).view(h, 1) + 0.5  # pixel centres
+    xs = torch.arange(w, dtype=torch.float32, device=landmarks.device).view(1, w) + 0.5
     d2 = (xs - c[..., 0, None, None]) ** 2 + (ys - c[..., 1, None, None]) ** 2
     return torch.exp(-d2 / (2 * sigma**2)) + constant
 
@@ -54,14 +48,3 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> t
         raise ValueError("mask must be non-negative")
     m = mask.unsqueeze(-3).to(pred.dtype)
     return (m * (pred - target)).abs().mean()
-
-
-def noise_resilience_loss(encoder: Callable[[torch.Tensor], torch.Tensor], clean: torch.Tensor,
-                          noisy: torch.Tensor, *, detach_clean: bool = True) -> torch.Tensor:
-    """MSE between encoder(clean) and encoder(noisy) (Eskimez et al. section 3.2, after their ref. [12])."""
-    if clean.shape != noisy.shape:
-        raise ValueError(f"clean and noisy must have the same shape, got {tuple(clean.shape)} and {tuple(noisy.shape)}")
-    target = encoder(clean)
-    if detach_clean:
-        target = target.detach()
-    return F.mse_loss(encoder(noisy), target)
