@@ -9,6 +9,7 @@ import torch  # noqa: E402
 
 from avfh_core.losses.frequency import FocalFrequencyLoss  # noqa: E402
 from avfh_core.reproduce.tables import load_tables  # noqa: E402
+from avfh_core.viz import load_photo  # noqa: E402
 from avfh_core.viz.panels import (  # noqa: E402
     AblationPanel,
     AblationRow,
@@ -18,15 +19,14 @@ from avfh_core.viz.panels import (  # noqa: E402
     fourier_weight_view,
     high_frequency_share,
     load_panel_outputs,
-    load_photo,
     mouth_crop,
     save_panel_outputs,
 )
 
 
 def test_photo_and_bicubic_reconstruction():
-    img = load_photo(48)
-    assert img.shape == (3, 48, 48) and 0 <= img.min() and img.max() <= 1
+    img, name = load_photo(48)
+    assert img.shape == (3, 48, 48) and 0 <= img.min() and img.max() <= 1 and "astronaut" in name
     assert img.std() > 0.1  # a real picture, not a flat field
     rec = bicubic_reconstruction(img, 4)
     assert rec.shape == img.shape and 0 < torch.mean((rec - img) ** 2) < 0.05
@@ -35,13 +35,14 @@ def test_photo_and_bicubic_reconstruction():
 
 
 def test_fourier_weight_view_matches_the_loss_and_alpha_zero_is_mse():
-    hr = load_photo(32)
+    hr, _ = load_photo(32)
     pred = bicubic_reconstruction(hr, 4)
     v0 = fourier_weight_view(hr, pred, alpha=0.0)
     assert np.allclose(v0["weight"], 1.0) and v0["loss"] == pytest.approx(v0["mse"], rel=1e-4)  # Parseval
     v1 = fourier_weight_view(hr, pred, alpha=1.0)
     assert v1["loss"] == pytest.approx(float(FocalFrequencyLoss(alpha=1.0)(pred[None], hr[None])), rel=1e-6)
-    assert v1["weight"].max() == pytest.approx(1.0) and v1["mean_weight"] < v0["mean_weight"]
+    # the channel mean of weights normalised to 1 per channel: at most 1 (1 when the channels peak together)
+    assert 0.5 < v1["weight"].max() <= 1.0 + 1e-6 and v1["mean_weight"] < v0["mean_weight"]
     assert 0 <= v1["high_share"] <= 1
     flat = np.zeros((8, 8))
     flat[4, 4] = 1.0  # all weight at the centre (zero frequency)

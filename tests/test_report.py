@@ -95,6 +95,16 @@ def test_repository_tables_are_valid():
     assert load_tables("vfhgan").tables["table1"].published("no_audio", "psnr") == 27.128
 
 
+def test_row_components_are_data_in_the_yaml(tmp_path):
+    t1 = load_tables("vfhgan").tables["table1"]
+    assert t1.row_components() == {"no_audio": [], "audio": ["audio"], "audio_attention": ["audio", "attention"]}
+    assert load_tables("vfhgan").tables["table3"].row_components() == {}
+    bad = json.loads(json.dumps(TOY))
+    bad["tables"]["t1"]["rows"]["base"]["components"] = "audio"
+    with pytest.raises(ValueError, match=r"rows.base.components must be a list of names"):
+        parse_tables(bad, Path("toy.yaml"))
+
+
 def test_beside_paper_rows(tables_root):
     from avfh_core.reproduce.tables import beside_paper
 

@@ -1,4 +1,4 @@
-"""The embedded synthetic audio-visual world (issue 3): talking faces whose speech drives the mouth.
+"""The embedded synthetic audio-visual world: talking faces whose speech drives the mouth.
 
 No dataset of the papers can be downloaded here, so every notebook trains on this world by default. It provides what
 the papers' mechanisms need and what real datasets cannot give: identities with attributes and a held-out split

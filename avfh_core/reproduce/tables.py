@@ -5,11 +5,12 @@ One file per paper, transcribed from the paper's text (its citation heads the fi
     paper: vfhgan
     title: "..."
     tables:
-      table1: {caption, dataset, metrics: [psnr, ...], rows: {row_key: {label, psnr: 27.1, ...}}}
+      table1: {caption, dataset, metrics: [psnr, ...], rows: {row_key: {label, psnr: 27.1, ..., components: [...]}}}
     claims:
       - {id, text, table, metric, better: higher|lower, a: row_key, b: row_key, published_effect}
 
-A claim says "row b beats row a on `metric`"; `published_effect` is the paper's b - a. A new paper plugs into the
+`components` (optional, per row) names the parts a row switches on, e.g. [audio, attention]: the dashboard draws
+one checkbox per component. A claim says "row b beats row a on `metric`"; `published_effect` is the paper's b - a. A new paper plugs into the
 report and the audit by adding its file; `load_tables` validates it and names the file and key of any mistake.
 """
 
@@ -39,6 +40,13 @@ class Table:
 
     def label(self, row: str) -> str:
         return str(self.rows.get(row, {}).get("label", row))
+
+    def row_components(self) -> dict[str, list[str]]:
+        """{row: [component, ...]} for a table whose rows switch parts on and off (the dashboard's checkboxes);
+        empty when no row declares `components`."""
+        if not any("components" in r for r in self.rows.values()):
+            return {}
+        return {row: list(r.get("components", [])) for row, r in self.rows.items()}
 
 
 @dataclass
@@ -90,9 +98,12 @@ def parse_tables(data: Any, where: Path) -> PaperTables:
         for row, values in t["rows"].items():
             if not isinstance(values, dict):
                 _fail(where, f"tables.{name}.rows.{row} must be a mapping {{label, metric: value}}")
-            extra = sorted(set(values) - {"label", *metrics})
+            extra = sorted(set(values) - {"label", "components", *metrics})
             if extra:
                 _fail(where, f"tables.{name}.rows.{row} has values for undeclared metric(s) {extra}")
+            comps = values.get("components", [])
+            if not isinstance(comps, list) or not all(isinstance(c, str) for c in comps):
+                _fail(where, f"tables.{name}.rows.{row}.components must be a list of names, got {comps!r}")
             for m in metrics:
                 if m in values and not isinstance(values[m], int | float):
                     _fail(where, f"tables.{name}.rows.{row}.{m} must be a number, got {values[m]!r}")

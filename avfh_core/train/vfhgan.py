@@ -6,9 +6,9 @@ The total generator loss (eq. 11) plus the pixel term of the authors' released c
 
     L = w_pix * MSE + L_vgg + alpha * L_lip (eq. 5) + beta * L_freq (eq. 10) + gamma * L_adv
 
-The paper gives no alpha, beta, gamma; `RELEASED_WEIGHTS` are the weights of the authors' released code
-(github.com/VFH-GAN, README "Where the numbers come from"): perceptual 1, LSGAN 1e-3, focal frequency 1e-4, lip
-1e-4, pixel MSE 1. Table 2 and `weight_sensitivity` show what changing them does.
+The paper gives no alpha, beta, gamma; `RELEASED_WEIGHTS` are the weights of the authors' released training code:
+perceptual 1, LSGAN 1e-3, focal frequency 1e-4, lip 1e-4, pixel MSE 1. Table 2 and `weight_sensitivity` show what
+changing them does.
 
 Choices the paper leaves open: the lip-reading term needs a sequence of 2j+1 frames while the generator makes one
 frame per window; we feed the lip reader the ground-truth window with its centre frame replaced by the generated

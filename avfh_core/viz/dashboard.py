@@ -23,7 +23,7 @@ from avfh_core.config import repo_root
 
 DASHBOARD = Path("notebooks/common/03_dashboard.ipynb")
 CHROMIUM = "/usr/bin/chromium"
-# Flags for Debian's Chromium as root in a container, offline (see DESIGN.md); plus a fresh --user-data-dir.
+# Flags for Debian's Chromium as root in a container, offline; plus a fresh --user-data-dir.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -35,7 +35,7 @@ def dashboard_notebook() -> Path:
     return path
 
 
-def find_latest_run(paper: str = "vfhgan", runs_dir: str | Path | None = None) -> Path | None:
+def find_latest_run(paper: str, runs_dir: str | Path | None = None) -> Path | None:
     """The newest run folder under runs/ holding sidecars of `paper` (None when there is none)."""
     root = Path(runs_dir) if runs_dir else repo_root() / "runs"
     if not root.is_dir():

@@ -26,32 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from avfh_core.losses.frequency import FocalFrequencyLoss
+from avfh_core.viz.photos import load_photo
 
 # ----------------------------------------------------------------------------------------------- pure functions
-
-
-def _synthetic_photo(size: int) -> torch.Tensor:
-    """A fallback test card (rings and bars) when scikit-image's sample photos are not installed."""
-    y, x = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
-    r = torch.sqrt(x**2 + y**2)
-    img = torch.stack([0.5 + 0.5 * torch.cos(40 * r**2), 0.5 + 0.5 * torch.sign(torch.sin(12 * x)),
-                       (r < 0.6).float() * 0.8 + 0.1])
-    return img.clamp(0, 1)
-
-
-def load_photo(size: int = 96) -> torch.Tensor:
-    """A real face photo, [3, size, size] in [0, 1]: the face crop of scikit-image's `astronaut` (NASA, public
-    domain). Falls back to a synthetic test card when scikit-image is absent (said in the returned tensor's name)."""
-    if not isinstance(size, int) or size < 16:
-        raise ValueError(f"size must be an int >= 16, got {size!r}")
-    try:
-        from skimage import data as skdata
-
-        arr = skdata.astronaut()[10:210, 145:345]  # the face, 200 x 200
-        img = torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div(255)
-    except ImportError:
-        return _synthetic_photo(size)
-    return F.interpolate(img[None], size=(size, size), mode="area")[0].clamp(0, 1)
 
 
 def bicubic_reconstruction(hr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -177,7 +154,7 @@ class FourierWeightPanel:
 
     def __init__(self, image: torch.Tensor | None = None, *, alpha: float = 1.0, scale: int = 4,
                  log_matrix: bool = False, size: int = 96):
-        self.hr = load_photo(size) if image is None else torch.as_tensor(image, dtype=torch.float32)
+        self.hr = load_photo(size)[0] if image is None else torch.as_tensor(image, dtype=torch.float32)
         if self.hr.ndim != 3 or self.hr.shape[0] != 3:
             raise ValueError(f"image must be [3, H, W], got {tuple(self.hr.shape)}")
         w = _widgets()
@@ -483,7 +460,7 @@ def load_panel_outputs(path: str | Path) -> tuple[dict[str, np.ndarray], np.ndar
 
 
 __all__ = [
-    "FourierWeightPanel", "AblationPanel", "AblationRow", "ablation_view", "fourier_weight_view", "load_photo",
+    "FourierWeightPanel", "AblationPanel", "AblationRow", "ablation_view", "fourier_weight_view",
     "bicubic_reconstruction", "log_spectrum", "mouth_crop", "high_frequency_share", "radial_profile",
     "save_panel_outputs",
     "load_panel_outputs",

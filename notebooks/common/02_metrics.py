@@ -50,7 +50,7 @@ from avfh_core.data.degrade import bicubic_down, bicubic_up, gaussian_kernel
 from avfh_core.metrics import erqa, nlmd, psnr, region_scores, ssim, ssim_vh, ssim_vt, video_psnr
 from avfh_core.metrics.stats import claim_verdict, paired_ttest
 from avfh_core.reproduce.results import Results
-from avfh_core.viz import save_figure
+from avfh_core.viz import load_photo, save_figure
 
 cfg = setup(preset, seed=seed, device=device, data_root=data_root)
 res = Results("common/02_metrics", cfg)
@@ -71,17 +71,6 @@ print(f"preset={cfg.preset}")
 # - **mouth blur** (face only): only the mouth region is blurred -- what the lip-reading loss is meant to prevent.
 
 # %%
-def load_photo(size: int) -> tuple[torch.Tensor, str]:
-    try:
-        from skimage import data as skdata
-    except ImportError:
-        w = SynthWorld(SynthConfig(image_size=size, num_frames=1, seed=1))
-        return w.clip(0, "test").video[0], "synthetic face (no scikit-image)"
-    img = torch.from_numpy(skdata.astronaut()[20:276, 120:376].copy()).permute(2, 0, 1).float() / 255
-    img = F.interpolate(img[None], size=(size, size), mode="bicubic", antialias=True, align_corners=False)[0]
-    return img.clamp(0, 1), "astronaut (photo)"
-
-
 def blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
     k = gaussian_kernel(sigma)
     r = k.numel() // 2

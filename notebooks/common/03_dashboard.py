@@ -23,9 +23,10 @@
 # * a **live** panel: the weighted Fourier loss of VFH-GAN (section 3.2.2, eqs. 9-10) computed on a real photo as
 #   you move `alpha`. The weight matrix $m(u, v) = (|F - F^*| / \max)^\alpha$ decides which frequencies the loss
 #   pushes on; at $\alpha = 0$ every frequency weighs 1 and the loss is the pixel MSE (Parseval);
-# * **ablation** panels, one per table of the paper: pick a row, or tick the components / loss terms that define
-#   the rows, and compare with another row: the outputs on the same clip, their spectra and mouth crops when the
-#   run saved them, and always the numbers, the paper's beside ours over seeds from the newest `avfh reproduce` run.
+# * **ablation** panels, one per table of the paper named by `paper` (its `avfh_core/reproduce/tables/<paper>.yaml`):
+#   pick a row, or tick the components / loss terms that define the rows (`components` in the YAML), and compare
+#   with another row: the outputs on the same clip, their spectra and mouth crops when the run saved them, and
+#   always the numbers, the paper's beside ours over seeds from the newest `avfh reproduce` run of that paper.
 #
 # `avfh dashboard` serves this notebook with Voila on 127.0.0.1. Run headless (papermill, CI) the panels take their
 # non-interactive path and draw static figures.
@@ -36,6 +37,7 @@ seed: int = 0  # >= 0
 device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
 data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
 run_dir: str | None = None  # a run folder written by `avfh reproduce`; None: the newest
+paper: str = "vfhgan"  # a paper with tables in avfh_core/reproduce/tables/<paper>.yaml
 
 # %%
 import os
@@ -43,15 +45,16 @@ import os
 from avfh_core.config import setup
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import load_tables
-from avfh_core.viz import save_figure
+from avfh_core.viz import load_photo, save_figure
 from avfh_core.viz.dashboard import ablation_inputs, find_latest_run
-from avfh_core.viz.panels import AblationPanel, FourierWeightPanel, bicubic_reconstruction, fourier_weight_view, load_photo
+from avfh_core.viz.panels import AblationPanel, FourierWeightPanel, bicubic_reconstruction, fourier_weight_view
 
 cfg = setup(preset, seed=seed, device=device, data_root=data_root)
 res = Results("common/03_dashboard", cfg)
 interactive = bool(cfg.widgets)
-run_dir = run_dir or os.environ.get("AVFH_DASHBOARD_RUN_DIR") or find_latest_run("vfhgan")
-print(f"preset={cfg.preset} interactive={interactive}")
+tables = load_tables(paper)  # the paper's tables and claims; a clear error names the file when there is none
+run_dir = run_dir or os.environ.get("AVFH_DASHBOARD_RUN_DIR") or find_latest_run(paper)
+print(f"preset={cfg.preset} interactive={interactive} paper={paper}: tables {list(tables.tables)}")
 
 # %% [markdown]
 # ## Live: the weight matrix of the weighted Fourier loss
@@ -71,7 +74,7 @@ save_figure(fourier.figure(), "common", "dashboard_fourier", show=False)
 # The same computation without widgets, for a few values of `alpha` (this cell does not depend on the preset):
 
 # %% tags=["nbval-check-output"]
-hr = load_photo(64)
+hr, _ = load_photo(64)
 pred = bicubic_reconstruction(hr, 4)
 sweep = {}
 print(f"{'alpha':>6s} {'loss':>10s} {'mean weight':>12s} {'peak (cyc/px)':>14s} {'share > 0.125':>14s}")
@@ -85,29 +88,24 @@ assert sweep[3.0]["mean_weight"] < sweep[1.0]["mean_weight"] < sweep[0.0]["mean_
 res.log("fourier_alpha_sweep", {str(a): v for a, v in sweep.items()})
 
 # %% [markdown]
-# ## Ablations of VFH-GAN, from the sweep results
-# Table 1 toggles the audio branch (CMFE-B) and the axial attention; Table 2 toggles the loss terms. Our numbers
-# come from the sidecars of the newest run under `runs/` that ran the VFH-GAN notebooks (`avfh reproduce --paper
-# vfhgan --sweep ...`); rows no run produced say "not run". Output images appear when the run saved them
+# ## The paper's tables, from the sweep results
+# One panel per table of the paper. For VFH-GAN, Table 1 toggles the audio branch (CMFE-B) and the axial
+# attention; Table 2 toggles the loss terms. Each panel opens on the rows of the table's first claim. Our numbers
+# come from the sidecars of the newest run under `runs/` that ran the paper's notebooks (`avfh reproduce --paper
+# <paper> --sweep ...`); rows no run produced say "not run". Output images appear when the run saved them
 # (`avfh_core.viz.panels.save_panel_outputs`).
 
 # %% tags=["nbval-ignore-output"]
 import ipywidgets as widgets
 from IPython.display import display
 
-paper = load_tables("vfhgan")
-components = {
-    "table1": {"no_audio": [], "audio": ["audio"], "audio_attention": ["audio", "attention"]},
-    "table2": {"a_perc_adv": [], "b_freq": ["frequency loss"], "c_lip": ["lip loss"],
-               "d_all": ["frequency loss", "lip loss"]},
-}
-choice = {"table1": ("audio", "no_audio"), "table2": ("d_all", "a_perc_adv")}
 panels = {}
-for table, rows in components.items():
-    sidecars, outputs, reference = ablation_inputs(run_dir, "vfhgan", table)
-    selected, compare = choice[table]
-    panels[table] = AblationPanel.from_results(paper, table, sidecars, outputs=outputs, reference=reference,
-                                               row_components=rows, selected=selected, compare=compare)
+for table, t in tables.tables.items():
+    claims = [c for c in tables.claims if c.table == table]
+    selected, compare = (claims[0].b, claims[0].a) if claims else (list(t.rows)[-1], list(t.rows)[0])
+    sidecars, outputs, reference = ablation_inputs(run_dir, paper, table)
+    panels[table] = AblationPanel.from_results(tables, table, sidecars, outputs=outputs, reference=reference,
+                                               row_components=t.row_components(), selected=selected, compare=compare)
 print(f"sweep results from: {run_dir or 'no run found (published numbers only)'}")
 if interactive:
     tabs = widgets.Tab(children=[p.widget for p in panels.values()])

@@ -58,14 +58,14 @@ import torch
 import torch.nn.functional as F
 
 from avfh_core.config import setup
-from avfh_core.data import SynthConfig, SynthWorld, synth
+from avfh_core.data import synth
 from avfh_core.data.degrade import bicubic_down, bicubic_up
 from avfh_core.losses.frequency import FocalFrequencyLoss, dft2_naive, dft_loss, radial_band_error
 from avfh_core.metrics import erqa, psnr, ssim
 from avfh_core.metrics.stats import claim_verdict
 from avfh_core.models.baselines import SRResNet
 from avfh_core.reproduce.results import Results
-from avfh_core.viz import save_figure
+from avfh_core.viz import load_photo, save_figure
 
 cfg = setup(preset, seed=seed, device=device, data_root=data_root, steps=steps, batch_size=batch_size, lr=lr,
             width=width)
@@ -139,17 +139,6 @@ else:
 # nearly exact at the lowest frequencies and attenuates the middle ones, where images still have much energy, so the
 # weights form a ring of mid frequencies. The printed means quantify this per image.
 # %%
-def load_photo(size: int = 128) -> tuple[torch.Tensor, str]:
-    """scikit-image's astronaut (a real photo shipped with the package), centre face crop; a synthetic face if absent."""
-    try:
-        from skimage import data as skdata
-    except ImportError:
-        w = SynthWorld(SynthConfig(image_size=size, num_frames=1, seed=1))
-        return w.clip(0, "test").video[0], "synthetic face (scikit-image not installed)"
-    img = torch.from_numpy(skdata.astronaut()[20:276, 120:376].copy()).permute(2, 0, 1).float() / 255
-    return F.interpolate(img[None], size=(size, size), mode="bicubic", antialias=True, align_corners=False)[0].clamp(0, 1), "astronaut (scikit-image)"
-
-
 world = synth.world(cfg)  # the run's world (avfh_core.data.synth.world: seed 0 whatever the run seed)
 photo, photo_name = load_photo(128)
 face = world.clip(0, "test").video[cfg.clip_frames // 2]
