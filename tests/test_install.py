@@ -73,3 +73,12 @@ def test_a_package_that_does_not_load_is_named(monkeypatch, capsys):
 @pytest.mark.parametrize("dist,module", [("pyyaml", "yaml"), ("scikit-image", "skimage"), ("torch", "torch")])
 def test_import_names(dist, module):
     assert deps.import_name(dist) == module
+
+
+def test_jupyterlab_opens_py_notebooks_as_notebooks():
+    """`make install` writes a venv-local default-viewer setting; JupyterLab's own settings lookup must see it."""
+    from jupyter_server.services.config import ConfigManager
+
+    overrides = ConfigManager(config_dir_name="labconfig").get("default_setting_overrides")
+    viewers = overrides.get("@jupyterlab/docmanager-extension:plugin", {}).get("defaultViewers", {})
+    assert viewers.get("python") == "Jupytext Notebook"
