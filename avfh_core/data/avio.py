@@ -158,8 +158,6 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = 16000, expect_
             raise MediaError(f"{path}: corrupt or truncated audio ({e})") from None
     if not chunks or sum(ch.shape[1] for ch in chunks) == 0:
         raise MediaError(f"{path}: audio stream has no decodable samples")
-    if len({ch.shape[0] for ch in chunks}) > 1:
-        raise MediaError(f"{path}: the number of audio channels changes within the stream")
     raw = np.concatenate(chunks, axis=1)
     bad = int(raw.size - np.isfinite(raw).sum())
     if bad:
