@@ -37,8 +37,13 @@ def _write_raw(path, channels: np.ndarray, rate: int = 16000, codec: str = "pcm_
     layout = {1: "mono", 2: "stereo"}[x.shape[0]]
     with av.open(str(path), "w") as c:
         s = c.add_stream(codec, rate=rate, layout=layout)
-        if codec == "pcm_s16le":
-            frames = [((x.T.reshape(1, -1) * 32767).round().astype(np.int16), "s16")]
+        ints = {"pcm_s16le": ("s16", np.int16, 2**15, 0), "pcm_s32le": ("s32", np.int32, 2**31, 0),
+                "pcm_u8": ("u8", np.uint8, 2**7, 2**7)}  # full scale 1.0 = 2^(bits-1), as FFmpeg reads it
+        if codec in ints:
+            fmt, dtype, scale, offset = ints[codec]
+            q = ((x.T.reshape(1, -1).astype(np.float64) * scale).round() + offset).clip(
+                np.iinfo(dtype).min, np.iinfo(dtype).max)
+            frames = [(q.astype(dtype), fmt)]
         elif codec == "aac":  # planar float, whole 1024-sample frames
             frames = [(np.ascontiguousarray(x[:, k: k + 1024]), "fltp") for k in range(0, x.shape[1], 1024)]
         else:
@@ -90,6 +95,14 @@ def test_stereo_downmix_is_the_channel_mean(tmp_path, codec, rate):
     torch.testing.assert_close(same, mono, atol=1e-6, rtol=0)
     mixed, _ = read_audio(_write_raw(tmp_path / "mixed.wav", np.stack([left, right]), rate, codec))
     assert abs(float(mixed.abs().max()) - 0.6) < 2e-3  # (0.9 + 0.3) / 2
+
+
+@pytest.mark.parametrize("codec,lsb", [("pcm_s16le", 2.0**-15), ("pcm_s32le", 2.0**-31), ("pcm_u8", 2.0**-7)])
+def test_integer_pcm_is_scaled_to_full_scale(tmp_path, codec, lsb):
+    x = _tone(0.9, 4000)
+    a, sr = read_audio(_write_raw(tmp_path / "int.wav", x, codec=codec), sample_rate=None)
+    assert sr == 16000 and a.dtype == torch.float32
+    assert float((a - torch.from_numpy(x)).abs().max()) <= lsb / 2 + 1e-7  # rounding only
 
 
 def test_lossy_overshoot_is_clipped_and_unnormalised_lossy_audio_refused(tmp_path):
@@ -151,6 +164,7 @@ def test_validate_refuses_values_outside_the_contract(clip):
              (dict(audio=torch.full_like(clip.audio, float("inf"))), r"audio has \d+ NaN or infinite"),
              (dict(audio=(clip.audio * 32767).short()), r"audio must be float in \[-1,1\], got dtype torch\.int16"),
              (dict(frontal=clip.video + 0.2), r"frontal has values"),
+             (dict(pose=torch.full((T, 3), float("inf"))), r"pose contains infinite angles"),
              (dict(fps=float("nan")), r"fps must be a positive number"),
              (dict(sample_rate=16000.0), r"sample_rate must be a positive int")]
     for change, msg in cases:
@@ -214,6 +228,12 @@ def test_write_av_refuses_non_finite_input_and_names_the_file_on_encoder_errors(
         write_av(tmp_path / "nan.wav", None, a)
     with pytest.raises(ValueError, match=r"x\.mp4: fps must be a positive number"):
         write_av(tmp_path / "x.mp4", clip.video, fps=0)
+    with pytest.raises(ValueError, match=r"x\.wav: sample_rate must be a positive int"):
+        write_av(tmp_path / "x.wav", None, clip.audio, sample_rate=16000.5)
+    with pytest.raises(ValueError, match=r"x\.wav: audio must be a mono waveform \[S\], got torch\.Size\(\[2, "):
+        write_av(tmp_path / "x.wav", None, torch.stack([clip.audio] * 2))
+    with pytest.raises(ValueError, match=r"x\.mp4: nothing to write"):
+        write_av(tmp_path / "x.mp4", None, None)
     with pytest.raises(MediaError, match=r"rate\.mpg: encoding failed .*mp2"):  # MP2 has no 7 kHz mode
         write_av(tmp_path / "rate.mpg", None, clip.audio, sample_rate=7000)
     assert not (tmp_path / "rate.mpg").exists()

@@ -135,7 +135,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = 16000, expect_
     - lossy decoders' overshoot of full scale (peak up to LOSSY_OVERSHOOT_MAX, from clipped recordings) and the
       resampling filter's overshoot are clipped to [-1, 1].
     Refused with MediaError naming the file: NaN or infinite samples (with their count); float PCM (e.g. a float
-    wav) whose peak exceeds 1: this project does not guess a gain, rescale the file (e.g. divide by its peak);
+    wav) whose peak exceeds 1 (by more than 1e-4, float rounding): this project does not guess a gain, rescale the file (e.g. divide by its peak);
     decoded lossy audio with a peak above LOSSY_OVERSHOOT_MAX."""
     path = Path(path)
     av = _av()

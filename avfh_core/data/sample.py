@@ -30,6 +30,9 @@ class AVSample:
     frontal:     [T, 3, H, W] frontal rendering of the same frames (frontalization ground truth), or None
     source:      where it came from: a file path, or "synth:<config-hash>:<index>"
     extras:      anything source-specific (word timings, phonemes, ...)
+
+    `validate()` checks shapes, dtypes and values: a sample with NaN frames or audio, or values outside these
+    ranges, is refused with a ValueError naming its source and the tensor (loaders clip or refuse at read time).
     """
 
     video: torch.Tensor
