@@ -131,18 +131,6 @@ def test_registry_and_dependency_order():
     assert param_slug({"seed": 1, "preset": "smoke"}) == "preset-smoke_seed-1"
 
 
-def test_nbcheck_prepares_parameterised_copies(tmp_path):
-    from avfh_core.reproduce.nbcheck import prepare
-
-    root = tmp_path / "nbs"
-    src = write(root, "demo/a.py", OK_NB)
-    jupytext.write(jupytext.read(src), src.with_suffix(".ipynb"))
-    (out,) = prepare("smoke", tmp_path / "check", root=root)
-    nb = jupytext.read(out)
-    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert len(injected) == 1 and 'preset = "smoke"' in injected[0].source
-
-
 def test_info_runs(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out

@@ -28,29 +28,58 @@ def _mel_transform(sample_rate: int, hop: int, n_fft: int, win: int, n_mels: int
 
 
 def frame_hop(sample_rate: int, fps: float, steps_per_frame: int = MEL_STEPS_PER_FRAME) -> int:
+    """Audio samples per feature step: sample_rate / fps / steps_per_frame, which must be an integer. The message
+    says which side to resample: a video rate other than 25 fps (e.g. 29.97) is fixed by resampling the video
+    (`avio.read_video(path, fps=25)`), an audio rate other than 16 kHz by resampling the audio."""
     hop = sample_rate / fps / steps_per_frame
     if abs(hop - round(hop)) > 1e-6:
-        raise ValueError(f"sample_rate={sample_rate} / fps={fps} / {steps_per_frame} steps is not an integer hop; "
-                         "resample the audio (e.g. to 16 kHz)")
+        def integer(rate: float, f: float) -> bool:
+            return abs(rate / f / steps_per_frame - round(rate / f / steps_per_frame)) <= 1e-6
+
+        video_fix = "resample the video to 25 fps (e.g. avio.read_video(path, fps=25); the real-dataset loaders do this)"
+        audio_fix = "resample the audio to 16 kHz (e.g. avio.read_audio(path, sample_rate=16000))"
+        if abs(fps - 25.0) > 1e-6 and integer(sample_rate, 25.0):
+            fix = video_fix
+        elif integer(16000, fps):
+            fix = audio_fix
+        else:
+            fix = f"{video_fix} and {audio_fix}"
+        raise ValueError(f"sample_rate={sample_rate} Hz / fps={fps:g} / {steps_per_frame} steps per frame = "
+                         f"{hop:.4g} is not an integer hop: {fix}")
     return int(round(hop))
 
 
-def _check_audio(audio: torch.Tensor, sample_rate: int, fps: float) -> tuple[int, int]:
-    if not isinstance(audio, torch.Tensor) or not audio.is_floating_point():
-        raise ValueError(f"audio must be a float tensor [..., S], got {type(audio).__name__} "
-                         f"{getattr(audio, 'dtype', '')}")
+def _check_audio(audio: torch.Tensor, sample_rate: int, fps: float, name: str = "audio"
+                 ) -> tuple[torch.Tensor, int, int]:
+    """-> (audio as float32, frames, hop). Any floating dtype is accepted and computed in float32 (float64 input
+    gives float32 features: the models are float32 and the filterbank is); integer and complex tensors, and
+    NaN or infinite samples, are refused naming the tensor."""
+    if not isinstance(audio, torch.Tensor):
+        raise ValueError(f"{name} must be a float tensor [..., S], got {type(audio).__name__}")
+    if audio.is_complex() or not audio.is_floating_point():
+        hint = (" (integer PCM: convert first, e.g. audio.float() / 32768 for int16)"
+                if not audio.is_complex() and audio.dtype != torch.bool else "")
+        raise ValueError(f"{name} must be a real float waveform [..., S], got dtype {audio.dtype}{hint}")
+    if audio.ndim == 0:
+        raise ValueError(f"{name} must be a waveform [..., S], got a scalar")
+    finite = torch.isfinite(audio)
+    if not bool(finite.all()):
+        bad = int(finite.numel() - finite.sum())
+        raise ValueError(f"{name} has {bad} NaN or infinite samples of {audio.numel()}")
     per_frame = sample_rate / fps
     n_frames = int(round(audio.shape[-1] / per_frame))
     if n_frames < 1:
-        raise ValueError(f"audio of {audio.shape[-1]} samples is shorter than one video frame ({per_frame} samples)")
-    return n_frames, frame_hop(sample_rate, fps)
+        raise ValueError(f"{name} of {audio.shape[-1]} samples is shorter than one video frame ({per_frame} samples)")
+    return audio.float(), n_frames, frame_hop(sample_rate, fps)
 
 
 def log_mel(audio: torch.Tensor, sample_rate: int = 16000, fps: float = 25.0, n_mels: int = N_MELS,
             n_fft: int = 1024, win_length: int = 800, f_min: float = 55.0, f_max: float = 7600.0,
             eps: float = 1e-5) -> torch.Tensor:
-    """log(mel power + eps): audio [..., S] -> [..., n_mels, T * 16] where T = round(S / (sample_rate / fps))."""
-    n_frames, hop = _check_audio(audio, sample_rate, fps)
+    """log(mel power + eps): audio [..., S] -> float32 [..., n_mels, T * 16] where T = round(S / (sample_rate / fps)).
+
+    Any float dtype is computed in float32; integer, complex or non-finite audio raises ValueError."""
+    audio, n_frames, hop = _check_audio(audio, sample_rate, fps)
     tf = _mel_transform(int(sample_rate), hop, n_fft, win_length, n_mels, f_min, min(f_max, sample_rate / 2))
     tf = tf.to(audio.device)
     mel = tf(audio)
@@ -62,8 +91,9 @@ def log_mel(audio: torch.Tensor, sample_rate: int = 16000, fps: float = 25.0, n_
 
 def log_linear(audio: torch.Tensor, sample_rate: int = 16000, fps: float = 25.0, n_fft: int = 512,
                win_length: int = 400, eps: float = 1e-5) -> torch.Tensor:
-    """log(|STFT| + eps), linear frequency: audio [..., S] -> [..., n_fft/2+1, T * 16] (257 bins by default)."""
-    n_frames, hop = _check_audio(audio, sample_rate, fps)
+    """log(|STFT| + eps), linear frequency: audio [..., S] -> float32 [..., n_fft/2+1, T * 16] (257 bins by
+    default). Dtypes as `log_mel`."""
+    audio, n_frames, hop = _check_audio(audio, sample_rate, fps)
     shape = audio.shape
     x = audio.reshape(-1, shape[-1])
     win = torch.hann_window(win_length, device=audio.device)

@@ -15,8 +15,12 @@ video length (a mismatch beyond 0.12 s is an error naming the file), video resam
 dlib 68-point detector (extra: `dlib-bin`, `face-recognition-models`) to fill `AVSample.landmarks`.
 
 Bad input: a missing root raises FileNotFoundError; an empty split raises ValueError naming the pattern searched;
-a bad file raises `MediaError` naming it, or, with `skip_bad=True`, is skipped with a warning and counted in
-`dataset.skipped`.
+a bad file raises `MediaError` naming it when it is loaded. With `skip_bad=True` every file is decoded once when the
+dataset is built (the cost of one pass over the data; `max_items` then counts good clips) and the bad ones are left
+out, each named in a warning and listed in `dataset.skipped`: the dataset holds only good files, so no index
+returns another index's clip. Media files beside the indexed ones that do not match the layout (e.g. `about_1.mp4`
+or an `.avi` in an LRW split directory) are left out with one warning listing a few of them and the expected
+layout; all are in `dataset.ignored`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from avfh_core.data.sample import AVSample
 
 TARGET_RATE = 16000
 TARGET_FPS = 25.0
+MEDIA_SUFFIXES = frozenset({".mp4", ".mpg", ".mpeg", ".m4a", ".wav", ".avi", ".mov", ".mkv", ".webm", ".flac",
+                            ".aac", ".mp3"})
 
 
 def _root(root: str | os.PathLike, name: str) -> Path:
@@ -93,14 +99,55 @@ class RealAVDataset(torch.utils.data.Dataset):
         self.size, self.resample, self.skip_bad = size, resample, skip_bad
         if landmarks not in (None, "detector"):
             raise ValueError(f"landmarks must be None or 'detector', got {landmarks!r}")
+        if max_items is not None and (not isinstance(max_items, int) or max_items < 1):
+            raise ValueError(f"max_items must be a positive int or None, got {max_items!r}")
         self.landmarks = landmarks
-        self.items = self._index()
-        if max_items is not None:
-            self.items = self.items[:max_items]
+        self.ignored: list[Path] = []  # media files beside the indexed ones that do not match the layout
+        self.skipped: list[str] = []  # files that failed to load (skip_bad=True)
+        items = self._index()
+        self._warn_ignored()
+        if skip_bad:
+            items = self._good_items(items, max_items)
+        elif max_items is not None:
+            items = items[:max_items]
+        self.items = items
         if not self.items:
+            if self.skipped:
+                raise MediaError(f"{self.name}: all {len(self.skipped)} files found for split {split!r} under "
+                                 f"{self.root} failed to load (first: {self.skipped[0]})")
             raise ValueError(f"{self.name}: no clips found for split {split!r} under {self.root} "
                              f"(expected {self.pattern()})")
-        self.skipped: list[str] = []
+
+    def _note_strays(self, directory: Path, taken) -> None:
+        """Record media files directly in `directory` that the layout did not take (not in `taken`, a set or list)."""
+        if directory.is_dir():
+            taken = taken if isinstance(taken, (set, frozenset)) else set(taken)
+            self.ignored.extend(f for f in sorted(directory.iterdir())
+                                if f.suffix.lower() in MEDIA_SUFFIXES and f not in taken and f.is_file())
+
+    def _warn_ignored(self) -> None:
+        if self.ignored:
+            shown = ", ".join(str(f.relative_to(self.root)) for f in self.ignored[:5])
+            more = f" and {len(self.ignored) - 5} more" if len(self.ignored) > 5 else ""
+            warnings.warn(f"{self.name}: ignoring {len(self.ignored)} media file(s) under {self.root} that do not "
+                          f"match the layout {self.pattern()}: {shown}{more} (all listed in dataset.ignored)",
+                          stacklevel=3)
+
+    def _good_items(self, items: list[dict], max_items: int | None) -> list[dict]:
+        """skip_bad=True: decode each file once, keep the good ones (up to max_items), warn naming each bad one."""
+        good = []
+        for item in items:
+            if max_items is not None and len(good) >= max_items:
+                break
+            try:
+                self._decode(item)
+            except (MediaError, FileNotFoundError) as e:
+                self.skipped.append(str(item["video"]))
+                warnings.warn(f"{self.name}: skipping bad file: {e}; {len(self.skipped)} skipped so far",
+                              stacklevel=3)
+                continue
+            good.append(item)
+        return good
 
     # subclasses implement these
     def pattern(self) -> str:
@@ -115,12 +162,16 @@ class RealAVDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def load(self, item: dict) -> AVSample:
+    def _decode(self, item: dict) -> tuple[torch.Tensor, float, torch.Tensor, int, Path]:
         video, fps = read_video(item["video"], fps=TARGET_FPS)
         apath = item.get("audio", item["video"])
         expect = None if self.resample else TARGET_RATE
         audio, sr = read_audio(apath, sample_rate=TARGET_RATE if self.resample else None, expect_rate=expect)
         audio = fit_audio_to_video(audio, sr, video.shape[0], fps, apath)
+        return video, fps, audio, sr, apath
+
+    def load(self, item: dict) -> AVSample:
+        video, fps, audio, sr, _ = self._decode(item)
         video = _crop_resize(video, self.crop, self.size)
         meta = self._meta(item)
         lm = detect_landmarks(video) if self.landmarks == "detector" else None
@@ -129,18 +180,9 @@ class RealAVDataset(torch.utils.data.Dataset):
                         source=str(item["video"]), extras=meta.get("extras", {})).validate()
 
     def __getitem__(self, i: int) -> AVSample:
-        n = len(self.items)
-        for k in range(n):
-            item = self.items[(i + k) % n]
-            try:
-                return self.load(item)
-            except (MediaError, FileNotFoundError) as e:
-                if not self.skip_bad:
-                    raise
-                self.skipped.append(str(item["video"]))
-                warnings.warn(f"{self.name}: skipping bad file ({e}); {len(self.skipped)} skipped so far",
-                              stacklevel=2)
-        raise MediaError(f"{self.name}: every file under {self.root} failed to load")
+        """The clip of items[i]. A file that fails here raises MediaError naming it, also with skip_bad=True (its
+        files were checked when the dataset was built: a failure now means the file changed since)."""
+        return self.load(self.items[i])
 
 
 class LRW(RealAVDataset):
@@ -170,8 +212,12 @@ class LRW(RealAVDataset):
             words = sorted(self.words_filter)
         self.vocabulary = words
         items = []
+        self._note_strays(self.root, ())
         for wi, w in enumerate(words):
-            for f in sorted((self.root / w / self.split).glob(f"{w}_*.mp4")):
+            files = sorted((self.root / w / self.split).glob(f"{w}_*.mp4"))
+            self._note_strays(self.root / w, ())
+            self._note_strays(self.root / w / self.split, files)
+            for f in files:
                 items.append({"video": f, "word": w, "word_index": wi, "txt": f.with_suffix(".txt")})
         return items
 
@@ -204,6 +250,10 @@ class LRS2(RealAVDataset):
             files = [main / f"{n}.mp4" for n in names]
         elif self.split == "main":
             files = sorted(main.glob("*/*.mp4"))
+            self._note_strays(main, ())
+            taken = set(files)
+            for d in sorted(p for p in main.iterdir() if p.is_dir()) if main.is_dir() else []:
+                self._note_strays(d, taken)
         else:
             return []
         return [{"video": f, "txt": f.with_suffix(".txt"), "speaker": f.parent.name} for f in files]
@@ -244,7 +294,13 @@ class GRID(RealAVDataset):
             spks = [s for s in spks if s in set(self.speakers)]
         items = []
         for s in spks:
-            for f in sorted((self.root / s / "video").glob("*.mpg")):
+            videos = sorted((self.root / s / "video").glob("*.mpg"))
+            self._note_strays(self.root / s / "video", videos)
+            stems = {f.stem for f in videos}
+            wavs = sorted((self.root / s / "audio").glob("*.wav"))
+            self._note_strays(self.root / s / "audio", wavs)
+            self.ignored.extend(f for f in wavs if f.stem not in stems)  # audio without its video
+            for f in videos:
                 items.append({"video": f, "audio": self.root / s / "audio" / f"{f.stem}.wav",
                               "align": self.root / s / "align" / f"{f.stem}.align", "speaker": s})
         return items
@@ -275,8 +331,13 @@ class VoxCeleb2(RealAVDataset):
     def _index(self):
         base = self.root / self.split / "mp4"
         items = []
-        for f in sorted(base.glob("id*/*/*.mp4")):
+        for f in sorted(base.rglob("*")) if base.is_dir() else []:
+            if f.suffix.lower() not in MEDIA_SUFFIXES:
+                continue
             rel = f.relative_to(base)
+            if f.suffix != ".mp4" or len(rel.parts) != 3 or not rel.parts[0].startswith("id"):
+                self.ignored.append(f)
+                continue
             m4a = self.root / self.split / "aac" / rel.with_suffix(".m4a")
             items.append({"video": f, "audio": m4a if m4a.exists() else f, "speaker": rel.parts[0],
                           "youtube": rel.parts[1]})
@@ -319,12 +380,15 @@ class RAVDESS(RealAVDataset):
 
     def _index(self):
         items = []
-        for f in sorted(self.root.glob("Actor_*/*.mp4")):
+        for f in sorted(self.root.glob("Actor_*/*")):
+            if f.suffix.lower() not in MEDIA_SUFFIXES:
+                continue
             try:
                 meta = parse_ravdess_name(f.name)
             except ValueError:
+                self.ignored.append(f)
                 continue
-            if meta["modality"] == "audio-video" and meta["vocal_channel"] == self.vocal_channel:
+            if f.suffix == ".mp4" and meta["modality"] == "audio-video" and meta["vocal_channel"] == self.vocal_channel:
                 items.append({"video": f, "meta": meta})
         return items
 

@@ -6,6 +6,8 @@ Every dataset yields an `AVSample`, so every model and notebook works on every s
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +30,9 @@ class AVSample:
     frontal:     [T, 3, H, W] frontal rendering of the same frames (frontalization ground truth), or None
     source:      where it came from: a file path, or "synth:<config-hash>:<index>"
     extras:      anything source-specific (word timings, phonemes, ...)
+
+    `validate()` checks shapes, dtypes and values: a sample with NaN frames or audio, or values outside these
+    ranges, is refused with a ValueError naming its source and the tensor (loaders clip or refuse at read time).
     """
 
     video: torch.Tensor
@@ -55,17 +60,53 @@ class AVSample:
         return replace(self, **changes)
 
     def validate(self) -> AVSample:
-        """Check the contract; raise ValueError naming the source and what is wrong."""
+        """Check the contract; raise ValueError naming the source, the tensor and what is wrong: shapes, dtypes, and
+        values (video and frontal finite in [0, 1], audio finite in [-1, 1], landmarks and pose without inf; NaN
+        landmarks are allowed: frames where a detector found no face)."""
         where = self.source or "<sample>"
         v = self.video
-        if v.ndim != 4 or v.shape[1] != 3:
-            raise ValueError(f"{where}: video must be [T,3,H,W], got {tuple(v.shape)}")
+        if not isinstance(v, torch.Tensor) or v.ndim != 4 or v.shape[1] != 3:
+            raise ValueError(f"{where}: video must be [T,3,H,W], got {_shape(v)}")
         if not v.is_floating_point():
             raise ValueError(f"{where}: video must be float in [0,1], got dtype {v.dtype}")
-        if self.audio.ndim != 1:
-            raise ValueError(f"{where}: audio must be a mono waveform [S], got {tuple(self.audio.shape)}")
-        if self.landmarks is not None and tuple(self.landmarks.shape) != (v.shape[0], 68, 2):
-            raise ValueError(f"{where}: landmarks must be [T,68,2] with T={v.shape[0]}, got {tuple(self.landmarks.shape)}")
-        if self.frontal is not None and self.frontal.shape != v.shape:
-            raise ValueError(f"{where}: frontal must match video shape {tuple(v.shape)}, got {tuple(self.frontal.shape)}")
+        _check_range(v, 0.0, 1.0, f"{where}: video")
+        if not isinstance(self.audio, torch.Tensor) or self.audio.ndim != 1:
+            raise ValueError(f"{where}: audio must be a mono waveform [S], got {_shape(self.audio)}")
+        if not self.audio.is_floating_point():
+            raise ValueError(f"{where}: audio must be float in [-1,1], got dtype {self.audio.dtype}")
+        _check_range(self.audio, -1.0, 1.0, f"{where}: audio")
+        if not (isinstance(self.fps, numbers.Real) and math.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"{where}: fps must be a positive number, got {self.fps!r}")
+        if not (isinstance(self.sample_rate, numbers.Integral) and self.sample_rate > 0):
+            raise ValueError(f"{where}: sample_rate must be a positive int (Hz), got {self.sample_rate!r}")
+        if self.landmarks is not None:
+            if tuple(self.landmarks.shape) != (v.shape[0], 68, 2):
+                raise ValueError(f"{where}: landmarks must be [T,68,2] with T={v.shape[0]}, "
+                                 f"got {tuple(self.landmarks.shape)}")
+            if bool(torch.isinf(self.landmarks).any()):
+                raise ValueError(f"{where}: landmarks contain infinite coordinates")
+        if self.pose is not None and bool(torch.isinf(self.pose).any()):
+            raise ValueError(f"{where}: pose contains infinite angles")
+        if self.frontal is not None:
+            if self.frontal.shape != v.shape:
+                raise ValueError(f"{where}: frontal must match video shape {tuple(v.shape)}, "
+                                 f"got {tuple(self.frontal.shape)}")
+            _check_range(self.frontal, 0.0, 1.0, f"{where}: frontal")
         return self
+
+
+def _shape(x: Any) -> str:
+    return str(tuple(x.shape)) if isinstance(x, torch.Tensor) else type(x).__name__
+
+
+def _check_range(x: torch.Tensor, lo: float, hi: float, what: str) -> None:
+    """ValueError naming `what` when x has NaN/inf values or values outside [lo, hi]."""
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):
+        raise ValueError(f"{what} has {int(finite.numel() - finite.sum())} NaN or infinite values "
+                         f"(of {x.numel()}); the contract is finite values in [{lo:g}, {hi:g}]")
+    if x.numel():
+        mn, mx = float(x.min()), float(x.max())
+        if mn < lo or mx > hi:
+            raise ValueError(f"{what} has values in [{mn:.4g}, {mx:.4g}], outside the contract [{lo:g}, {hi:g}]; "
+                             f"clamp or rescale it (e.g. x.clamp({lo:g}, {hi:g}))")

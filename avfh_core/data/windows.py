@@ -3,6 +3,11 @@
 Each item is one centre frame t of one clip: the LR and HR frames t-j..t+j, the log-mel steps of those frames
 (centred on t), the HR mouth box of frame t, the landmarks, the word and speaker ids. Only centres with a full
 window inside the clip are used (t in [j, T-1-j]); nothing is padded.
+
+Bad input is refused when the dataset is built, naming the clip (samples[c] and its source): a sample that breaks the
+`AVSample` contract (e.g. NaN frames, frames outside [0, 1], NaN audio or audio outside [-1, 1]; the log-mel of
+finite audio is finite, so no window carries NaN features), audio whose log-mel cannot be computed (e.g. 29.97 fps:
+resample the video to 25 fps), too few frames, no landmarks.
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ class WindowDataset(torch.utils.data.Dataset):
             s = samples[c]
             if not isinstance(s, AVSample):
                 raise ValueError(f"samples[{c}] is a {type(s).__name__}, not an AVSample")
-            s.validate()
+            try:
+                s.validate()
+            except ValueError as e:
+                raise ValueError(f"samples[{c}]: {e}") from None
             T = s.num_frames
             if T < 2 * window + 1:
                 raise ValueError(f"samples[{c}] ({s.source}) has {T} frames, fewer than a window of {2 * window + 1}")
@@ -48,7 +56,10 @@ class WindowDataset(torch.utils.data.Dataset):
                 raise ValueError(f"samples[{c}] ({s.source}) has no landmarks (needed for the mouth box)")
             hr = s.video
             lr = bicubic_down(hr, scale) if degrade == "bicubic" else blur_subsample(hr, 1.5, scale)
-            mel = log_mel(s.audio, s.sample_rate, s.fps)
+            try:
+                mel = log_mel(s.audio, s.sample_rate, s.fps)
+            except ValueError as e:
+                raise ValueError(f"samples[{c}] ({s.source}): log-mel of its audio failed: {e}") from None
             word = s.extras.get("word_index", -1)
             speaker = s.speaker if isinstance(s.speaker, int) else -1
             q = (hr * 255).round()

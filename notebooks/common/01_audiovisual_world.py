@@ -99,7 +99,7 @@ print(f"preset={cfg.preset}: {cfg.hr_size}x{cfg.hr_size} frames, {cfg.clip_frame
 # formant envelope plus shaped noise for fricatives, bursts and breath. F1 rises with the jaw opening, so the mel
 # spectrogram's low formant and the mouth co-move.
 #
-# *Why not espeak-ng as the default?* It is installed (`espeakng-loader`) and gives phoneme events, but our own
+# *Why not espeak-ng?* It is on PyPI (`espeakng-loader`) and gives phoneme events, but our own
 # synthesizer is deterministic to the sample on every platform, needs no native library, runs thousands of clips
 # a minute, and yields the articulatory tracks (not just phoneme times) that drive the lips. Its voices are less
 # natural; for these papers what matters is that sync and voice-identity cues exist and can be switched off.
