@@ -373,8 +373,8 @@ save_figure(fig, "vfhgan", "lip_detach_pitfall")
 # The demo is about the gradient, not about quality: (b) is bit-identical to (a), so the released code's lip term
 # is inert, while (c) follows a different path. Whether that path ends with a lower lip-reading loss on
 # *held-out* mouths is printed above and is not guaranteed for this toy upsampler: in the committed course run it
-# did (0.0292 vs 0.0379), in an earlier run of older code it did not; the held-out curves are noisy, and with
-# alpha = 1 the lip term also raises pixel L1. What the lip term does for the real generator is measured in
+# did not (0.0401 for (c) vs 0.0354 for (a)), in an earlier run of older code it did; the held-out curves are
+# noisy, and with alpha = 1 the lip term also raises pixel L1. What the lip term does for the real generator is measured in
 # notebooks 05-06 (Table 2, rows c and d).
 
 # %% [markdown]
