@@ -6,19 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 
-def _parse_assignment(text: str) -> tuple[str, Any]:
-    """'steps=20' -> ('steps', 20); values are YAML scalars (numbers, true/false, null, strings)."""
+def _parse_assignment(text: str) -> tuple[str, str]:
+    """'steps=20' -> ('steps', '20'); the value is converted to the type the notebook declares before anything runs."""
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"--set expects NAME=VALUE, got {text!r}")
     key, value = text.split("=", 1)
     if not key.isidentifier():
         raise argparse.ArgumentTypeError(f"--set: {key!r} is not a valid parameter name")
-    return key, yaml.safe_load(value)
+    return key, value
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -56,6 +53,21 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_plan(specs: list, run_dir: Path, preset: str, where: str) -> str:
+    """What a batch would run, in order: notebook, parameters, what it waits for, where its output goes."""
+    from avfh_core.reproduce.batch import run_dependencies
+
+    deps = run_dependencies(specs)
+    lines = [f"dry run (nothing executed): {len(specs)} notebook run(s), preset {preset}, {where} -> {run_dir}"]
+    width = max((len(s.notebook.id) for s in specs), default=0)
+    for i, spec in enumerate(specs):
+        params = " ".join(f"{k}={v}" for k, v in spec.parameters.items())
+        after = f"  after {', '.join(str(j + 1) for j in deps[i])}" if deps[i] else ""
+        lines.append(f"{i + 1:3d}. {spec.notebook.id.ljust(width)}  {params}{after}")
+        lines.append(f"     -> {spec.output_path(run_dir).relative_to(run_dir.parent)}")
+    return "\n".join(lines)
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -66,7 +78,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         run_batch,
         summary_table,
     )
-    from avfh_core.reproduce.executors import make_executor
+    from avfh_core.reproduce.executors import check_executor_options, make_executor
     from avfh_core.reproduce.sweep import Sweep, expand, load_sweep, parse_grid_item
 
     try:
@@ -85,14 +97,18 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         specs = expand(preset, papers=[*(args.paper or []), *sweep.papers],
                        notebooks=[*(args.notebook or []), *sweep.notebooks], parameters=params, grid=grid,
                        registry=registry)
-        executor = make_executor(args.workers, args.scheduler)
+        check_executor_options(args.workers, args.scheduler)
+        executor = None if args.dry_run else make_executor(args.workers, args.scheduler)
     except (ValueError, FileNotFoundError, OSError, ImportError) as e:
         print(f"avfh reproduce: {e}", file=sys.stderr)
         return 2
     run_id = args.run_id or new_run_id(preset)
     run_dir = Path(args.runs_dir or default_runs_dir()) / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
     where = f"scheduler {args.scheduler}" if args.scheduler else f"{args.workers} worker(s)"
+    if args.dry_run:
+        print(format_plan(specs, run_dir, preset, where))
+        return 0
+    run_dir.mkdir(parents=True, exist_ok=True)
     print(f"run {run_id}: {len(specs)} notebook run(s), preset {preset}, {where} -> {run_dir}", flush=True)
     bar = tqdm(total=len(specs), unit="nb", disable=args.quiet, file=sys.stderr)
 
@@ -205,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="notebooks in parallel on this machine (process pool)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask distributed scheduler, e.g. tcp://host:8786")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    p.add_argument("--dry-run", action="store_true",
+                   help="resolve and check every run, print the plan, execute nothing (no run folder is written)")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("report", help="Markdown + HTML report with the claims audit of a run folder")

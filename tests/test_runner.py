@@ -102,7 +102,7 @@ def test_reproduce_cli_unknown_parameter_is_a_clear_error(tmp_path, capsys):
                  "--runs-dir", str(tmp_path), "--quiet"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "stepz" in err and "00_tour.py" in err
+    assert "stepz" in err and "common/00_tour" in err
 
 
 def test_sync_check_catches_an_edited_py(tmp_path):

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from avfh_core.config import PRESETS, repo_root
+from avfh_core.config import repo_root
 from avfh_core.reproduce.runner import (
     DEFAULT_CELL_TIMEOUT,
     NotebookResult,
@@ -103,6 +103,13 @@ def select_notebooks(
     registry: Mapping[str, NotebookInfo], papers: Iterable[str] = (), notebooks: Iterable[str] = ()
 ) -> list[str]:
     """Notebook ids for the requested papers and/or notebooks (all when neither is given), with dependencies."""
+    return order_by_dependencies(named_notebooks(registry, papers, notebooks), registry)
+
+
+def named_notebooks(
+    registry: Mapping[str, NotebookInfo], papers: Iterable[str] = (), notebooks: Iterable[str] = ()
+) -> list[str]:
+    """The notebooks the user named (through --notebook or --paper; all when neither), without dependencies."""
     papers, notebooks = list(papers), list(notebooks)
     known_papers = sorted({i.paper for i in registry.values()})
     for p in papers:
@@ -117,7 +124,7 @@ def select_notebooks(
     chosen |= {nid for nid, i in registry.items() if i.paper in papers}
     if not papers and not notebooks:
         chosen = set(registry)
-    return order_by_dependencies(chosen, registry)
+    return sorted(chosen)
 
 
 def new_run_id(preset: str) -> str:
@@ -132,12 +139,10 @@ def plan(
     parameters: Mapping[str, Any] | None = None,
     registry: Mapping[str, NotebookInfo] | None = None,
 ) -> list[RunSpec]:
-    """One RunSpec per selected notebook, with `preset` plus the extra parameters."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
-    registry = registry or load_registry()
-    params = {"preset": preset, **dict(parameters or {})}
-    return [RunSpec(registry[nid], dict(params)) for nid in select_notebooks(registry, papers, notebooks)]
+    """One RunSpec per selected notebook: `preset` for all, the extra parameters for the named ones (see `expand`)."""
+    from avfh_core.reproduce.sweep import expand
+
+    return expand(preset, papers=papers, notebooks=notebooks, parameters=parameters, registry=registry)
 
 
 def _sha256_files(paths: Iterable[Path], root: Path) -> str:
@@ -241,13 +246,15 @@ def _json_roundtrip(value: Any) -> Any:
 
 
 def run_dependencies(specs: list[RunSpec]) -> list[list[int]]:
-    """For each run, the runs it waits for: its notebooks' dependencies with the same parameters (else all of them)."""
+    """For each run, the runs it waits for: the runs of its notebook's dependencies that agree with it on every
+    parameter both have (a dependency run with the preset only serves every run), else all of them."""
     deps: list[list[int]] = []
     for spec in specs:
         mine: list[int] = []
         for dep in spec.notebook.depends_on:
             runs = [j for j, s in enumerate(specs) if s.notebook.id == dep]
-            same = [j for j in runs if specs[j].parameters == spec.parameters]
+            same = [j for j in runs if all(spec.parameters[k] == v for k, v in specs[j].parameters.items()
+                                           if k in spec.parameters)]
             mine += same or runs
         deps.append(sorted(set(mine)))
     return deps
@@ -389,7 +396,7 @@ def default_runs_dir() -> Path:
 
 __all__ = [
     "NotebookInfo", "RunSpec", "load_registry", "plan", "run_batch", "summary_table", "new_run_id",
-    "select_notebooks", "order_by_dependencies", "param_slug", "notebooks_dir", "default_runs_dir",
+    "select_notebooks", "named_notebooks", "order_by_dependencies", "param_slug", "notebooks_dir", "default_runs_dir",
     "BatchResult", "code_fingerprint", "core_fingerprint", "read_manifest", "write_manifest", "resumable",
     "run_dependencies", "same_code",
 ]
