@@ -155,18 +155,18 @@ class ParamRule:
                 return None
             if "bool" in self.types and text.lower() in ("true", "false"):
                 return text.lower() == "true"
+            candidate: Any = value
             if "int" in self.types and _INT_TEXT.match(text):
-                return self.check(name, int(text), where)
-            if "float" in self.types:
+                candidate = int(text)
+            elif "float" in self.types:
                 try:
-                    number = float(text)
+                    candidate = float(text)
                 except ValueError:
-                    number = None
-                if number is not None:
-                    return self.check(name, number, where)
-            if "str" in self.types:
-                return self.check(name, value, where)
-            raise self._error(name, value, where)
+                    candidate = value
+            try:
+                return self.check(name, candidate, where)
+            except ValueError:  # the message shows what the user typed
+                raise self._error(name, value, where) from None
         if isinstance(value, int) and not isinstance(value, bool) and "int" not in self.types and "float" in self.types:
             value = float(value)
         return self.check(name, value, where)
