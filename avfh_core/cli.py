@@ -19,18 +19,15 @@ def _parse_assignment(text: str) -> tuple[str, str]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    import torch
-
     from avfh_core import __version__
     from avfh_core.config import PRESETS, avfh_home, repo_root, resolve_device
     from avfh_core.reproduce.batch import load_registry
     from avfh_core.reproduce.results import environment_record
 
-    env = environment_record(str(resolve_device("auto")))
+    env = environment_record(str(resolve_device("auto")), import_check=True)  # every package imported
     info = {
         "avfh": __version__,
         **env,
-        "threads": torch.get_num_threads(),
         "cache (AVFH_HOME)": str(avfh_home()),
         "figures": str(repo_root() / "figures"),
         "presets": {k: {kk: v[kk] for kk in ("hr_size", "steps", "batch_size", "n_seeds")} for k, v in PRESETS.items()},

@@ -292,6 +292,9 @@ def run_batch(
     manifest = read_manifest(run_dir)
     manifest.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     manifest["run_id"] = run_dir.name
+    from avfh_core.reproduce.results import TOOLING_PACKAGES, environment_record
+
+    manifest["environment"] = environment_record(None, import_check=TOOLING_PACKAGES)  # the batch's own process
     core = core_fingerprint()
     prints = [code_fingerprint(s.notebook.path, core) for s in specs]
     deps = run_dependencies(specs)

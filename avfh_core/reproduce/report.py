@@ -121,14 +121,25 @@ def audit_blocks(records: list[dict[str, Any]]) -> list[Block]:
 
 
 def environment_blocks(sidecars: list[dict[str, Any]]) -> list[Block]:
-    keys = ("python", "torch", "torchaudio", "device", "gpu", "cuda_available", "cpu_count", "platform", "git_commit")
+    keys = ("python", "torch", "torchaudio", "device", "gpu", "cuda_available", "cuda_build", "cudnn", "cpu_count",
+            "threads", "platform", "git_commit", "git_dirty")
     envs = [s.get("environment") or {} for s in sidecars]
     rows = []
     for k in keys:
-        values = sorted({str(e.get(k)) for e in envs if e.get(k) is not None})
+        values = sorted({_env_text(e.get(k)) for e in envs if e.get(k) is not None})
         if values:
             rows.append([k, ", ".join(values)])
+    packages = sorted({name for e in envs for name in (e.get("packages") or {}) if name not in ("torch", "torchaudio")})
+    for name in packages:
+        values = sorted({str(e["packages"][name]) for e in envs if name in (e.get("packages") or {})})
+        rows.append([name, ", ".join(values)])
     return [("table", ["environment", "value(s) over this paper's runs"], rows)] if rows else []
+
+
+def _env_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items() if v is not None)
+    return str(value)
 
 
 def scalar_blocks(sidecars: list[dict[str, Any]]) -> list[Block]:
