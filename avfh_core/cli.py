@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -76,6 +77,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         summary_table,
     )
     from avfh_core.reproduce.executors import check_executor_options, make_executor
+    from avfh_core.reproduce.progress import PROGRESS_DIR, Heartbeat, quiet_by_environment
     from avfh_core.reproduce.sweep import Sweep, expand, load_sweep, parse_grid_item
 
     try:
@@ -107,7 +109,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return 0
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"run {run_id}: {len(specs)} notebook run(s), preset {preset}, {where} -> {run_dir}", flush=True)
-    bar = tqdm(total=len(specs), unit="nb", disable=args.quiet, file=sys.stderr)
+    quiet = args.quiet or quiet_by_environment()
+    bar = tqdm(total=len(specs), unit="nb", disable=quiet, file=sys.stderr)
 
     def on_start(spec):
         bar.set_description(spec.notebook.id)
@@ -116,12 +119,16 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         bar.update(1)
         if not res.ok:
             bar.write(f"FAILED {spec.notebook.id} [{spec.slug}]: {res.error}")
-        elif args.quiet:
+        elif quiet:
             print(f"{getattr(res, 'status', 'ran')}: {spec.notebook.id} [{spec.slug}] {res.seconds:.1f} s", flush=True)
 
+    heartbeat = (contextlib.nullcontext() if quiet else
+                 Heartbeat(run_dir / PROGRESS_DIR, lambda line: bar.write(line, file=sys.stderr),
+                           every=args.heartbeat))
     try:
-        results = run_batch(specs, run_dir, cell_timeout=args.cell_timeout, on_start=on_start, on_done=on_done,
-                            force=args.force, executor=executor)
+        with heartbeat:
+            results = run_batch(specs, run_dir, cell_timeout=args.cell_timeout, on_start=on_start, on_done=on_done,
+                                force=args.force, executor=executor)
     finally:
         bar.close()
     table = summary_table(results)
@@ -209,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", help="name of the run folder (default: timestamp-preset)")
     p.add_argument("--runs-dir", help="where run folders go (default: <repo>/runs)")
     p.add_argument("--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT, help="seconds per cell (a timeout fails)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no heartbeat (also when CI=true)")
+    p.add_argument("--heartbeat", type=float, default=30.0, metavar="SECONDS",
+                   help="while a cell runs, say so every SECONDS (and at each cell start)")
     p.add_argument("--notebooks-root", help="run notebooks from another tree than <repo>/notebooks")
     p.add_argument("--sweep", metavar="FILE", help="YAML sweep: notebooks/papers, preset, set, grid (see sweep.py)")
     p.add_argument("--grid", action="append", metavar="NAME=V1,V2",

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from avfh_core.config import repo_root
+from avfh_core.reproduce.progress import PROGRESS_DIR
 from avfh_core.reproduce.runner import (
     DEFAULT_CELL_TIMEOUT,
     NotebookResult,
@@ -260,9 +262,17 @@ def run_dependencies(specs: list[RunSpec]) -> list[list[int]]:
     return deps
 
 
-def _execute_spec(path: str, output: str, parameters: dict, cell_timeout: int, env: dict) -> NotebookResult:
+def _execute_spec(path: str, output: str, parameters: dict, cell_timeout: int, env: dict,
+                  progress_file: str | None = None, label: str | None = None) -> NotebookResult:
     """The unit of work an executor runs (module level, so process pools and Dask can pickle it)."""
-    return execute_notebook(path, output, parameters, cell_timeout=cell_timeout, env=env)
+    return execute_notebook(path, output, parameters, cell_timeout=cell_timeout, env=env, progress_file=progress_file,
+                            label=label)
+
+
+def progress_file(spec: RunSpec, run_dir: Path) -> Path:
+    """Where a run's heartbeat record goes while it executes (see `avfh_core.reproduce.progress`)."""
+    rel = spec.output_path(run_dir).relative_to(run_dir).with_suffix(".json")
+    return run_dir / PROGRESS_DIR / "__".join(rel.parts)
 
 
 def run_batch(
@@ -295,6 +305,7 @@ def run_batch(
     from avfh_core.reproduce.results import TOOLING_PACKAGES, environment_record
 
     manifest["environment"] = environment_record(None, import_check=TOOLING_PACKAGES)  # the batch's own process
+    shutil.rmtree(run_dir / PROGRESS_DIR, ignore_errors=True)  # left by a killed batch: nothing runs now
     core = core_fingerprint()
     prints = [code_fingerprint(s.notebook.path, core) for s in specs]
     deps = run_dependencies(specs)
@@ -352,7 +363,7 @@ def run_batch(
                     if "OMP_NUM_THREADS" not in os.environ:
                         env["OMP_NUM_THREADS"] = str(threads)
                     fut = executor.submit(_execute_spec, str(spec.notebook.path), str(out), dict(spec.parameters),
-                                          cell_timeout, env)
+                                          cell_timeout, env, str(progress_file(spec, run_dir)), spec.notebook.id)
                     running[fut] = i
             if not running:
                 if not progressed:  # cannot happen with an acyclic plan; guard against a silent spin
@@ -371,6 +382,7 @@ def run_batch(
                 finish(i, res, status)
     finally:
         executor.shutdown()
+        shutil.rmtree(run_dir / PROGRESS_DIR, ignore_errors=True)
     return [r for r in results if r is not None]
 
 
@@ -401,5 +413,5 @@ __all__ = [
     "NotebookInfo", "RunSpec", "load_registry", "plan", "run_batch", "summary_table", "new_run_id",
     "select_notebooks", "named_notebooks", "order_by_dependencies", "param_slug", "notebooks_dir", "default_runs_dir",
     "BatchResult", "code_fingerprint", "core_fingerprint", "read_manifest", "write_manifest", "resumable",
-    "run_dependencies", "same_code",
+    "run_dependencies", "same_code", "progress_file",
 ]

@@ -175,11 +175,16 @@ def execute_notebook(
     cell_timeout: int = DEFAULT_CELL_TIMEOUT,
     progress: bool = False,
     env: Mapping[str, str] | None = None,
+    progress_file: str | os.PathLike | None = None,
+    label: str | None = None,
 ) -> NotebookResult:
     """Execute one notebook headless with papermill; never raises for a failure inside the notebook.
 
     The executed notebook goes to `output`; its results sidecar to `output` with suffix .json (through
     $AVFH_RESULTS, which the notebook's `Results` object reads). Parameter errors raise before anything runs.
+    `progress_file`: rewritten at each cell start with the notebook, cell i/n and start times (the heartbeat of
+    `avfh reproduce` reads it, also from pool or Dask workers); removed when the run ends. `label`: the notebook's
+    name in it (default: its id under notebooks/).
     """
     import papermill as pm
 
@@ -197,6 +202,10 @@ def execute_notebook(
     os.environ.update(env or {})
     start = time.perf_counter()
     error = error_cell = None
+    hooks = {}
+    if progress_file is not None:
+        hooks["on_cell_start"] = _progress_hook(Path(progress_file), label or notebook_id(source), nb,
+                                               bool(parameters))
     try:
         pm.execute_notebook(
             nb,
@@ -207,6 +216,9 @@ def execute_notebook(
             progress_bar=progress,
             execution_timeout=cell_timeout,
             log_output=False,
+            # the kernel's own start-up warnings (e.g. "running over TCP without encryption") are not the run's
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            **hooks,
         )
         ok = True
     except Exception as e:  # papermill raises PapermillExecutionError; timeouts raise other kinds
@@ -218,6 +230,8 @@ def execute_notebook(
         if error_cell is None:
             error_cell = traceback.format_exc(limit=3)
     finally:
+        if progress_file is not None:
+            Path(progress_file).unlink(missing_ok=True)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -233,7 +247,7 @@ def execute_notebook(
         except Exception:
             metrics = {}
     return NotebookResult(
-        notebook=notebook_id(source),
+        notebook=label or notebook_id(source),
         output=output,
         parameters=parameters,
         ok=ok,
@@ -243,6 +257,29 @@ def execute_notebook(
         sidecar=sidecar if sidecar.exists() else None,
         metrics=metrics,
     )
+
+
+def _progress_hook(path: Path, nid: str, nb: nbformat.NotebookNode, injected: bool):
+    """An nbclient `on_cell_start` hook writing {notebook, cell, n_cells, started, cell_started} atomically."""
+    import json
+
+    n_cells = sum(c.cell_type == "code" and bool(c.source.strip()) for c in nb.cells) + int(injected)
+    state = {"notebook": nid, "cell": 0, "n_cells": n_cells, "started": time.time(), "pid": os.getpid()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def on_cell_start(cell: nbformat.NotebookNode, cell_index: int, **_: Any) -> None:
+        if cell.cell_type != "code" or not cell.source.strip():
+            return
+        state["cell"] += 1
+        state["cell_started"] = time.time()
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, path)
+        except OSError:  # progress is a courtesy: never fail a run for it
+            pass
+
+    return on_cell_start
 
 
 def strip_execution_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
