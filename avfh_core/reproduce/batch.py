@@ -265,6 +265,10 @@ def run_dependencies(specs: list[RunSpec]) -> list[list[int]]:
 def _execute_spec(path: str, output: str, parameters: dict, cell_timeout: int, env: dict,
                   progress_file: str | None = None, label: str | None = None) -> NotebookResult:
     """The unit of work an executor runs (module level, so process pools and Dask can pickle it)."""
+    import logging
+
+    # papermill/nbclient log what the run's result already says (e.g. "Timeout waiting for execute reply")
+    logging.getLogger("papermill").setLevel(logging.CRITICAL)
     return execute_notebook(path, output, parameters, cell_timeout=cell_timeout, env=env, progress_file=progress_file,
                             label=label)
 

@@ -202,10 +202,8 @@ def execute_notebook(
     os.environ.update(env or {})
     start = time.perf_counter()
     error = error_cell = None
-    hooks = {}
-    if progress_file is not None:
-        hooks["on_cell_start"] = _progress_hook(Path(progress_file), label or notebook_id(source), nb,
-                                               bool(parameters))
+    tracker = CellTracker(label or notebook_id(source), nb, bool(parameters),
+                          Path(progress_file) if progress_file is not None else None)
     try:
         pm.execute_notebook(
             nb,
@@ -216,19 +214,25 @@ def execute_notebook(
             progress_bar=progress,
             execution_timeout=cell_timeout,
             log_output=False,
-            # the kernel's own start-up warnings (e.g. "running over TCP without encryption") are not the run's
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            **hooks,
+            # the kernel's own log (e.g. "running over TCP without encryption") is not the run's output
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            on_cell_start=tracker.on_cell_start,
         )
         ok = True
     except Exception as e:  # papermill raises PapermillExecutionError; timeouts raise other kinds
         ok = False
         error = f"{type(e).__name__}: {e}".splitlines()[0][:500]
         if output.exists():
-            nb_err, error_cell = _error_from_notebook(nbformat.read(output, as_version=4))
+            try:
+                nb_err, error_cell = _error_from_notebook(nbformat.read(output, as_version=4))
+            except Exception:  # a half-written output notebook: the tracker still knows the cell
+                nb_err = None
             error = nb_err or error
+        if type(e).__name__ == "CellTimeoutError":
+            error = (f"CellTimeoutError: cell {tracker.cell}/{tracker.n_cells} of {source} ran longer than the cell "
+                     f"timeout ({cell_timeout} s)")
         if error_cell is None:
-            error_cell = traceback.format_exc(limit=3)
+            error_cell = tracker.source or traceback.format_exc(limit=3)
     finally:
         if progress_file is not None:
             Path(progress_file).unlink(missing_ok=True)
@@ -259,27 +263,37 @@ def execute_notebook(
     )
 
 
-def _progress_hook(path: Path, nid: str, nb: nbformat.NotebookNode, injected: bool):
-    """An nbclient `on_cell_start` hook writing {notebook, cell, n_cells, started, cell_started} atomically."""
-    import json
+class CellTracker:
+    """An nbclient `on_cell_start` hook: knows the running cell (i of n code cells, its source) and, given a path,
+    rewrites {notebook, cell, n_cells, started, cell_started} there atomically for the heartbeat."""
 
-    n_cells = sum(c.cell_type == "code" and bool(c.source.strip()) for c in nb.cells) + int(injected)
-    state = {"notebook": nid, "cell": 0, "n_cells": n_cells, "started": time.time(), "pid": os.getpid()}
-    path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, nid: str, nb: nbformat.NotebookNode, injected: bool, path: Path | None = None):
+        self.nid = nid
+        self.path = path
+        self.n_cells = sum(c.cell_type == "code" and bool(c.source.strip()) for c in nb.cells) + int(injected)
+        self.cell = 0
+        self.source: str | None = None
+        self.started = time.time()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
 
-    def on_cell_start(cell: nbformat.NotebookNode, cell_index: int, **_: Any) -> None:
+    def on_cell_start(self, cell: nbformat.NotebookNode, cell_index: int, **_: Any) -> None:
         if cell.cell_type != "code" or not cell.source.strip():
             return
-        state["cell"] += 1
-        state["cell_started"] = time.time()
-        tmp = path.with_name(f".{path.name}.tmp")
+        self.cell += 1
+        self.source = cell.source
+        if self.path is None:
+            return
+        import json
+
+        state = {"notebook": self.nid, "cell": self.cell, "n_cells": self.n_cells, "started": self.started,
+                 "cell_started": time.time(), "pid": os.getpid()}
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
             tmp.write_text(json.dumps(state))
-            os.replace(tmp, path)
+            os.replace(tmp, self.path)
         except OSError:  # progress is a courtesy: never fail a run for it
             pass
-
-    return on_cell_start
 
 
 def strip_execution_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
