@@ -70,9 +70,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from avfh_core.reproduce.batch import (
+        MANIFEST,
+        check_writable,
         default_runs_dir,
+        describe_oserror,
         load_registry,
         new_run_id,
+        read_manifest,
         run_batch,
         summary_table,
     )
@@ -107,7 +111,21 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(format_plan(specs, run_dir, preset, where))
         return 0
-    run_dir.mkdir(parents=True, exist_ok=True)
+    existed = run_dir.exists()
+    try:
+        check_writable(run_dir)
+        manifest = read_manifest(run_dir, repair=True)  # a corrupt one is set aside and rebuilt, never lost
+        if manifest.get("rebuilt"):
+            print(f"avfh reproduce: warning: {run_dir / MANIFEST}: {manifest['rebuilt']} "
+                  f"({len(manifest['runs'])} record(s))", file=sys.stderr)
+    except OSError as e:
+        if not existed:  # leave things as they were
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
+        print(f"avfh reproduce: cannot write the run folder: {describe_oserror(e)}", file=sys.stderr)
+        if executor is not None:
+            executor.shutdown()
+        return 2
     print(f"run {run_id}: {len(specs)} notebook run(s), preset {preset}, {where} -> {run_dir}", flush=True)
     quiet = args.quiet or quiet_by_environment()
     bar = tqdm(total=len(specs), unit="nb", disable=quiet, file=sys.stderr)
@@ -129,12 +147,16 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         with heartbeat:
             results = run_batch(specs, run_dir, cell_timeout=args.cell_timeout, on_start=on_start, on_done=on_done,
                                 force=args.force, executor=executor)
+        table = summary_table(results)
+        errors = [f"--- {r.notebook} [{r.output.stem}]: {r.error}\n{r.error_cell.strip()[:1500]}"
+                  for r in results if not r.ok and r.error_cell]
+        (run_dir / "summary.txt").write_text(table + "\n" + "".join(f"\n{e}\n" for e in errors))
+    except OSError as e:  # the run folder itself failed (full disk, lost permissions): one line, non-zero
+        bar.close()
+        print(f"avfh reproduce: run folder {run_dir}: {describe_oserror(e)}", file=sys.stderr)
+        return 2
     finally:
         bar.close()
-    table = summary_table(results)
-    errors = [f"--- {r.notebook} [{r.output.stem}]: {r.error}\n{r.error_cell.strip()[:1500]}"
-              for r in results if not r.ok and r.error_cell]
-    (run_dir / "summary.txt").write_text(table + "\n" + "".join(f"\n{e}\n" for e in errors))
     print(table)
     for e in errors:
         print("\n" + e)

@@ -171,7 +171,7 @@ def test_killed_reproduce_resumes_without_losing_finished_work(tmp_path):
     try:
         while time.time() < deadline:  # wait for notebook a to finish, then for b to be running (sleeping)
             if manifest.exists() and any(r["ok"] for r in json.loads(manifest.read_text())["runs"].values()):
-                if (runs / "k/demo/b__preset-smoke.json").exists():
+                if (runs / "k/demo/.b__preset-smoke.attempt.json").exists():  # b runs beside its result
                     break
             assert proc.poll() is None, proc.stdout.read().decode()
             time.sleep(0.3)
@@ -182,6 +182,7 @@ def test_killed_reproduce_resumes_without_losing_finished_work(tmp_path):
         proc.wait(10)
     done = json.loads(manifest.read_text())["runs"]
     assert list(done) == ["demo/a__preset-smoke.ipynb"]
+    assert not (runs / "k/demo/b__preset-smoke.ipynb").exists()  # the killed attempt never looks like a result
     a_mtime = (runs / "k/demo/a__preset-smoke.ipynb").stat().st_mtime
 
     env.pop("AVFH_TEST_SLEEP")

@@ -7,6 +7,7 @@ A batch is a list of `RunSpec` (notebook + parameters), ordered so that a notebo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -181,32 +182,155 @@ def same_code(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
 
 
 MANIFEST = "manifest.json"
+_LOCK = ".manifest.lock"
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """The run folder's manifest ({"runs": {relative output: record}}); empty when the folder is new."""
+def read_manifest(run_dir: Path, *, repair: bool = False) -> dict[str, Any]:
+    """The run folder's manifest ({"runs": {relative output: record}}); empty when the folder is new.
+
+    A manifest that is not valid JSON is rebuilt from the executed notebooks and sidecars in the folder
+    (`rebuild_manifest`); with `repair` the corrupt file is also set aside (`manifest.json.corrupt-<time>`, never
+    deleted) and the rebuilt one written in its place.
+    """
     p = Path(run_dir) / MANIFEST
     if not p.exists():
         return {"runs": {}}
     try:
         data = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: manifest is not valid JSON ({e}); delete it to rerun everything") from None
+        if not isinstance(data, dict) or not isinstance(data.get("runs", {}), dict):
+            raise ValueError("not a mapping with a `runs` mapping")
+    except (ValueError, UnicodeDecodeError) as e:
+        rebuilt = rebuild_manifest(run_dir)
+        rebuilt["rebuilt"] = f"{MANIFEST} was corrupt ({str(e)[:200]}); records rebuilt from the files in the folder"
+        if repair:
+            stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
+            aside = p.with_name(f"{MANIFEST}.corrupt-{stamp}")
+            os.replace(p, aside)
+            rebuilt["rebuilt"] += f"; the corrupt file is {aside.name}"
+            write_manifest(run_dir, rebuilt)
+        return rebuilt
     data.setdefault("runs", {})
     return data
 
 
+def notebook_completed(path: Path) -> bool:
+    """True when an executed notebook ran to its end: papermill recorded no exception and no cell still pending,
+    running or failed (a killed or failed run leaves such cells)."""
+    try:
+        nb = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    if (nb.get("metadata", {}).get("papermill") or {}).get("exception"):
+        return False
+    for cell in nb.get("cells", []):
+        status = (cell.get("metadata", {}).get("papermill") or {}).get("status")
+        if cell.get("cell_type") == "code" and status in ("pending", "running", "failed"):
+            return False
+    return True
+
+
+def rebuild_manifest(run_dir: Path) -> dict[str, Any]:
+    """Records rebuilt from `<paper>/<notebook>__<params>.ipynb` + sidecar pairs (papermill keeps the parameters in
+    the notebook). They carry no code fingerprint, so resume re-runs them; the report can still read them."""
+    run_dir = Path(run_dir)
+    runs: dict[str, Any] = {}
+    for nb_path in sorted(run_dir.glob("*/*.ipynb")):
+        if nb_path.name.startswith(".") or nb_path.name.endswith(".failed.ipynb"):
+            continue
+        sidecar = nb_path.with_suffix(".json")
+        try:
+            meta = json.loads(nb_path.read_text()).get("metadata", {}).get("papermill") or {}
+            side = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            meta, side = {}, None
+        ok = side is not None and notebook_completed(nb_path)
+        paper = nb_path.parent.name
+        runs[str(nb_path.relative_to(run_dir))] = {
+            "notebook": (side or {}).get("notebook") or f"{paper}/{nb_path.stem.split('__')[0]}",
+            "paper": paper,
+            "parameters": meta.get("parameters") or {},
+            "fingerprint": None,
+            "status": "rebuilt",
+            "ok": ok,
+            "seconds": float(meta.get("duration") or 0.0),
+            "error": None if ok else "rebuilt from the folder: the notebook did not complete or has no sidecar",
+            "error_cell": None,
+            "output": nb_path.name,
+            "sidecar": sidecar.name if side is not None else None,
+            "finished": _dt.datetime.fromtimestamp(nb_path.stat().st_mtime, _dt.UTC).isoformat(timespec="seconds"),
+        }
+    return {"runs": runs}
+
+
 def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> Path:
-    """Atomic write (temp file + fsync + rename): a kill leaves the previous manifest or the new one, never half."""
+    """Atomic write (temp file + fsync + rename): a kill leaves the previous manifest or the new one, never half.
+    A failed write (e.g. a full disk) removes its temp file and raises."""
     p = Path(run_dir) / MANIFEST
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{MANIFEST}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(manifest, indent=1, sort_keys=True, default=str))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, p)
+    try:
+        with open(tmp, "w") as f:
+            f.write(json.dumps(manifest, indent=1, sort_keys=True, default=str))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror or str(e), str(p)) from e  # name the manifest, not the temp file
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return p
+
+
+def check_writable(run_dir: Path) -> None:
+    """Create (if needed) and probe the run folder before anything runs: an OSError names the folder and cause."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    probe = run_dir / f".write-probe-{os.getpid()}"
+    try:
+        with open(probe, "w") as f:
+            f.write("avfh")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), str(run_dir)) from e
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def describe_oserror(e: OSError) -> str:
+    """'<path>: No space left on device (errno 28, ENOSPC)': one line for the user."""
+    import errno as _errno
+
+    name = _errno.errorcode.get(e.errno or 0)
+    cause = f"{e.strerror} (errno {e.errno}, {name})" if e.strerror and name else (e.strerror or str(e))
+    return f"{e.filename}: {cause}" if e.filename else cause
+
+
+@contextlib.contextmanager
+def _manifest_lock(run_dir: Path):
+    """An exclusive lock on the run folder's manifest (two batches may share one run id)."""
+    import fcntl
+
+    with open(Path(run_dir) / _LOCK, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def update_manifest(run_dir: Path, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Read the manifest from disk, apply `change`, write it back, all under the lock: records written meanwhile by
+    another batch on the same run folder are kept."""
+    with _manifest_lock(run_dir):
+        manifest = read_manifest(run_dir, repair=True)
+        change(manifest)
+        manifest["updated"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        write_manifest(run_dir, manifest)
+        return manifest
 
 
 @dataclass
@@ -233,13 +357,48 @@ def _record(spec: RunSpec, res: NotebookResult, fingerprint: Mapping[str, Any], 
     }
 
 
+def attempt_path(out: Path) -> Path:
+    """Where a run executes before it succeeds (hidden, beside the previous result, which it replaces on success)."""
+    return out.with_name(f".{out.stem}.attempt{out.suffix}")
+
+
+def failed_path(out: Path) -> Path:
+    """Where a failed attempt's notebook (and sidecar) are kept for inspection; the audit never reads them."""
+    return out.with_name(f"{out.stem}.failed{out.suffix}")
+
+
+def _settle(out: Path, res: NotebookResult) -> NotebookResult:
+    """Move a finished attempt into place (success) or aside to `.failed` (failure); the result's paths follow."""
+    att = attempt_path(out)
+    if res.ok:
+        if att.with_suffix(".json").exists():
+            os.replace(att.with_suffix(".json"), out.with_suffix(".json"))
+        else:
+            out.with_suffix(".json").unlink(missing_ok=True)  # the notebook wrote none: no stale one beside it
+        os.replace(att, out)
+        for stale in (failed_path(out), failed_path(out).with_suffix(".json")):
+            stale.unlink(missing_ok=True)
+        res.output, res.sidecar = out, (out.with_suffix(".json") if out.with_suffix(".json").exists() else None)
+    else:
+        dest = failed_path(out)
+        for src, dst in ((att, dest), (att.with_suffix(".json"), dest.with_suffix(".json"))):
+            if src.exists():
+                os.replace(src, dst)
+            else:
+                dst.unlink(missing_ok=True)
+        res.output, res.sidecar = dest, None  # a failed run's numbers are never a result
+    return res
+
+
 def resumable(spec: RunSpec, run_dir: Path, manifest: Mapping[str, Any], fingerprint: Mapping[str, Any]) -> bool:
-    """True when this run finished OK before with the same parameters and code, and its files are still there."""
+    """True when this run finished OK before with the same parameters and code, and its files are still there and
+    complete (the executed notebook ran to its end)."""
     out = spec.output_path(run_dir)
     rec = manifest.get("runs", {}).get(str(out.relative_to(run_dir)))
     return bool(
         rec and rec.get("ok") and rec.get("parameters") == _json_roundtrip(spec.parameters)
         and same_code(rec.get("fingerprint"), fingerprint) and out.exists() and out.with_suffix(".json").exists()
+        and notebook_completed(out)
     )
 
 
@@ -292,9 +451,12 @@ def run_batch(
     """Run specs, respecting run-level dependencies; results in the order of `specs`.
 
     - a failure does not stop the batch; runs depending on it are skipped ("blocked");
-    - resume: a run that finished OK with the same parameters and code fingerprint (manifest + executed notebook +
-      sidecar present) is not executed again unless `force`; the manifest is rewritten atomically after every run,
-      so a killed batch restarted with the same run folder loses nothing that had finished;
+    - resume: a run that finished OK with the same parameters and code fingerprint (manifest + executed notebook,
+      complete, + sidecar present) is not executed again unless `force`; the manifest is updated atomically, under
+      a lock, after every run, so a killed batch restarted with the same run folder loses nothing that had
+      finished, and two batches sharing a run folder keep each other's records;
+    - a run executes into a hidden attempt file beside the previous result and replaces it only when it succeeds;
+      a failed attempt is kept as `<name>.failed.ipynb` and never replaces (nor is read as) a finished result;
     - `executor` (see `avfh_core.reproduce.executors`): default in-process; a pool or Dask runs independent
       notebooks in parallel.
     """
@@ -303,12 +465,16 @@ def run_batch(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     executor = executor or SerialExecutor()
-    manifest = read_manifest(run_dir)
-    manifest.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
-    manifest["run_id"] = run_dir.name
     from avfh_core.reproduce.results import TOOLING_PACKAGES, environment_record
 
-    manifest["environment"] = environment_record(None, import_check=TOOLING_PACKAGES)  # the batch's own process
+    env_record = environment_record(None, import_check=TOOLING_PACKAGES)  # the batch's own process
+
+    def begin(m: dict[str, Any]) -> None:
+        m.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+        m["run_id"] = run_dir.name
+        m["environment"] = env_record
+
+    manifest = update_manifest(run_dir, begin)  # a corrupt manifest is set aside and rebuilt here
     shutil.rmtree(run_dir / PROGRESS_DIR, ignore_errors=True)  # left by a killed batch: nothing runs now
     core = core_fingerprint()
     prints = [code_fingerprint(s.notebook.path, core) for s in specs]
@@ -321,15 +487,23 @@ def run_batch(
 
     def finish(i: int, res: NotebookResult, status: str) -> None:
         spec = specs[i]
+        if status in ("ran", "failed"):
+            res = _settle(spec.output_path(run_dir), res)
         out = BatchResult(**{f.name: getattr(res, f.name) for f in fields(NotebookResult)}, status=status)
         results[i] = out
         rel = str(spec.output_path(run_dir).relative_to(run_dir))
-        if status == "resumed":
-            manifest["runs"][rel]["status"] = "resumed"
-        else:
-            manifest["runs"][rel] = _record(spec, out, prints[i], status)
-        manifest["updated"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-        write_manifest(run_dir, manifest)
+        rec = _record(spec, out, prints[i], status)
+
+        def change(m: dict[str, Any]) -> None:
+            old = m["runs"].get(rel)
+            if status == "resumed" and old:
+                old["status"] = "resumed"
+            elif not out.ok and old and old.get("ok"):  # a finished result is never replaced by a failed attempt
+                old["last_attempt"] = {k: rec[k] for k in ("status", "error", "error_cell", "output", "finished")}
+            else:
+                m["runs"][rel] = rec
+
+        update_manifest(run_dir, change)
         if on_done:
             on_done(spec, out)
 
@@ -366,7 +540,10 @@ def run_batch(
                     env = {"AVFH_FIGURES": str(run_dir / "figures" / spec.slug)}
                     if "OMP_NUM_THREADS" not in os.environ:
                         env["OMP_NUM_THREADS"] = str(threads)
-                    fut = executor.submit(_execute_spec, str(spec.notebook.path), str(out), dict(spec.parameters),
+                    attempt = attempt_path(out)
+                    for stale in (attempt, attempt.with_suffix(".json")):  # left by a killed attempt of this run
+                        stale.unlink(missing_ok=True)
+                    fut = executor.submit(_execute_spec, str(spec.notebook.path), str(attempt), dict(spec.parameters),
                                           cell_timeout, env, str(progress_file(spec, run_dir)), spec.notebook.id)
                     running[fut] = i
             if not running:
@@ -417,5 +594,6 @@ __all__ = [
     "NotebookInfo", "RunSpec", "load_registry", "plan", "run_batch", "summary_table", "new_run_id",
     "select_notebooks", "named_notebooks", "order_by_dependencies", "param_slug", "notebooks_dir", "default_runs_dir",
     "BatchResult", "code_fingerprint", "core_fingerprint", "read_manifest", "write_manifest", "resumable",
-    "run_dependencies", "same_code", "progress_file",
+    "run_dependencies", "same_code", "progress_file", "update_manifest", "rebuild_manifest", "notebook_completed",
+    "attempt_path", "failed_path", "check_writable", "describe_oserror",
 ]

@@ -51,8 +51,10 @@ def load_sidecars(run_dir: Path) -> list[dict[str, Any]]:
     out = []
     for p in sorted(run_dir.rglob("*.json")):
         rel = p.relative_to(run_dir).as_posix()
-        if p.name == MANIFEST or p.name.startswith(".") or rel.startswith("figures/"):
+        if p.name == MANIFEST or p.name.startswith(".") or rel.startswith("figures/") or p.name.endswith(".failed.json"):
             continue
+        if by_output and not (by_output.get(rel) or {}).get("ok"):
+            continue  # the audit reads finished runs only, never a failed or partial one
         try:
             data = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
