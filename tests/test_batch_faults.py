@@ -31,8 +31,10 @@ NB = textwrap.dedent(
     seed = 0
 
     # %%
-    import json, os, time
+    import json, os, pathlib, time
     time.sleep(float(os.environ.get("AVFH_TEST_SLEEP_NAME", "0")))
+    # a file saved beside the sidecar, as the ablation panels do (`<sidecar stem>.<table>.npz`)
+    pathlib.Path(os.environ["AVFH_RESULTS"]).with_suffix(".t1.npz").write_text(os.environ.get("AVFH_TEST_TAG", "first"))
     if os.environ.get("AVFH_TEST_FAIL"):
         raise RuntimeError("failing on purpose")
     side = {"notebook": "demo/NAME", "config": {"preset": preset, "seed": seed},
@@ -168,13 +170,17 @@ def test_failed_rerun_never_replaces_the_finished_result(tmp_path, capsys, monke
     root = make_root(tmp_path, ["a"])
     runs = tmp_path / "runs"
     assert cli(root, runs) == 0
-    good = {p: (runs / "r/demo" / p).read_bytes() for p in ("a__preset-smoke.ipynb", "a__preset-smoke.json")}
+    good = {p: (runs / "r/demo" / p).read_bytes()
+            for p in ("a__preset-smoke.ipynb", "a__preset-smoke.json", "a__preset-smoke.t1.npz")}
     monkeypatch.setenv("AVFH_TEST_FAIL", "1")
+    monkeypatch.setenv("AVFH_TEST_TAG", "failed")
     assert cli(root, runs, "--force") == 1
     assert "FAILED" in capsys.readouterr().out
     for name, data in good.items():  # the earlier result is still there, byte for byte
         assert (runs / "r/demo" / name).read_bytes() == data
     assert (runs / "r/demo/a__preset-smoke.failed.ipynb").exists()  # the failed attempt, kept for inspection
+    assert (runs / "r/demo/a__preset-smoke.failed.t1.npz").read_text() == "failed"
+    assert not list((runs / "r/demo").glob(".*attempt*"))
     rec = read_manifest(runs / "r")["runs"]["demo/a__preset-smoke.ipynb"]
     assert rec["ok"] and rec["last_attempt"]["status"] == "failed" and "on purpose" in rec["last_attempt"]["error"]
     assert [s["_source"] for s in load_sidecars(runs / "r")] == ["demo/a__preset-smoke.json"]
@@ -185,7 +191,8 @@ def test_failed_rerun_never_replaces_the_finished_result(tmp_path, capsys, monke
     monkeypatch.setenv("AVFH_TEST_TAG", "second")
     assert cli(root, runs, "--force") == 0
     assert json.loads((runs / "r/demo/a__preset-smoke.json").read_text())["metrics"]["run"] == "second"
-    assert not (runs / "r/demo/a__preset-smoke.failed.ipynb").exists()
+    assert (runs / "r/demo/a__preset-smoke.t1.npz").read_text() == "second"
+    assert not list((runs / "r/demo").glob("*.failed.*")) and not list((runs / "r/demo").glob(".*attempt*"))
     assert "last_attempt" not in read_manifest(runs / "r")["runs"]["demo/a__preset-smoke.ipynb"]
 
 

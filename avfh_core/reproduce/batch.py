@@ -367,26 +367,26 @@ def failed_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.failed{out.suffix}")
 
 
+def _attempt_files(out: Path) -> list[Path]:
+    """The attempt's notebook, sidecar and whatever the notebook saved beside its sidecar (`<stem>.<x>.npz`)."""
+    return sorted(out.parent.glob(f".{out.stem}.attempt.*"))
+
+
 def _settle(out: Path, res: NotebookResult) -> NotebookResult:
-    """Move a finished attempt into place (success) or aside to `.failed` (failure); the result's paths follow."""
-    att = attempt_path(out)
+    """Move a finished attempt's files into place (success) or aside to `<stem>.failed.*` (failure); the result's
+    paths follow. A failed attempt never replaces the previous result."""
+    prefix = f".{out.stem}.attempt."
+    target = f"{out.stem}." if res.ok else f"{out.stem}.failed."
+    for stale in sorted(out.parent.glob(f"{out.stem}.failed.*")):  # an older failed attempt: superseded
+        stale.unlink(missing_ok=True)
     if res.ok:
-        if att.with_suffix(".json").exists():
-            os.replace(att.with_suffix(".json"), out.with_suffix(".json"))
-        else:
-            out.with_suffix(".json").unlink(missing_ok=True)  # the notebook wrote none: no stale one beside it
-        os.replace(att, out)
-        for stale in (failed_path(out), failed_path(out).with_suffix(".json")):
-            stale.unlink(missing_ok=True)
+        out.with_suffix(".json").unlink(missing_ok=True)  # the previous sidecar goes, even if this run wrote none
+    for f in _attempt_files(out):
+        os.replace(f, f.with_name(target + f.name[len(prefix):]))
+    if res.ok:
         res.output, res.sidecar = out, (out.with_suffix(".json") if out.with_suffix(".json").exists() else None)
     else:
-        dest = failed_path(out)
-        for src, dst in ((att, dest), (att.with_suffix(".json"), dest.with_suffix(".json"))):
-            if src.exists():
-                os.replace(src, dst)
-            else:
-                dst.unlink(missing_ok=True)
-        res.output, res.sidecar = dest, None  # a failed run's numbers are never a result
+        res.output, res.sidecar = failed_path(out), None  # a failed run's numbers are never a result
     return res
 
 
@@ -541,7 +541,7 @@ def run_batch(
                     if "OMP_NUM_THREADS" not in os.environ:
                         env["OMP_NUM_THREADS"] = str(threads)
                     attempt = attempt_path(out)
-                    for stale in (attempt, attempt.with_suffix(".json")):  # left by a killed attempt of this run
+                    for stale in _attempt_files(out):  # left by a killed attempt of this run
                         stale.unlink(missing_ok=True)
                     fut = executor.submit(_execute_spec, str(spec.notebook.path), str(attempt), dict(spec.parameters),
                                           cell_timeout, env, str(progress_file(spec, run_dir)), spec.notebook.id)
