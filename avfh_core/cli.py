@@ -101,6 +101,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                        notebooks=[*(args.notebook or []), *sweep.notebooks], parameters=params, grid=grid,
                        registry=registry)
         check_executor_options(args.workers, args.scheduler)
+        if not args.heartbeat > 0:
+            raise ValueError(f"--heartbeat must be a positive number of seconds, got {args.heartbeat}")
         executor = None if args.dry_run else make_executor(args.workers, args.scheduler)
     except (ValueError, FileNotFoundError, OSError, ImportError) as e:
         print(f"avfh reproduce: {e}", file=sys.stderr)
@@ -152,7 +154,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                   for r in results if not r.ok and r.error_cell]
         (run_dir / "summary.txt").write_text(table + "\n" + "".join(f"\n{e}\n" for e in errors))
     except OSError as e:  # the run folder itself failed (full disk, lost permissions): one line, non-zero
-        bar.close()
         print(f"avfh reproduce: run folder {run_dir}: {describe_oserror(e)}", file=sys.stderr)
         return 2
     finally:
