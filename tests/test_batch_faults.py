@@ -237,3 +237,35 @@ def test_two_batches_sharing_a_run_id_keep_both_records(tmp_path):
     runs_done = read_manifest(runs / "shared")["runs"]
     assert sorted(runs_done) == ["demo/a__preset-smoke.ipynb", "demo/b__preset-smoke.ipynb"]
     assert all(r["ok"] for r in runs_done.values())
+
+
+def test_a_killed_forced_rerun_resumes_the_finished_result_with_its_metrics(tmp_path, capsys):
+    import signal
+    import time
+
+    root = make_root(tmp_path, ["a"])
+    runs = tmp_path / "runs"
+    assert cli(root, runs) == 0
+    good = (runs / "r/demo/a__preset-smoke.json").read_bytes()
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "AVFH_TEST_SLEEP_a": "60", "AVFH_TEST_TAG": "killed"}
+    proc = subprocess.Popen([sys.executable, "-m", "avfh_core.cli", "reproduce", "--preset", "smoke", "--notebooks-root",
+                             str(root), "--runs-dir", str(runs), "--run-id", "r", "--quiet", "--no-report", "--force"],
+                            cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 90
+        while not (runs / "r/demo/.a__preset-smoke.attempt.ipynb").exists():  # papermill saves it as cells run
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        time.sleep(1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    assert (runs / "r/demo/a__preset-smoke.json").read_bytes() == good
+    capsys.readouterr()
+    assert cli(root, runs) == 0
+    out = capsys.readouterr().out
+    assert "resumed: demo/a" in out
+    assert json.loads((runs / "r/demo/a__preset-smoke.json").read_text())["metrics"] == {"score": 1, "run": "first"}
+    assert not list((runs / "r/demo").glob(".*attempt*"))  # the killed attempt is cleaned when the run starts again

@@ -527,6 +527,8 @@ def run_batch(
                     finish(i, NotebookResult(spec.notebook.id, out, spec.parameters, ok=False, seconds=0.0,
                                              error=f"skipped: depends on failed {failed_deps}"), "blocked")
                 elif not force and resumable(spec, run_dir, manifest, prints[i]):
+                    for stale in _attempt_files(out):  # a killed re-run's leftovers: the finished result stands
+                        stale.unlink(missing_ok=True)
                     rec = manifest["runs"][str(out.relative_to(run_dir))]
                     sidecar = out.with_suffix(".json")
                     try:
