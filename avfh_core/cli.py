@@ -103,6 +103,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         check_executor_options(args.workers, args.scheduler)
         if not args.heartbeat > 0:
             raise ValueError(f"--heartbeat must be a positive number of seconds, got {args.heartbeat}")
+        if args.cell_timeout < 1:
+            raise ValueError(f"--cell-timeout must be at least 1 second, got {args.cell_timeout}")
         executor = None if args.dry_run else make_executor(args.workers, args.scheduler)
     except (ValueError, FileNotFoundError, OSError, ImportError) as e:
         print(f"avfh reproduce: {e}", file=sys.stderr)
@@ -179,6 +181,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         md, html = build_report(Path(args.run_dir), out_dir=Path(args.out) if args.out else None, alpha=args.alpha)
     except (FileNotFoundError, ValueError) as e:
         print(f"avfh report: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # e.g. a read-only run folder: one line naming the path and the cause
+        from avfh_core.reproduce.batch import describe_oserror
+
+        print(f"avfh report: {describe_oserror(e)}", file=sys.stderr)
         return 2
     print(f"{md}\n{html}")
     return 0

@@ -269,3 +269,27 @@ def test_a_killed_forced_rerun_resumes_the_finished_result_with_its_metrics(tmp_
     assert "resumed: demo/a" in out
     assert json.loads((runs / "r/demo/a__preset-smoke.json").read_text())["metrics"] == {"score": 1, "run": "first"}
     assert not list((runs / "r/demo").glob(".*attempt*"))  # the killed attempt is cleaned when the run starts again
+
+
+def test_bad_timing_options_are_refused_before_anything_runs(tmp_path, capsys):
+    root = make_root(tmp_path, ["a"])
+    runs = tmp_path / "runs"
+    assert cli(root, runs, "--cell-timeout", "0") == 2
+    assert "--cell-timeout must be at least 1 second, got 0" in capsys.readouterr().err
+    assert cli(root, runs, "--heartbeat", "-1") == 2
+    assert "--heartbeat must be a positive number" in capsys.readouterr().err
+    assert not runs.exists()
+
+
+def test_report_into_an_unwritable_folder_is_one_line(tmp_path, capsys, monkeypatch):
+    from avfh_core.reproduce import report
+
+    write_manifest(tmp_path, {"runs": {}})
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "report.md"))
+
+    monkeypatch.setattr(report.Path, "write_text", refuse)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"avfh report: {tmp_path / 'report.md'}: Read-only file system (errno 30, EROFS)\n"
