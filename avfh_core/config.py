@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 import random
 import re
@@ -179,9 +180,9 @@ class ParamRule:
             raise self._error(name, value, where)
         if isinstance(value, bool):
             ok = "bool" in self.types
-        elif isinstance(value, int):
+        elif isinstance(value, numbers.Integral):  # numpy integers too
             ok = "int" in self.types or "float" in self.types
-        elif isinstance(value, float):
+        elif isinstance(value, numbers.Real):
             ok = "float" in self.types and math.isfinite(value)
         elif isinstance(value, str):
             ok = "str" in self.types and (not self.choices or any(_choice_matches(c, value) for c in self.choices))

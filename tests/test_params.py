@@ -104,8 +104,13 @@ def test_setup_names_the_bad_parameter(kwargs, named):
 
 
 def test_setup_still_takes_none_and_good_values():
-    cfg = config.setup("smoke", steps=None, lr=1, batch_size=2, device="cpu")
+    import numpy as np
+
+    cfg = config.setup("smoke", steps=None, lr=1, batch_size=np.int64(2), width=np.int32(4), device="cpu")
     assert cfg.steps == config.PRESETS["smoke"]["steps"] and cfg.lr == 1.0 and isinstance(cfg.lr, float)
+    assert cfg.batch_size == 2 and cfg.width == 4
+    with pytest.raises(ValueError, match="batch_size=np.int64.0."):
+        config.setup("smoke", batch_size=np.int64(0))
 
 
 # --- rejected before any kernel starts --------------------------------------------------------------------------
