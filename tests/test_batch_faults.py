@@ -184,6 +184,10 @@ def test_failed_rerun_never_replaces_the_finished_result(tmp_path, capsys, monke
     rec = read_manifest(runs / "r")["runs"]["demo/a__preset-smoke.ipynb"]
     assert rec["ok"] and rec["last_attempt"]["status"] == "failed" and "on purpose" in rec["last_attempt"]["error"]
     assert [s["_source"] for s in load_sidecars(runs / "r")] == ["demo/a__preset-smoke.json"]
+    from avfh_core.reproduce.report import run_blocks
+
+    text = str(run_blocks(runs / "r"))
+    assert "a later attempt failed (a__preset-smoke.failed.ipynb)" in text and "failing on purpose" in text
     monkeypatch.delenv("AVFH_TEST_FAIL")
     assert cli(root, runs) == 0
     assert "resumed: demo/a" in capsys.readouterr().out

@@ -174,8 +174,15 @@ def run_blocks(run_dir: Path) -> list[Block]:
         return [("p", "No manifest in this folder (not written by `avfh reproduce`).")]
     rows, errors = [], []
     for rel, r in sorted(runs.items()):
-        rows.append([r.get("notebook", rel), param_slug(r.get("parameters") or {}), r.get("status", "?"),
-                     fmt(r.get("seconds")), (r.get("error") or "")[:100]])
+        status, error = r.get("status", "?"), r.get("error") or ""
+        later = r.get("last_attempt")
+        if later:  # a re-run that did not finish: the finished result above it is the one reported
+            status += f"; a later attempt {later.get('status')} ({later.get('output')})"
+            error = later.get("error") or ""
+            if later.get("error_cell"):
+                errors.append(("pre", f"{rel} (later attempt): {error}\n\n{later['error_cell'].strip()[:1500]}"))
+        rows.append([r.get("notebook", rel), param_slug(r.get("parameters") or {}), status,
+                     fmt(r.get("seconds")), error[:100]])
         if not r.get("ok") and r.get("error_cell"):
             errors.append(("pre", f"{rel}: {r.get('error')}\n\n{r['error_cell'].strip()[:1500]}"))
     n_ok = sum(bool(r.get("ok")) for r in runs.values())
