@@ -51,16 +51,27 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_plan(specs: list, run_dir: Path, preset: str, where: str) -> str:
-    """What a batch would run, in order: notebook, parameters, what it waits for, where its output goes."""
-    from avfh_core.reproduce.batch import run_dependencies
+def format_plan(specs: list, run_dir: Path, preset: str, where: str, force: bool = False) -> str:
+    """What a batch would run, in order: notebook, parameters, what it waits for, where its output goes, and which
+    runs of an existing run folder would be resumed (read only: nothing is written)."""
+    from avfh_core.reproduce.batch import (
+        code_fingerprint,
+        core_fingerprint,
+        read_manifest,
+        resumable,
+        run_dependencies,
+    )
 
     deps = run_dependencies(specs)
+    manifest = read_manifest(run_dir) if run_dir.is_dir() and not force else {"runs": {}}
+    core = core_fingerprint() if manifest["runs"] else None
     lines = [f"dry run (nothing executed): {len(specs)} notebook run(s), preset {preset}, {where} -> {run_dir}"]
     width = max((len(s.notebook.id) for s in specs), default=0)
     for i, spec in enumerate(specs):
         params = " ".join(f"{k}={v}" for k, v in spec.parameters.items())
         after = f"  after {', '.join(str(j + 1) for j in deps[i])}" if deps[i] else ""
+        if core and resumable(spec, run_dir, manifest, code_fingerprint(spec.notebook.path, core)):
+            after += "  (finished: would resume)"
         lines.append(f"{i + 1:3d}. {spec.notebook.id.ljust(width)}  {params}{after}")
         lines.append(f"     -> {spec.output_path(run_dir).relative_to(run_dir.parent)}")
     return "\n".join(lines)
@@ -113,7 +124,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     run_dir = Path(args.runs_dir or default_runs_dir()) / run_id
     where = f"scheduler {args.scheduler}" if args.scheduler else f"{args.workers} worker(s)"
     if args.dry_run:
-        print(format_plan(specs, run_dir, preset, where))
+        print(format_plan(specs, run_dir, preset, where, force=args.force))
         return 0
     existed = run_dir.exists()
     try:

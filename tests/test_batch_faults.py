@@ -189,6 +189,12 @@ def test_failed_rerun_never_replaces_the_finished_result(tmp_path, capsys, monke
     text = str(run_blocks(runs / "r"))
     assert "a later attempt failed (a__preset-smoke.failed.ipynb)" in text and "failing on purpose" in text
     monkeypatch.delenv("AVFH_TEST_FAIL")
+    before = snapshot(runs)
+    assert cli(root, runs, "--dry-run") == 0
+    assert "demo/a  preset=smoke  (finished: would resume)" in capsys.readouterr().out
+    assert cli(root, runs, "--dry-run", "--force") == 0
+    assert "would resume" not in capsys.readouterr().out
+    assert snapshot(runs) == before  # a dry run writes nothing
     assert cli(root, runs) == 0
     assert "resumed: demo/a" in capsys.readouterr().out
     # a successful re-run replaces the result and clears the failed attempt
