@@ -76,8 +76,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise ValueError(f"{path}: not a readable checkpoint (truncated, corrupt or not weights-only; "
-                         f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+        raise ValueError(f"{path}: {_load_error(e)}") from e
     if not isinstance(state, dict):
         raise ValueError(f"{path}: checkpoint must hold a dict, found {type(state).__name__}")
     if not allow_nonfinite:
@@ -86,6 +85,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             raise ValueError(f"{path}: checkpoint holds non-finite values in {_describe(found)} (written by a "
                              "diverged run); delete it to start over")
     return state
+
+
+def _load_error(e: Exception) -> str:
+    """One line on why torch.load(weights_only=True) failed."""
+    text = str(e)
+    if "Weights only load failed" in text:
+        why = next((ln.strip() for ln in text.splitlines() if "unsupported" in ln or "GLOBAL" in ln), "")
+        return ("refused: it is not weights-only, it holds Python objects that loading would have to execute "
+                f"(a file from an untrusted source?){': ' + why if why else ''}")
+    first = text.splitlines()[0] if text else ""
+    return f"not a readable checkpoint (truncated or corrupt: {type(e).__name__}: {first})"
 
 
 def config_hash(config: dict[str, Any]) -> str:
