@@ -123,6 +123,8 @@ def plain_step_fn(net, opt):
 
 
 def _ddp_worker(r, port, out_dir):
+    import os
+
     _join(r, port)
     net, opt = make_plain()
 
@@ -133,12 +135,26 @@ def _ddp_worker(r, port, out_dir):
     train_loop(plain_step_fn(net, opt), {"net": net}, {"net": opt}, shard, 3, progress=False)
     assert "forward" not in vars(net)  # the DDP route is gone after training: net(x) is the plain module again
     torch.save(net.state_dict(), f"{out_dir}/rank{r}.pt")
+
+    # a cached network built inside the job: one rank trains it (through train_loop, without collectives) while
+    # the other waits on the file lock, then loads it; no rank hangs
+    from avfh_core.train.checkpoint import load_or_train
+
+    def pretrain(model):
+        opt2 = torch.optim.Adam(model.parameters(), lr=1e-2)
+        train_loop(plain_step_fn(model, opt2), {"m": model}, {"m": opt2}, batch_fn, 3, progress=False)
+        return {"rank": r}
+
+    os.environ["AVFH_HOME"] = out_dir
+    model, info = load_or_train("pre", {"k": 1}, make_plain(seed=3)[0], pretrain)
+    torch.save({"w": model.state_dict(), "cached": info["cached"]}, f"{out_dir}/pre{r}.pt")
     import torch.distributed as dist
 
     dist.destroy_process_group()
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a deadlock between the ranks would otherwise hang the suite
 def test_data_parallel_over_two_processes_equals_one_process_on_the_full_batch(tmp_path):
     import torch.multiprocessing as mp
 
@@ -149,6 +165,10 @@ def test_data_parallel_over_two_processes_equals_one_process_on_the_full_batch(t
     for k, v in net.state_dict().items():
         torch.testing.assert_close(w0[k], w1[k], rtol=0, atol=0)
         torch.testing.assert_close(w0[k], v, rtol=1e-5, atol=1e-6)
+    p0, p1 = (torch.load(tmp_path / f"pre{r}.pt", weights_only=True) for r in (0, 1))
+    assert sorted([p0["cached"], p1["cached"]]) == [False, True]  # built once, loaded once
+    for k in p0["w"]:
+        assert torch.equal(p0["w"][k], p1["w"][k])
 
 
 def make_gan(seed=0):
@@ -230,6 +250,7 @@ def _ddp_gan_worker(r, port, out_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_data_parallel_gan_step_resumes_bit_identically_on_every_rank(tmp_path):
     """DDP with two modules, one of them called three times per step; kill after a checkpoint, resume: every rank
     ends with exactly the weights of the uninterrupted run (each rank's own RNG state is restored)."""

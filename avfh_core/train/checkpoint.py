@@ -135,8 +135,9 @@ def load_or_train(
 
     `train_fn(model)` trains in place and returns a JSON-able info dict (accuracy, steps, ...), stored with the
     weights and returned on later loads. Returns (model, info) where info["cached"] says whether it was loaded.
-    Concurrent callers (two notebooks on a cold cache) take a file lock beside the cache file: one trains, the
-    other waits and loads the result.
+    Concurrent callers (two notebooks on a cold cache, or the ranks of a torchrun job) take a file lock beside the
+    cache file: one trains, on its own process (`train_loop` inside train_fn does not use the process group), the
+    others wait and load the result.
     """
     path = cached_model_path(name, config)
     if path.exists() and not retrain:
@@ -144,7 +145,10 @@ def load_or_train(
     with file_lock(path):  # concurrent builders take turns: the second loads what the first wrote
         if path.exists() and not retrain:
             return _load_cached(path, model)
-        info = dict(train_fn(model))
+        from avfh_core.train.loop import single_process  # (loop imports this module)
+
+        with single_process():  # under torchrun the other ranks are waiting on the lock, not training along
+            info = dict(train_fn(model))
         save_checkpoint({"model": model.state_dict(), "config": json.dumps(config, sort_keys=True, default=str),
                          "info": json.dumps(info, default=str)}, path)
     info["cached"] = False

@@ -107,12 +107,28 @@ def init_distributed() -> bool:
     return True
 
 
+_SINGLE_PROCESS = 0  # > 0 inside single_process(): train_loop ignores the process group
+
+
+@contextlib.contextmanager
+def single_process():
+    """Within this block train_loop trains on this process alone, even under torchrun: rank() is 0 and
+    world_size() is 1. load_or_train builds a cached network this way, since one process builds it while the
+    others wait on its file lock (collectives there would wait forever)."""
+    global _SINGLE_PROCESS
+    _SINGLE_PROCESS += 1
+    try:
+        yield
+    finally:
+        _SINGLE_PROCESS -= 1
+
+
 def rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    return dist.get_rank() if not _SINGLE_PROCESS and dist.is_available() and dist.is_initialized() else 0
 
 
 def world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return dist.get_world_size() if not _SINGLE_PROCESS and dist.is_available() and dist.is_initialized() else 1
 
 
 class _DDPRoute:
@@ -182,8 +198,14 @@ def _check_ranks_agree(modules: Mapping[str, torch.nn.Module], step: int, device
 
 
 def _nonfinite_weights(modules: Mapping[str, torch.nn.Module]) -> list[tuple[str, int, int]]:
-    tensors = [t for m in modules.values() for t in list(m.parameters()) + list(m.buffers()) if t.is_floating_point()]
-    if not tensors or bool(torch.stack([torch.isfinite(t.detach()).all() for t in tensors]).all()):
+    """[(name, count, numel)] of the modules' non-finite weights. Fast path (every step): one norm per tensor, one
+    sync (a NaN or inf makes its norm non-finite; a huge finite tensor may too, so a hit is confirmed exactly)."""
+    tensors = [t.detach() for m in modules.values() for t in list(m.parameters()) + list(m.buffers())
+               if t.is_floating_point() and t.numel()]
+    if not tensors:
+        return []
+    norms = torch._foreach_norm(tensors) if hasattr(torch, "_foreach_norm") else [t.norm() for t in tensors]
+    if bool(torch.stack([n.float().to(tensors[0].device) for n in norms]).sum().isfinite()):
         return []
     return nonfinite_tensors({k: m.state_dict() for k, m in modules.items()})
 
