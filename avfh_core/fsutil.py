@@ -95,6 +95,15 @@ def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def clean_stale_temps_in(directory: str | os.PathLike, pattern: str = "*") -> list[Path]:
+    """`clean_stale_temps` for every target in `directory` whose name matches `pattern` and has temp files."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    targets = {tmp.name[1:tmp.name.rindex(".tmp")] for tmp in directory.glob(f".{pattern}.tmp*")}
+    return [p for name in sorted(targets) for p in clean_stale_temps(directory / name)]
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """`with atomic_write(p) as f: f.write(...)`: the data appears at `p` all at once, or not at all."""

@@ -155,6 +155,19 @@ def test_clean_stale_temps_removes_dead_writers_files_only(tmp_path):
     assert fsutil.clean_stale_temps(target) == [live_tmp]  # once its writer is dead
 
 
+def test_shard_temps_of_killed_builders_are_removed_on_the_next_build(tmp_path):
+    w = _world()
+    ds = w.dataset("train", n_clips=3, root=tmp_path)
+    old = fsutil.PROCESS_START - 60
+    left = [ds.dir / ".shard_00007.pt.tmp-99999", ds.dir / f".shard_00000.pt.tmp-{fsutil._HOST}-99999"]
+    for f in left:  # a shard this build does not need, and one it has
+        f.write_bytes(b"x" * 1000)
+        os.utime(f, (old, old))
+    w.dataset("train", n_clips=40, root=tmp_path)  # builds shard 1: the build cleans the folder first
+    assert not any(f.exists() for f in left)
+    assert sorted(p.name for p in ds.dir.iterdir()) == ["shard_00000.pt", "shard_00001.pt"]
+
+
 def test_failed_write_leaves_no_temp_file(tmp_path):
     target = tmp_path / "m.pt"
     with pytest.raises(RuntimeError, match="disk full"), fsutil.atomic_write(target) as f:
@@ -281,6 +294,22 @@ def test_planted_non_finite_weight_after_a_finite_loss_stops_training_naming_the
         train_loop(step_fn, {"net": net}, {"net": opt}, _batch, 10, checkpoint_path=path, checkpoint_every=1,
                    progress=False)
     assert ck.load_checkpoint(path)["step"] == 6  # the last checkpoint is the last finite state
+
+
+def test_an_error_raised_by_a_diverged_step_fn_is_reported_as_divergence():
+    net, opt = _net()
+
+    def step_fn(batch, step):  # like lsgan_g_loss rejecting the NaN output of a diverged discriminator
+        values = _step_fn(net, opt)(batch, step)
+        if step == 3:
+            with torch.no_grad():
+                net[3].bias.fill_(float("nan"))
+            raise ValueError("fake_logits contains NaN (did the discriminator diverge?)")
+        return values
+
+    with pytest.raises(TrainingDiverged, match=r"step 4 of 5: step_fn raised ValueError: fake_logits contains NaN.*"
+                                               r"non-finite in net\.3\.bias \(1 of 1 values\)"):
+        train_loop(step_fn, {"net": net}, {"net": opt}, _batch, 5, progress=False)
 
 
 def test_step_fn_errors_carry_the_step():

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from avfh_core.data.sample import AVSample
-from avfh_core.fsutil import atomic_write, clean_stale_temps, file_lock
+from avfh_core.fsutil import atomic_write, clean_stale_temps, clean_stale_temps_in, file_lock
 
 SHARD_SIZE = 32
 
@@ -162,6 +162,7 @@ class SynthDataset(torch.utils.data.Dataset):
         m = self._manifest()
         if self._missing(m) or not self.manifest_path.exists():
             with file_lock(self.manifest_path):  # a concurrent builder finishes first; we then find its shards
+                clean_stale_temps_in(self.dir, "shard_*.pt")  # left by builders that were killed
                 m = self._manifest()
                 missing = self._missing(m)
                 if self.workers > 1 and len(missing) > 1:  # shards are independent: build them in parallel

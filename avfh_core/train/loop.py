@@ -210,8 +210,13 @@ def _nonfinite_weights(modules: Mapping[str, torch.nn.Module]) -> list[tuple[str
     return nonfinite_tensors({k: m.state_dict() for k, m in modules.items()})
 
 
+def _describe(found: list[tuple[str, int, int]]) -> str:
+    more = f" and {len(found) - 5} more tensors" if len(found) > 5 else ""
+    return ", ".join(f"{name} ({n} of {total} values)" for name, n, total in found[:5]) + more
+
+
 def _diverged(where: str, found: list[tuple[str, int, int]], values: Mapping[str, float]) -> TrainingDiverged:
-    bad = ", ".join(f"{name} ({n} of {total} values)" for name, n, total in found[:5])
+    bad = _describe(found)
     terms = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
     return TrainingDiverged(f"{where}: the update made weights non-finite in {bad} although the loss terms were "
                             f"finite ({terms}): the run diverged; lower the learning rate")
@@ -311,6 +316,11 @@ def train_loop(
                 with autocast():
                     values = step_fn(batch, step)
         except Exception as e:
+            found = _nonfinite_weights(modules)
+            if found:  # e.g. a loss that rejects NaN inputs: the cause is the divergence, say so
+                raise TrainingDiverged(
+                    f"{where}: step_fn raised {type(e).__name__}: {e}; the weights are non-finite in "
+                    f"{_describe(found)}: the run diverged; lower the learning rate") from e
             e.add_note(f"(raised by step_fn in {where})")
             raise
         values = dict(values)
