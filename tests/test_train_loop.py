@@ -148,6 +148,15 @@ def _ddp_worker(r, port, out_dir):
     os.environ["AVFH_HOME"] = out_dir
     model, info = load_or_train("pre", {"k": 1}, make_plain(seed=3)[0], pretrain)
     torch.save({"w": model.state_dict(), "cached": info["cached"]}, f"{out_dir}/pre{r}.pt")
+
+    # a module with a parameter that gets no gradient: DDP needs find_unused_parameters, passed via ddp_kwargs
+    torch.manual_seed(0)
+    wide = torch.nn.ModuleDict({"used": torch.nn.Linear(4, 1), "unused": torch.nn.Linear(4, 1)})
+    wide.forward = lambda x: wide["used"](x)
+    opt3 = torch.optim.SGD(wide.parameters(), lr=1e-2)
+    log = train_loop(plain_step_fn(wide, opt3), {"wide": wide}, {"wide": opt3}, shard, 3, progress=False,
+                     ddp_kwargs={"find_unused_parameters": True})
+    assert log.steps_done == 3
     import torch.distributed as dist
 
     dist.destroy_process_group()

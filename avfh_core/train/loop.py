@@ -134,14 +134,14 @@ def world_size() -> int:
 class _DDPRoute:
     """Makes `module(...)` run through its DistributedDataParallel wrapper while installed (see train_loop)."""
 
-    def __init__(self, module: torch.nn.Module, device: torch.device):
+    def __init__(self, module: torch.nn.Module, device: torch.device, ddp_kwargs: Mapping[str, Any]):
         self.module = module
         self.forward = module.forward  # the module's own forward, called by the proxy inside DDP
         self._own = {"forward"} if "forward" in vars(module) else set()
         proxy = _Proxy(module, self.forward)
         ids = [device.index if device.index is not None else torch.cuda.current_device()] \
             if device.type == "cuda" else None
-        self.ddp = torch.nn.parallel.DistributedDataParallel(proxy, device_ids=ids)
+        self.ddp = torch.nn.parallel.DistributedDataParallel(proxy, device_ids=ids, **ddp_kwargs)
 
     def __enter__(self):
         # an instance attribute shadows the class's forward (nn.Module.__call__ looks it up); object.__setattr__
@@ -169,12 +169,13 @@ class _Proxy(torch.nn.Module):
         return self._fwd(*args, **kwargs)
 
 
-def _data_parallel(modules: Mapping[str, torch.nn.Module], device: torch.device) -> list[_DDPRoute]:
+def _data_parallel(modules: Mapping[str, torch.nn.Module], device: torch.device,
+                   ddp_kwargs: Mapping[str, Any]) -> list[_DDPRoute]:
     """DDP wrappers for the modules with trainable parameters; the others get rank 0's state broadcast."""
     routes = []
     for m in modules.values():
         if any(p.requires_grad for p in m.parameters()):
-            routes.append(_DDPRoute(m, device))  # DDP's constructor broadcasts rank 0's parameters and buffers
+            routes.append(_DDPRoute(m, device, ddp_kwargs))  # DDP's constructor broadcasts rank 0's parameters and buffers
         else:
             for t in list(m.parameters()) + list(m.buffers()):
                 dist.broadcast(t.data, src=0)
@@ -246,9 +247,12 @@ def train_loop(
     progress: bool = True,
     desc: str = "train",
     stop_after: int | None = None,
+    ddp_kwargs: Mapping[str, Any] | None = None,
 ) -> TrainLog:
     """Run `steps` optimisation steps (see the module docstring). `stop_after` ends the run early after that many
-    steps in total (used by the tests to simulate a kill right after a checkpoint)."""
+    steps in total (used by the tests to simulate a kill right after a checkpoint). `ddp_kwargs` go to every
+    DistributedDataParallel wrapper under torchrun, e.g. {"find_unused_parameters": True} for a model some of whose
+    parameters get no gradient in a step."""
     if not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
     if checkpoint_every < 0 or eval_every < 0:
@@ -296,7 +300,7 @@ def train_loop(
             raise RuntimeError(f"rank {me} resumed from step {start} but another rank from a different step: "
                                f"{path} must be one file that every rank sees (a shared folder)")
 
-    routes = _data_parallel(modules, device) if distributed else []
+    routes = _data_parallel(modules, device, dict(ddp_kwargs or {})) if distributed else []
     if distributed and me != 0:
         progress = False  # rank 0 alone writes checkpoints and shows progress
     autocast = cfg.autocast if cfg is not None else (lambda: torch.autocast("cpu", enabled=False))
