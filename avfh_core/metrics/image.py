@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from avfh_core.metrics._chunks import map_chunks
+from avfh_core.metrics._chunks import map_chunks, single_threaded
 
 Y_WEIGHTS = (65.481, 128.553, 24.966)  # BT.601 studio range, RGB in [0,1] -> Y in [16,235]
 Y_OFFSET = 16.0
@@ -112,7 +112,8 @@ SSIM_CHUNK_ELEMENTS = 2**16  # SSIM holds ~10 maps per pixel: smaller chunks (me
 def _per_image(fn, x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int, mask: torch.Tensor | None,
                dtype=torch.float32, convert: bool = True, chunk: int = CHUNK_ELEMENTS):
     """Apply fn(x', y', mask) -> [n] to [..., C, H, W] pairs, flattened to [N, C, H, W] and cut into cache-sized
-    chunks on the CPU (whole on a GPU); returns [...] in float64. x', y' are the chunks in `dtype`, Y-converted and
+    chunks on the CPU (whole on a GPU), run one after the other with one torch thread (robust on a busy machine:
+    see _chunks); returns [...] in float64. x', y' are the chunks in `dtype`, Y-converted and
     cropped (or the raw chunks when convert=False). The mask ([..., H, W], broadcast to the leading dims) is cropped
     alike. The values (NaN, [0, 1]) are checked chunk by chunk, while the chunk is in cache (callers validate the
     rest with check_values=False)."""
@@ -139,7 +140,7 @@ def _per_image(fn, x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int,
             a, b = _convert(a, y_channel, crop, dtype), _convert(b, y_channel, crop, dtype)
         return fn(a, b, None if mf is None else mf[i:i + step]).to(torch.float64)
 
-    out = map_chunks(one, range(0, n, step), parallel=False)  # intra-op threads (see _chunks)
+    out = map_chunks(one, range(0, n, step), parallel=False)  # sequential, one torch thread (see _chunks)
     with torch.inference_mode():
         res = torch.cat(out).reshape(lead) if out else torch.empty(lead, dtype=torch.float64)
     return res.clone()  # a normal tensor (not an inference tensor) for the caller
@@ -249,7 +250,7 @@ def ssim_map(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, windo
     does not cancel catastrophically), the averages in float64; the largest difference to an all-float64
     computation we measured on photos is ~2e-6 in mean SSIM (the tests pin 1e-4 to scikit-image).
     """
-    with torch.inference_mode():
+    with single_threaded(), torch.inference_mode():  # one thread: see _chunks
         out = _ssim_map32(x.detach().to(torch.float32), y.detach().to(torch.float32), data_range, window, sigma)
         out = out.to(torch.float64)
     return out.clone()
