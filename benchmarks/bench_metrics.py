@@ -26,7 +26,10 @@ numpy search is the other 2 ms), which a torch re-implementation cannot undercut
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -64,58 +67,156 @@ def timed(fn, repeat: int = 1) -> tuple[float, object]:
     return best, out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=256)
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
+@contextlib.contextmanager
+def background_load(processes: int):
+    """`processes` CPU-bound busy loops (python subprocesses) for the loaded timings; always stopped on exit."""
+    procs = []
+    try:
+        for _ in range(processes):
+            procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+        time.sleep(1.0)  # let them get scheduled
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
 
+
+def reference_rows(x: torch.Tensor, y: torch.Tensor, repeat: int) -> list:
+    """Ours vs scikit-image (PSNR, SSIM, RGB and Y) and the erqa package, frame by frame."""
     import erqa as erqa_ref
     from skimage import metrics as skm
 
     from avfh_core.metrics import erqa, psnr, ssim
     from avfh_core.metrics.erqa import to_uint8_bgr
 
-    x, y = make_frames(args.frames, args.size)
-    load0 = f"{os.getloadavg()[0]:.2f}"
     xn, yn = x.permute(0, 2, 3, 1).double().numpy(), y.permute(0, 2, 3, 1).double().numpy()
     xb, yb = to_uint8_bgr(x).numpy(), to_uint8_bgr(y).numpy()
-    print(f"{args.frames} frames of {args.size}x{args.size} RGB, torch threads: {torch.get_num_threads()}")
-
     rows = []
     t_ref, ref = timed(lambda: np.array([skm.peak_signal_noise_ratio(b, a, data_range=1) for a, b in zip(xn, yn)]),
-                       args.repeat)
-    t_our, our = timed(lambda: psnr(x, y, y_channel=False), args.repeat)
+                       repeat)
+    t_our, our = timed(lambda: psnr(x, y, y_channel=False), repeat)
     rows.append(("PSNR (RGB)", t_ref, t_our, float(np.abs(our.numpy() - ref).max()), 1e-3))
     kw = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=-1)
-    t_ref, ref = timed(lambda: np.array([skm.structural_similarity(b, a, **kw) for a, b in zip(xn, yn)]), args.repeat)
-    t_our, our = timed(lambda: ssim(x, y, y_channel=False), args.repeat)
+    t_ref, ref = timed(lambda: np.array([skm.structural_similarity(b, a, **kw) for a, b in zip(xn, yn)]), repeat)
+    t_our, our = timed(lambda: ssim(x, y, y_channel=False), repeat)
     rows.append(("SSIM (RGB)", t_ref, t_our, float(np.abs(our.numpy() - ref).max()), 1e-4))
     def y_np(a):  # one HWC frame -> BT.601 Y/255, the papers' convention, with the x4 border crop (timed)
         return ((16 + 65.481 * a[..., 0] + 128.553 * a[..., 1] + 24.966 * a[..., 2]) / 255.0)[4:-4, 4:-4]
 
     kw_y = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1)
     t_ref, ref = timed(lambda: np.array([skm.peak_signal_noise_ratio(y_np(b), y_np(a), data_range=1)
-                                         for a, b in zip(xn, yn)]), args.repeat)
-    t_our, our = timed(lambda: psnr(x, y, crop=4), args.repeat)
+                                         for a, b in zip(xn, yn)]), repeat)
+    t_our, our = timed(lambda: psnr(x, y, crop=4), repeat)
     rows.append(("PSNR (Y)", t_ref, t_our, float(np.abs(our.numpy() - ref).max()), 1e-3))
     t_ref, ref = timed(lambda: np.array([skm.structural_similarity(y_np(b), y_np(a), **kw_y) for a, b in zip(xn, yn)]),
-                       args.repeat)
-    t_our, our = timed(lambda: ssim(x, y, crop=4), args.repeat)
+                       repeat)
+    t_our, our = timed(lambda: ssim(x, y, crop=4), repeat)
     rows.append(("SSIM (Y)", t_ref, t_our, float(np.abs(our.numpy() - ref).max()), 1e-4))
     for version in ("1.0", "1.1"):
         metric = erqa_ref.ERQA(version=version)
-        t_ref, ref = timed(lambda m=metric: np.array([m(a, b) for a, b in zip(xb, yb)]), args.repeat)
-        t_our, our = timed(lambda v=version: erqa(x, y, v), args.repeat)
+        t_ref, ref = timed(lambda m=metric: np.array([m(a, b) for a, b in zip(xb, yb)]), repeat)
+        t_our, our = timed(lambda v=version: erqa(x, y, v), repeat)
         rows.append((f"ERQA {version}", t_ref, t_our, float(np.abs(our.numpy() - ref).max()), 1e-3))
+    return rows
 
-    print(f"load average before/after: {load0} / {os.getloadavg()[0]:.2f} (2 cores)")
-    print("reference: frame by frame (its Y conversion timed); ours: the whole batch at once; best of "
-          f"{args.repeat}")
-    print(f"{'metric':<12}{'reference s':>13}{'ours s':>10}{'speed-up':>10}{'max |diff|':>12}  equal")
-    for name, tr, to, diff, tol in rows:
-        print(f"{name:<12}{tr:>13.3f}{to:>10.3f}{tr / to:>9.1f}x{diff:>12.2e}  {diff <= tol}")
+
+PEER_PSNR_TOL, PEER_SSIM_TOL = 1e-4, 1e-4  # dB, SSIM units: float32 sums on both sides (measured ~1e-5)
+
+
+def peer_rows(x: torch.Tensor, y: torch.Tensor, repeat: int, threads: int) -> list:
+    """Ours vs the torch peers on the whole float32 RGB batch [N, 3, H, W], each at torch's default thread count
+    (`threads`) and at 1 thread. Returns (metric, side, threads, seconds, max |diff| to ours at 1 thread, tol, load)."""
+    from pytorch_msssim import ssim as pm_ssim
+    from torchmetrics.functional.image import peak_signal_noise_ratio as tm_psnr
+    from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
+
+    from avfh_core.metrics import erqa, psnr, ssim
+
+    r = 5  # SSIM window radius: torchmetrics pads (reflect) to keep the size; its valid positions are [r:-r]
+
+    def tm_ssim_valid():
+        _, full = tm_ssim(x, y, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0, k1=0.01, k2=0.03,
+                          return_full_image=True)
+        return full[..., r:-r, r:-r].mean(dim=(1, 2, 3))
+
+    sides = {
+        "PSNR (RGB)": (PEER_PSNR_TOL, [
+            ("ours", lambda: psnr(x, y, y_channel=False)),
+            ("torchmetrics", lambda: tm_psnr(x, y, data_range=1.0, reduction="none", dim=(1, 2, 3)))]),
+        "SSIM (RGB)": (PEER_SSIM_TOL, [
+            ("ours", lambda: ssim(x, y, y_channel=False)),
+            ("torchmetrics", tm_ssim_valid),
+            ("pytorch-msssim", lambda: pm_ssim(x, y, data_range=1.0, size_average=False, win_size=11, win_sigma=1.5,
+                                               K=(0.01, 0.03)))]),
+        "ERQA 1.1": (0.0, [("ours", lambda: erqa(x, y, "1.1"))]),  # no torch peer: ours vs ours at 1 thread
+    }
+    rows, refs = [], {}
+    old = torch.get_num_threads()
+    try:
+        for n in sorted({1, threads}):
+            torch.set_num_threads(n)  # outside the timings (a change of the count slows the next op down)
+            for metric, (tol, fns) in sides.items():
+                for side, fn in fns:
+                    fn()  # warm-up, untimed
+                    t, out = timed(fn, repeat)
+                    out = refs.setdefault(metric, out.double()) if side == "ours" and n == 1 else out.double()
+                    rows.append((metric, side, n, t, float((out - refs[metric]).abs().max()), tol,
+                                 os.getloadavg()[0]))
+    finally:
+        torch.set_num_threads(old)
+    return sorted(rows, key=lambda r: (list(sides).index(r[0]), r[1] != "ours", r[1], r[2]))
+
+
+def print_peers(rows: list, label: str) -> None:
+    print(f"\n{label}: ours vs the torch peers, whole batch, RGB, best of the repeats; 'x fastest peer' = the fastest"
+          " torch peer at any thread count / ours")
+    print(f"{'metric':<12}{'side':<16}{'threads':>8}{'s':>9}{'load':>7}{'max |diff|':>12}  equal")
+    for metric, side, n, t, diff, tol, load in rows:
+        print(f"{metric:<12}{side:<16}{n:>8}{t:>9.3f}{load:>7.2f}{diff:>12.2e}  {diff <= tol}")
+    for metric in dict.fromkeys(r[0] for r in rows):
+        ours = {n: t for m, side, n, t, *_ in rows if m == metric and side == "ours"}
+        peers = [t for m, side, n, t, *_ in rows if m == metric and side != "ours"]
+        line = f"  {metric:<12} ours at {max(ours)} / at 1 thread: {ours[max(ours)] / ours[1]:.2f} of the time"
+        if peers:
+            line += f"; fastest peer / ours (default threads) = {min(peers) / ours[max(ours)]:.1f}x"
+        print(line)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=256)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--load", type=int, default=1, help="busy-loop processes for the loaded peer timings (0: none)")
+    ap.add_argument("--skip-reference", action="store_true", help="only the torch peers (skip scikit-image/erqa)")
+    args = ap.parse_args()
+
+    x, y = make_frames(args.frames, args.size)
+    threads = torch.get_num_threads()
+    print(f"{args.frames} frames of {args.size}x{args.size} RGB, torch threads: {threads}, {os.cpu_count()} CPUs")
+
+    if not args.skip_reference:
+        load0 = f"{os.getloadavg()[0]:.2f}"
+        rows = reference_rows(x, y, args.repeat)
+        print(f"load average before/after: {load0} / {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+        print("reference: frame by frame (its Y conversion timed); ours: the whole batch at once; best of "
+              f"{args.repeat}")
+        print(f"{'metric':<12}{'reference s':>13}{'ours s':>10}{'speed-up':>10}{'max |diff|':>12}  equal")
+        for name, tr, to, diff, tol in rows:
+            print(f"{name:<12}{tr:>13.3f}{to:>10.3f}{tr / to:>9.1f}x{diff:>12.2e}  {diff <= tol}")
+
+    rows = peer_rows(x, y, args.repeat, threads)
+    print_peers(rows, "as found (no load added)")
+    equal = all(diff <= tol for *_, diff, tol, _ in rows)
+    if args.load:
+        with background_load(args.load):
+            rows = peer_rows(x, y, args.repeat, threads)
+        print_peers(rows, f"under load: {args.load} busy-loop process(es) added")
+        equal = equal and all(diff <= tol for *_, diff, tol, _ in rows)
+    if not equal:
+        raise SystemExit("values differ beyond the stated tolerance (see 'equal' above)")
 
 
 if __name__ == "__main__":

@@ -421,3 +421,53 @@ def test_concurrent_callers_keep_their_own_thread_counts(photo):
         res, count = out[n]
         assert count == n
         assert all(torch.equal(a, b) for a, b in zip(res, expected))
+
+
+def _fresh_thread_count() -> int:
+    """torch's thread count as a thread started now gets it (the process default)."""
+    import threading
+
+    seen = []
+    th = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    th.start()
+    th.join()
+    return seen[0]
+
+
+def test_metric_workers_leave_the_process_default_and_nest(photo, monkeypatch):
+    """Starting the single-threaded workers changes no other thread's torch count, not even the default that new
+    threads take; a chunk that calls a metric itself runs inline (no deadlock on the worker pool)."""
+    import avfh_core.metrics._chunks as chunks
+
+    x, y = _chunked_inputs(photo)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        default = _fresh_thread_count()
+        chunks._forget_pool()  # new workers start below
+        ssim(x, y)
+        assert torch.get_num_threads() == 2 and _fresh_thread_count() == default
+    finally:
+        torch.set_num_threads(threads)
+    nested = chunks.map_chunks(lambda k: ssim(x[k], y[k]), range(4), parallel=True)
+    assert torch.equal(torch.stack(nested), ssim(x, y))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_metrics_work_in_a_forked_child(photo):
+    """A child forked after the workers started (e.g. a DataLoader worker) gets its own workers, not a hang."""
+    import multiprocessing as mp
+
+    x, y = _chunked_inputs(photo)
+    expected = ssim(x, y)  # the parent's workers exist now
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=lambda: queue.put(ssim(x, y).tolist()))
+    child.start()
+    try:
+        got = queue.get(timeout=60)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    assert got == expected.tolist()

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from avfh_core.metrics._chunks import map_chunks, single_threaded
+from avfh_core.metrics._chunks import map_chunks, single_threaded_call
 
 Y_WEIGHTS = (65.481, 128.553, 24.966)  # BT.601 studio range, RGB in [0,1] -> Y in [16,235]
 Y_OFFSET = 16.0
@@ -140,8 +140,11 @@ def _per_image(fn, x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int,
             a, b = _convert(a, y_channel, crop, dtype), _convert(b, y_channel, crop, dtype)
         return fn(a, b, None if mf is None else mf[i:i + step]).to(torch.float64)
 
-    out = map_chunks(one, range(0, n, step), parallel=False)  # sequential, one torch thread (see _chunks)
     with torch.inference_mode():
+        if x.device.type == "cpu":
+            out = map_chunks(one, range(0, n, step), parallel=False)  # sequential, one torch thread (see _chunks)
+        else:
+            out = [one(0)] if n else []
         res = torch.cat(out).reshape(lead) if out else torch.empty(lead, dtype=torch.float64)
     return res.clone()  # a normal tensor (not an inference tensor) for the caller
 
@@ -250,9 +253,12 @@ def ssim_map(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, windo
     does not cancel catastrophically), the averages in float64; the largest difference to an all-float64
     computation we measured on photos is ~2e-6 in mean SSIM (the tests pin 1e-4 to scikit-image).
     """
-    with single_threaded(), torch.inference_mode():  # one thread: see _chunks
+    def run():
         out = _ssim_map32(x.detach().to(torch.float32), y.detach().to(torch.float32), data_range, window, sigma)
-        out = out.to(torch.float64)
+        return out.to(torch.float64)
+
+    with torch.inference_mode():
+        out = single_threaded_call(run) if x.device.type == "cpu" else run()  # one torch thread: see _chunks
     return out.clone()
 
 
