@@ -107,8 +107,16 @@ def map_chunks(fn, starts, parallel: bool = False) -> list:
         drain()
         return out
     workers = min(torch.get_num_threads(), len(starts)) if parallel else 1
-    futures = [_workers().submit(drain) for _ in range(workers)]
-    errors = [f.exception() for f in futures]  # waits for all: no chunk runs on after we return
+    try:
+        futures = [_workers().submit(drain) for _ in range(workers)]
+    except RuntimeError:  # the interpreter is shutting down (no new threads): run here, with the caller's threads
+        drain()
+        return out
+    try:
+        errors = [f.exception() for f in futures]  # waits for all: no chunk runs on after we return
+    except BaseException:  # e.g. Ctrl-C while waiting: the workers stop after their current chunk
+        failed.append(-1)
+        raise
     for e in errors:
         if e is not None:
             raise e
