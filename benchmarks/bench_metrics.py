@@ -18,10 +18,13 @@ Run on demand (not part of the tests). The frames are scikit-image's astronaut (
    return_full_image=True and its map is averaged over the valid positions [5:-5, 5:-5] (timed): only then are
    the values equal. Values must agree with ours to 1e-4 (dB for PSNR): all sides sum in float32 (measured
    ~3e-6 dB, ~2e-5 / ~6e-6 SSIM). Every side is timed at 1 torch thread and at torch's default count (set outside
-   the timing), best of --repeat after a warm-up call; "fastest peer / ours" divides the fastest peer at any thread
-   count by ours at the default count. ERQA has no torch peer: its rows compare ours at the default count with ours
-   at 1 thread (the thread strategy must never be slower than single-threaded; see avfh_core/metrics/_chunks.py).
-   All of this is done twice: as found, then under load (the benchmark starts --load CPU-bound busy-loop python
+   the timing, the two alternating), best of --repeat after a warm-up call (calls under 25 ms get up to 20
+   rounds); "fastest peer / ours" divides the fastest peer at any thread count by ours at the default count. ERQA
+   has no torch peer: its rows compare ours at the default count with ours at 1 thread (the thread strategy must never be slower than single-threaded; see avfh_core/metrics/_chunks.py).
+   SPIN_NOTE: after a torch op with 2 threads, its OpenMP thread spins for ~10 ms; on a loaded 2-core box that
+   takes CPU from whatever runs next on another thread, our metric worker included (measured: PSNR 20 -> 30 ms
+   right after such an op, no difference after 50 ms idle), so the timings start after 0.1 s idle. All of this is
+   done twice: as found, then under load (the benchmark starts --load CPU-bound busy-loop python
    processes and always stops them). The 1-minute load average is printed with every figure: on a shared machine
    "as found" is not quiet.
 
@@ -171,14 +174,19 @@ def peer_rows(x: torch.Tensor, y: torch.Tensor, repeat: int, threads: int) -> li
         for metric, (tol, fns) in sides.items():
             for side, fn in fns:
                 best, outs = {n: float("inf") for n in counts}, {}
-                for rnd in range(repeat + 1):  # round 0 warms up; the thread counts alternate, so drifting load
-                    for n in counts:         # on a shared machine hits both alike
+                rounds, rnd = repeat, 0
+                while rnd <= rounds:  # round 0 warms up; the thread counts alternate, so drifting load on a
+                    for n in counts:  # shared machine hits both alike
                         torch.set_num_threads(n)
-                        settle.add_(1)  # untimed: the first op after a count change pays for OpenMP's new team
+                        settle.add_(1)  # untimed: the first op after a count change pays for OpenMP's new team,
+                        time.sleep(0.1)  # and its threads spin ~10 ms after an op (see SPIN_NOTE), idle here
                         t0 = time.perf_counter()
                         outs[n] = fn()
                         if rnd:
                             best[n] = min(best[n], time.perf_counter() - t0)
+                        else:  # short calls get more rounds (up to 20, ~0.5 s each): best-of-3 is noise for them
+                            rounds = max(rounds, min(20, int(0.5 / (time.perf_counter() - t0))))
+                    rnd += 1
                 for n in counts:
                     out = outs[n].double()
                     ref = refs.setdefault(metric, out)  # ours at 1 thread comes first

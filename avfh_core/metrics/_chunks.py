@@ -18,6 +18,11 @@ barrier but the end) and no metric uses it: on the shared 2-core box a pool of 2
 for PSNR/SSIM (memory-bound) and 1.2-1.3x slower for ERQA (its numpy/scipy steps hold the GIL part of the time),
 quiet and under load. Concurrent callers (threads) each get their own worker.
 
+Known residual: right after a multi-threaded torch op of the caller, its OpenMP threads spin for ~10 ms; on a
+loaded 2-core box they take CPU from the worker (measured: PSNR of 256 128x128 frames 20 -> 30 ms when called
+straight after a 2-thread op, no difference after 50 ms idle). Any strategy but running on those threads (with
+their barriers) pays it.
+
 Results are bit-identical whatever the caller's thread count: the same ops run single-threaded (tested).
 """
 
