@@ -488,8 +488,6 @@ def test_checkpoint_in_a_read_only_folder_fails_naming_it_and_changes_nothing(tm
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="read-only run folder handling belongs to avfh_core/reproduce (issue 16 item 3), "
-                          "not merged into main yet", strict=False)
 def test_reproduce_into_a_read_only_run_folder_is_a_one_line_error(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
