@@ -19,8 +19,11 @@ Presets (see README for measured times):
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import os
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,159 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 # Knobs that are not preset values but every notebook accepts.
 BASE_PARAMETERS = ("preset", "seed", "device", "data_root")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parameter rules: the language of the annotated parameters cells, `steps: int | None = None  # >= 1; prose`.
+# The annotation gives the types (int, float, str, bool, None and unions of them); the comment's leading constraint
+# (before `;`) is a bound (`>= x`, `> x`, `<= x`, `< x`) or choices (`a | b | c`, where `name:N` means name:<digits>).
+# The runner checks `--set`/`--grid`/sweep values with these rules before any kernel starts; `setup` checks the
+# values a notebook passes with the same rules (KNOB_RULES), so an edited cell fails naming the parameter.
+
+_TYPE_NAMES = {"int": "int", "float": "float", "str": "str", "bool": "bool", "None": "None", "NoneType": "None"}
+_BOUND = re.compile(r"^(>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$")
+_CHOICE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_INT_TEXT = re.compile(r"^[-+]?\d+$")
+_NONE_TEXT = ("none", "null", "~")
+
+
+@dataclass(frozen=True)
+class ParamRule:
+    """Types and constraint of one parameter; `convert` (strings from the command line) and `check` (values)."""
+
+    types: tuple[str, ...]  # subset of int, float, str, bool, None in declaration order
+    op: str | None = None  # >=, >, <=, <
+    bound: float | None = None
+    choices: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, annotation: str, comment: str = "", where: str = "parameter") -> ParamRule:
+        """`ParamRule.parse("int | None", ">= 1; None: the preset's value")`; a clear error for what it cannot read."""
+        types: list[str] = []
+        for part in annotation.replace("Optional[", "").replace("]", "").split("|"):
+            name = part.strip().strip("'\"")
+            if name not in _TYPE_NAMES:
+                raise ValueError(f"{where}: annotation {annotation!r} is not supported; use int, float, str, bool, "
+                                 "None or a union of them (e.g. `int | None`)")
+            if _TYPE_NAMES[name] not in types:
+                types.append(_TYPE_NAMES[name])
+        head = comment.strip().lstrip("#").split(";")[0].strip()
+        m = _BOUND.match(head)
+        if m:
+            if not {"int", "float"} & set(types):
+                raise ValueError(f"{where}: a bound `{head}` needs an int or float annotation, got {annotation!r}")
+            return cls(tuple(types), m.group(1), float(m.group(2)))
+        if head[:1] in ("<", ">"):
+            raise ValueError(f"{where}: cannot read the constraint {head!r}; write e.g. `>= 1` before any `;`")
+        tokens = [t.strip() for t in head.split("|")]
+        if len(tokens) >= 2 and all(_CHOICE.match(t) for t in tokens):
+            if "str" not in types:
+                raise ValueError(f"{where}: choices `{head}` need a str annotation, got {annotation!r}")
+            return cls(tuple(types), choices=tuple(tokens))
+        return cls(tuple(types))  # the comment is prose only
+
+    def describe(self) -> str:
+        """'an int >= 1, or none', 'one of smoke | course | gpu | paper'."""
+        words = {"int": "an int", "float": "a number", "str": "a string", "bool": "true or false"}
+        kinds = [words[t] for t in self.types if t != "None"]
+        if self.choices:
+            text = "one of " + " | ".join(self.choices)
+        else:
+            text = " or ".join(kinds) if kinds else ""
+            if self.op is not None:
+                text += f" {self.op} {_fmt_number(self.bound)}"
+        if "None" in self.types:
+            text = f"{text}, or none" if text else "none"
+        return text
+
+    def _error(self, name: str, value: Any, where: str) -> ValueError:
+        return ValueError(f"{where}: parameter {name}={value!r} is not valid: expected {self.describe()}")
+
+    def convert(self, name: str, value: Any, where: str = "parameter") -> Any:
+        """A command-line string (or a YAML value) as the declared type, then `check`ed."""
+        if isinstance(value, str):
+            text = value.strip()
+            if "None" in self.types and text.lower() in _NONE_TEXT:
+                return None
+            if "bool" in self.types and text.lower() in ("true", "false"):
+                return text.lower() == "true"
+            candidate: Any = value
+            if "int" in self.types and _INT_TEXT.match(text):
+                candidate = int(text)
+            elif "float" in self.types:
+                try:
+                    candidate = float(text)
+                except ValueError:
+                    candidate = value
+            try:
+                return self.check(name, candidate, where)
+            except ValueError:  # the message shows what the user typed
+                raise self._error(name, value, where) from None
+        if isinstance(value, int) and not isinstance(value, bool) and "int" not in self.types and "float" in self.types:
+            value = float(value)
+        return self.check(name, value, where)
+
+    def check(self, name: str, value: Any, where: str = "parameter") -> Any:
+        """The value itself when its type and range are right; a ValueError naming `name` and the rule otherwise."""
+        if value is None:
+            if "None" in self.types:
+                return None
+            raise self._error(name, value, where)
+        if isinstance(value, bool):
+            ok = "bool" in self.types
+        elif isinstance(value, numbers.Integral):  # numpy integers too
+            ok = "int" in self.types or "float" in self.types
+        elif isinstance(value, numbers.Real):
+            ok = "float" in self.types and math.isfinite(value)
+        elif isinstance(value, str):
+            ok = "str" in self.types and (not self.choices or any(_choice_matches(c, value) for c in self.choices))
+        else:
+            ok = False
+        if ok and self.op is not None and not isinstance(value, bool | str):
+            ok = {">=": value >= self.bound, ">": value > self.bound, "<=": value <= self.bound,
+                  "<": value < self.bound}[self.op]
+        if not ok:
+            raise self._error(name, value, where)
+        return value
+
+
+def _fmt_number(x: float | None) -> str:
+    return str(int(x)) if x is not None and float(x).is_integer() else str(x)
+
+
+def _choice_matches(choice: str, value: str) -> bool:
+    """'cuda:N' matches 'cuda:0', 'cuda:12'; any other choice matches itself."""
+    if choice.endswith(":N"):
+        return re.fullmatch(re.escape(choice[:-1]) + r"\d+", value) is not None
+    return choice == value
+
+
+# Bounds of the preset knobs (their types are those of the preset values); the notebooks' parameters cells must
+# declare the same rule for a knob they expose (tests/test_params.py checks it).
+KNOB_BOUNDS: dict[str, str] = {
+    "hr_size": ">= 8", "scale": ">= 1", "window": ">= 0", "n_train_clips": ">= 1", "n_eval_clips": ">= 1",
+    "clip_frames": ">= 1", "vocab_size": ">= 2", "steps": ">= 1", "batch_size": ">= 1", "lr": "> 0", "width": ">= 1",
+    "n_seeds": ">= 1", "num_workers": ">= 0", "lipreader_steps": ">= 1", "lipreader_width": ">= 1",
+    "mouth_size": ">= 8", "eval_every": ">= 1", "checkpoint_every": ">= 1", "bench_frames": ">= 1",
+    "featnet_steps": ">= 1", "featnet_width": ">= 1", "vfhgan_stages": ">= 1", "vfhgan_eval_windows": ">= 1",
+    "vfhgan_ablation_steps": ">= 1", "vfhgan_ablation_seeds": ">= 1", "vfhgan_lip_demo_steps": ">= 1",
+}
+
+
+def _knob_rules() -> dict[str, ParamRule]:
+    rules = {
+        "preset": ParamRule.parse("str", " | ".join(PRESET_NAMES), "preset"),
+        "seed": ParamRule.parse("int", ">= 0", "seed"),
+        "device": ParamRule.parse("str", "auto | cpu | cuda | cuda:N | mps", "device"),
+        "data_root": ParamRule.parse("str | None", "", "data_root"),
+    }
+    for knob, value in PRESETS["smoke"].items():
+        rules[knob] = ParamRule.parse(type(value).__name__, KNOB_BOUNDS.get(knob, ""), knob)
+    return rules
+
+
+# The rule of every name `setup` accepts: the base parameters and every preset knob.
+KNOB_RULES: dict[str, ParamRule] = _knob_rules()
 
 
 def avfh_home() -> Path:
@@ -178,11 +334,18 @@ def setup(
     unknown = sorted(k for k in overrides if k not in values)
     if unknown:
         raise ValueError(f"unknown knob(s) {unknown} for preset {preset!r}; known knobs: {sorted(values)}")
+    # every value checked (type and range, the rules of the parameters cells) before anything uses it
+    KNOB_RULES["seed"].check("seed", seed, "setup")
+    if isinstance(device, str):
+        KNOB_RULES["device"].check("device", device, "setup")
+    if data_root is not None and not isinstance(data_root, str | os.PathLike):
+        raise ValueError(f"setup: parameter data_root={data_root!r} is not valid: expected a folder path, or none")
     for key, value in overrides.items():
         if value is not None:
-            values[key] = value
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+            rule = KNOB_RULES[key]
+            values[key] = rule.check(key, value, "setup")
+            if rule.types == ("float",):
+                values[key] = float(values[key])
     seed_everything(seed, deterministic=deterministic)
     dev = resolve_device(device)
     root = Path(data_root).expanduser() if data_root else None

@@ -15,6 +15,7 @@ from avfh_core.metrics import (
     region_scores,
     rgb_to_y,
     ssim,
+    ssim_map,
     ssim_vh,
     ssim_vt,
     video_psnr,
@@ -315,3 +316,158 @@ def test_concurrent_chunks_equal_sequential(photo, monkeypatch):
         torch.set_num_threads(threads)
     for seq, par in zip(*results):
         assert torch.equal(seq, par) and not seq.is_inference()
+
+
+def _chunked_inputs(photo, size=48):
+    degs = torch.stack([t(d) for d in degradations(photo).values()]).float()[..., :size, :size]
+    x = (degs * 255).round() / 255
+    y = ((t(photo).float() * 255).round() / 255)[..., :size, :size].expand_as(degs).contiguous()
+    return x, y
+
+
+def _all_metrics(x, y):
+    m = box_mask(tuple(x.shape[-2:]), (4, 6, 40, 44))
+    return (psnr(x, y), psnr(x, y, y_channel=False, mask=m), ssim(x, y, crop=2), ssim(x, y, y_channel=False, mask=m),
+            ssim_map(x, y), ssim_vt(x[:, None].expand(4, 11, 3, 48, 48), y[:, None].expand(4, 11, 3, 48, 48)),
+            erqa(x, y, "1.1"))
+
+
+def test_metrics_bit_identical_for_any_thread_count_and_count_restored(photo, monkeypatch):
+    """The thread strategy (issue 16): the same bits whatever torch.get_num_threads() is, which is restored after
+    each call, also when a chunk raises."""
+    import avfh_core.metrics.image as image
+
+    x, y = _chunked_inputs(photo)
+    threads = torch.get_num_threads()
+    try:
+        for chunk in (2**16, 1):  # whole batch in one chunk, and one image per chunk
+            monkeypatch.setattr(image, "CHUNK_ELEMENTS", chunk)
+            monkeypatch.setattr(image, "SSIM_CHUNK_ELEMENTS", chunk)
+            results = {}
+            for n in (1, 2, 3):
+                torch.set_num_threads(n)
+                results[n] = _all_metrics(x, y)
+                assert torch.get_num_threads() == n
+                bad = x.clone()
+                bad[-1, 0, 0, 0] = float("nan")  # the last chunk raises
+                with pytest.raises(ValueError, match="NaN"):
+                    ssim(bad, y)
+                assert torch.get_num_threads() == n  # restored on error too
+            for n in (2, 3):
+                for a, b in zip(results[1], results[n]):
+                    assert torch.equal(a, b), (chunk, n)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_psnr_ssim_chunks_run_single_threaded(photo, monkeypatch):
+    """Each chunk's torch ops run with one intra-op thread (no OpenMP barriers to stall on a busy machine)."""
+    import avfh_core.metrics.image as image
+
+    if "backend: OpenMP" not in torch.__config__.parallel_info():
+        pytest.skip("torch's native parallel backend: thread counts cannot change at run time")
+    x, y = _chunked_inputs(photo)
+    seen = []
+    ssim_map32, squared_error = image._ssim_map32, image._squared_error
+    monkeypatch.setattr(image, "_ssim_map32", lambda *a: seen.append(torch.get_num_threads()) or ssim_map32(*a))
+    monkeypatch.setattr(image, "_squared_error", lambda *a: seen.append(torch.get_num_threads()) or squared_error(*a))
+    monkeypatch.setattr(image, "SSIM_CHUNK_ELEMENTS", 1)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        psnr(x, y)
+        ssim(x, y)
+        image.ssim_map(x, y)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [1] * (1 + 4 + 1)  # psnr: one chunk; ssim: one image per chunk; ssim_map: whole
+
+
+def test_concurrent_callers_keep_their_own_thread_counts(photo):
+    """Two Python threads with different torch thread counts compute metrics at the same time: each gets the
+    same numbers as alone and keeps its own count (torch's count is per thread)."""
+    import threading
+
+    if "backend: OpenMP" not in torch.__config__.parallel_info():
+        pytest.skip("torch's native parallel backend: thread counts cannot change at run time")
+    x, y = _chunked_inputs(photo)
+    expected = _all_metrics(x, y)
+    out, errors = {}, []
+    start = threading.Barrier(2)
+
+    def worker(n):
+        try:
+            torch.get_num_threads()  # torch's lazy per-thread init first, or it would overwrite the count set below
+            torch.set_num_threads(n)
+            start.wait()
+            for _ in range(3):
+                res = _all_metrics(x, y)
+            out[n] = (res, torch.get_num_threads())
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    main_threads = torch.get_num_threads()
+    try:
+        ts = [threading.Thread(target=worker, args=(n,)) for n in (2, 3)]
+        for th in ts:
+            th.start()
+        for th in ts:
+            th.join()
+    finally:
+        torch.set_num_threads(main_threads)
+    assert not errors, errors
+    for n in (2, 3):
+        res, count = out[n]
+        assert count == n
+        assert all(torch.equal(a, b) for a, b in zip(res, expected))
+
+
+def _fresh_thread_count() -> int:
+    """torch's thread count as a thread started now gets it (the process default)."""
+    import threading
+
+    seen = []
+    th = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    th.start()
+    th.join()
+    return seen[0]
+
+
+def test_metric_workers_leave_the_process_default_and_nest(photo, monkeypatch):
+    """Starting the single-threaded workers changes no other thread's torch count, not even the default that new
+    threads take; a chunk that calls a metric itself runs inline (no deadlock on the worker pool)."""
+    import avfh_core.metrics._chunks as chunks
+
+    x, y = _chunked_inputs(photo)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        default = _fresh_thread_count()
+        chunks._forget_pool()  # new workers start below
+        ssim(x, y)
+        assert torch.get_num_threads() == 2 and _fresh_thread_count() == default
+    finally:
+        torch.set_num_threads(threads)
+    nested = chunks.map_chunks(lambda k: ssim(x[k], y[k]), range(4), parallel=True)
+    assert torch.equal(torch.stack(nested), ssim(x, y))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_metrics_work_in_a_forked_child(photo):
+    """A child forked after the workers started (e.g. a DataLoader worker) gets its own workers, not a hang."""
+    import multiprocessing as mp
+
+    x, y = _chunked_inputs(photo)
+    expected = ssim(x, y)  # the parent's workers exist now
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=lambda: queue.put(ssim(x, y).tolist()))
+    child.start()
+    try:
+        got = queue.get(timeout=60)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    assert got == expected.tolist()

@@ -73,6 +73,9 @@ def test_execute_writes_notebook_and_sidecar(tmp_path):
     assert side["metrics"]["double"] == 10
     assert side["config"]["preset"] == "smoke"
     assert side["environment"]["torch"].startswith("2.11")
+    env = side["environment"]  # written inside the kernel: full versions, threads, commit and dirty tree
+    assert env["packages"]["numpy"] and env["packages"]["papermill"] and isinstance(env["git_dirty"], bool)
+    assert env["threads"]["torch_intra_op"] >= 1
 
 
 def test_failing_notebook_is_reported_with_its_error_cell(tmp_path):
@@ -102,7 +105,7 @@ def test_reproduce_cli_unknown_parameter_is_a_clear_error(tmp_path, capsys):
                  "--runs-dir", str(tmp_path), "--quiet"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "stepz" in err and "00_tour.py" in err
+    assert "stepz" in err and "common/00_tour" in err
 
 
 def test_sync_check_catches_an_edited_py(tmp_path):

@@ -79,8 +79,9 @@ def cli(root, runs, *extra):
 
 
 def test_grid_parsing_and_points():
-    assert parse_grid_item("seed=0,1") == ("seed", [0, 1])
-    assert parse_grid_item("lr=1e-3,0.5") == ("lr", ["1e-3", 0.5])  # YAML 1.1: '1e-3' stays a string
+    # values stay text here: expand converts them to the type each notebook's parameters cell declares
+    assert parse_grid_item("seed=0,1") == ("seed", ["0", "1"])
+    assert parse_grid_item("lr=1e-3, 0.5") == ("lr", ["1e-3", "0.5"])
     with pytest.raises(ValueError, match="NAME=V1"):
         parse_grid_item("seed")
     assert grid_points({"seed": [0, 1], "b": ["x"]}) == [{"b": "x", "seed": 0}, {"b": "x", "seed": 1}]
@@ -106,11 +107,18 @@ def test_expand_checks_every_parameter_before_running(tmp_path):
     root = make_root(tmp_path)
     reg = {"demo/a": info(root, "a"), "demo/b": info(root, "b", ["demo/a"])}
     specs = expand("smoke", notebooks=["demo/b"], grid={"seed": [0, 1]}, registry=reg)
+    # the grid goes to the named notebook b; its dependency a runs once, with the preset only
+    assert [(s.notebook.id, s.parameters) for s in specs] == [
+        ("demo/a", {"preset": "smoke"}), ("demo/b", {"preset": "smoke", "seed": 0}),
+        ("demo/b", {"preset": "smoke", "seed": 1})]
+    assert run_dependencies(specs) == [[], [0], [0]]
+    # naming both: each seed's b waits for the same seed's a
+    specs = expand("smoke", notebooks=["demo/a", "demo/b"], grid={"seed": ["0", "1"]}, registry=reg)
     assert [(s.notebook.id, s.parameters["seed"]) for s in specs] == [
         ("demo/a", 0), ("demo/b", 0), ("demo/a", 1), ("demo/b", 1)]
-    assert run_dependencies(specs) == [[], [0], [], [2]]  # each seed's b waits for the same seed's a
+    assert run_dependencies(specs) == [[], [0], [], [2]]
     (root / "demo/b.py").write_text(FAIL)  # declares preset and seed, not value
-    with pytest.raises(NotebookParameterError, match=r"b\.py: parameter\(s\) \['value'\]"):
+    with pytest.raises(NotebookParameterError, match=r"demo/b: parameter\(s\) \['value'\]"):
         expand("smoke", notebooks=["demo/b"], grid={"value": [1, 2]}, registry=reg)
 
 
@@ -163,7 +171,7 @@ def test_killed_reproduce_resumes_without_losing_finished_work(tmp_path):
     try:
         while time.time() < deadline:  # wait for notebook a to finish, then for b to be running (sleeping)
             if manifest.exists() and any(r["ok"] for r in json.loads(manifest.read_text())["runs"].values()):
-                if (runs / "k/demo/b__preset-smoke.json").exists():
+                if (runs / "k/demo/.b__preset-smoke.attempt.json").exists():  # b runs beside its result
                     break
             assert proc.poll() is None, proc.stdout.read().decode()
             time.sleep(0.3)
@@ -174,6 +182,7 @@ def test_killed_reproduce_resumes_without_losing_finished_work(tmp_path):
         proc.wait(10)
     done = json.loads(manifest.read_text())["runs"]
     assert list(done) == ["demo/a__preset-smoke.ipynb"]
+    assert not (runs / "k/demo/b__preset-smoke.ipynb").exists()  # the killed attempt never looks like a result
     a_mtime = (runs / "k/demo/a__preset-smoke.ipynb").stat().st_mtime
 
     env.pop("AVFH_TEST_SLEEP")

@@ -86,57 +86,194 @@ def test_bad_arguments():
         train_loop(step_fn_for(net, opt), {"net": net}, {"net": opt}, batch_fn, 2, checkpoint_every=1)
 
 
-def _ddp_worker(r, port, out_dir):
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _join(r, port):
     import os
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(r), LOCAL_RANK=str(r))
-    from avfh_core.train.loop import init_distributed, rank, train_loop
+    from avfh_core.train.loop import init_distributed, rank
 
     torch.set_num_threads(1)
     assert init_distributed() and rank() == r
-    net, opt = make()
 
-    def shard(step):  # each rank draws half of the full batch
-        x, y = batch_fn(step)
-        return x[4 * r:4 * r + 4], y[4 * r:4 * r + 4]
 
+def make_plain(seed=0):
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))  # no dropout
+    return net, torch.optim.Adam(net.parameters(), lr=1e-2)
+
+
+def plain_step_fn(net, opt):
     def step_fn(batch, step):
         x, y = batch
-        loss = (net[0](x).tanh() @ net[3].weight.T + net[3].bias - y).square().mean()  # no dropout
+        loss = (net(x) - y).square().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         return {"mse": loss.item()}
 
-    train_loop(step_fn, {"net": net}, {"net": opt}, shard, 3, progress=False)
+    return step_fn
+
+
+def _ddp_worker(r, port, out_dir):
+    import os
+
+    _join(r, port)
+    net, opt = make_plain()
+
+    def shard(step):  # each rank draws half of the full batch
+        x, y = batch_fn(step)
+        return x[4 * r:4 * r + 4], y[4 * r:4 * r + 4]
+
+    train_loop(plain_step_fn(net, opt), {"net": net}, {"net": opt}, shard, 3, progress=False)
+    assert "forward" not in vars(net)  # the DDP route is gone after training: net(x) is the plain module again
     torch.save(net.state_dict(), f"{out_dir}/rank{r}.pt")
+
+    # a cached network built inside the job: one rank trains it (through train_loop, without collectives) while
+    # the other waits on the file lock, then loads it; no rank hangs
+    from avfh_core.train.checkpoint import load_or_train
+
+    def pretrain(model):
+        opt2 = torch.optim.Adam(model.parameters(), lr=1e-2)
+        train_loop(plain_step_fn(model, opt2), {"m": model}, {"m": opt2}, batch_fn, 3, progress=False)
+        return {"rank": r}
+
+    os.environ["AVFH_HOME"] = out_dir
+    model, info = load_or_train("pre", {"k": 1}, make_plain(seed=3)[0], pretrain)
+    torch.save({"w": model.state_dict(), "cached": info["cached"]}, f"{out_dir}/pre{r}.pt")
+
+    # a module with a parameter that gets no gradient: DDP needs find_unused_parameters, passed via ddp_kwargs
+    torch.manual_seed(0)
+    wide = torch.nn.ModuleDict({"used": torch.nn.Linear(4, 1), "unused": torch.nn.Linear(4, 1)})
+    wide.forward = lambda x: wide["used"](x)
+    opt3 = torch.optim.SGD(wide.parameters(), lr=1e-2)
+    log = train_loop(plain_step_fn(wide, opt3), {"wide": wide}, {"wide": opt3}, shard, 3, progress=False,
+                     ddp_kwargs={"find_unused_parameters": True})
+    assert log.steps_done == 3
     import torch.distributed as dist
 
     dist.destroy_process_group()
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a deadlock between the ranks would otherwise hang the suite
 def test_data_parallel_over_two_processes_equals_one_process_on_the_full_batch(tmp_path):
-    import socket
-
     import torch.multiprocessing as mp
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
     w0, w1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
-    net, opt = make()
-
-    def step_fn(batch, step):
-        x, y = batch
-        loss = (net[0](x).tanh() @ net[3].weight.T + net[3].bias - y).square().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"mse": loss.item()}
-
-    train_loop(step_fn, {"net": net}, {"net": opt}, batch_fn, 3, progress=False)
+    net, opt = make_plain()
+    train_loop(plain_step_fn(net, opt), {"net": net}, {"net": opt}, batch_fn, 3, progress=False)
     for k, v in net.state_dict().items():
         torch.testing.assert_close(w0[k], w1[k], rtol=0, atol=0)
         torch.testing.assert_close(w0[k], v, rtol=1e-5, atol=1e-6)
+    p0, p1 = (torch.load(tmp_path / f"pre{r}.pt", weights_only=True) for r in (0, 1))
+    assert sorted([p0["cached"], p1["cached"]]) == [False, True]  # built once, loaded once
+    for k in p0["w"]:
+        assert torch.equal(p0["w"][k], p1["w"][k])
+
+
+def make_gan(seed=0):
+    torch.manual_seed(seed)
+    g = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Dropout(0.3), torch.nn.Linear(8, 4))
+    d = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 1))
+    return {"g": g, "d": d}, {"g": torch.optim.Adam(g.parameters(), 1e-2), "d": torch.optim.Adam(d.parameters(), 1e-2)}
+
+
+def gan_step_fn(mods, opts):
+    """The VFH-GAN step's shape: G once, D twice (real, detached fake) then D's update, D again in G's loss."""
+    g, d = mods["g"], mods["d"]
+
+    def step_fn(batch, step):
+        x, _ = batch
+        real = x.flip(1)
+        fake = g(x)  # dropout: the per-rank RNG state matters for resume
+        d_loss = 0.5 * ((d(real) - 1) ** 2).mean() + 0.5 * (d(fake.detach()) ** 2).mean()
+        opts["d"].zero_grad()
+        d_loss.backward()
+        opts["d"].step()
+        g_loss = (fake - real).square().mean() + 0.1 * 0.5 * ((d(fake) - 1) ** 2).mean()
+        opts["g"].zero_grad()
+        g_loss.backward()
+        opts["g"].step()
+        return {"d": d_loss.item(), "g": g_loss.item()}
+
+    return step_fn
+
+
+def _ddp_gan_worker(r, port, out_dir):
+    _join(r, port)
+
+    def shard(step):
+        x, y = batch_fn(step)
+        return x[4 * r:4 * r + 4], y[4 * r:4 * r + 4]
+
+    mods, opts = make_gan()
+    torch.manual_seed(100 + r)  # ranks' global RNGs differ (dropout masks): each must resume its own
+    straight = train_loop(gan_step_fn(mods, opts), mods, opts, shard, 6, checkpoint_path=f"{out_dir}/a.pt",
+                          checkpoint_every=3, progress=False)
+    torch.save({k: m.state_dict() for k, m in mods.items()}, f"{out_dir}/straight{r}.pt")
+
+    mods, opts = make_gan()
+    torch.manual_seed(100 + r)
+    train_loop(gan_step_fn(mods, opts), mods, opts, shard, 6, checkpoint_path=f"{out_dir}/b.pt",
+               checkpoint_every=3, progress=False, stop_after=3)  # "killed" right after the step-3 checkpoint
+    mods, opts = make_gan(seed=5)  # a fresh process: other initial weights, other RNG state
+    torch.manual_seed(999)
+    resumed = train_loop(gan_step_fn(mods, opts), mods, opts, shard, 6, checkpoint_path=f"{out_dir}/b.pt",
+                         checkpoint_every=3, progress=False)
+    assert resumed.resumed_from == 3
+    assert {k: v[3:] for k, v in resumed.history.items()} == {k: v[3:] for k, v in straight.history.items()}
+    if r == 0:  # the checkpointed history is rank 0's
+        assert resumed.history == straight.history
+    torch.save({k: m.state_dict() for k, m in mods.items()}, f"{out_dir}/resumed{r}.pt")
+
+    mods, opts = make_gan()
+    g = mods["g"]
+
+    def bypass(batch, step):  # calls a submodule: DDP never sees it, the gradients are not averaged
+        x, _ = batch
+        loss = (g[3](g[0](x).tanh()) - x.flip(1)).square().mean()
+        opts["g"].zero_grad()
+        loss.backward()
+        opts["g"].step()
+        return {"g": loss.item()}
+
+    try:
+        train_loop(bypass, {"g": g}, {"g": opts["g"]}, shard, 2, progress=False)
+        message = ""
+    except RuntimeError as e:
+        message = str(e)
+    with open(f"{out_dir}/bypass{r}.txt", "w") as f:
+        f.write(message)
+    import torch.distributed as dist
+
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_data_parallel_gan_step_resumes_bit_identically_on_every_rank(tmp_path):
+    """DDP with two modules, one of them called three times per step; kill after a checkpoint, resume: every rank
+    ends with exactly the weights of the uninterrupted run (each rank's own RNG state is restored)."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_gan_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    straight = [torch.load(tmp_path / f"straight{r}.pt", weights_only=True) for r in (0, 1)]
+    resumed = [torch.load(tmp_path / f"resumed{r}.pt", weights_only=True) for r in (0, 1)]
+    for r in (0, 1):
+        for name in ("g", "d"):
+            for k, v in straight[0][name].items():
+                assert torch.equal(straight[r][name][k], v), (r, name, k)  # the ranks agree
+                assert torch.equal(resumed[r][name][k], v), (r, name, k)  # resume is bit-identical
+    state = torch.load(tmp_path / "b.pt", weights_only=True)
+    assert len(state["rng_ranks"]) == 2 and not torch.equal(state["rng_ranks"][0]["torch"], state["rng_ranks"][1]["torch"])
+    for r in (0, 1):
+        assert "bypasses DistributedDataParallel" in (tmp_path / f"bypass{r}.txt").read_text()

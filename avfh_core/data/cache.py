@@ -4,12 +4,17 @@ Layout: <avfh_home()>/synth/<config-key>/<split>/shard_00000.pt ... and manifest
 full `SynthConfig` and the generator version, so a changed configuration (or renderer) never reuses a stale cache.
 Each shard holds SHARD_SIZE consecutive clips; because clip i does not depend on how many clips are asked for, a
 larger request extends an existing cache. Shards are written atomically and verified against the manifest's
-SHA-256 on first read; a corrupt shard is regenerated with a warning.
+SHA-256 on every read (the hash runs over the bytes already read for loading, so a shard corrupted on disk while a
+run uses it is caught too); a corrupt shard is regenerated with a warning, and an unreadable one is an error naming
+the file. Concurrent builders of the same cache (two notebooks on a cold cache) take turns through a file lock beside
+the manifest: the second waits, then reads what the first built. Temp files of killed writers are removed on the
+next build (avfh_core.fsutil).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import warnings
@@ -18,6 +23,7 @@ from pathlib import Path
 import torch
 
 from avfh_core.data.sample import AVSample
+from avfh_core.fsutil import atomic_write, clean_stale_temps, clean_stale_temps_in, file_lock
 
 SHARD_SIZE = 32
 
@@ -33,6 +39,13 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def _to_record(s: AVSample) -> dict:
@@ -73,10 +86,9 @@ def _from_record(rec: dict) -> AVSample:
 
 def _write_shard(world, split: str, k: int, path: Path) -> None:
     recs = [_to_record(world.clip(i, split)) for i in range(k * SHARD_SIZE, (k + 1) * SHARD_SIZE)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(recs, tmp)
-    os.replace(tmp, path)
+    clean_stale_temps(path)
+    with atomic_write(path) as f:
+        torch.save(recs, f)
 
 
 def _build_shard(job) -> None:
@@ -108,7 +120,6 @@ class SynthDataset(torch.utils.data.Dataset):
         self.dir = Path(root) / world.key / split
         self._shard_id = None
         self._shard: list[dict] | None = None
-        self._verified: set[str] = set()  # shards whose checksum was checked in this process
         if cache:
             self._ensure()
 
@@ -133,58 +144,83 @@ class SynthDataset(torch.utils.data.Dataset):
                 "shards": {}}
 
     def _write_manifest(self, m: dict) -> None:
-        self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.manifest_path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(m, indent=1, sort_keys=True))
-        os.replace(tmp, self.manifest_path)
+        clean_stale_temps(self.manifest_path)
+        with atomic_write(self.manifest_path) as f:
+            f.write(json.dumps(m, indent=1, sort_keys=True).encode())
 
     def _shard_path(self, k: int) -> Path:
         return self.dir / f"shard_{k:05d}.pt"
 
-    def _ensure(self) -> None:
-        """Generate every missing shard covering clips [0, n)."""
-        m = self._manifest()
+    def _missing(self, m: dict) -> list[int]:
         n_shards = (self.n + SHARD_SIZE - 1) // SHARD_SIZE
-        missing = [k for k in range(n_shards) if not (m["shards"].get(f"{self.split}/{self._shard_path(k).name}")
-                                                        and self._shard_path(k).exists())]
-        if self.workers > 1 and len(missing) > 1:  # shards are independent: build them in parallel processes
-            import multiprocessing as mp
+        return [k for k in range(n_shards)
+                if not (m["shards"].get(f"{self.split}/{self._shard_path(k).name}") and self._shard_path(k).exists())]
 
-            jobs = [(self.world.config.as_dict(), self.split, k, str(self._shard_path(k))) for k in missing]
-            with mp.get_context("spawn").Pool(min(self.workers, len(missing))) as pool:
-                pool.map(_build_shard, jobs)
-        else:
-            for k in missing:
-                self._write_shard(k, self._shard_path(k))
-        for k in missing:
-            path = self._shard_path(k)
-            name = f"{self.split}/{path.name}"
-            m["shards"][name] = {"sha256": _sha256(path), "clips": SHARD_SIZE, "first": k * SHARD_SIZE}
-            self._verified.add(name)
-        changed = bool(missing)
-        if changed or not self.manifest_path.exists():
-            self._write_manifest(m)
+    def _ensure(self) -> None:
+        """Generate every missing shard covering clips [0, n) (one builder at a time per cache; a complete cache is
+        only read, so it may sit on a read-only file system)."""
+        m = self._manifest()
+        if self._missing(m) or not self.manifest_path.exists():
+            with file_lock(self.manifest_path):  # a concurrent builder finishes first; we then find its shards
+                clean_stale_temps_in(self.dir, "shard_*.pt")  # left by builders that were killed
+                m = self._manifest()
+                missing = self._missing(m)
+                if self.workers > 1 and len(missing) > 1:  # shards are independent: build them in parallel
+                    import multiprocessing as mp
+
+                    jobs = [(self.world.config.as_dict(), self.split, k, str(self._shard_path(k))) for k in missing]
+                    with mp.get_context("spawn").Pool(min(self.workers, len(missing))) as pool:
+                        pool.map(_build_shard, jobs)
+                else:
+                    for k in missing:
+                        self._write_shard(k, self._shard_path(k))
+                for k in missing:
+                    path = self._shard_path(k)
+                    m["shards"][f"{self.split}/{path.name}"] = {"sha256": _sha256(path), "clips": SHARD_SIZE,
+                                                                "first": k * SHARD_SIZE}
+                if missing or not self.manifest_path.exists():
+                    self._write_manifest(m)
         self._m = m
 
     def _write_shard(self, k: int, path: Path) -> None:
         _write_shard(self.world, self.split, k, path)
 
+    def _verified_bytes(self, k: int) -> bytes | None:
+        """The shard's bytes if they match the manifest's SHA-256, else None (after a warning if it is corrupt)."""
+        path = self._shard_path(k)
+        entry = self._m["shards"].get(f"{self.split}/{path.name}")
+        data = _read_bytes(path)
+        if data is None or entry is None:
+            return None
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            warnings.warn(f"{path}: checksum does not match the manifest (corrupt or stale); regenerating",
+                          stacklevel=4)
+            return None
+        return data
+
     def _load_shard(self, k: int) -> list[dict]:
         path = self._shard_path(k)
-        name = f"{self.split}/{path.name}"
-        entry = self._m["shards"].get(name)
-        ok = path.exists() and entry is not None
-        if ok and name not in self._verified:
-            ok = _sha256(path) == entry["sha256"]
-            if not ok:
-                warnings.warn(f"{path}: checksum does not match the manifest (corrupt or stale); regenerating",
-                              stacklevel=3)
-        if not ok:
-            self._write_shard(k, path)
-            self._m["shards"][name] = {"sha256": _sha256(path), "clips": SHARD_SIZE, "first": k * SHARD_SIZE}
-            self._write_manifest(self._m)
-        self._verified.add(name)
-        return torch.load(path, weights_only=True)
+        data = self._verified_bytes(k)
+        if data is None:
+            with file_lock(self.manifest_path):
+                self._m = self._manifest()  # another process may have regenerated it meanwhile
+                data = _read_bytes(path)
+                entry = self._m["shards"].get(f"{self.split}/{path.name}")
+                if data is None or entry is None or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                    self._write_shard(k, path)
+                    data = path.read_bytes()
+                    self._m["shards"][f"{self.split}/{path.name}"] = {
+                        "sha256": hashlib.sha256(data).hexdigest(), "clips": SHARD_SIZE, "first": k * SHARD_SIZE}
+                    self._write_manifest(self._m)
+        try:
+            recs = torch.load(io.BytesIO(data), weights_only=True)
+        except Exception as e:
+            raise ValueError(f"{path}: unreadable cache shard although its checksum matches the manifest "
+                             f"({type(e).__name__}: {e}); delete {self.dir.parent} to rebuild the cache") from e
+        if not isinstance(recs, list) or len(recs) != SHARD_SIZE:
+            raise ValueError(f"{path}: a cache shard must hold a list of {SHARD_SIZE} clip records, "
+                             f"found {type(recs).__name__} of length {len(recs) if isinstance(recs, list) else '-'}")
+        return recs
 
     def __len__(self) -> int:
         return self.n

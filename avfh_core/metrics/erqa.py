@@ -241,7 +241,7 @@ def _to_uint8_planar_bgr(x: torch.Tensor) -> torch.Tensor:
 def _erqa_planar(x: torch.Tensor, y: torch.Tensor, version: str, global_compensation: bool) -> torch.Tensor:
     """erqa on float RGB [N, 3, H, W], quantised chunk by chunk (cache-sized: ~3x faster than one huge batch).
 
-    With several torch threads the chunks run concurrently, each single-threaded (see _chunks)."""
+    The chunks run one after the other, single-threaded, on a metrics worker thread (see _chunks)."""
     n, _, h, w = x.shape
     out = torch.empty(n, dtype=torch.float64)
     step = max(1, CHUNK_PIXELS // (h * w))
@@ -257,5 +257,5 @@ def _erqa_planar(x: torch.Tensor, y: torch.Tensor, version: str, global_compensa
             e_img, e_gt = edges[:len(idx)], edges[len(idx):]
             out[c0 + idx] = _match_f1(e_img, e_gt, penalize_wider_edges=(version == "1.1"))
 
-    map_chunks(run, range(0, n, step))  # concurrent chunks on the CPU (see _chunks)
+    map_chunks(run, range(0, n, step))  # one torch thread, off the caller's thread (see _chunks)
     return out

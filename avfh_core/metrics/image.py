@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from avfh_core.metrics._chunks import map_chunks
+from avfh_core.metrics._chunks import single_threaded_call
 
 Y_WEIGHTS = (65.481, 128.553, 24.966)  # BT.601 studio range, RGB in [0,1] -> Y in [16,235]
 Y_OFFSET = 16.0
@@ -110,12 +110,14 @@ SSIM_CHUNK_ELEMENTS = 2**16  # SSIM holds ~10 maps per pixel: smaller chunks (me
 
 
 def _per_image(fn, x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int, mask: torch.Tensor | None,
-               dtype=torch.float32, convert: bool = True, chunk: int = CHUNK_ELEMENTS):
+               dtype=torch.float32, convert: bool = True, chunk: int = CHUNK_ELEMENTS, post=None):
     """Apply fn(x', y', mask) -> [n] to [..., C, H, W] pairs, flattened to [N, C, H, W] and cut into cache-sized
-    chunks on the CPU (whole on a GPU); returns [...] in float64. x', y' are the chunks in `dtype`, Y-converted and
+    chunks on the CPU (whole on a GPU), run one after the other with one torch thread (robust on a busy machine:
+    see _chunks); returns [...] in float64. x', y' are the chunks in `dtype`, Y-converted and
     cropped (or the raw chunks when convert=False). The mask ([..., H, W], broadcast to the leading dims) is cropped
     alike. The values (NaN, [0, 1]) are checked chunk by chunk, while the chunk is in cache (callers validate the
-    rest with check_values=False)."""
+    rest with check_values=False). post: applied to the [...] result on the worker (e.g. PSNR's log): even tiny
+    ops can stall for milliseconds on a loaded machine when the caller has several torch threads."""
     lead, chw = x.shape[:-3], x.shape[-3:]
     xf, yf = x.detach().reshape(-1, *chw), y.detach().reshape(-1, *chw)
     mf = None
@@ -139,9 +141,13 @@ def _per_image(fn, x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int,
             a, b = _convert(a, y_channel, crop, dtype), _convert(b, y_channel, crop, dtype)
         return fn(a, b, None if mf is None else mf[i:i + step]).to(torch.float64)
 
-    out = map_chunks(one, range(0, n, step), parallel=False)  # intra-op threads (see _chunks)
-    with torch.inference_mode():
+    def run_all():  # the chunks, their concatenation and `post`: every op off the caller's threads (see _chunks)
+        out = [one(i) for i in range(0, n, step)]
         res = torch.cat(out).reshape(lead) if out else torch.empty(lead, dtype=torch.float64)
+        return res if post is None else post(res)
+
+    with torch.inference_mode():
+        res = single_threaded_call(run_all) if x.device.type == "cpu" else run_all()
     return res.clone()  # a normal tensor (not an inference tensor) for the caller
 
 
@@ -178,13 +184,18 @@ def mse(x: torch.Tensor, y: torch.Tensor, *, y_channel: bool = False, crop: int 
     Computed in the inputs' precision (at least float32): for 8-bit data in float32 the per-pixel error is exact to
     ~1e-7 relative and torch's pairwise sums keep the mean to ~1e-6 relative, i.e. ~1e-5 dB of PSNR.
     """
+    return _mse(x, y, y_channel, crop, mask)
+
+
+def _mse(x: torch.Tensor, y: torch.Tensor, y_channel: bool, crop: int, mask: torch.Tensor | None, post=None):
+    """mse, with `post` applied to the result on the metrics worker (see _per_image)."""
     _validate(x, y, y_channel, crop, 1, check_values=False)  # values: per chunk in _per_image
     dtype = torch.promote_types(torch.promote_types(x.dtype, y.dtype), torch.float32)
 
     def one(a, b, m):
         return _apply_mask(_squared_error(a.to(dtype), b.to(dtype), y_channel, crop), m)
 
-    return _per_image(one, x, y, y_channel, crop, mask, convert=False)
+    return _per_image(one, x, y, y_channel, crop, mask, convert=False, post=post)
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, *, y_channel: bool = True, crop: int = 0, data_range: float = 1.0,
@@ -195,8 +206,7 @@ def psnr(x: torch.Tensor, y: torch.Tensor, *, y_channel: bool = True, crop: int 
     crop: border removed on each side. mask: optional [..., H, W] weights (a mouth box or a soft mask) restricting
     the MSE to a region. Not differentiable (a metric): use a loss for training.
     """
-    err = mse(x, y, y_channel=y_channel, crop=crop, mask=mask)
-    return 10.0 * torch.log10(data_range**2 / err)
+    return _mse(x, y, y_channel, crop, mask, post=lambda err: 10.0 * torch.log10(data_range**2 / err))
 
 
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, dtype=torch.float64, device=None):
@@ -249,9 +259,12 @@ def ssim_map(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, windo
     does not cancel catastrophically), the averages in float64; the largest difference to an all-float64
     computation we measured on photos is ~2e-6 in mean SSIM (the tests pin 1e-4 to scikit-image).
     """
-    with torch.inference_mode():
+    def run():
         out = _ssim_map32(x.detach().to(torch.float32), y.detach().to(torch.float32), data_range, window, sigma)
-        out = out.to(torch.float64)
+        return out.to(torch.float64)
+
+    with torch.inference_mode():
+        out = single_threaded_call(run) if x.device.type == "cpu" else run()  # one torch thread: see _chunks
     return out.clone()
 
 

@@ -7,11 +7,13 @@ A batch is a list of `RunSpec` (notebook + parameters), ordered so that a notebo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,7 +21,8 @@ from typing import Any
 
 import yaml
 
-from avfh_core.config import PRESETS, repo_root
+from avfh_core.config import repo_root
+from avfh_core.reproduce.progress import PROGRESS_DIR
 from avfh_core.reproduce.runner import (
     DEFAULT_CELL_TIMEOUT,
     NotebookResult,
@@ -103,6 +106,13 @@ def select_notebooks(
     registry: Mapping[str, NotebookInfo], papers: Iterable[str] = (), notebooks: Iterable[str] = ()
 ) -> list[str]:
     """Notebook ids for the requested papers and/or notebooks (all when neither is given), with dependencies."""
+    return order_by_dependencies(named_notebooks(registry, papers, notebooks), registry)
+
+
+def named_notebooks(
+    registry: Mapping[str, NotebookInfo], papers: Iterable[str] = (), notebooks: Iterable[str] = ()
+) -> list[str]:
+    """The notebooks the user named (through --notebook or --paper; all when neither), without dependencies."""
     papers, notebooks = list(papers), list(notebooks)
     known_papers = sorted({i.paper for i in registry.values()})
     for p in papers:
@@ -117,7 +127,7 @@ def select_notebooks(
     chosen |= {nid for nid, i in registry.items() if i.paper in papers}
     if not papers and not notebooks:
         chosen = set(registry)
-    return order_by_dependencies(chosen, registry)
+    return sorted(chosen)
 
 
 def new_run_id(preset: str) -> str:
@@ -132,12 +142,10 @@ def plan(
     parameters: Mapping[str, Any] | None = None,
     registry: Mapping[str, NotebookInfo] | None = None,
 ) -> list[RunSpec]:
-    """One RunSpec per selected notebook, with `preset` plus the extra parameters."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
-    registry = registry or load_registry()
-    params = {"preset": preset, **dict(parameters or {})}
-    return [RunSpec(registry[nid], dict(params)) for nid in select_notebooks(registry, papers, notebooks)]
+    """One RunSpec per selected notebook: `preset` for all, the extra parameters for the named ones (see `expand`)."""
+    from avfh_core.reproduce.sweep import expand
+
+    return expand(preset, papers=papers, notebooks=notebooks, parameters=parameters, registry=registry)
 
 
 def _sha256_files(paths: Iterable[Path], root: Path) -> str:
@@ -174,32 +182,155 @@ def same_code(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
 
 
 MANIFEST = "manifest.json"
+_LOCK = ".manifest.lock"
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """The run folder's manifest ({"runs": {relative output: record}}); empty when the folder is new."""
+def read_manifest(run_dir: Path, *, repair: bool = False) -> dict[str, Any]:
+    """The run folder's manifest ({"runs": {relative output: record}}); empty when the folder is new.
+
+    A manifest that is not valid JSON is rebuilt from the executed notebooks and sidecars in the folder
+    (`rebuild_manifest`); with `repair` the corrupt file is also set aside (`manifest.json.corrupt-<time>`, never
+    deleted) and the rebuilt one written in its place.
+    """
     p = Path(run_dir) / MANIFEST
     if not p.exists():
         return {"runs": {}}
     try:
         data = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: manifest is not valid JSON ({e}); delete it to rerun everything") from None
+        if not isinstance(data, dict) or not isinstance(data.get("runs", {}), dict):
+            raise ValueError("not a mapping with a `runs` mapping")
+    except (ValueError, UnicodeDecodeError) as e:
+        rebuilt = rebuild_manifest(run_dir)
+        rebuilt["rebuilt"] = f"{MANIFEST} was corrupt ({str(e)[:200]}); records rebuilt from the files in the folder"
+        if repair:
+            stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
+            aside = p.with_name(f"{MANIFEST}.corrupt-{stamp}")
+            os.replace(p, aside)
+            rebuilt["rebuilt"] += f"; the corrupt file is {aside.name}"
+            write_manifest(run_dir, rebuilt)
+        return rebuilt
     data.setdefault("runs", {})
     return data
 
 
+def notebook_completed(path: Path) -> bool:
+    """True when an executed notebook ran to its end: papermill recorded no exception and no cell still pending,
+    running or failed (a killed or failed run leaves such cells)."""
+    try:
+        nb = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    if (nb.get("metadata", {}).get("papermill") or {}).get("exception"):
+        return False
+    for cell in nb.get("cells", []):
+        status = (cell.get("metadata", {}).get("papermill") or {}).get("status")
+        if cell.get("cell_type") == "code" and status in ("pending", "running", "failed"):
+            return False
+    return True
+
+
+def rebuild_manifest(run_dir: Path) -> dict[str, Any]:
+    """Records rebuilt from `<paper>/<notebook>__<params>.ipynb` + sidecar pairs (papermill keeps the parameters in
+    the notebook). They carry no code fingerprint, so resume re-runs them; the report can still read them."""
+    run_dir = Path(run_dir)
+    runs: dict[str, Any] = {}
+    for nb_path in sorted(run_dir.glob("*/*.ipynb")):
+        if nb_path.name.startswith(".") or nb_path.name.endswith(".failed.ipynb"):
+            continue
+        sidecar = nb_path.with_suffix(".json")
+        try:
+            meta = json.loads(nb_path.read_text()).get("metadata", {}).get("papermill") or {}
+            side = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            meta, side = {}, None
+        ok = side is not None and notebook_completed(nb_path)
+        paper = nb_path.parent.name
+        runs[str(nb_path.relative_to(run_dir))] = {
+            "notebook": (side or {}).get("notebook") or f"{paper}/{nb_path.stem.split('__')[0]}",
+            "paper": paper,
+            "parameters": meta.get("parameters") or {},
+            "fingerprint": None,
+            "status": "rebuilt",
+            "ok": ok,
+            "seconds": float(meta.get("duration") or 0.0),
+            "error": None if ok else "rebuilt from the folder: the notebook did not complete or has no sidecar",
+            "error_cell": None,
+            "output": nb_path.name,
+            "sidecar": sidecar.name if side is not None else None,
+            "finished": _dt.datetime.fromtimestamp(nb_path.stat().st_mtime, _dt.UTC).isoformat(timespec="seconds"),
+        }
+    return {"runs": runs}
+
+
 def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> Path:
-    """Atomic write (temp file + fsync + rename): a kill leaves the previous manifest or the new one, never half."""
+    """Atomic write (temp file + fsync + rename): a kill leaves the previous manifest or the new one, never half.
+    A failed write (e.g. a full disk) removes its temp file and raises."""
     p = Path(run_dir) / MANIFEST
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{MANIFEST}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(manifest, indent=1, sort_keys=True, default=str))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, p)
+    try:
+        with open(tmp, "w") as f:
+            f.write(json.dumps(manifest, indent=1, sort_keys=True, default=str))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror or str(e), str(p)) from e  # name the manifest, not the temp file
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return p
+
+
+def check_writable(run_dir: Path) -> None:
+    """Create (if needed) and probe the run folder before anything runs: an OSError names the folder and cause."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    probe = run_dir / f".write-probe-{os.getpid()}"
+    try:
+        with open(probe, "w") as f:
+            f.write("avfh")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), str(run_dir)) from e
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def describe_oserror(e: OSError) -> str:
+    """'<path>: No space left on device (errno 28, ENOSPC)': one line for the user."""
+    import errno as _errno
+
+    name = _errno.errorcode.get(e.errno or 0)
+    cause = f"{e.strerror} (errno {e.errno}, {name})" if e.strerror and name else (e.strerror or str(e))
+    return f"{e.filename}: {cause}" if e.filename else cause
+
+
+@contextlib.contextmanager
+def _manifest_lock(run_dir: Path):
+    """An exclusive lock on the run folder's manifest (two batches may share one run id)."""
+    import fcntl
+
+    with open(Path(run_dir) / _LOCK, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def update_manifest(run_dir: Path, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Read the manifest from disk, apply `change`, write it back, all under the lock: records written meanwhile by
+    another batch on the same run folder are kept."""
+    with _manifest_lock(run_dir):
+        manifest = read_manifest(run_dir, repair=True)
+        change(manifest)
+        manifest["updated"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        write_manifest(run_dir, manifest)
+        return manifest
 
 
 @dataclass
@@ -226,13 +357,48 @@ def _record(spec: RunSpec, res: NotebookResult, fingerprint: Mapping[str, Any], 
     }
 
 
+def attempt_path(out: Path) -> Path:
+    """Where a run executes before it succeeds (hidden, beside the previous result, which it replaces on success)."""
+    return out.with_name(f".{out.stem}.attempt{out.suffix}")
+
+
+def failed_path(out: Path) -> Path:
+    """Where a failed attempt's notebook (and sidecar) are kept for inspection; the audit never reads them."""
+    return out.with_name(f"{out.stem}.failed{out.suffix}")
+
+
+def _attempt_files(out: Path) -> list[Path]:
+    """The attempt's notebook, sidecar and whatever the notebook saved beside its sidecar (`<stem>.<x>.npz`)."""
+    return sorted(out.parent.glob(f".{out.stem}.attempt.*"))
+
+
+def _settle(out: Path, res: NotebookResult) -> NotebookResult:
+    """Move a finished attempt's files into place (success) or aside to `<stem>.failed.*` (failure); the result's
+    paths follow. A failed attempt never replaces the previous result."""
+    prefix = f".{out.stem}.attempt."
+    target = f"{out.stem}." if res.ok else f"{out.stem}.failed."
+    for stale in sorted(out.parent.glob(f"{out.stem}.failed.*")):  # an older failed attempt: superseded
+        stale.unlink(missing_ok=True)
+    if res.ok:
+        out.with_suffix(".json").unlink(missing_ok=True)  # the previous sidecar goes, even if this run wrote none
+    for f in _attempt_files(out):
+        os.replace(f, f.with_name(target + f.name[len(prefix):]))
+    if res.ok:
+        res.output, res.sidecar = out, (out.with_suffix(".json") if out.with_suffix(".json").exists() else None)
+    else:
+        res.output, res.sidecar = failed_path(out), None  # a failed run's numbers are never a result
+    return res
+
+
 def resumable(spec: RunSpec, run_dir: Path, manifest: Mapping[str, Any], fingerprint: Mapping[str, Any]) -> bool:
-    """True when this run finished OK before with the same parameters and code, and its files are still there."""
+    """True when this run finished OK before with the same parameters and code, and its files are still there and
+    complete (the executed notebook ran to its end)."""
     out = spec.output_path(run_dir)
     rec = manifest.get("runs", {}).get(str(out.relative_to(run_dir)))
     return bool(
         rec and rec.get("ok") and rec.get("parameters") == _json_roundtrip(spec.parameters)
         and same_code(rec.get("fingerprint"), fingerprint) and out.exists() and out.with_suffix(".json").exists()
+        and notebook_completed(out)
     )
 
 
@@ -241,21 +407,35 @@ def _json_roundtrip(value: Any) -> Any:
 
 
 def run_dependencies(specs: list[RunSpec]) -> list[list[int]]:
-    """For each run, the runs it waits for: its notebooks' dependencies with the same parameters (else all of them)."""
+    """For each run, the runs it waits for: the runs of its notebook's dependencies that agree with it on every
+    parameter both have (a dependency run with the preset only serves every run), else all of them."""
     deps: list[list[int]] = []
     for spec in specs:
         mine: list[int] = []
         for dep in spec.notebook.depends_on:
             runs = [j for j, s in enumerate(specs) if s.notebook.id == dep]
-            same = [j for j in runs if specs[j].parameters == spec.parameters]
+            same = [j for j in runs if all(spec.parameters[k] == v for k, v in specs[j].parameters.items()
+                                           if k in spec.parameters)]
             mine += same or runs
         deps.append(sorted(set(mine)))
     return deps
 
 
-def _execute_spec(path: str, output: str, parameters: dict, cell_timeout: int, env: dict) -> NotebookResult:
+def _execute_spec(path: str, output: str, parameters: dict, cell_timeout: int, env: dict,
+                  progress_file: str | None = None, label: str | None = None) -> NotebookResult:
     """The unit of work an executor runs (module level, so process pools and Dask can pickle it)."""
-    return execute_notebook(path, output, parameters, cell_timeout=cell_timeout, env=env)
+    import logging
+
+    # papermill/nbclient log what the run's result already says (e.g. "Timeout waiting for execute reply")
+    logging.getLogger("papermill").setLevel(logging.CRITICAL)
+    return execute_notebook(path, output, parameters, cell_timeout=cell_timeout, env=env, progress_file=progress_file,
+                            label=label)
+
+
+def progress_file(spec: RunSpec, run_dir: Path) -> Path:
+    """Where a run's heartbeat record goes while it executes (see `avfh_core.reproduce.progress`)."""
+    rel = spec.output_path(run_dir).relative_to(run_dir).with_suffix(".json")
+    return run_dir / PROGRESS_DIR / "__".join(rel.parts)
 
 
 def run_batch(
@@ -271,9 +451,12 @@ def run_batch(
     """Run specs, respecting run-level dependencies; results in the order of `specs`.
 
     - a failure does not stop the batch; runs depending on it are skipped ("blocked");
-    - resume: a run that finished OK with the same parameters and code fingerprint (manifest + executed notebook +
-      sidecar present) is not executed again unless `force`; the manifest is rewritten atomically after every run,
-      so a killed batch restarted with the same run folder loses nothing that had finished;
+    - resume: a run that finished OK with the same parameters and code fingerprint (manifest + executed notebook,
+      complete, + sidecar present) is not executed again unless `force`; the manifest is updated atomically, under
+      a lock, after every run, so a killed batch restarted with the same run folder loses nothing that had
+      finished, and two batches sharing a run folder keep each other's records;
+    - a run executes into a hidden attempt file beside the previous result and replaces it only when it succeeds;
+      a failed attempt is kept as `<name>.failed.ipynb` and never replaces (nor is read as) a finished result;
     - `executor` (see `avfh_core.reproduce.executors`): default in-process; a pool or Dask runs independent
       notebooks in parallel.
     """
@@ -282,9 +465,17 @@ def run_batch(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     executor = executor or SerialExecutor()
-    manifest = read_manifest(run_dir)
-    manifest.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
-    manifest["run_id"] = run_dir.name
+    from avfh_core.reproduce.results import TOOLING_PACKAGES, environment_record
+
+    env_record = environment_record(None, import_check=TOOLING_PACKAGES)  # the batch's own process
+
+    def begin(m: dict[str, Any]) -> None:
+        m.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+        m["run_id"] = run_dir.name
+        m["environment"] = env_record
+
+    manifest = update_manifest(run_dir, begin)  # a corrupt manifest is set aside and rebuilt here
+    shutil.rmtree(run_dir / PROGRESS_DIR, ignore_errors=True)  # left by a killed batch: nothing runs now
     core = core_fingerprint()
     prints = [code_fingerprint(s.notebook.path, core) for s in specs]
     deps = run_dependencies(specs)
@@ -296,15 +487,23 @@ def run_batch(
 
     def finish(i: int, res: NotebookResult, status: str) -> None:
         spec = specs[i]
+        if status in ("ran", "failed"):
+            res = _settle(spec.output_path(run_dir), res)
         out = BatchResult(**{f.name: getattr(res, f.name) for f in fields(NotebookResult)}, status=status)
         results[i] = out
         rel = str(spec.output_path(run_dir).relative_to(run_dir))
-        if status == "resumed":
-            manifest["runs"][rel]["status"] = "resumed"
-        else:
-            manifest["runs"][rel] = _record(spec, out, prints[i], status)
-        manifest["updated"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-        write_manifest(run_dir, manifest)
+        rec = _record(spec, out, prints[i], status)
+
+        def change(m: dict[str, Any]) -> None:
+            old = m["runs"].get(rel)
+            if status == "resumed" and old:
+                old["status"] = "resumed"
+            elif not out.ok and old and old.get("ok"):  # a finished result is never replaced by a failed attempt
+                old["last_attempt"] = {k: rec[k] for k in ("status", "error", "error_cell", "output", "finished")}
+            else:
+                m["runs"][rel] = rec
+
+        update_manifest(run_dir, change)
         if on_done:
             on_done(spec, out)
 
@@ -328,6 +527,8 @@ def run_batch(
                     finish(i, NotebookResult(spec.notebook.id, out, spec.parameters, ok=False, seconds=0.0,
                                              error=f"skipped: depends on failed {failed_deps}"), "blocked")
                 elif not force and resumable(spec, run_dir, manifest, prints[i]):
+                    for stale in _attempt_files(out):  # a killed re-run's leftovers: the finished result stands
+                        stale.unlink(missing_ok=True)
                     rec = manifest["runs"][str(out.relative_to(run_dir))]
                     sidecar = out.with_suffix(".json")
                     try:
@@ -341,8 +542,11 @@ def run_batch(
                     env = {"AVFH_FIGURES": str(run_dir / "figures" / spec.slug)}
                     if "OMP_NUM_THREADS" not in os.environ:
                         env["OMP_NUM_THREADS"] = str(threads)
-                    fut = executor.submit(_execute_spec, str(spec.notebook.path), str(out), dict(spec.parameters),
-                                          cell_timeout, env)
+                    attempt = attempt_path(out)
+                    for stale in _attempt_files(out):  # left by a killed attempt of this run
+                        stale.unlink(missing_ok=True)
+                    fut = executor.submit(_execute_spec, str(spec.notebook.path), str(attempt), dict(spec.parameters),
+                                          cell_timeout, env, str(progress_file(spec, run_dir)), spec.notebook.id)
                     running[fut] = i
             if not running:
                 if not progressed:  # cannot happen with an acyclic plan; guard against a silent spin
@@ -361,6 +565,7 @@ def run_batch(
                 finish(i, res, status)
     finally:
         executor.shutdown()
+        shutil.rmtree(run_dir / PROGRESS_DIR, ignore_errors=True)
     return [r for r in results if r is not None]
 
 
@@ -389,7 +594,8 @@ def default_runs_dir() -> Path:
 
 __all__ = [
     "NotebookInfo", "RunSpec", "load_registry", "plan", "run_batch", "summary_table", "new_run_id",
-    "select_notebooks", "order_by_dependencies", "param_slug", "notebooks_dir", "default_runs_dir",
+    "select_notebooks", "named_notebooks", "order_by_dependencies", "param_slug", "notebooks_dir", "default_runs_dir",
     "BatchResult", "code_fingerprint", "core_fingerprint", "read_manifest", "write_manifest", "resumable",
-    "run_dependencies", "same_code",
+    "run_dependencies", "same_code", "progress_file", "update_manifest", "rebuild_manifest", "notebook_completed",
+    "attempt_path", "failed_path", "check_writable", "describe_oserror",
 ]

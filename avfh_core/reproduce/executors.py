@@ -105,13 +105,21 @@ class DaskExecutor:
         self._client.close()
 
 
+def check_executor_options(workers: int = 1, scheduler: str | None = None) -> None:
+    """The checks `make_executor` makes before it starts or contacts anything (used alone by --dry-run)."""
+    if scheduler:
+        if not isinstance(scheduler, str) or "://" not in scheduler:
+            raise ValueError(f"--scheduler must be an address like tcp://host:8786, got {scheduler!r}")
+    elif not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"--workers must be a positive integer, got {workers!r}")
+
+
 def make_executor(workers: int = 1, scheduler: str | None = None):
     """--scheduler wins over --workers; one worker is the in-process SerialExecutor."""
+    check_executor_options(workers, scheduler)
     if scheduler:
         return DaskExecutor(scheduler)
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"--workers must be a positive integer, got {workers!r}")
     return SerialExecutor() if workers == 1 else PoolExecutor(workers)
 
 
-__all__ = ["SerialExecutor", "PoolExecutor", "DaskExecutor", "make_executor"]
+__all__ = ["SerialExecutor", "PoolExecutor", "DaskExecutor", "make_executor", "check_executor_options"]

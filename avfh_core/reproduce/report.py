@@ -51,8 +51,10 @@ def load_sidecars(run_dir: Path) -> list[dict[str, Any]]:
     out = []
     for p in sorted(run_dir.rglob("*.json")):
         rel = p.relative_to(run_dir).as_posix()
-        if p.name == MANIFEST or p.name.startswith(".") or rel.startswith("figures/"):
+        if p.name == MANIFEST or p.name.startswith(".") or rel.startswith("figures/") or p.name.endswith(".failed.json"):
             continue
+        if by_output and not (by_output.get(rel) or {}).get("ok"):
+            continue  # the audit reads finished runs only, never a failed or partial one
         try:
             data = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
@@ -121,14 +123,25 @@ def audit_blocks(records: list[dict[str, Any]]) -> list[Block]:
 
 
 def environment_blocks(sidecars: list[dict[str, Any]]) -> list[Block]:
-    keys = ("python", "torch", "torchaudio", "device", "gpu", "cuda_available", "cpu_count", "platform", "git_commit")
+    keys = ("python", "torch", "torchaudio", "device", "gpu", "cuda_available", "cuda_build", "cudnn", "cpu_count",
+            "threads", "platform", "git_commit", "git_dirty")
     envs = [s.get("environment") or {} for s in sidecars]
     rows = []
     for k in keys:
-        values = sorted({str(e.get(k)) for e in envs if e.get(k) is not None})
+        values = sorted({_env_text(e.get(k)) for e in envs if e.get(k) is not None})
         if values:
             rows.append([k, ", ".join(values)])
+    packages = sorted({name for e in envs for name in (e.get("packages") or {}) if name not in ("torch", "torchaudio")})
+    for name in packages:
+        values = sorted({str(e["packages"][name]) for e in envs if name in (e.get("packages") or {})})
+        rows.append([name, ", ".join(values)])
     return [("table", ["environment", "value(s) over this paper's runs"], rows)] if rows else []
+
+
+def _env_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items() if v is not None)
+    return str(value)
 
 
 def scalar_blocks(sidecars: list[dict[str, Any]]) -> list[Block]:
@@ -161,8 +174,15 @@ def run_blocks(run_dir: Path) -> list[Block]:
         return [("p", "No manifest in this folder (not written by `avfh reproduce`).")]
     rows, errors = [], []
     for rel, r in sorted(runs.items()):
-        rows.append([r.get("notebook", rel), param_slug(r.get("parameters") or {}), r.get("status", "?"),
-                     fmt(r.get("seconds")), (r.get("error") or "")[:100]])
+        status, error = r.get("status", "?"), r.get("error") or ""
+        later = r.get("last_attempt")
+        if later:  # a re-run that did not finish: the finished result above it is the one reported
+            status += f"; a later attempt {later.get('status')} ({later.get('output')})"
+            error = later.get("error") or ""
+            if later.get("error_cell"):
+                errors.append(("pre", f"{rel} (later attempt): {error}\n\n{later['error_cell'].strip()[:1500]}"))
+        rows.append([r.get("notebook", rel), param_slug(r.get("parameters") or {}), status,
+                     fmt(r.get("seconds")), error[:100]])
         if not r.get("ok") and r.get("error_cell"):
             errors.append(("pre", f"{rel}: {r.get('error')}\n\n{r['error_cell'].strip()[:1500]}"))
     n_ok = sum(bool(r.get("ok")) for r in runs.values())

@@ -18,8 +18,9 @@ from typing import Any
 
 import jupytext
 import nbformat
+import yaml
 
-from avfh_core.config import PRESETS, repo_root
+from avfh_core.config import PRESETS, ParamRule, repo_root
 
 KERNEL_NAME = "avfh"
 DEFAULT_CELL_TIMEOUT = 600  # seconds; a timeout is a failure
@@ -78,26 +79,71 @@ def parameters_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
     return None
 
 
-def declared_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
-    """Names assigned in the `parameters` cell, with their default values where they are literals."""
+@dataclass(frozen=True)
+class DeclaredParameter:
+    """One assignment of a `parameters` cell: `steps: int | None = None  # >= 1; None: the preset's value`."""
+
+    name: str
+    default: Any
+    rule: ParamRule | None  # None when the assignment has no annotation (then any YAML scalar is accepted)
+    comment: str = ""
+
+
+def parameter_specs(nb: nbformat.NotebookNode, where: str = "notebook") -> dict[str, DeclaredParameter]:
+    """The parameters cell read as rules: annotation -> types, the comment's leading constraint -> range/choices."""
     cell = parameters_cell(nb)
     if cell is None:
         return {}
-    declared: dict[str, Any] = {}
-    for node in ast.parse(cell.source).body:
+    lines = cell.source.splitlines()
+    try:
+        body = ast.parse(cell.source).body
+    except SyntaxError as e:
+        raise NotebookParameterError(f"{where}: the parameters cell is not valid Python ({e})") from None
+    specs: dict[str, DeclaredParameter] = {}
+    for node in body:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
         for target in targets:
-            if isinstance(target, ast.Name):
+            if not isinstance(target, ast.Name):
+                continue
+            try:
+                default = ast.literal_eval(node.value) if node.value is not None else None
+            except ValueError:
+                default = ast.unparse(node.value)
+            tail = lines[node.end_lineno - 1][node.end_col_offset:].strip()
+            comment = tail[1:].strip() if tail.startswith("#") else ""
+            rule = None
+            if isinstance(node, ast.AnnAssign):
                 try:
-                    declared[target.id] = ast.literal_eval(node.value) if node.value is not None else None
-                except ValueError:
-                    declared[target.id] = ast.unparse(node.value)
-    return declared
+                    rule = ParamRule.parse(ast.unparse(node.annotation), comment, f"{where}: parameter {target.id}")
+                except ValueError as e:
+                    raise NotebookParameterError(str(e)) from None
+            specs[target.id] = DeclaredParameter(target.id, default, rule, comment)
+    return specs
 
 
-def check_parameters(nb: nbformat.NotebookNode, parameters: Mapping[str, Any], where: str) -> None:
-    """Fail early, naming the parameter, when a notebook does not declare it or the preset is unknown."""
-    declared = declared_parameters(nb)
+def declared_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """Names assigned in the `parameters` cell, with their default values where they are literals."""
+    return {name: spec.default for name, spec in parameter_specs(nb).items()}
+
+
+def convert_parameter(spec: DeclaredParameter, value: Any, where: str) -> Any:
+    """One value as its declared type and within its declared range (a NotebookParameterError naming it if not).
+
+    Strings (from `--set`, `--grid`) are converted to the annotation's type: an int accepts "200", not "2.5";
+    a bool accepts true/false; None accepts none/null. A parameter without annotation takes a YAML scalar.
+    """
+    if spec.rule is None:
+        return yaml.safe_load(value) if isinstance(value, str) else value
+    try:
+        return spec.rule.convert(spec.name, value, where)
+    except ValueError as e:
+        raise NotebookParameterError(str(e)) from None
+
+
+def check_parameters(nb: nbformat.NotebookNode, parameters: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Fail early, naming the parameter, when a notebook does not declare it, or its value has the wrong type or
+    range (from the annotated parameters cell), or the preset is unknown. Returns the converted values."""
+    declared = parameter_specs(nb, where)
     if parameters and not declared:
         raise NotebookParameterError(f"{where}: has no cell tagged 'parameters', cannot inject {sorted(parameters)}")
     unknown = sorted(k for k in parameters if k not in declared)
@@ -105,9 +151,11 @@ def check_parameters(nb: nbformat.NotebookNode, parameters: Mapping[str, Any], w
         raise NotebookParameterError(
             f"{where}: parameter(s) {unknown} not declared in its parameters cell; it declares {sorted(declared)}"
         )
-    preset = parameters.get("preset")
+    converted = {k: convert_parameter(declared[k], v, where) for k, v in parameters.items()}
+    preset = converted.get("preset")
     if preset is not None and preset not in PRESETS:
         raise NotebookParameterError(f"{where}: unknown preset {preset!r}; choose one of {list(PRESETS)}")
+    return converted
 
 
 def _error_from_notebook(nb: nbformat.NotebookNode) -> tuple[str | None, str | None]:
@@ -127,11 +175,16 @@ def execute_notebook(
     cell_timeout: int = DEFAULT_CELL_TIMEOUT,
     progress: bool = False,
     env: Mapping[str, str] | None = None,
+    progress_file: str | os.PathLike | None = None,
+    label: str | None = None,
 ) -> NotebookResult:
     """Execute one notebook headless with papermill; never raises for a failure inside the notebook.
 
     The executed notebook goes to `output`; its results sidecar to `output` with suffix .json (through
     $AVFH_RESULTS, which the notebook's `Results` object reads). Parameter errors raise before anything runs.
+    `progress_file`: rewritten at each cell start with the notebook, cell i/n and start times (the heartbeat of
+    `avfh reproduce` reads it, also from pool or Dask workers); removed when the run ends. `label`: the notebook's
+    name in it (default: its id under notebooks/).
     """
     import papermill as pm
 
@@ -139,7 +192,7 @@ def execute_notebook(
     output = Path(output).resolve()  # the kernel runs in the notebook's folder: relative paths would move
     parameters = dict(parameters or {})
     nb = read_source(source)
-    check_parameters(nb, parameters, str(source))
+    parameters = check_parameters(nb, parameters, str(source))
     output.parent.mkdir(parents=True, exist_ok=True)
     sidecar = output.with_suffix(".json")
     if sidecar.exists():
@@ -149,6 +202,8 @@ def execute_notebook(
     os.environ.update(env or {})
     start = time.perf_counter()
     error = error_cell = None
+    tracker = CellTracker(label or notebook_id(source), nb, bool(parameters),
+                          Path(progress_file) if progress_file is not None else None)
     try:
         pm.execute_notebook(
             nb,
@@ -159,17 +214,28 @@ def execute_notebook(
             progress_bar=progress,
             execution_timeout=cell_timeout,
             log_output=False,
+            # the kernel's own log (e.g. "running over TCP without encryption") is not the run's output
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            on_cell_start=tracker.on_cell_start,
         )
         ok = True
     except Exception as e:  # papermill raises PapermillExecutionError; timeouts raise other kinds
         ok = False
         error = f"{type(e).__name__}: {e}".splitlines()[0][:500]
         if output.exists():
-            nb_err, error_cell = _error_from_notebook(nbformat.read(output, as_version=4))
+            try:
+                nb_err, error_cell = _error_from_notebook(nbformat.read(output, as_version=4))
+            except Exception:  # a half-written output notebook: the tracker still knows the cell
+                nb_err = None
             error = nb_err or error
+        if type(e).__name__ == "CellTimeoutError":
+            error = (f"CellTimeoutError: cell {tracker.cell}/{tracker.n_cells} of {source} ran longer than the cell "
+                     f"timeout ({cell_timeout} s)")
         if error_cell is None:
-            error_cell = traceback.format_exc(limit=3)
+            error_cell = tracker.source or traceback.format_exc(limit=3)
     finally:
+        if progress_file is not None:
+            Path(progress_file).unlink(missing_ok=True)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -185,7 +251,7 @@ def execute_notebook(
         except Exception:
             metrics = {}
     return NotebookResult(
-        notebook=notebook_id(source),
+        notebook=label or notebook_id(source),
         output=output,
         parameters=parameters,
         ok=ok,
@@ -195,6 +261,39 @@ def execute_notebook(
         sidecar=sidecar if sidecar.exists() else None,
         metrics=metrics,
     )
+
+
+class CellTracker:
+    """An nbclient `on_cell_start` hook: knows the running cell (i of n code cells, its source) and, given a path,
+    rewrites {notebook, cell, n_cells, started, cell_started} there atomically for the heartbeat."""
+
+    def __init__(self, nid: str, nb: nbformat.NotebookNode, injected: bool, path: Path | None = None):
+        self.nid = nid
+        self.path = path
+        self.n_cells = sum(c.cell_type == "code" and bool(c.source.strip()) for c in nb.cells) + int(injected)
+        self.cell = 0
+        self.source: str | None = None
+        self.started = time.time()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def on_cell_start(self, cell: nbformat.NotebookNode, cell_index: int, **_: Any) -> None:
+        if cell.cell_type != "code" or not cell.source.strip():
+            return
+        self.cell += 1
+        self.source = cell.source
+        if self.path is None:
+            return
+        import json
+
+        state = {"notebook": self.nid, "cell": self.cell, "n_cells": self.n_cells, "started": self.started,
+                 "cell_started": time.time(), "pid": os.getpid()}
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, self.path)
+        except OSError:  # progress is a courtesy: never fail a run for it
+            pass
 
 
 def strip_execution_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -4,16 +4,19 @@ A sweep file:
 
     notebooks: [vfhgan/06_ablations]    # and/or papers: [vfhgan]; dependencies are added automatically
     preset: smoke
-    set: {steps: 20}                      # fixed parameters of every run
+    set: {vfhgan_ablation_steps: 20}      # fixed parameters of every run
     grid: {seed: [0, 1]}                  # the cartesian product of these lists, one run per point
 
-or on the command line `--grid seed=0,1 --grid steps=10,20` (values are YAML scalars). Every notebook of the batch
-runs once per grid point; every parameter is checked against each notebook's `parameters` cell before anything runs.
+or on the command line `--grid seed=0,1 --grid steps=10,20`. The notebooks the user named (or the notebooks of the
+papers named) run once per grid point, each with the names it declares; dependencies that were not named run once
+with the preset only. Every value is converted to the type its notebook's annotated `parameters` cell declares and
+checked against its range or choices before anything runs.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +24,14 @@ from typing import Any
 
 import yaml
 
-from avfh_core.reproduce.batch import NotebookInfo, RunSpec, load_registry, select_notebooks
-from avfh_core.reproduce.runner import check_parameters, read_source
+from avfh_core.reproduce.batch import (
+    NotebookInfo,
+    RunSpec,
+    load_registry,
+    named_notebooks,
+    order_by_dependencies,
+)
+from avfh_core.reproduce.runner import NotebookParameterError, check_parameters, parameter_specs, read_source
 
 SWEEP_KEYS = ("notebooks", "papers", "preset", "set", "grid")
 
@@ -90,14 +99,14 @@ def load_sweep(path: str | Path) -> Sweep:
     return sweep
 
 
-def parse_grid_item(text: str) -> tuple[str, list[Any]]:
-    """'seed=0,1' -> ('seed', [0, 1]); each value is a YAML scalar."""
+def parse_grid_item(text: str) -> tuple[str, list[str]]:
+    """'seed=0,1' -> ('seed', ['0', '1']); each value is converted to the parameter's declared type by `expand`."""
     if "=" not in text:
         raise ValueError(f"--grid expects NAME=V1,V2,..., got {text!r}")
     name, values = text.split("=", 1)
     if not name.isidentifier():
         raise ValueError(f"--grid: {name!r} is not a valid parameter name")
-    parsed = [yaml.safe_load(v) for v in values.split(",") if v.strip() != ""]
+    parsed = [v.strip() for v in values.split(",") if v.strip() != ""]
     if not parsed:
         raise ValueError(f"--grid {name}: no values given")
     return name, parsed
@@ -117,12 +126,15 @@ def expand(
     parameters: Mapping[str, Any] | None = None,
     grid: Mapping[str, list[Any]] | None = None,
     registry: Mapping[str, NotebookInfo] | None = None,
-    check: bool = True,
 ) -> list[RunSpec]:
-    """One RunSpec per (notebook, grid point), dependencies first; parameters checked before anything runs.
+    """One RunSpec per (named notebook, grid point), dependencies first; every value checked before anything runs.
 
-    Runs are ordered grid point by grid point, each in dependency order, so a killed sweep has finished whole
-    points. A notebook's run depends on its dependencies' runs with the same parameters.
+    Explicit parameters (`parameters`, the grid) go to the notebooks the user named (`notebooks`, the notebooks of
+    `papers`; all when neither), each to those of them that declare it; a name that none of them declares is an
+    error. Dependencies the user did not name run once, with the preset only. Values (strings from the command
+    line, YAML values from a sweep file) are converted to each notebook's declared type and checked against its
+    range or choices (the annotated parameters cell): a NotebookParameterError names the notebook, parameter, value
+    and what is expected. Runs are ordered grid point by grid point, each in dependency order.
     """
     from avfh_core.config import PRESETS
 
@@ -134,19 +146,32 @@ def expand(
     clash = sorted(set(fixed) & set(grid))
     if clash:
         raise ValueError(f"parameter(s) {clash} given both as fixed values (--set) and in the grid")
-    if "preset" in grid:
-        raise ValueError("the preset is not a grid parameter; run one sweep per preset")
-    ids = select_notebooks(registry, papers, notebooks)
+    if "preset" in grid or "preset" in fixed:
+        raise ValueError("give the preset with --preset (or the sweep file's `preset`), not as a parameter")
+    named = named_notebooks(registry, papers, notebooks)
+    ids = order_by_dependencies(named, registry)
+    sources = {nid: read_source(registry[nid].path) for nid in ids}
+    declared = {nid: parameter_specs(sources[nid], nid) for nid in ids}
+    for name in sorted({*fixed, *grid}):
+        if not any(name in declared[nid] for nid in named):
+            if len(named) == 1:
+                raise NotebookParameterError(
+                    f"{named[0]}: parameter(s) [{name!r}] not declared in its parameters cell; "
+                    f"it declares {sorted(declared[named[0]])}")
+            names = sorted({k for nid in named for k in declared[nid]})
+            raise NotebookParameterError(
+                f"parameter {name!r} is declared by none of the named notebooks {named}; they declare {names}")
     specs: list[RunSpec] = []
+    seen: set[tuple[str, str]] = set()
     for point in grid_points(grid):
         for nid in ids:
-            specs.append(RunSpec(registry[nid], {"preset": preset, **fixed, **point}))
-    if check:
-        checked: dict[str, Any] = {}
-        for spec in specs:
-            nb = checked.get(spec.notebook.id) or read_source(spec.notebook.path)
-            checked[spec.notebook.id] = nb
-            check_parameters(nb, spec.parameters, str(spec.notebook.path))
+            explicit = {**fixed, **point} if nid in named else {}
+            wanted = {"preset": preset, **{k: v for k, v in explicit.items() if k in declared[nid]}}
+            params = check_parameters(sources[nid], wanted, nid)
+            key = (nid, json.dumps(params, sort_keys=True, default=str))
+            if key not in seen:  # a notebook that declares none of the grid's names runs once, not once per point
+                seen.add(key)
+                specs.append(RunSpec(registry[nid], params))
     return specs
 
 
