@@ -1,5 +1,5 @@
 """No module of avfh_core imports from a layer above its own (read from the source with ast, lazy imports too):
-data <- nn <- models <- losses, metrics <- train <- reproduce, viz <- cli. `config` and `deps` (no avfh_core
+data <- nn <- models <- losses, metrics <- train <- reproduce, viz <- cli. `config`, `deps` and `fsutil` (no avfh_core
 imports) are usable by every layer."""
 
 import ast
@@ -8,7 +8,7 @@ from pathlib import Path
 import avfh_core
 
 ROOT = Path(avfh_core.__file__).parent
-LAYER = {"config": 0, "deps": 0, "data": 0, "nn": 1, "models": 2, "losses": 3, "metrics": 3, "train": 4, "reproduce": 5,
+LAYER = {"config": 0, "deps": 0, "fsutil": 0, "data": 0, "nn": 1, "models": 2, "losses": 3, "metrics": 3, "train": 4, "reproduce": 5,
          "viz": 5, "cli": 6, "__init__": 6}
 
 
