@@ -17,7 +17,7 @@ PORT    ?= 8866
 WORKERS ?= 2
 export PYTHONHASHSEED = 0
 
-.PHONY: install reproduce test check-env lint unit notebooks nbval refresh dashboard lock clean
+.PHONY: install reproduce test check-env lint unit notebooks cache-states nbval refresh dashboard lock clean
 
 install: $(VENV)/.installed
 
@@ -47,7 +47,7 @@ lock:
 reproduce: install
 	$(BIN)/avfh reproduce --preset $(PRESET) $(ARGS)
 
-test: install check-env lint unit notebooks nbval
+test: install check-env lint unit notebooks cache-states nbval
 
 # every runtime dependency imports in this venv (fails naming the package, before anything else runs)
 check-env: install
@@ -61,9 +61,17 @@ unit: install
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadscope tests
 
 # Every notebook executed once, headless, under papermill with the smoke preset (sidecars written; dependencies
-# first, $(WORKERS) at a time); a failure fails the target.
+# first, $(WORKERS) at a time), from an empty cache; a failure fails the target.
+CI_CACHE = $(CURDIR)/runs/ci-cache
 notebooks: install
-	$(BIN)/avfh reproduce --preset smoke --run-id ci-smoke --quiet --force --workers $(WORKERS)
+	rm -rf $(CI_CACHE)
+	AVFH_HOME=$(CI_CACHE) $(BIN)/avfh reproduce --preset smoke --run-id ci-smoke --quiet --force --workers $(WORKERS)
+
+# Same seed, same numbers, whatever the cache state: the same notebooks again with the caches the first pass built,
+# and every logged metric (timings excepted) must be identical.
+cache-states: install
+	AVFH_HOME=$(CI_CACHE) $(BIN)/avfh reproduce --preset smoke --run-id ci-smoke-warm --quiet --force --workers $(WORKERS)
+	$(BIN)/python -m avfh_core.reproduce.samenumbers runs/ci-smoke runs/ci-smoke-warm
 
 # nbval checks those executed notebooks against the committed references: the cells tagged nbval-check-output are
 # compared by nbval's own comparison (after .nbval_sanitize.cfg) without executing anything a second time.
