@@ -41,4 +41,5 @@ def test_missing_sidecar_and_empty_run(tmp_path):
 def test_timing_keys():
     assert samenumbers.is_timing("lipreader.train_seconds")
     assert samenumbers.is_timing("speed_128.cpu_frames_per_s")
+    assert samenumbers.is_timing("preset_generator.forward_ms_per_batch")
     assert not samenumbers.is_timing("table1.audio.psnr")

@@ -6,8 +6,8 @@ warm, then
 
     python -m avfh_core.reproduce.samenumbers runs/ci-smoke runs/ci-smoke-warm
 
-fails, naming the notebook and the metric, when any logged value differs. Timings (keys naming seconds, frames or
-items per second, thread counts) are excluded: they are the only values a cache may change.
+fails, naming the notebook and the metric, when any logged value differs. Timings (keys naming seconds, milliseconds,
+frames or items per second, thread counts) are excluded: they are the only values a cache may change.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from avfh_core.reproduce.results import read_sidecar
 
-TIMING = re.compile(r"(seconds|_per_s$|per_second|elapsed|^threads$|wall_|_time$|^time_)")
+TIMING = re.compile(r"(seconds|_per_s$|per_second|_ms_|_ms$|elapsed|^threads$|wall_|_time$|^time_)")
 
 
 def flatten(d: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
