@@ -2,11 +2,15 @@
 requires its token, refuses a forged Host header, culls idle kernels and writes figures under the run folder,
 never into the committed figures/. No browser: plain HTTP requests."""
 
+import asyncio
 import hashlib
 import http.client
 import importlib.util
+import json
 import os
+import re
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -37,15 +41,43 @@ def _kernels(pid: int) -> list[int]:
     return found
 
 
-def _get(port: int, path: str, host: str | None = None) -> tuple[int, str | None]:
+def _get(port: int, path: str, host: str | None = None) -> tuple[int, str | None, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         conn.request("GET", path, headers={"Host": host} if host else {})
         r = conn.getresponse()
-        r.read()
-        return r.status, r.getheader("Location")
+        return r.status, r.getheader("Location"), r.read().decode(errors="replace")
     finally:
         conn.close()
+
+
+def _message(msg_type: str, content: dict) -> str:
+    header = {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": "test", "username": "test",
+              "version": "5.3", "date": ""}
+    return json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": content,
+                       "channel": "shell", "buffers": []})
+
+
+async def _kernel_replies(url: str, seconds: float = 6) -> list[str]:
+    """Send an execute_request then a kernel_info_request on the kernel's websocket; the reply types seen."""
+    from tornado.websocket import websocket_connect
+
+    ws = await websocket_connect(url)
+    ws.write_message(_message("execute_request", {"code": "1 + 1", "silent": False, "store_history": False,
+                                                  "user_expressions": {}, "allow_stdin": False}))
+    ws.write_message(_message("kernel_info_request", {}))
+    seen, end = [], time.time() + seconds
+    while time.time() < end and "kernel_info_reply" not in seen:
+        try:
+            raw = await asyncio.wait_for(ws.read_message(), 1)
+        except TimeoutError:
+            continue
+        if raw is None:
+            break
+        if isinstance(raw, str):
+            seen.append(json.loads(raw)["msg_type"])
+    ws.close()
+    return seen
 
 
 def test_voila_command_binds_loopback_with_token_culling_and_host_check():
@@ -86,15 +118,27 @@ def test_dashboard_server_token_host_culling_and_figures(tmp_path):
     assert len(token) >= 32
     try:
         dashboard.wait_ready(f"http://127.0.0.1:{port}/", proc, timeout=60)
-        status, location = _get(port, "/")  # no token: sent to the login page, no kernel started
+        status, location, _ = _get(port, "/")  # no token: sent to the login page, no kernel started
         assert status in (302, 403), status
         assert status == 403 or location.startswith("/login")
         assert _get(port, "/?token=wrong")[0] in (302, 403)
         assert _get(port, f"/?token={token}", host="evil.example.com")[0] == 403  # forged Host (DNS rebinding)
         assert _get(port, f"/?token={token}", host="evil.example.com:80")[0] == 403
         assert _kernels(proc.pid) == []
-        assert _get(port, f"/?token={token}")[0] == 200  # the visit runs the notebook in a kernel
+        status, _, page = _get(port, f"/?token={token}")  # the visit runs the notebook in a kernel
+        assert status == 200
         assert len(_kernels(proc.pid)) == 1
+        kernel_ids = set(re.findall(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", page))
+        assert len(kernel_ids) == 1, kernel_ids
+        channels = f"ws://127.0.0.1:{port}/api/kernels/{kernel_ids.pop()}/channels"
+        from tornado.httpclient import HTTPClientError
+        from tornado.websocket import WebSocketError
+
+        with pytest.raises((HTTPClientError, WebSocketError)):  # the kernel's websocket needs the token too
+            asyncio.run(_kernel_replies(channels))
+        seen = asyncio.run(_kernel_replies(f"{channels}?token={token}"))
+        assert "kernel_info_reply" in seen  # the websocket works (widgets talk through it) ...
+        assert "execute_reply" not in seen and "execute_result" not in seen  # ... but execute requests are dropped
         deadline = time.time() + 30
         while _kernels(proc.pid) and time.time() < deadline:  # idle, no page connected: culled
             time.sleep(0.5)
