@@ -151,3 +151,33 @@ def test_dashboard_server_token_host_culling_and_figures(tmp_path):
         dashboard.stop(proc, timeout=10)
     assert _snapshot(repo_figures) == before, "a visit changed the committed figures/"
     assert any((run_dir / "figures" / "dashboard").rglob("*.png")), "no figure written under the run folder"
+
+
+@needs_voila
+def test_avfh_dashboard_prints_its_token_on_start(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    port = dashboard.free_port()
+    env = {**os.environ, "PYTHONPATH": str(dashboard.repo_root())}
+    proc = subprocess.Popen([sys.executable, "-m", "avfh_core.cli", "dashboard", f"--port={port}",
+                             f"--run-dir={tmp_path}"], cwd=dashboard.repo_root(), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("avfh dashboard:"):
+                break
+        printed = lines[-1] if lines else ""
+        assert re.search(rf"http://127\.0\.0\.1:{port}/\?token=[0-9a-f]{{32,}}", printed), lines
+        assert str(tmp_path.resolve() / "figures" / "dashboard") in printed
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert code == 0
