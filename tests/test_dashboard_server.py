@@ -85,6 +85,8 @@ def test_voila_command_binds_loopback_with_token_culling_and_host_check():
     assert "--Voila.ip=127.0.0.1" in cmd and "--Voila.token=abc123" in cmd
     assert "--MappingKernelManager.cull_idle_timeout=5" in cmd and "--MappingKernelManager.cull_interval=2" in cmd
     assert "run_voila" in cmd[2]  # the launcher that turns jupyter_server's Host check on
+    tokens = {next(a for a in dashboard.voila_command(8866, Path("nb.ipynb")) if a.startswith("--Voila.token=")) for _ in "ab"}
+    assert len(tokens) == 2  # a fresh random token when none is given
     with pytest.raises(ValueError, match="token"):
         dashboard.voila_command(8866, Path("nb.ipynb"), token="")
     with pytest.raises(ValueError, match="cull_idle_s"):

@@ -91,10 +91,11 @@ def run_voila(argv: list[str] | None = None) -> None:
     LocalVoila.launch_instance(argv)
 
 
-def voila_command(port: int, notebook: Path | None = None, token: str = "", cull_idle_s: int = CULL_IDLE_S,
+def voila_command(port: int, notebook: Path | None = None, token: str | None = None, cull_idle_s: int = CULL_IDLE_S,
                   cull_interval_s: int = CULL_INTERVAL_S) -> list[str]:
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"--port must be an integer in 1..65535, got {port!r}")
+    token = new_token() if token is None else token  # pass it to know it: start() does
     if not token or not token.isalnum():
         raise ValueError(f"token must be a non-empty alphanumeric string, got {token!r}")
     for name, value in (("cull_idle_s", cull_idle_s), ("cull_interval_s", cull_interval_s)):
