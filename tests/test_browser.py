@@ -30,13 +30,14 @@ def test_dashboard_slider_changes_the_displayed_result(tmp_path):
     from avfh_core.viz.figures import figures_dir
 
     port = dashboard.free_port()
-    url = f"http://127.0.0.1:{port}/"
+    base = f"http://127.0.0.1:{port}/"
     log = tmp_path / "voila.log"
     t0 = time.time()
     proc = dashboard.start(port, log=log, env={"AVFH_RESULTS": str(tmp_path / "side.json"),
                                                "AVFH_FIGURES": str(tmp_path / "figures")})
+    url = dashboard.url_with_token(base, proc.token)  # the server requires its token; the page's cookie follows
     try:
-        dashboard.wait_ready(url, proc, timeout=60)
+        dashboard.wait_ready(base, proc, timeout=60)
         with sync_playwright() as p:
             ctx = dashboard.launch_chromium(p, tmp_path / "profile")
             page = ctx.new_page()

@@ -3,11 +3,17 @@
 Also the helpers the browser test and the README screenshot use: start Voila, wait until it answers, open the page
 in headless Debian Chromium through Playwright (never a downloaded browser build), stop the server cleanly.
 The run whose sweep results the ablation panels show is passed to the notebook in $AVFH_DASHBOARD_RUN_DIR.
+
+A good citizen on a shared machine: it binds 127.0.0.1 only, requires a token (printed on start, as Jupyter does),
+refuses requests whose Host header is not local (a DNS-rebinding page cannot reach it), drops execute requests to
+its kernels, culls kernels idle for `CULL_IDLE_S` seconds once their page is closed, and writes its figures under
+the run folder ($AVFH_FIGURES), never into the committed figures/.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -66,30 +72,83 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def voila_command(port: int, notebook: Path | None = None) -> list[str]:
+CULL_IDLE_S = 600  # a kernel whose page is closed is shut down after this many idle seconds
+CULL_INTERVAL_S = 60
+
+
+def run_voila(argv: list[str] | None = None) -> None:
+    """Voila's own entry point, with jupyter_server's Host check turned on (standalone Voila hard-codes
+    allow_remote_access=True): a request whose Host is not localhost or a loopback address gets 403."""
+    from voila.app import Voila
+
+    class LocalVoila(Voila):
+        def init_settings(self):
+            settings = super().init_settings()
+            settings["allow_remote_access"] = False
+            settings["local_hostnames"] = ["localhost"]
+            return settings
+
+    LocalVoila.launch_instance(argv)
+
+
+def voila_command(port: int, notebook: Path | None = None, token: str | None = None, cull_idle_s: int = CULL_IDLE_S,
+                  cull_interval_s: int = CULL_INTERVAL_S) -> list[str]:
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"--port must be an integer in 1..65535, got {port!r}")
-    return [sys.executable, "-m", "voila", str(notebook or dashboard_notebook()), f"--port={port}", "--no-browser",
-            "--Voila.ip=127.0.0.1", "--show_tracebacks=True"]
+    token = new_token() if token is None else token  # pass it to know it: start() does
+    if not token or not token.isalnum():
+        raise ValueError(f"token must be a non-empty alphanumeric string, got {token!r}")
+    for name, value in (("cull_idle_s", cull_idle_s), ("cull_interval_s", cull_interval_s)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return [sys.executable, "-c", "import sys; from avfh_core.viz.dashboard import run_voila; run_voila(sys.argv[1:])",
+            str(notebook or dashboard_notebook()), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1",
+            "--show_tracebacks=True", f"--Voila.token={token}",
+            f"--MappingKernelManager.cull_idle_timeout={cull_idle_s}",
+            f"--MappingKernelManager.cull_interval={cull_interval_s}",
+            "--MappingKernelManager.cull_connected=False"]
+
+
+def figures_folder(run_dir: str | Path | None) -> Path:
+    """Where the dashboard's figures go: <run folder>/figures/dashboard, or runs/interactive/figures/dashboard."""
+    base = Path(run_dir).resolve() if run_dir else repo_root() / "runs" / "interactive"
+    return base / "figures" / "dashboard"
+
+
+def new_token() -> str:
+    return secrets.token_hex(24)
 
 
 def start(port: int, run_dir: str | Path | None = None, env: Mapping[str, str] | None = None,
-          log: str | Path | None = None, notebook: Path | None = None) -> subprocess.Popen:
-    """Start Voila in its own process group (so its kernels stop with it); output to `log` or inherited."""
+          log: str | Path | None = None, notebook: Path | None = None, token: str | None = None,
+          cull_idle_s: int = CULL_IDLE_S, cull_interval_s: int = CULL_INTERVAL_S) -> subprocess.Popen:
+    """Start Voila in its own process group (so its kernels stop with it); output to `log` or inherited.
+
+    The token (a fresh random one unless given) is on the returned process as `proc.token`; $AVFH_FIGURES defaults
+    to `figures_folder(run_dir)` so a visit never rewrites the committed figures/."""
     try:
         import voila  # noqa: F401
     except ImportError as e:
         raise ImportError("the dashboard needs Voila: pip install 'avfh[dashboard]'") from e
-    full_env = {**os.environ, **(env or {})}
+    token = token or new_token()
+    cmd = voila_command(port, notebook, token, cull_idle_s, cull_interval_s)
+    full_env = {**os.environ, "AVFH_FIGURES": str(figures_folder(run_dir)), **(env or {})}
     if run_dir:
         full_env["AVFH_DASHBOARD_RUN_DIR"] = str(Path(run_dir).resolve())
     out = open(log, "w") if log else None  # noqa: SIM115 - closed by the child's exit
-    return subprocess.Popen(voila_command(port, notebook), cwd=repo_root(), env=full_env, stdout=out,
+    proc = subprocess.Popen(cmd, cwd=repo_root(), env=full_env, stdout=out,
                             stderr=subprocess.STDOUT if out else None, start_new_session=True)
+    proc.token = token  # type: ignore[attr-defined]
+    return proc
+
+
+def url_with_token(url: str, token: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}token={token}"
 
 
 def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 60) -> None:
-    """Poll `url` until the server answers (raises with the reason when it exits or times out)."""
+    """Poll `url` until the server answers, even with a 4xx such as 403 for a missing token (raises with the reason
+    when it exits or times out). Poll the bare URL, not the tokened one: a served page starts a kernel."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -98,6 +157,10 @@ def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status < 500:
                     return
+        except urllib.error.HTTPError as e:
+            if e.code < 500:
+                return
+            time.sleep(0.3)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.3)
     raise TimeoutError(f"{url}: no answer within {timeout} s")
@@ -152,14 +215,15 @@ def screenshot(out: str | Path, port: int | None = None, run_dir: str | Path | N
     from playwright.sync_api import sync_playwright
 
     port = port or free_port()
-    url = f"http://127.0.0.1:{port}/"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         proc = start(port, run_dir, log=Path(tmp) / "voila.log",
                      env={"AVFH_RESULTS": str(Path(tmp) / "sidecar.json"), "AVFH_FIGURES": str(Path(tmp) / "fig")})
+        base = f"http://127.0.0.1:{port}/"
+        url = url_with_token(base, proc.token)
         try:
-            wait_ready(url, proc, timeout)
+            wait_ready(base, proc, timeout)
             with sync_playwright() as p:
                 ctx = launch_chromium(p, Path(tmp) / "profile")
                 page = ctx.new_page()
@@ -178,9 +242,10 @@ def serve(port: int = 8866, run_dir: str | Path | None = None, open_browser: boo
     """Blocking: serve the dashboard until Ctrl-C."""
     if run_dir and not Path(run_dir).is_dir():
         raise FileNotFoundError(f"--run-dir {run_dir}: not a folder")
-    url = f"http://127.0.0.1:{port}/"
     proc = start(port, run_dir)
-    print(f"avfh dashboard: {url} (Ctrl-C to stop)", flush=True)
+    base = f"http://127.0.0.1:{port}/"
+    url = url_with_token(base, proc.token)
+    print(f"avfh dashboard: {url} (Ctrl-C to stop; figures under {figures_folder(run_dir)})", flush=True)
 
     def _terminate(signum, _frame):  # SIGTERM (and SIGINT where a shell ignored it): stop the server cleanly
         raise KeyboardInterrupt
@@ -191,7 +256,7 @@ def serve(port: int = 8866, run_dir: str | Path | None = None, open_browser: boo
         if open_browser:
             import webbrowser
 
-            wait_ready(url, proc)
+            wait_ready(base, proc)
             webbrowser.open(url)
         return proc.wait()
     except KeyboardInterrupt:
