@@ -24,6 +24,7 @@ from avfh_core import fsutil
 from avfh_core.data.synth import SynthConfig, SynthWorld
 from avfh_core.train import checkpoint as ck
 from avfh_core.train.loop import TrainingDiverged, train_loop
+from tests.test_train_loop import plain_step_fn
 
 pytestmark = pytest.mark.faults
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,21 +49,9 @@ def _batch(step):
     return x, x.sum(1, keepdim=True)
 
 
-def _step_fn(net, opt):
-    def step_fn(batch, step):
-        x, y = batch
-        loss = (net(x) - y).square().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"mse": loss.item()}
-
-    return step_fn
-
-
 def _train(path=None, steps=10, seed=0, **kw):
     net, opt = _net(seed)
-    log = train_loop(_step_fn(net, opt), {"net": net}, {"net": opt}, _batch, steps, checkpoint_path=path,
+    log = train_loop(plain_step_fn(net, opt), {"net": net}, {"net": opt}, _batch, steps, checkpoint_path=path,
                      checkpoint_every=5 if path else 0, progress=False, **kw)
     return net, log
 
@@ -254,7 +243,7 @@ def test_non_finite_loss_stops_training_naming_step_and_term(tmp_path):
     path = tmp_path / "run.pt"
 
     def step_fn(batch, step):
-        values = _step_fn(net, opt)(batch, step)
+        values = plain_step_fn(net, opt)(batch, step)
         return {**values, "lip": float("nan") if step == 6 else 0.5}  # step index 6 = the 7th step
 
     with pytest.raises(TrainingDiverged, match=r"step 7 of 10: non-finite loss term 'lip'=nan"):
@@ -271,7 +260,7 @@ def test_divergence_at_huge_lr_stops_before_any_non_finite_checkpoint(tmp_path):
     opt = torch.optim.SGD(net.parameters(), lr=1e9)
     path = tmp_path / "run.pt"
     with pytest.raises(TrainingDiverged, match=r"train: step \d+ of 50: .*non-finite") as info:
-        train_loop(_step_fn(net, opt), {"net": net}, {"net": opt}, _batch, 50, checkpoint_path=path,
+        train_loop(plain_step_fn(net, opt), {"net": net}, {"net": opt}, _batch, 50, checkpoint_path=path,
                    checkpoint_every=1, progress=False)
     assert "net." in str(info.value) or "'mse'" in str(info.value)  # names the tensor or the term
     assert not ck.nonfinite_tensors(ck.load_checkpoint(path, allow_nonfinite=True))
@@ -282,7 +271,7 @@ def test_planted_non_finite_weight_after_a_finite_loss_stops_training_naming_the
     path = tmp_path / "run.pt"
 
     def step_fn(batch, step):
-        values = _step_fn(net, opt)(batch, step)
+        values = plain_step_fn(net, opt)(batch, step)
         if step == 6:
             with torch.no_grad():
                 net[0].weight[2, 1] = float("inf")
@@ -300,7 +289,7 @@ def test_an_error_raised_by_a_diverged_step_fn_is_reported_as_divergence():
     net, opt = _net()
 
     def step_fn(batch, step):  # like lsgan_g_loss rejecting the NaN output of a diverged discriminator
-        values = _step_fn(net, opt)(batch, step)
+        values = plain_step_fn(net, opt)(batch, step)
         if step == 3:
             with torch.no_grad():
                 net[3].bias.fill_(float("nan"))
@@ -318,7 +307,7 @@ def test_step_fn_errors_carry_the_step():
     def step_fn(batch, step):
         if step == 2:
             raise ValueError("fake_logits contains NaN (did the discriminator diverge?)")
-        return _step_fn(net, opt)(batch, step)
+        return plain_step_fn(net, opt)(batch, step)
 
     with pytest.raises(ValueError, match="fake_logits") as info:
         train_loop(step_fn, {"net": net}, {"net": opt}, _batch, 5, progress=False, desc="vfhgan seed 0")
