@@ -157,17 +157,16 @@ save_figure(fig, "vfhgan", "05_samples")
 # simpler than LRW and the course run is a few hundred CPU steps, so compare directions, not absolute values.
 # Notebook 06 runs the ablations (Tables 1-3) beside the paper's numbers.
 #
-# What the committed course run shows (600 steps, 136 s of training on a shared 2-core CPU; the numbers are the
-# printed table above): the full model is **below bicubic in PSNR (25.42 vs 26.16 dB) and SSIM (0.609 vs 0.643)**,
-# level with it in mouth-region PSNR (26.39 vs 26.35 dB), and above it in mouth-region SSIM (0.647 vs 0.598) and
-# ERQA (0.540 vs 0.444): sharper edges and mouths, not yet more faithful pixels overall. The held-out PSNR curve
-# rises over training (24.7 dB at step 100, 25.8 dB at step 500, 25.6 dB at step 600) and has not reached
-# bicubic. (An earlier run, before every network got its own random stream, started from other initial weights and
-# drifted down instead: at this budget the starting point matters.) Reasons we can see: the perceptual term is
-# about ten times the pixel term, so the objective favours features over pixels; and the randomly initialised
-# last layer starts the residual on top of the bicubic skip away from zero, which a short run has not recovered
-# from (a zero-initialised last layer gave +0.8 dB at 150 steps in a side check; not adopted here). The samples show the consequence: a checkerboard of colour noise, the
-# signature of a randomly initialised sub-pixel (pixel-shuffle) convolution that a feature-space loss does not
-# penalise (ICNR initialisation and a zero-initialised residual head are the standard cures). The released weights make the lip (1e-4 x ~0.02) and frequency
-# (1e-4 x ~0.002) terms
+# What the committed course run shows (the numbers are in the printed table and curves above, from this run's
+# sidecar): the full model is **below bicubic in PSNR and SSIM** over the whole face, about level with it in
+# mouth-region PSNR, and above it in mouth-region SSIM and ERQA: sharper edges and mouths, not yet more faithful
+# pixels overall. The held-out PSNR curve rises over training but has not reached bicubic. (An earlier run, before
+# every network got its own random stream, started from other initial weights and drifted down instead: at this
+# budget the starting point matters.) Reasons we can see: the perceptual term is several times the pixel term, so
+# the objective favours features over pixels; and the randomly initialised last layer starts the residual on top
+# of the bicubic skip away from zero, which a short run has not recovered from (a zero-initialised last layer is
+# the cure issue 12 adopts). The samples show the consequence: a checkerboard of colour noise, the signature of a
+# randomly initialised sub-pixel (pixel-shuffle) convolution that a feature-space loss does not penalise (ICNR
+# initialisation and a zero-initialised residual head are the standard cures). The released weights (lip and
+# frequency at 1e-4, times terms that are themselves small, as the loss curves show) make those two terms
 # negligible in the total: with these weights they cannot change much (notebook 06 scales them up).

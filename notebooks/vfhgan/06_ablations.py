@@ -270,21 +270,18 @@ res.log("seconds_total", total)
 print(f"all experiments: {total / 60:.1f} min on {cfg.device}")
 
 # %% [markdown]
-# ## What the committed course run found (150 steps per run, 40 min in all on a busy shared 2-core CPU)
-# The numbers are the printed tables above; every network starts from its own random stream (seed, name), so the
-# rows of a table differ only by what the row changes.
-# - **One claim reproduced, 3 not reproduced, 11 inconclusive.** Reproduced: VFH-GAN has a higher SSIM than our
-#   SRGAN baseline (+0.030 [+0.009, +0.051], paper +0.050). Not reproduced: every trained model is *below*
-#   bicubic in PSNR (ours 25.11 vs 26.16 dB) and SSIM (0.574 vs 0.643), though above it in ERQA (0.523 vs 0.444);
-#   and SRGAN does not beat VFH-GAN in PSNR here (-0.35 dB, paper +0.30).
-# - Differences between ablation rows are 0.0-0.2 dB with a seed-to-seed spread several times larger: the audio
-#   branch gives +0.22 dB (interval -0.62 to +1.06; paper +1.66), the lip-reading term +0.08 dB (paper +2.42), the
-#   weighted frequency term +0.04 dB (paper +1.89): none can be told from noise.
-# - The causal knob: the audio branch's small advantage (+0.09 dB intact) is the same with the voice decoupled from
-#   identity (+0.05 dB) and with shuffled audio (+0.08 dB), so it is not the audio's content: at this budget the
-#   generator does not use the audio.
+# ## What the committed course run found
+# The numbers are the printed tables and the claims audit above; every network starts from its own random stream
+# (seed, name), so the rows of a table differ only by what the row changes.
+# - **Most claims are inconclusive, a few are not reproduced, one (VFH-GAN's SSIM over our SRGAN baseline) is
+#   reproduced.** Not reproduced: every trained model is *below* bicubic in PSNR and SSIM, though above it in ERQA;
+#   and SRGAN does not beat VFH-GAN in PSNR here.
+# - Differences between ablation rows are a fraction of a dB, with a seed-to-seed spread several times larger: the
+#   audio branch, the lip-reading term and the weighted frequency term each give far less than the paper's gain,
+#   and none can be told from noise at these seeds.
+# - The causal knob: the audio branch's small advantage is about the same with the voice decoupled from identity
+#   and with shuffled audio, so it is not the audio's content: at this budget the generator does not use the audio.
 # - With the released weights the lip and frequency terms are negligible (1e-4); scaling a weight x100 moves PSNR
-#   by less than the seed spread (adversarial x100: -0.38 dB; lip x100: +0.02 dB; frequency x100: -0.09 dB), and
-#   switching the adversarial term off costs 0.33 dB in this one-seed check.
+#   by less than the seed spread in this one-seed check.
 # Longer training (the gpu preset), a scale-free perceptual term and zero-initialised residual heads are what these
 # effects need next (see notebook 05); the numbers above are what a laptop gets.
