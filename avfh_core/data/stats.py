@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -127,3 +128,40 @@ def sync_stats(world, n_clips: int, split: str = "train") -> dict[str, float]:
         voiced.append(clip.extras["voiced"] > 0.5)
     g, e, f, v = (torch.cat(x) for x in (gaps, energy, f1p, voiced))
     return {"opening_vs_energy": correlation(g, e), "opening_vs_f1_voiced": correlation(g[v], f[v])}
+
+
+# --- premise probes (world v5, issue 11) ------------------------------------------------------------------------
+# Each probe measures one paper premise on HELD-OUT people and returns `Premise` records; the same probe on the
+# coupling-0 world (the cue switched off) is the control, which must come out at chance.
+
+
+@dataclasses.dataclass(frozen=True)
+class Premise:
+    """One row of the premise table: `value` measured on held-out people, `control` the same probe with the cue's
+    coupling at 0, `chance` what a probe without information scores, `floor` the value the world must reach (the
+    issue's target; tests pin looser floors), `unit` e.g. "accuracy", "pearson r", "LR px"."""
+
+    paper: str
+    premise: str
+    value: float
+    control: float
+    chance: float
+    floor: float
+    unit: str
+    detail: str = ""
+
+    @property
+    def reached(self) -> bool:
+        return self.value >= self.floor
+
+    def as_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "reached": self.reached}
+
+
+# --- voice probes ---
+
+
+# --- face probes ---
+
+
+# --- motion, pose and mouth probes ---
