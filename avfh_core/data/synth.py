@@ -45,15 +45,18 @@ class SynthConfig:
     voice_coupling: float = 1.0
     av_offset_frames: int = 0
     shuffle_audio: bool = False
+    # --- voice knobs (world v5) ---
     max_yaw: float = 75.0
     max_pitch: float = 15.0
     max_roll: float = 10.0
+    # --- pose, motion and people knobs (world v5) ---
     motion: float = 1.0  # amplitude of the smooth head motion within a clip (1 = a few degrees, ~2% translation)
     utterance: str = "word"  # "word": LRW-like single words; "sentence": GRID-like 6-word commands
     n_train_identities: int = 40
     n_test_identities: int = 12
     render_frontal: bool = True
     blink_rate: float = 0.3  # blinks per second
+    # --- face knobs (world v5) ---
 
     def validate(self) -> SynthConfig:
         def bad(name, why):
