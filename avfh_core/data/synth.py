@@ -10,6 +10,17 @@ Eskimez et al.'s talking faces), smooth head motion (SECNet's multi-frame SR), a
 - `av_offset_frames`: shifts audio against video (breaks sync, keeps identity);
 - `shuffle_audio`: audio of another clip (breaks sync and identity).
 
+World v5 adds poses, motion and people on demand (issue 11):
+- `pose_preset` picks the clips' head-pose distribution (POSE_PRESETS: "lrw" near-frontal by default, "wide" as in
+  v4, "frontal", VividGAN's yaw grids); `render_at(i, split, pose)` renders a clip at a requested pose,
+  `multiview(i, split, yaws)` one frame at several yaws, `gallery(split, person)` a person's frontal, neutral,
+  canonically lit image;
+- `rotation_motion`, `translation_motion` and `motion_speed` set the within-clip head motion (0: a still head),
+  `face_scale` the head's size in the frame;
+- `n_train_identities` / `n_test_identities` scale to thousands of people (each sampled on first use, textures
+  cached up to a memory budget); splits "train" (train people), "test" (open set: other people) and "closed"
+  (closed set: new clips of the train people).
+
 Clip i of a configuration is a pure function of (config, split, i): generated on demand, and cached on disk in
 shards by `SynthWorld.dataset` (see `avfh_core.data.cache`). Video is quantised to 8 bits and audio to 16 bits, as
 real recordings are, so a cached clip equals a freshly generated one exactly.
