@@ -14,6 +14,10 @@ Presets (see README for measured times):
 - course: the default; a student's laptop CPU, minutes per notebook, < 4 GB RAM, the paper's effect visible.
 - gpu:    one H100-class GPU, paper resolution (32 -> 128), <= 15 min per training notebook, < 24 GB GPU memory.
 - paper:  the paper's schedule (multi-GPU through torchrun).
+
+`world_train_people` / `world_test_people` set the synthetic world's people (`data.synth.world` reads them): train
+people (who also appear in the closed-set split) and held-out open-set people (>= 50 from course up, VividGAN's
+recognition tables).
 """
 
 from __future__ import annotations
@@ -220,6 +224,7 @@ KNOB_BOUNDS: dict[str, str] = {
     "mouth_size": ">= 8", "eval_every": ">= 1", "checkpoint_every": ">= 1", "bench_frames": ">= 1",
     "featnet_steps": ">= 1", "featnet_width": ">= 1", "vfhgan_stages": ">= 1", "vfhgan_eval_windows": ">= 1",
     "vfhgan_ablation_steps": ">= 1", "vfhgan_ablation_seeds": ">= 1", "vfhgan_lip_demo_steps": ">= 1",
+    "world_train_people": ">= 1", "world_test_people": ">= 1",
 }
 
 
