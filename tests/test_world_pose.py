@@ -132,6 +132,8 @@ def test_presets_choose_the_people():
         assert (c.n_train_identities, c.n_test_identities) == (n_tr, n_te)
     assert world(setup("course", device="cpu", world_test_people=60)).config.n_test_identities == 60
     assert world(setup("smoke", device="cpu"), n_test_identities=5).config.n_test_identities == 5
+    with pytest.raises(ValueError, match="world_test_people=0"):
+        setup("smoke", device="cpu", world_test_people=0)
 
 
 def test_motion_zero_keeps_the_head_still_and_knobs_scale_it():
