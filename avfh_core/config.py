@@ -14,6 +14,10 @@ Presets (see README for measured times):
 - course: the default; a student's laptop CPU, minutes per notebook, < 4 GB RAM, the paper's effect visible.
 - gpu:    one H100-class GPU, paper resolution (32 -> 128), <= 15 min per training notebook, < 24 GB GPU memory.
 - paper:  the paper's schedule (multi-GPU through torchrun).
+
+`world_train_people` / `world_test_people` set the synthetic world's people (`data.synth.world` reads them): train
+people (who also appear in the closed-set split) and held-out open-set people (>= 50 from course up, VividGAN's
+recognition tables).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_stages=1, vfhgan_eval_windows=12, vfhgan_ablation_steps=3,
         vfhgan_ablation_seeds=1, vfhgan_ablation_lip=False,
         vfhgan_lip_demo_steps=8,
+        world_train_people=40, world_test_people=12,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -55,6 +60,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_stages=3, vfhgan_eval_windows=64, vfhgan_ablation_steps=150,
         vfhgan_ablation_seeds=2, vfhgan_ablation_lip=False,
         vfhgan_lip_demo_steps=120,
+        world_train_people=100, world_test_people=50,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -65,6 +71,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_stages=6, vfhgan_eval_windows=500, vfhgan_ablation_steps=2000,
         vfhgan_ablation_seeds=3, vfhgan_ablation_lip=True,
         vfhgan_lip_demo_steps=300,
+        world_train_people=500, world_test_people=100,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -75,6 +82,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_stages=8, vfhgan_eval_windows=2000, vfhgan_ablation_steps=100000,
         vfhgan_ablation_seeds=3, vfhgan_ablation_lip=True,
         vfhgan_lip_demo_steps=300,
+        world_train_people=1000, world_test_people=250,
     ),
 }
 
@@ -216,6 +224,7 @@ KNOB_BOUNDS: dict[str, str] = {
     "mouth_size": ">= 8", "eval_every": ">= 1", "checkpoint_every": ">= 1", "bench_frames": ">= 1",
     "featnet_steps": ">= 1", "featnet_width": ">= 1", "vfhgan_stages": ">= 1", "vfhgan_eval_windows": ">= 1",
     "vfhgan_ablation_steps": ">= 1", "vfhgan_ablation_seeds": ">= 1", "vfhgan_lip_demo_steps": ">= 1",
+    "world_train_people": ">= 1", "world_test_people": ">= 1",
 }
 
 

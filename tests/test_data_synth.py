@@ -77,7 +77,7 @@ def test_landmarks_follow_the_pose(people):
 
 
 def test_frontal_is_symmetric_and_poses_span_75_degrees():
-    w = SynthWorld(SynthConfig(image_size=32, num_frames=5, render_frontal=True))
+    w = SynthWorld(SynthConfig(image_size=32, num_frames=5, render_frontal=True, pose_preset="wide"))
     s = w.clip(0)
     flm = s.extras["frontal_landmarks"][0]
     mirror = torch.tensor(list(range(16, -1, -1)))  # jaw 0..16 mirrored

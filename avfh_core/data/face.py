@@ -450,12 +450,15 @@ def render(idn: Identity, albedo_tex: torch.Tensor, normal_tex: torch.Tensor, po
     lm3 = chart_to_surface(chart, idn)
     lm = project(lm3, R, scale, centre)
 
-    # Only the box that can contain the head (the bounding sphere, radius 1 unit) is ray-cast.
-    r = scale * 1.0 + 2
-    bx0 = int(max(math.floor(float(centre[:, 0].min()) - r), 0))
-    by0 = int(max(math.floor(float(centre[:, 1].min()) - r), 0))
-    bx1 = int(min(math.ceil(float(centre[:, 0].max()) + r), H))
-    by1 = int(min(math.ceil(float(centre[:, 1].max()) + r), H))
+    # Only the box that can contain the head is ray-cast: the rotated ellipsoid's exact projected half-extents,
+    # sqrt((R diag(a^2, b^2, c^2) R^T)_kk) for k = x, y, over all frames, plus 2 pixels.
+    E = (R * torch.tensor([idn.face_width**2, 1.0, idn.face_depth**2])[None, None, :]) @ R.transpose(1, 2)
+    rx = scale * float(E[:, 0, 0].max().sqrt()) + 2
+    ry = scale * float(E[:, 1, 1].max().sqrt()) + 2
+    bx0 = int(max(math.floor(float(centre[:, 0].min()) - rx), 0))
+    by0 = int(max(math.floor(float(centre[:, 1].min()) - ry), 0))
+    bx1 = int(min(math.ceil(float(centre[:, 0].max()) + rx), H))
+    by1 = int(min(math.ceil(float(centre[:, 1].max()) + ry), H))
     off = torch.tensor([bx0, by0], dtype=lm.dtype)
     # A static camera (the frontal ground truth) is ray-cast and composited once; only the mouth and eye boxes
     # are redrawn per frame.

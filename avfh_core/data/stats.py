@@ -190,3 +190,103 @@ class Premise:
 
 
 # --- motion, pose and mouth probes ---
+# Cheap: they read head poses and landmarks from `SynthWorld.head_motion` (no rendering, no speech), except the
+# neighbour-frame PSNR, which renders a few clips. The control of each is the same probe on the world with the cue
+# switched off (dataclasses.replace of its config).
+
+RIGID_POINTS = tuple(range(17, 36)) + (36, 39, 42, 45)  # brows, nose, eye corners: they move only with the head
+
+
+def _variant(world, **changes):
+    return type(world)(dataclasses.replace(world.config, **changes))
+
+
+def _check_n(n_clips: int, name: str = "n_clips") -> None:
+    if isinstance(n_clips, bool) or not isinstance(n_clips, int) or n_clips < 1:
+        raise ValueError(f"{name} must be a positive int, got {n_clips!r}")
+
+
+def interframe_motion_px(world, n_clips: int, split: str = "test", scale: int = 4) -> float:
+    """Mean displacement between neighbouring frames of the rigid landmarks (RIGID_POINTS), in LR pixels at
+    downscale factor `scale` (HR pixels / scale), over the first `n_clips` clips of `split`."""
+    _check_n(n_clips)
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"scale must be a positive int (the LR downscale factor), got {scale!r}")
+    if world.config.num_frames < 2:
+        raise ValueError(f"interframe_motion_px needs clips of >= 2 frames, the world has {world.config.num_frames}")
+    d = [world.head_motion(i, split)["landmarks"][:, list(RIGID_POINTS)].diff(dim=0).norm(dim=-1).mean()
+         for i in range(n_clips)]
+    return float(torch.stack(d).mean()) / scale
+
+
+def neighbour_psnr(world, n_clips: int, split: str = "test", scale: int = 4) -> float:
+    """PSNR (dB) between neighbouring LR frames (HR box-downsampled by `scale`), pooled over the first `n_clips`
+    clips: how different the frames a multi-frame SR network fuses are (higher = more alike)."""
+    _check_n(n_clips)
+    mse = []
+    for i in range(n_clips):
+        v = world.clip(i, split).video
+        lr = torch.nn.functional.avg_pool2d(v, scale) if scale > 1 else v
+        mse.append(((lr[1:] - lr[:-1]) ** 2).mean())
+    m = float(torch.stack(mse).mean())
+    return float("inf") if m == 0 else -10 * float(np.log10(m))
+
+
+def motion_premises(world, n_clips: int = 16, split: str = "test", scale: int = 4, floor: float = 0.25,
+                    n_render: int = 2) -> list[Premise]:
+    """SECNet's premise: neighbouring LR frames show the face shifted by a sub-pixel (or larger) amount, so fusing
+    frames adds information. Value: `interframe_motion_px` of `world`; control: the same world with
+    rotation_motion = translation_motion = 0 (exactly 0 px). The detail adds the neighbour-frame PSNR of
+    `n_render` rendered clips of both (0: skip rendering)."""
+    still = _variant(world, rotation_motion=0.0, translation_motion=0.0)
+    value = interframe_motion_px(world, n_clips, split, scale)
+    control = interframe_motion_px(still, n_clips, split, scale)
+    detail = f"x{scale}, {n_clips} {split} clips"
+    if n_render > 0:
+        detail += (f"; neighbour-frame LR PSNR {neighbour_psnr(world, n_render, split, scale):.1f} dB "
+                   f"(motion 0: {neighbour_psnr(still, n_render, split, scale):.1f} dB)")
+    return [Premise("secnet", "neighbouring LR frames move (multi-frame sub-pixel motion)", value, control, 0.0,
+                    floor, "LR px", detail)]
+
+
+def yaw_fraction(world, n_clips: int, split: str = "test", below: float = 20.0) -> float:
+    """Fraction of frames of the first `n_clips` clips of `split` whose |yaw| < `below` degrees."""
+    _check_n(n_clips)
+    y = torch.cat([world.pose(i, split)[:, 0] for i in range(n_clips)])
+    return float((y.abs() < below).float().mean())
+
+
+def pose_premises(world, n_clips: int = 64, split: str = "test", floor: float = 0.8) -> list[Premise]:
+    """VFH-GAN's premise: LRW-like near-frontal heads, so mouth crops show the mouth. Value: fraction of frames
+    with |yaw| < 20 degrees; control: the same world with the v4 pose distribution (pose_preset "wide", up to
+    +-max_yaw), which the review found turning a third of the clips beyond 30 degrees. No chance level (NaN)."""
+    wide = _variant(world, pose_preset="wide")
+    f20, c20 = yaw_fraction(world, n_clips, split, 20.0), yaw_fraction(wide, n_clips, split, 20.0)
+    f30, c30 = yaw_fraction(world, n_clips, split, 30.0), yaw_fraction(wide, n_clips, split, 30.0)
+    detail = (f"pose_preset {world.config.pose_preset!r}; |yaw| < 30 deg: {f30:.2f} (wide: {c30:.2f}); "
+              f"{n_clips} {split} clips")
+    return [Premise("vfhgan", "near-frontal heads (fraction of frames with |yaw| < 20 deg)", f20, c20,
+                    float("nan"), floor, "fraction", detail)]
+
+
+def mouth_width_px(world, n_clips: int, split: str = "test") -> float:
+    """Mean outer mouth width |p54 - p48| (HR pixels) of a neutral mouth over the frames of the first `n_clips`
+    clips (head pose and framing included; speech widens or rounds it by up to +-18 %)."""
+    _check_n(n_clips)
+    w = [(lm[:, 54] - lm[:, 48]).norm(dim=-1).mean() for lm in
+         (world.head_motion(i, split)["landmarks"] for i in range(n_clips))]
+    return float(torch.stack(w).mean())
+
+
+def mouth_premises(world, n_clips: int = 16, split: str = "test", scale: int = 4,
+                   floor_fraction: float = 0.125) -> list[Premise]:
+    """Lip reading's premise: the mouth is large enough in the frame. Value: `mouth_width_px` at the world's
+    image size; control: the same world at face_scale 1 (the v4 framing); floor: `floor_fraction` of the image
+    side (8 px at 64 px, an [ours] choice). The detail gives the width in LR pixels at x`scale`."""
+    H = world.config.image_size
+    value = mouth_width_px(world, n_clips, split)
+    control = mouth_width_px(_variant(world, face_scale=1.0), n_clips, split)
+    detail = (f"{H} px frames, face_scale {world.config.face_scale:g}; {value / scale:.1f} LR px at x{scale}; "
+              f"{n_clips} {split} clips")
+    return [Premise("vfhgan", "the mouth is large enough for lip reading (mouth width)", value, control, 0.0,
+                    floor_fraction * H, "HR px", detail)]
