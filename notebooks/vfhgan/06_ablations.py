@@ -201,8 +201,8 @@ for name, d in checks.items():
     print(f"{name:44s} {d:+.3f} dB  ({'below' if d < 0 else 'above'} the paper's own bicubic)")
 same = {"Table 1 audio+attention vs Table 3 LRW ours": ("table1", "audio_attention", "table3", "ours"),
         "Table 2 (d) vs Table 3 LRS2 ours": ("table2", "d_all", "table3_lrs2", "ours")}
-for name, (ta, ra, tb, rb) in same.items():
-    diffs = {m: T[ta].published(ra, m) - T[tb].published(rb, m) for m in METRICS}
+for name, (tab_a, row_a, tab_b, row_b) in same.items():
+    diffs = {m: T[tab_a].published(row_a, m) - T[tab_b].published(row_b, m) for m in METRICS}
     print(f"{name:44s} differences {diffs} -> {'identical' if all(abs(v) < 1e-9 for v in diffs.values()) else 'DIFFER'}")
 for name in ("table3", "table3_lrs2"):
     ranked = sorted(T[name].rows, key=lambda r: -T[name].published(r, "psnr"))
@@ -359,14 +359,14 @@ from avfh_core.viz.panels import AblationPanel
 
 use_widgets = cfg.widgets if show_widgets is None else show_widgets
 panels = {}
-for table in ("table1", "table2"):
+for table, (row, compare_with) in {"table1": ("audio_attention", "no_audio"), "table2": ("d_all", "a_perc_adv")}.items():
     batch = shown[table]["batch"]
     hr = batch["hr"][0, cfg.window]
     x0, y0, x1, y1 = [float(v) for v in batch["mouth_box"][0]]  # HR pixels of the first shown window
     box = (y0 / hr.shape[-2], y1 / hr.shape[-2], x0 / hr.shape[-1], x1 / hr.shape[-1])  # fractions (t, b, l, r)
     panels[table] = AblationPanel.from_results(
         paper, table, [res.data], outputs={r: v[0] for r, v in shown[table]["outputs"].items()}, reference=hr,
-        mouth_box=box, row_components=paper.tables[table].row_components())
+        mouth_box=box, row_components=paper.tables[table].row_components(), selected=row, compare=compare_with)
     panels[table].show(interactive=use_widgets)
 
 # %%
