@@ -352,11 +352,15 @@ shown["table3"] = paper_figure("Fig. 6 (methods)", methods, "table3", "06_fig6_m
 # `AblationPanel` (the same panel as the dashboard's, `avfh_core.viz.panels`) over Table 1 and Table 2: pick a row
 # (or tick the components it switches on) and compare it with another, on the first window above: the outputs,
 # their spectra and mouth crops, the paper's numbers and ours over seeds. Without widgets (the smoke preset,
-# `show_widgets=False`) each panel is drawn once as a static figure with its table of numbers.
+# `show_widgets=False`) each panel is drawn once as a static figure with its table of numbers. The same outputs are
+# saved beside this notebook's sidecar, so the dashboard (common/03) shows them too.
 
 # %% tags=["nbval-ignore-output"]
-from avfh_core.viz.panels import AblationPanel
+from avfh_core.viz.panels import AblationPanel, save_panel_outputs
 
+for table, fig_data in shown.items():  # the dashboard (common/03) shows these beside the sidecar's numbers
+    save_panel_outputs(res.path, table, {r: v[0] for r, v in fig_data["outputs"].items()},
+                       reference=fig_data["batch"]["hr"][0, cfg.window])
 use_widgets = cfg.widgets if show_widgets is None else show_widgets
 panels = {}
 for table, (row, compare_with) in {"table1": ("audio_attention", "no_audio"), "table2": ("d_all", "a_perc_adv")}.items():
