@@ -152,13 +152,13 @@ show_table("table3", means(t3), extra=("mouth_psnr", "mouth_ssim"))
 
 # %% tags=["nbval-check-output"]
 NOT_RUN_REASON = {  # ours: why a method of Table 3 has no row of ours
-    "proggan": "pretrained weights not available offline; face-specific progressive GAN trained on other data",
-    "sicnn": "no pretrained weights offline; an identity-preserving face SR net that needs a face-recognition net",
-    "gfpgan": "pretrained weights (and its StyleGAN2 face prior) not available offline; a restoration model",
-    "realbasicvsr": "pretrained weights not available offline; a real-world video SR model (needs long clips)",
+    "proggan": "pretrained weights not available offline; a progressive face SR GAN trained on other face data",
+    "sicnn": "pretrained weights not available offline; its identity loss also needs a face-recognition network",
+    "gfpgan": "pretrained weights and its StyleGAN2 face prior not available offline; a blind face restoration model",
+    "realbasicvsr": "pretrained weights not available offline; a real-world video SR model trained on other data",
 }
 ran = set(vfhgan.TABLES["table3"](cfg))
-cols = [n for n in ("table3", "table3_lrs2", "table3_grid")]
+cols = ["table3", "table3_lrs2", "table3_grid"]
 print(f"{'method':22s}" + "".join(f"{paper.tables[n].dataset + ' ' + m:>12s}" for n in cols for m in METRICS)
       + "   ours")
 for row in paper.tables["table3"].rows:
