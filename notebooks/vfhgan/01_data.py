@@ -22,7 +22,20 @@
 # landmarks, resized to 128x128 (HR) and downsampled to 32x32 (LR). For frame $t$ the generator sees the LR frames
 # $t-j \dots t+j$ and the speech around $t$ as a log-mel spectrogram (eq. 1); the lip-reading loss (eq. 5) sees
 # grayscale mouth crops of the same window. The authors' released code uses 5-frame windows ($j = 2$), 16 kHz audio
-# and 80-bin log-mel with 16 mel steps per video frame.
+# and 80-bin log-mel (n_fft 1024, window 800, 55-7600 Hz).
+#
+# **The paper's data protocol, as its text states it** (sec. 4.1, 4.3):
+# - **Training**: LRW (500 words, more than 1000 speakers), but only videos of **80 of the 500 words**, randomly
+#   selected, split into training, validation and test. Which 80 words, how many videos and how the split was made
+#   (by video or by speaker) are not given, so the split cannot be rebuilt.
+# - **Testing**: LRW's test part, plus GRID and LRS2 used for testing only. For Table 3 the paper "randomly selected
+#   **15 videos**" from each dataset and averaged PSNR, SSIM and ERQA over them. Tables 1 and 2 give no count.
+#   Fifteen videos, with no spread reported, is a small sample for differences of a few tenths of a dB.
+# - **Metrics**: PSNR and SSIM on the Y channel of YCbCr, and ERQA (edge restoration quality).
+#
+# Our synthetic world keeps the parts that matter for the method (a word per clip, speakers held out at test time,
+# audio that moves the lips) and says how many identities each split has; notebook 06 shows Table 3's three
+# datasets beside our one.
 #
 # LRW cannot be downloaded here, so every notebook trains on the project's **synthetic audio-visual world**, in
 # which the phonemes of the spoken word move the lips and the voice carries the speaker's gender and age. This
@@ -114,13 +127,23 @@ save_figure(fig, "vfhgan", "01_degradation")
 
 # %% [markdown]
 # ## The log-mel spectrogram, aligned to the frames
-# 16 kHz audio, 25 fps video: 640 samples per frame. With a hop of 40 samples the mel has exactly 16 steps per
-# video frame (as in the released code), so the window of frame $t$ is a fixed slice of the spectrogram.
+# 16 kHz audio, 25 fps video: 640 samples per frame. We choose the hop so that a whole number of mel steps covers
+# each video frame (`avfh_core.data.audio.frame_hop`), which makes the window of frame $t$ a fixed slice of the
+# spectrogram. The released code's numbers do not fit together as they are reported: a hop of 200 samples gives
+# 3.2 steps per 25-fps frame, not the 16 steps per frame it also reports; at that hop, 16 steps span the whole
+# 5-frame window (0.2 s). The cell prints both layouts: the same 0.2 s of speech either way, at a different time
+# resolution.
 
 # %% tags=["nbval-check-output"]
-print("mel steps per video frame:", MEL_STEPS_PER_FRAME)
-print("samples per frame at 16 kHz / 25 fps:", 16000 // 25, "-> hop", 16000 // 25 // MEL_STEPS_PER_FRAME)
-assert MEL_STEPS_PER_FRAME == 16
+from avfh_core.data.audio import frame_hop
+
+SR, FPS = 16000, 25
+hop = frame_hop(SR, FPS)
+print(f"ours: hop {hop} samples -> {MEL_STEPS_PER_FRAME} mel steps per video frame, "
+      f"{(2 * 2 + 1) * MEL_STEPS_PER_FRAME} steps per 5-frame window ({(2 * 2 + 1) / FPS:.1f} s)")
+print(f"released code's hop 200 -> {SR / FPS / 200:.1f} steps per frame; 16 steps of hop 200 = {16 * 200 / SR:.1f} s "
+      f"= {16 * 200 / SR * FPS:.0f} frames")
+assert MEL_STEPS_PER_FRAME == 16 and hop * MEL_STEPS_PER_FRAME * FPS == SR
 
 # %%
 mel = log_mel(clip.audio, sample_rate=clip.sample_rate, fps=clip.fps)
@@ -168,11 +191,13 @@ for k, v in corrs.items():
 res.log("mouth_audio_corr", corrs)
 
 # %% [markdown]
-# Read the numbers above with care (the course preset printed +0.61 intact, +0.13 shifted by 5 frames, +0.54
-# shuffled). Shuffling keeps much of the correlation: every clip is one word centred in the clip, so in *every*
-# clip the mouth is closed and the audio quiet at both ends and both are active in the middle. What shuffling
-# removes is the frame-level detail (which phoneme when) and the voice-identity link; a 5-frame shift breaks the
-# envelope itself. So a model can profit from shuffled audio a little, through the clip-level envelope alone.
+# Read the numbers above with care: compare the shuffled and the shifted rows with the intact one. Shuffling
+# keeps much of the correlation: every clip is one word centred in the clip, so in *every* clip the mouth is closed
+# and the audio quiet at both ends and both are active in the middle. What shuffling removes is the frame-level
+# detail (which phoneme when) and the voice-identity link; a 5-frame shift breaks the envelope itself. So a model
+# can profit from shuffled audio a little, through the clip-level envelope alone. (This is a quick look with a
+# simple energy measure; `avfh_core.data.stats` and notebook common/01 measure the audio-mouth link of the world
+# with their own band and offsets, so their numbers differ from these.)
 
 # %% [markdown]
 # ## Training windows

@@ -29,13 +29,24 @@
 #   (1x1, 3x3, 5x5, 7x7 convolutions side by side) and a *channel-attention module* (depthwise convolutions and
 #   squeeze-and-excitation).
 # - **CMFE-B** (cross-modal feature extractor): a visual branch $\xi$ on the *primary features* of all $2j+1$ frames
-#   and an audio branch $\psi$ on the mel window; their outputs are concatenated and mapped to a latent (eq. 2),
+#   and an audio branch $\psi$ on the mel window; their outputs are fused and mapped to a latent by $\Psi$ (eq. 2),
 #   which goes through **axial self-attention** (eq. 3) and is *added* to the PHFE-B features:
 #
-# $$f^{lv'} = \Psi\{\xi(f^{lr'}_t) \oplus \psi(a_{m\text{-}s})\} \quad (2) \qquad f_a = \text{axial-atten}(f^{lv'}) \quad (3)$$
+# $$f^{lv'} = \Psi\{\xi(f^{lr'}_t) + \psi(a_{m\text{-}s})\} \quad (2) \qquad f_a = \text{axial-atten}(f^{lv'}) \quad (3)$$
+#
+# The fusion is one of the paper's internal conflicts: eq. 2 prints a **sum**, the text says the two embeddings are
+# "concatenated". The authors' released code adds, so two of the three sources say *add*; concatenation followed by
+# a 1x1 convolution can represent the sum, so the two readings differ in capacity, not in kind. The module
+# docstring of `avfh_core.models.vfhgan` says which one the generator uses.
 #
 # A x4 sub-pixel upsampler makes the HR frame. Everything here is `avfh_core.models.vfhgan` and `avfh_core.nn`;
 # this notebook only looks inside.
+#
+# Two names in the paper do not match what is built: the "**progressive** hierarchical" feature extractor (after the
+# paper's ref. [26]) is, in the text, a stack of multi-kernel and channel-attention modules at one resolution,
+# and so is ours (`backbone`: equal-width stages on the LR grid, no multi-scale pyramid); the paper describes no
+# progressive stages. And the backbone ablation calls the same branch PHFE-B, "PFH-B" and "PVFH-B", and the
+# mixnet alternative "dice-net" in the caption of Fig. 5.
 
 # %% tags=["parameters"]
 preset: str = "course"  # smoke | course | gpu | paper
@@ -62,9 +73,29 @@ res = Results("vfhgan/04_architecture", cfg)
 print(f"preset={cfg.preset} device={cfg.device} hr={cfg.hr_size} lr={cfg.hr_size // cfg.scale} window j={cfg.window}")
 
 # %% [markdown]
+# ## Fig. 1, redrawn
+# The paper's Fig. 1 survives only as a caption in the text we have, so here it is as a block diagram with the
+# symbols of eqs. 1-3 and the training losses of eq. 11 (`avfh_core.viz.diagrams.vfhgan_block_diagram`). Solid
+# parts are the paper's; the dashed blue bicubic skip and the pixel MSE term are ours and the released code's
+# (the skip makes the network learn the residual; see notebook 05 for where that makes training start). The
+# fusion node is drawn as eq. 2 prints it.
+
+# %% tags=["nbval-check-output"]
+from avfh_core.viz.diagrams import FIG1_LABELS, figure_texts, vfhgan_block_diagram
+
+fig = vfhgan_block_diagram(fusion="add", show_ours=True)
+drawn = "\n".join(figure_texts(fig))
+missing = [label for label in FIG1_LABELS if label not in drawn]
+assert not missing, missing
+print(f"{len(FIG1_LABELS)} symbols and parts of eqs. 1-3 and 11 drawn, none missing")
+save_figure(fig, "vfhgan", "04_fig1_block_diagram")
+
+# %% [markdown]
 # ## Shapes through the generator (paper scale: 32x32 -> 128x128, j = 2, 80 mel bins, 16 mel steps per frame)
 # We register forward hooks on each named part and push one window through. This cell does not depend on the
-# preset: it always builds the paper-scale configuration (width 64, as the released code's 5-frame windows).
+# preset: it always builds one fixed configuration at the paper's image sizes. Its width (64) and number of stages
+# (4) are our choice, since the paper gives neither; the 5-frame window ($j = 2$) and the 80 mel bins are the
+# released code's.
 
 # %% tags=["nbval-check-output"]
 paper_cfg = VFHGANConfig(width=64, n_stages=4, scale=4, window=2)
@@ -125,7 +156,8 @@ res.log("param_counts_paper_scale", counts)
 # - `MultiKernelConv`: four parallel convolutions (1, 3, 5, 7), concatenated, fused by 1x1.
 # - `PHFEBlock`: $x + \text{DepthwiseSE}(\text{MultiKernel}(x))$.
 # - `MixNetBlock` (Fig. 4): 1x1 expansion, mixed depthwise kernels $\{3,5\}$ then $\{3,5,7\}$ over channel groups, SE,
-#   1x1 projection; the paper uses two per stage.
+#   1x1 projection; the paper uses two per stage. This simplifies Fig. 4: the extracted figure lists six kernel
+#   sets (3/5, 3/5/7, 3/5/7, 3, 3/5/7, 3/5) without saying which layer each belongs to, so we keep the first two.
 # - `AxialAttention` (eq. 3): attention along each column, then each row. Every position reaches every other in
 #   two hops at a cost of $O(HW(H+W))$ instead of $O((HW)^2)$. The check below shows the receptive field after
 #   one hop (a column) and after two (the whole map).
