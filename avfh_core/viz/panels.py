@@ -219,7 +219,8 @@ class FourierWeightPanel:
         else:
             import matplotlib.pyplot as plt
 
-            plt.show(self.figure())
+            self.figure()
+            plt.show()
         return self.state
 
 
@@ -433,7 +434,8 @@ class AblationPanel:
             import matplotlib.pyplot as plt
 
             display(HTML(self.numbers_html(self.compute())))
-            plt.show(self.figure())
+            self.figure()
+            plt.show()
         return self.state
 
 
