@@ -57,6 +57,11 @@ class SynthConfig:
     render_frontal: bool = True
     blink_rate: float = 0.3  # blinks per second
     # --- face knobs (world v5) ---
+    # how strongly the face's gender cues (hair silhouette, jaw, brow ridge, face width, beard shadow, lips, skin)
+    # and age cues (wrinkles, spots, jowls, thin lips, grey hair) follow the person's gender / age (face.sample_identity);
+    # 0 = the control: every cue drawn independently of gender / age (the true labels are still reported)
+    face_gender_coupling: float = 1.0
+    face_age_coupling: float = 1.0
 
     def validate(self) -> SynthConfig:
         def bad(name, why):
@@ -80,6 +85,10 @@ class SynthConfig:
             bad("n_train_identities", "both identity counts must be >= 1")
         if self.seed < 0:
             bad("seed", "must be >= 0")
+        for name in ("face_gender_coupling", "face_age_coupling"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+                bad(name, "must be a number in [0, 1]")
         return self
 
     def as_dict(self) -> dict:
@@ -115,7 +124,8 @@ class SynthWorld:
             c = self.config
             n_tr, n_te = c.n_train_identities, c.n_test_identities
             rng = np.random.default_rng(np.random.SeedSequence([c.seed, 1001]))
-            people = [facemod.sample_identity(k, rng) for k in range(n_tr + n_te)]
+            people = [facemod.sample_identity(k, rng, gender_coupling=c.face_gender_coupling,
+                                              age_coupling=c.face_age_coupling) for k in range(n_tr + n_te)]
             self._ids["train"], self._ids["test"] = people[:n_tr], people[n_tr:]
         return self._ids[split]
 
