@@ -169,8 +169,8 @@ def sample_identity(idx: int, rng: np.random.Generator, gender_coupling: float =
         skin_lightness=float(1 - 0.05 * masc(0.8) - 0.04 * o_skin),
         beard_shadow=float(np.clip(m_beard, 0, 1.5) / 1.5),
         neck_width=float(1 + 0.1 * masc(0.6)),
-        wrinkles=float(np.clip(1.3 * oldness(0.12) - 0.2, 0, 1)),
-        age_spots=float(np.clip((oldness(0.2) - 0.3) / 0.7, 0, 1)),
+        wrinkles=float(np.clip(1.2 * oldness(0.08) - 0.1, 0, 1)),
+        age_spots=float(np.clip((oldness(0.15) - 0.3) / 0.7, 0, 1)),
         sag=float(np.clip((oldness(0.15) - 0.25) / 0.75, 0, 1)),
         facial_hair=facial_hair, glasses=bool(rng.random() < 0.2),
         texture_seed=int(rng.integers(2**31)), voice_u=tuple(float(v) for v in rng.random(7)),
@@ -396,7 +396,7 @@ def _age_lines(idn: Identity, albedo: torch.Tensor, x, y, front, size: int) -> t
     # taken out, so they carry detail, not an overall darkening that would survive at 8x8
     dark = (0.6 * lines + 0.45 * fold).clamp(0, 0.75)[None, None]
     dark = dark - F.avg_pool2d(F.pad(dark, (2, 2, 2, 2), mode="replicate"), 5, 1)
-    albedo.mul_((1 - 1.3 * dark[0, 0] - 0.15 * jowl).clamp(0.2, 1.5))
+    albedo.mul_((1 - 1.6 * dark[0, 0] - 0.15 * jowl).clamp(0.2, 1.5))
     hgt = -0.012 * lines - 0.02 * fold + 0.03 * jowl
     return hgt
 
