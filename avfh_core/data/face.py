@@ -65,6 +65,18 @@ class Identity:
     lip_thickness: float
     lip_width: float
     lip_colour: tuple[float, float, float]
+    # world v5 cues (see sample_identity): gender dimorphism ...
+    jaw_width: float  # 0 (tapered, V-shaped lower face) .. 1 (broad, square jaw)
+    brow_ridge: float  # 0..1: prominence of the brow ridge (shadowed eye sockets, a bump in the normals)
+    hair_length: float  # head units the hair falls below the ear line (0: short; > 0.85: past the chin)
+    hair_volume: float  # head units the hair mass stands out of the skull
+    skin_lightness: float  # albedo factor of the skin (women's skin is on average slightly lighter)
+    beard_shadow: float  # 0..1: darker lower face where beard hair grows (shaved or not)
+    neck_width: float  # factor on the neck's width
+    # ... and ageing
+    wrinkles: float  # 0..1: depth of forehead lines, crow's feet, nasolabial folds and under-eye lines
+    age_spots: float  # 0..1: density of small pigment spots and uneven skin texture
+    sag: float  # 0..1: jowls (shading and a bulge along the lower jaw line)
     facial_hair: str  # "none" / "moustache" / "beard" / "stubble"
     glasses: bool
     texture_seed: int
@@ -77,32 +89,89 @@ class Identity:
         return d
 
 
-def sample_identity(idx: int, rng: np.random.Generator) -> Identity:
+HAIR_SHAPES = {  # style -> (hair_length range, hair_volume range), head units
+    "short": ((0.0, 0.0), (0.01, 0.04)), "bald": ((0.0, 0.0), (0.0, 0.0)), "curly": ((0.2, 0.5), (0.10, 0.18)),
+    "bob": ((0.5, 0.8), (0.05, 0.11)), "long": ((1.0, 1.7), (0.04, 0.09)),
+}
+
+
+def _check_coupling(name: str, value: float) -> float:
+    if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"sample_identity: {name}={value!r} must be a number in [0, 1]")
+    return float(value)
+
+
+def sample_identity(idx: int, rng: np.random.Generator, gender_coupling: float = 1.0,
+                    age_coupling: float = 1.0) -> Identity:
+    """Draw person `idx` from `rng`: gender, age and every face cue that real faces tie to them.
+
+    Gender cues (sexual dimorphism, each with its own per-person spread, so the two genders overlap on every single
+    cue): hair style, length and volume (the silhouette around the head, visible at 8x8), facial hair, beard
+    shadow, face width, jaw width, brow ridge, brow thickness and height, nose width, lip thickness and colour, skin
+    lightness, neck width. Each cue reads a per-cue "masculinity" m = s + N(0, sd) with s = +-1 the gender; the cue's
+    coupling blends s with the sign of an independently drawn decoy gender: s = k s_true + (1 - k) s_decoy.
+    Age cues: grey hair (visible at 8x8), and finer ones that need 32-64 px: wrinkles (forehead lines, crow's
+    feet, nasolabial folds, under-eye lines, in albedo and normals), age spots and uneven skin, sagging jowls,
+    thinner lips, duller skin. Each reads an "oldness" o = (age_c - 18) / 57 + N(0, sd) with
+    age_c = k age + (1 - k) decoy_age. Coupling 0 (the control) makes every cue independent of the person's
+    gender/age; attributes() always report the true gender and age. The random stream does not depend on the
+    couplings, so the worlds at coupling 0 and 1 have the same people except for the coupled cues."""
+    kg = _check_coupling("gender_coupling", gender_coupling)
+    ka = _check_coupling("age_coupling", age_coupling)
     gender = "m" if rng.random() < 0.5 else "f"
     age = float(rng.uniform(18, 75))
-    old = (age - 18) / 57
-    hair_colour = str(rng.choice(list(HAIR_COLOURS)[:5])) if rng.random() > old**2 else "grey"
-    styles = ["short", "bald", "curly", "short"] if gender == "m" else ["long", "bob", "curly", "long"]
-    if gender == "m" and old < 0.3:
-        styles = ["short", "curly", "long", "short"]
-    facial_hair = "none"
-    if gender == "m":
-        facial_hair = str(rng.choice(["none", "none", "moustache", "beard", "stubble"]))
-    lip_base = np.array([0.72, 0.38, 0.38]) if gender == "f" else np.array([0.66, 0.42, 0.40])
-    lip = np.clip(lip_base + rng.normal(0, 0.05, 3), 0, 1)
+    decoy_m = 1.0 if rng.random() < 0.5 else -1.0
+    decoy_age = float(rng.uniform(18, 75))
+    sg = kg * (1.0 if gender == "m" else -1.0) + (1 - kg) * decoy_m
+    o_mean = (ka * age + (1 - ka) * decoy_age - 18) / 57
+
+    def masc(sd: float) -> float:  # one cue's masculinity, about +-1
+        return float(sg + rng.normal(0, sd))
+
+    def oldness(sd: float) -> float:  # one cue's oldness in [0, 1]
+        return float(np.clip(o_mean + rng.normal(0, sd), 0, 1))
+
+    o_grey = oldness(0.2)  # greying starts anywhere from the 30s to the 60s
+    natural = str(rng.choice(list(HAIR_COLOURS)[:5]))  # drawn always: the stream must not depend on the cues
+    hair_colour = natural if rng.random() > o_grey**2 else "grey"
+    m_hair, o_hair = masc(0.55), oldness(0.15)
+    if m_hair > 0:
+        styles = ["short", "curly", "short", "short"] if o_hair < 0.3 else ["short", "bald", "curly", "short"]
+    else:
+        styles = ["long", "bob", "curly", "long"]
+    hair_style = str(rng.choice(styles))
+    (l0, l1), (v0, v1) = HAIR_SHAPES[hair_style]
+    hair_length, hair_volume = float(rng.uniform(l0, l1)), float(rng.uniform(v0, v1))
+    m_beard = masc(0.5)
+    facial_hair = str(rng.choice(["none", "none", "moustache", "beard", "stubble"]))
+    facial_hair = facial_hair if m_beard > 0 else "none"
+    m_lip, o_lip = masc(0.7), oldness(0.15)
+    t = float(np.clip(0.5 - 0.5 * m_lip, 0, 1))  # 1 = the redder, darker lips of the female average
+    lip_base = t * np.array([0.74, 0.34, 0.36]) + (1 - t) * np.array([0.64, 0.43, 0.41])
+    lip = np.clip(lip_base * (1 - 0.08 * o_lip) + rng.normal(0, 0.04, 3), 0, 1)
+    o_skin = oldness(0.15)
     return Identity(
         id=idx, gender=gender, age=round(age, 1), skin_tone=str(rng.choice(list(SKIN_TONES))),
-        hair_colour=hair_colour, hair_style=str(rng.choice(styles)),
-        face_width=float(rng.uniform(0.70, 0.84) + (0.02 if gender == "m" else 0.0)),
+        hair_colour=hair_colour, hair_style=hair_style,
+        face_width=float(rng.uniform(0.72, 0.80) + 0.04 * masc(0.6)),
         face_depth=float(rng.uniform(0.85, 0.95)),
         eye_spacing=float(rng.uniform(0.26, 0.33)), eye_size=float(rng.uniform(0.09, 0.12)),
         iris_colour=str(rng.choice(list(IRIS_COLOURS))),
-        brow_thickness=float(rng.uniform(0.025, 0.05) + (0.01 if gender == "m" else 0.0)),
-        brow_height=float(rng.uniform(0.12, 0.18)),
-        nose_width=float(rng.uniform(0.08, 0.12) + (0.01 if gender == "m" else 0.0)),
+        brow_thickness=float(np.clip(rng.uniform(0.026, 0.04) + 0.008 * masc(0.7), 0.018, 0.06)),
+        brow_height=float(rng.uniform(0.12, 0.17) - 0.015 * masc(0.7)),
+        nose_width=float(np.clip(rng.uniform(0.085, 0.115) + 0.01 * masc(0.8), 0.07, 0.14)),
         nose_length=float(rng.uniform(0.24, 0.30)),
-        lip_thickness=float(rng.uniform(0.035, 0.06) + (0.01 if gender == "f" else 0.0)),
+        lip_thickness=float(np.clip(rng.uniform(0.042, 0.06) - 0.006 * masc(0.8) - 0.018 * o_lip, 0.022, 0.075)),
         lip_width=float(rng.uniform(0.15, 0.2)), lip_colour=tuple(float(v) for v in lip),
+        jaw_width=float(np.clip(0.5 + 0.3 * masc(0.6), 0, 1)),
+        brow_ridge=float(np.clip(0.5 + 0.35 * masc(0.6), 0, 1)),
+        hair_length=hair_length, hair_volume=hair_volume,
+        skin_lightness=float(1 - 0.05 * masc(0.8) - 0.04 * o_skin),
+        beard_shadow=float(np.clip(m_beard, 0, 1.5) / 1.5),
+        neck_width=float(1 + 0.1 * masc(0.6)),
+        wrinkles=float(np.clip(1.2 * oldness(0.08) - 0.1, 0, 1)),
+        age_spots=float(np.clip((oldness(0.15) - 0.3) / 0.7, 0, 1)),
+        sag=float(np.clip((oldness(0.15) - 0.25) / 0.75, 0, 1)),
         facial_hair=facial_hair, glasses=bool(rng.random() < 0.2),
         texture_seed=int(rng.integers(2**31)), voice_u=tuple(float(v) for v in rng.random(7)),
     )
@@ -275,6 +344,63 @@ def polygon_sd(p: torch.Tensor, poly: torch.Tensor) -> torch.Tensor:
     return torch.where(cross, -d, d)
 
 
+def _skin(idn: Identity) -> torch.Tensor:
+    """Skin albedo RGB of a person: the tone, its lightness factor, and the duller, less rosy skin of age."""
+    base = torch.tensor(SKIN_TONES[idn.skin_tone]) * idn.skin_lightness
+    return base * (1 - 0.06 * idn.age_spots * torch.tensor([0.0, 0.3, 0.6]))
+
+
+def _age_lines(idn: Identity, albedo: torch.Tensor, x, y, front, size: int) -> torch.Tensor:
+    """Draw wrinkles into `albedo` (in place) and return their height field (grooves are negative).
+
+    Forehead lines, crow's feet, under-eye lines, nasolabial folds and jowls, each scaled by the person's
+    `wrinkles` / `sag`. Lines are about one texel wide (anti-aliased), so they show at 32-64 px and average away
+    at 8x8."""
+    hgt = torch.zeros_like(x)
+    wr, sag = idn.wrinkles, idn.sag
+    if wr <= 0 and sag <= 0:
+        return hgt
+    w = max(0.012, 0.7 * math.pi / size)  # line half-width in chart units (>= ~one texel)
+    lines = torch.zeros_like(x)
+    # forehead: 3 slightly wavy horizontal lines between the brows and the hairline
+    top = EYE_Y - idn.brow_height - 0.07
+    for k in range(3):
+        yl = top - 0.075 * k + 0.012 * torch.sin(x * 9 + k)
+        lines = torch.maximum(lines, torch.exp(-(((y - yl) / w) ** 2)) * torch.sigmoid((0.32 - x.abs()) / 0.04)
+                              * (wr > 0.15 * k))
+    # crow's feet: three rays from each outer eye corner
+    for s in (-1, 1):
+        cx = s * (idn.eye_spacing + idn.eye_size * 1.15)
+        for ang in (-0.45, 0.0, 0.45):
+            dx, dy = s * math.cos(ang), math.sin(ang)
+            u = (x - cx) * dx + (y - EYE_Y) * dy
+            v = -(x - cx) * dy + (y - EYE_Y) * dx
+            lines = torch.maximum(lines, torch.exp(-((v / w) ** 2)) * ((u > 0.01) & (u < 0.1)).float())
+        # under-eye line: an arc below the eye
+        ex = s * idn.eye_spacing
+        d = _ellipse_sd(x, y, ex, EYE_Y + 0.02, idn.eye_size * 1.1, idn.eye_size * 0.7)
+        lines = torch.maximum(lines, torch.exp(-((d / w) ** 2)) * (y > EYE_Y + 0.04).float() * 0.7)
+    lines = lines * wr * front
+    # nasolabial folds: from the nose wing past the mouth corner (broader, deeper with age)
+    fold = torch.zeros_like(x)
+    for s in (-1, 1):
+        pts = torch.tensor([[s * idn.nose_width * 0.9, EYE_Y + idn.nose_length],
+                            [s * (idn.lip_width + 0.06), MOUTH_Y - 0.02],
+                            [s * (idn.lip_width + 0.07), MOUTH_Y + 0.12]])
+        d = polyline_distance(torch.stack([x, y], -1), pts)
+        fold = torch.maximum(fold, torch.exp(-((d / (1.5 * w)) ** 2)))
+    fold = fold * (0.3 + 0.7 * wr) * min(1.0, 2 * wr) * front
+    # jowls: a bulge and its shadow along the lower jaw, beside the chin
+    jowl = torch.exp(-(((x.abs() - 0.52 * idn.face_width) / 0.1) ** 2 + ((y - 0.78) / 0.07) ** 2)) * sag * front
+    # a groove is dark and the skin folded up beside it catches light: the lines' local mean (5-texel box) is
+    # taken out, so they carry detail, not an overall darkening that would survive at 8x8
+    dark = (0.6 * lines + 0.45 * fold).clamp(0, 0.75)[None, None]
+    dark = dark - F.avg_pool2d(F.pad(dark, (2, 2, 2, 2), mode="replicate"), 5, 1)
+    albedo.mul_((1 - 1.6 * dark[0, 0] - 0.15 * jowl).clamp(0.2, 1.5))
+    hgt = -0.012 * lines - 0.02 * fold + 0.03 * jowl
+    return hgt
+
+
 def identity_texture(idn: Identity, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Albedo [3, size, 2 size] and normals [3, size, 2 size] over (azimuth in [-pi, pi], elevation in
     [-pi/2, pi/2]) of the head ellipsoid, for the static parts of the face (all but lips and eyelids)."""
@@ -290,14 +416,27 @@ def identity_texture(idn: Identity, size: int) -> tuple[torch.Tensor, torch.Tens
     front = (z > 0).float()
     px = 1.0 / size * 2.2  # about one texel in chart units, for anti-aliasing
 
-    skin = torch.tensor(SKIN_TONES[idn.skin_tone])[:, None, None]
-    albedo = skin * (1 + 0.05 * _smooth_noise(gen, H, W, 9) + 0.025 * _smooth_noise(gen, H, W, 1)
+    skin = _skin(idn)[:, None, None]
+    albedo = skin * (1 + 0.05 * _smooth_noise(gen, H, W, 9) + (0.025 + 0.05 * idn.age_spots) * _smooth_noise(gen, H, W, 1)
                      + 0.015 * _smooth_noise(gen, H, W, 3, 3))
     # cheeks: a soft blush; eye sockets and under-chin slightly darker
     cheek = torch.exp(-(((x.abs() - 0.42) / 0.12) ** 2 + ((y - 0.22) / 0.1) ** 2)) * front
     albedo = albedo * (1 - 0.06 * cheek) + torch.tensor([0.75, 0.35, 0.3])[:, None, None] * 0.06 * cheek
     socket = torch.exp(-(((x.abs() - idn.eye_spacing) / 0.16) ** 2 + ((y - EYE_Y + 0.02) / 0.08) ** 2)) * front
-    albedo = albedo * (1 - 0.12 * socket)
+    albedo = albedo * (1 - (0.06 + 0.14 * idn.brow_ridge) * socket)
+    # jaw: a tapered (low jaw_width) lower face turns away from the light sooner; a broad jaw stays lit
+    jx = (0.5 + 0.3 * idn.jaw_width) * a
+    flank = torch.sigmoid((x.abs() - jx) / 0.04) * torch.sigmoid((y - 0.3) / 0.06) * front
+    albedo = albedo * (1 - 0.3 * flank)
+    # beard shadow: hair follicles under shaved skin darken the jaw, chin and upper lip (blue-grey)
+    bmask = (torch.sigmoid((y - MOUTH_Y + 0.1) / 0.04) * torch.sigmoid((0.8 * a - x.abs()) / 0.05)
+             * torch.sigmoid((0.97 - y) / 0.03) * front)
+    bs = 0.2 * idn.beard_shadow * bmask
+    albedo = albedo * (1 - bs) + bs * torch.tensor([0.25, 0.25, 0.3])[:, None, None]
+    # ageing (fine scale: lines about a texel wide, spots of a few texels), plus a height field for the normals
+    hgt = _age_lines(idn, albedo, x, y, front, size)
+    spots_age = (_smooth_noise(gen, H, W, 2) > 2.4 - 1.2 * idn.age_spots).float() * front * (idn.age_spots > 0)
+    albedo = albedo * (1 - 0.25 * spots_age * torch.tensor([0.4, 0.6, 0.9])[:, None, None])
     # freckles / moles for texture variety
     spots = (_smooth_noise(gen, H, W, 1) > 2.6).float() * front
     albedo = albedo * (1 - 0.15 * spots)
@@ -344,7 +483,8 @@ def identity_texture(idn: Identity, size: int) -> tuple[torch.Tensor, torch.Tens
         d = polyline_distance(p, bl[sl])
         brow = torch.maximum(brow, _sstep(d - idn.brow_thickness / 2, px * 2))
     brow = brow * front * (0.75 + 0.25 * _smooth_noise(gen, H, W, 1).clamp(-1, 1))
-    albedo = albedo * (1 - brow) + brow * hair_c * 0.8
+    brow_c = hair_c * 0.8 if idn.hair_colour != "grey" else hair_c * 0.6  # grey brows are sparser, darker
+    albedo = albedo * (1 - brow) + brow * brow_c
 
     # facial hair
     strand = 1 + 0.35 * _smooth_noise(gen, H, W, 1)
@@ -366,7 +506,7 @@ def identity_texture(idn: Identity, size: int) -> tuple[torch.Tensor, torch.Tens
     if style == "bald":
         region = back * _sstep(-(y + 0.1), 0.1) * _sstep(y + 0.75, 0.05) * (1 - front * 0.5)
     elif style in ("long", "bob"):
-        low = 0.95 if style == "long" else 0.5
+        low = min(0.3 + idn.hair_length, 0.95)
         sides = _sstep(z - 0.15 * c, 0.08) * _sstep(y - low, 0.05)
         region = torch.maximum(torch.maximum(cap, back * _sstep(y - low, 0.05)), sides)
         fringe = _sstep(y - (-0.3 + 0.05 * torch.sin(x * 40)), 0.02) * front
@@ -404,6 +544,8 @@ def identity_texture(idn: Identity, size: int) -> tuple[torch.Tensor, torch.Tens
     n = n / n.norm(dim=0, keepdim=True)
     ny = ((y - EYE_Y) / nl).clamp(0, 1.1)
     hn = 0.09 * ny * torch.exp(-((x / (nw * (0.35 + 0.6 * ny))) ** 2)) * (y < EYE_Y + nl + 0.03) * front
+    ridge = torch.exp(-(((x.abs() - idn.eye_spacing) / 0.2) ** 2 + ((y - EYE_Y + idn.brow_height) / 0.05) ** 2))
+    hn = hn + 0.04 * idn.brow_ridge * ridge * front + hgt
     gy, gx = torch.gradient(hn, spacing=(2 / H, 2 * a / W * math.pi / 2))
     n = n - torch.stack([gx, gy, torch.zeros_like(gx)]) * 2.0
     n = n / n.norm(dim=0, keepdim=True)
@@ -520,21 +662,59 @@ def _neck(img: torch.Tensor, idn: Identity, centre: torch.Tensor, scale: float, 
     T, _, H, W = img.shape
     y0 = int(max(math.floor(float(centre[:, 1].min()) + 0.3 * scale), 0))
     if y0 >= H:
+        _hair_mass(img, idn, centre, scale)
         return
     xs = torch.arange(W, dtype=torch.float32) + 0.5
     ys = torch.arange(y0, H, dtype=torch.float32) + 0.5
     dx = (xs[None, None, :] - centre[:, 0, None, None]) / scale  # [T,1,W]
     dy = (ys[None, :, None] - centre[:, 1, None, None]) / scale  # [T,h,1]
-    half = 0.4 * idn.face_width / 0.78 + 1.6 * (dy - 1.15).clamp_min(0) ** 1.5  # widens into the shoulders
+    half = 0.4 * idn.neck_width * idn.face_width / 0.78 + 1.6 * (dy - 1.15).clamp_min(0) ** 1.5  # into shoulders
     px = 1.0 / scale
     neck = _sstep(dx.abs() - half, px)
-    skin = torch.tensor(SKIN_TONES[idn.skin_tone]).view(1, 3, 1, 1)
+    skin = _skin(idn).view(1, 3, 1, 1)
     shade = (0.45 + 0.35 * (dy - 0.6).clamp(0, 1)) * (1 - 0.25 * dx.abs() / half.clamp_min(1e-3))
     shirt = _sstep(-(dy - 1.12 - 0.12 * (dx.abs() / 0.4).clamp(0, 1.5)), px)  # a V-ish collar line
     col = skin * shade[:, None] * (1 - shirt[:, None]) + torch.tensor(cloth).view(1, 3, 1, 1) * shirt[:, None] * (
         0.8 + 0.2 * torch.cos(dx * 9)[:, None])
     a = neck[:, None]
     img[:, :, y0:, :] = img[:, :, y0:, :] * (1 - a) + col * a
+    _hair_mass(img, idn, centre, scale)
+
+
+def _hair_mass(img: torch.Tensor, idn: Identity, centre: torch.Tensor, scale: float) -> None:
+    """The hair that stands out of the skull (hair_volume) and falls below the ears (hair_length), drawn in
+    image space behind the head (like the neck, once per clip at the mean head position): a volume cap around the
+    head and, for longer hair, two curtains beside the neck down to 0.3 + hair_length head units below the centre.
+    This is the hair silhouette that a 8x8 image still shows."""
+    vol, length = idn.hair_volume, idn.hair_length
+    if vol <= 0 and length <= 0:
+        return
+    T, _, H, W = img.shape
+    a = idn.face_width
+    y_end = 0.3 + length if length > 0 else 0.0
+    y0 = int(max(math.floor(float(centre[:, 1].min()) - (1 + vol) * scale - 1), 0))
+    y1 = int(min(math.ceil(float(centre[:, 1].max()) + (y_end + 0.1) * scale + 1), H))
+    if y1 <= y0:
+        return
+    xs = torch.arange(W, dtype=torch.float32) + 0.5
+    ys = torch.arange(y0, y1, dtype=torch.float32) + 0.5
+    dx = (xs[None, None, :] - centre[:, 0, None, None]) / scale  # [T,1,W]
+    dy = (ys[None, :, None] - centre[:, 1, None, None]) / scale  # [T,h,1]
+    px = 1.0 / scale
+    ra, rb = a + vol + 0.02, 1.0 + vol
+    rc = ra + 0.06  # long hair falls wider than the skull
+    cap = _sstep((torch.sqrt((dx / ra) ** 2 + ((dy + 0.03) / rb) ** 2) - 1) * ra, px)
+    cap = cap * _sstep(dy - max(y_end, 0.1), 0.05)
+    hair = cap
+    if length > 0:
+        outer = rc - 0.06 * (dy / max(y_end, 0.3)).clamp(0, 1)
+        inner = 0.42 * a
+        ragged = 0.04 * torch.sin(dx * 37.0)
+        curtain = _sstep(dx.abs() - outer, px) * _sstep(inner - dx.abs(), px) * _sstep(dy - y_end - ragged, 2 * px)
+        hair = torch.maximum(hair, curtain * (dy > 0))
+    col = torch.tensor(HAIR_COLOURS[idn.hair_colour]).view(1, 3, 1, 1) * (0.8 + 0.2 * torch.sin(dx * 61.0))[:, None]
+    al = hair[:, None]
+    img[:, :, y0:y1, :] = img[:, :, y0:y1, :] * (1 - al) + col * al
 
 
 def _raycast(idn, albedo_tex, normal_tex, R, centre, scale, light, box):
@@ -653,7 +833,7 @@ def _eyelids(idn, alb, blink, lm, px_, py_, pz_, scale):
     """Upper eyelids (skin) covering the eye from the top by the blink amount."""
     if float(blink.max()) <= 0:
         return
-    skin = torch.tensor(SKIN_TONES[idn.skin_tone])[None, :, None, None] * 0.92
+    skin = _skin(idn)[None, :, None, None] * 0.92
     ew, eh = idn.eye_size, idn.eye_size * 0.42
     for s, idx in ((-1, slice(36, 42)), (1, slice(42, 48))):
         x0, y0, x1, y1 = _box(lm, idx, 3, alb.shape[-2:])

@@ -187,6 +187,150 @@ class Premise:
 
 
 # --- face probes ---
+# Does the face tell gender and age of people the probe never saw, from the 8x8 image (16x bicubic down of a 128 px
+# frame in the paper; 8x down of the world's 64 px frame here) and from the HR frame? (Meishvili et al.: the 8x8 image
+# carries gender, ~91-95 %, while age is mostly lost at 8x8 and must come from the voice.) Probes are deliberately
+# simple and cheap: ridge regression on fixed features, the ridge strength chosen by cross-validation over people.
+
+
+def face_frames(world, split: str, n_frames: int) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    """Still frames of clips 0..n_frames-1 of `split` -> (frames [N, 3, H, W] in [0, 1], 8-bit; labels).
+
+    Frame k shows what `world.clip(k, split)` shows (the same person, head pose, position, light, background and
+    shirt, from the clip's own random streams) with the mouth at rest and the eyes open, without synthesising
+    speech (5-10x cheaper). labels: "gender" (1 = m), "age" (years), "person" (identity id), arrays of length N."""
+    from avfh_core.data import face as facemod
+
+    if n_frames < 1:
+        raise ValueError(f"face_frames: n_frames must be >= 1, got {n_frames}")
+    H = world.config.image_size
+    rest = {k: torch.zeros(1) for k in ("jaw", "spread", "closed")}
+    plans = [world._plan(i, split) for i in range(int(n_frames))]
+    # rendered person by person, so each texture is made once even beyond the world's texture cache
+    order = sorted(range(len(plans)), key=lambda i: plans[i]["idn"].id)
+    frames, gender, age, person = [None] * len(plans), [0.0] * len(plans), [0.0] * len(plans), [0] * len(plans)
+    for i in order:
+        plan = plans[i]
+        idn = plan["idn"]
+        gen = torch.Generator().manual_seed(int(plan["r_misc"].integers(2**62)))
+        mo = world._motion(plan["r_pose"])
+        alb, nrm = world._texture(idn)
+        bg = facemod.background(gen, H)
+        cloth = tuple(float(v) for v in plan["r_misc"].uniform(0.05, 0.8, 3))
+        img, _ = facemod.render(idn, alb, nrm, mo["pose"][:1], mo["centre"][:1], mo["scale"], rest,
+                                torch.zeros(1), bg, mo["light"], cloth)
+        frames[i] = img[0].clamp(0, 1).mul(255).round().div(255)
+        gender[i], age[i], person[i] = (1.0 if idn.gender == "m" else 0.0), idn.age, idn.id
+    labels = {"gender": np.asarray(gender), "age": np.asarray(age), "person": np.asarray(person)}
+    return torch.stack(frames), labels
+
+
+def face_features(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """Fixed features of frames [N, 3, H, W] seen at `size` px (antialiased bicubic down, 8-bit, as the paper's LR
+    input): the RGB pixels average-pooled to min(size, 16) px, plus the local detail energy |g - box_k(g)| of the
+    grey image at two scales (k = 3, 5) pooled to min(size, 8) px and, over the central face region, to 3x3 (where
+    and how much fine texture: wrinkles, spots, stubble). Averaged with the same features of the mirrored frame
+    (a face turned left or right looks the same to the probe). -> [N, F]."""
+    H = frames.shape[-1]
+    if size > H or H % size:
+        raise ValueError(f"face_features: size {size} must divide the frame size {H}")
+    F = torch.nn.functional
+    x = frames
+    if size < H:
+        x = F.interpolate(frames, size=(size, size), mode="bicubic", align_corners=False,
+                          antialias=True).clamp(0, 1).mul(255).round().div(255)
+    r0, r1, c0, c1 = size // 4, (13 * size) // 16, size // 4, (3 * size) // 4  # the face's interior
+
+    def feats(v):
+        grey = v.mean(1, keepdim=True)
+        out = [F.adaptive_avg_pool2d(v, min(size, 16)).flatten(1)]
+        for k in (3, 5):
+            detail = (grey - F.avg_pool2d(F.pad(grey, (k // 2,) * 4, mode="replicate"), k, 1)).abs()
+            out += [F.adaptive_avg_pool2d(detail, min(size, 8)).flatten(1),
+                    F.adaptive_avg_pool2d(detail[..., r0:r1, c0:c1], 3).flatten(1)]
+        return torch.cat(out, 1)
+
+    return (feats(x) + feats(x.flip(-1))) / 2
+
+
+def ridge_probe(train_x: torch.Tensor, train_y, train_groups, test_x: torch.Tensor, folds: int = 3) -> np.ndarray:
+    """Ridge regression on standardised features, the ridge strength chosen from a grid by `folds`-fold
+    cross-validation with whole people (train_groups) held out; returns predictions for test_x (numpy)."""
+    X = train_x.double().numpy()
+    y = np.asarray(train_y, dtype=np.float64)
+    groups = np.asarray(train_groups)
+    if len(X) != len(y) or len(y) != len(groups):
+        raise ValueError(f"ridge_probe: {len(X)} rows, {len(y)} targets and {len(groups)} groups must be equal")
+    mu, sd = X.mean(0), X.std(0) + 1e-6
+    Xs, Xt = (X - mu) / sd, (test_x.double().numpy() - mu) / sd
+    uniq = np.unique(groups)
+    fold_of = {g: k % folds for k, g in enumerate(np.random.default_rng(0).permutation(uniq))}
+    fold = np.array([fold_of[g] for g in groups])
+    rel = np.logspace(-5, 1, 13)
+
+    def fit(A, b):  # returns, for each ridge strength, (weights, intercept)
+        a_mu, b_mu = A.mean(0), b.mean()
+        U, S, Vt = np.linalg.svd(A - a_mu, full_matrices=False)
+        lam = rel * (S[0] ** 2 if len(S) else 1.0)
+        Uy = U.T @ (b - b_mu)
+        out = []
+        for lm in lam:
+            w = Vt.T @ (S / (S**2 + lm) * Uy)
+            out.append((w, b_mu - a_mu @ w))
+        return out
+
+    err = np.zeros(len(rel))
+    if len(uniq) >= folds:
+        for k in range(folds):
+            tr, va = fold != k, fold == k
+            for j, (w, c) in enumerate(fit(Xs[tr], y[tr])):
+                err[j] += ((Xs[va] @ w + c - y[va]) ** 2).sum()
+    w, c = fit(Xs, y)[int(np.argmin(err))]
+    return Xt @ w + c
+
+
+def face_premises(n_train_identities: int = 200, n_test_identities: int = 100, n_train_frames: int = 600,
+                  n_test_frames: int = 300, image_size: int = 64, lr_size: int = 8, seed: int = 0,
+                  **world_overrides) -> list:
+    """Gender and age of HELD-OUT people from the 8x8 (`lr_size`) image and from the HR (`image_size`) frame, each
+    beside its control (the same world with face_gender_coupling = face_age_coupling = 0) -> 4 `Premise` rows.
+
+    Training frames come from train-split clips (train people), test frames from test-split clips (people never
+    seen). Gender: ridge classifier on `face_features` (+-1 targets, sign), accuracy; age: ridge regression,
+    Pearson r. `world_overrides` are further SynthConfig fields (e.g. max_yaw). Cost: one texture per person and
+    one 1-frame render per frame, for two worlds (measured: 28 CPU-s at the defaults, one core)."""
+    from avfh_core.data.synth import SynthConfig, SynthWorld
+
+    if image_size % lr_size:
+        raise ValueError(f"face_premises: lr_size {lr_size} must divide image_size {image_size}")
+    results = {}
+    for coupling in (1.0, 0.0):
+        cfg = SynthConfig(**{**dict(image_size=image_size, num_frames=1, render_frontal=False, seed=seed,
+                                    n_train_identities=n_train_identities, n_test_identities=n_test_identities,
+                                    face_gender_coupling=coupling, face_age_coupling=coupling), **world_overrides})
+        world = SynthWorld(cfg)
+        tr, ltr = face_frames(world, "train", n_train_frames)
+        te, lte = face_frames(world, "test", n_test_frames)
+        for name, size in (("lr", lr_size), ("hr", image_size)):
+            ftr, fte = face_features(tr, size), face_features(te, size)
+            g = ridge_probe(ftr, 2 * ltr["gender"] - 1, ltr["person"], fte)
+            a = ridge_probe(ftr, ltr["age"], ltr["person"], fte)
+            results[(name, "gender", coupling)] = float(((g > 0) == (lte["gender"] > 0.5)).mean())
+            results[(name, "age", coupling)] = (float(np.corrcoef(a, lte["age"])[0, 1])
+                                                if np.std(a) > 0 and np.std(lte["age"]) > 0 else 0.0)
+    detail = (f"{n_train_identities} train people ({n_train_frames} frames) -> {n_test_identities} held-out people "
+              f"({n_test_frames} frames), {image_size} px, ridge on pooled pixels + detail energy")
+    rows = []
+    for name, label in (("lr", f"{lr_size}x{lr_size}"), ("hr", f"HR {image_size} px")):
+        rows.append(Premise("ear", f"gender from the {label} face", results[(name, "gender", 1.0)],
+                            results[(name, "gender", 0.0)], 0.5, 0.85 if name == "lr" else 0.9, "accuracy",
+                            detail))
+        rows.append(Premise("ear", f"age from the {label} face", results[(name, "age", 1.0)],
+                            results[(name, "age", 0.0)], 0.0, 0.0 if name == "lr" else 0.6, "pearson r",
+                            detail + ("; the paper's premise is that age is mostly lost at 8x8 (no floor: it "
+                                      "should stay well below the HR row)" if name == "lr" else "")))
+    return rows
+
 
 
 # --- motion, pose and mouth probes ---

@@ -97,6 +97,11 @@ class SynthConfig:
     render_frontal: bool = True
     blink_rate: float = 0.3  # blinks per second
     # --- face knobs (world v5) ---
+    # how strongly the face's gender cues (hair silhouette, jaw, brow ridge, face width, beard shadow, lips, skin)
+    # and age cues (wrinkles, spots, jowls, thin lips, grey hair) follow the person's gender / age (face.sample_identity);
+    # 0 = the control: every cue drawn independently of gender / age (the true labels are still reported)
+    face_gender_coupling: float = 1.0
+    face_age_coupling: float = 1.0
 
     def validate(self) -> SynthConfig:
         def bad(name, why):
@@ -135,6 +140,10 @@ class SynthConfig:
                 bad(name, "must be an int in [1, 100000]")
         if self.seed < 0:
             bad("seed", "must be >= 0")
+        for name in ("face_gender_coupling", "face_age_coupling"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+                bad(name, "must be a number in [0, 1]")
         return self
 
     def as_dict(self) -> dict:
@@ -186,7 +195,9 @@ class SynthWorld:
         its own random stream, so a world of 5000 people costs nothing until a clip shows them."""
         if k not in self._people:
             rng = np.random.default_rng(np.random.SeedSequence([self.config.seed, 1001, int(k)]))
-            self._people[k] = facemod.sample_identity(int(k), rng)
+            c = self.config
+            self._people[k] = facemod.sample_identity(int(k), rng, gender_coupling=c.face_gender_coupling,
+                                                      age_coupling=c.face_age_coupling)
         return self._people[k]
 
     def _split_people(self, split: str) -> tuple[int, int]:
