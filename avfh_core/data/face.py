@@ -104,7 +104,7 @@ def sample_identity(idx: int, rng: np.random.Generator) -> Identity:
         lip_thickness=float(rng.uniform(0.035, 0.06) + (0.01 if gender == "f" else 0.0)),
         lip_width=float(rng.uniform(0.15, 0.2)), lip_colour=tuple(float(v) for v in lip),
         facial_hair=facial_hair, glasses=bool(rng.random() < 0.2),
-        texture_seed=int(rng.integers(2**31)), voice_u=tuple(float(v) for v in rng.random(7)),
+        texture_seed=int(rng.integers(2**31)), voice_u=tuple(float(v) for v in rng.random(10)),
     )
 
 
