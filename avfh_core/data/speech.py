@@ -14,8 +14,9 @@ F1 is tied to jaw opening (an open jaw raises F1, Lindblom & Sundberg 1971), so 
 and the rendered mouth co-move. Why a synthesizer of our own and not espeak-ng: it is deterministic to the sample on
 every platform, needs no native library, runs at thousands of clips per minute, and gives the articulatory tracks
 (not just phoneme events) that the mouth needs. The voice depends on gender, age and per-identity parameters
-(F0, vocal-tract length, speaking rate, spectral tilt, breathiness), with a `coupling` in [0, 1] that blends them
-towards a random voice unrelated to the face.
+(F0, vocal-tract length, speaking rate, spectral tilt, breathiness, jitter, shimmer, tremor) as real voices do
+(`voice_from_attributes`, with the sources), with a `coupling` in [0, 1] that blends them towards a random voice
+unrelated to the face. "Clean" speech sits on a room tone (`room_noise`, a level in dBFS), as in a recording.
 """
 
 from __future__ import annotations
