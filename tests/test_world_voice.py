@@ -64,6 +64,15 @@ def test_voice_age_coupling_zero_keeps_person_voice_but_not_age():
     assert sum(p0["voice"] != p1["voice"] for p0, p1 in plans) > 30
 
 
+def test_anchored_noise_moves_with_its_anchor():
+    for shift in (1, 2, 5):
+        a = sp.anchored_noise(9, 3000, 1000)
+        b = sp.anchored_noise(9, 3000 + shift * 640, 1000 + shift * 640)
+        assert np.array_equal(a, b[shift * 640:])
+    x = sp.anchored_noise(2, 64000, 123).astype(np.float64)
+    assert abs(x.mean()) < 0.02 and abs(x.std() - 1) < 0.02 and abs(np.corrcoef(x[1:], x[:-1])[0, 1]) < 0.02
+
+
 def test_room_noise_is_anchored_coloured_and_unit_rms():
     a = sp.room_noise(3, 6400, 3200)
     b = sp.room_noise(3, 6400 + 3 * 640, 3200 + 2 * 640)  # a longer buffer starting two blocks earlier
