@@ -53,9 +53,9 @@ class SynthConfig:
     # of the person (the control: age is not recoverable from the voice, identity and gender still are); between,
     # the linear blend of the two ages
     voice_age_coupling: float = 1.0
-    # level of the room tone added to every clip's speech, in dB RMS re full scale (-50: a quiet room, ~25-35 dB
-    # below the speech; speech.room_noise: ~-5 dB/octave above 120 Hz); None = no room tone (digital silence
-    # between words, the pre-v5 "clean" ablation)
+    # level of the room tone added to every clip's speech, in dB RMS re full scale (-50: a quiet room, about 25 dB
+    # below active speech, which sits near -25 dBFS; speech.room_noise: ~-5 dB/octave above 120 Hz); None = no room
+    # tone (digital silence between words, the pre-v5 "clean" ablation)
     room_noise_dbfs: float | None = -50.0
     max_yaw: float = 75.0
     max_pitch: float = 15.0
