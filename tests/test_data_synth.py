@@ -141,7 +141,11 @@ def test_pitch_follows_gender():
         if est.numel():
             f0[w._plan(i, "train")["idn"].gender].append(float(est.median()))
     assert f0["m"] and f0["f"]
-    assert max(f0["m"]) < min(f0["f"]), f0
+    # men's and women's speaking F0 overlap a little, as real voices do (old women, young or old high-pitched men;
+    # world v5), but the typical man is far below the typical woman and most voices fall on their side of 160 Hz
+    assert np.median(f0["m"]) * 1.4 < np.median(f0["f"]), f0
+    right = sum(v < 160 for v in f0["m"]) + sum(v > 160 for v in f0["f"])
+    assert right >= 0.8 * (len(f0["m"]) + len(f0["f"])), f0
 
 
 def test_sentences_and_blinks():

@@ -123,7 +123,7 @@ def make_noise(kind: str, n_samples: int, seed: int = 0, sample_rate: int = 1600
         words = sp.VOCABULARY
         for _ in range(babble_voices):
             v = sp.voice_from_attributes("m" if rng.random() < 0.5 else "f", float(rng.uniform(18, 75)),
-                                         rng.random(7))
+                                         rng.random(sp.VOICE_UNIFORMS))
             text = " ".join(words[int(k)] for k in rng.integers(len(words), size=1 + n_samples // 8000))
             utt = sp.synthesize(text, v, n_samples, rng, centre=float(rng.uniform(0.3, 0.7)) * n_samples / sample_rate)
             x = x + torch.from_numpy(utt.audio) / max(float(np.sqrt((utt.audio**2).mean())), 1e-6)

@@ -173,7 +173,7 @@ def sample_identity(idx: int, rng: np.random.Generator, gender_coupling: float =
         age_spots=float(np.clip((oldness(0.15) - 0.3) / 0.7, 0, 1)),
         sag=float(np.clip((oldness(0.15) - 0.25) / 0.75, 0, 1)),
         facial_hair=facial_hair, glasses=bool(rng.random() < 0.2),
-        texture_seed=int(rng.integers(2**31)), voice_u=tuple(float(v) for v in rng.random(7)),
+        texture_seed=int(rng.integers(2**31)), voice_u=tuple(float(v) for v in rng.random(10)),
     )
 
 

@@ -14,14 +14,17 @@ F1 is tied to jaw opening (an open jaw raises F1, Lindblom & Sundberg 1971), so 
 and the rendered mouth co-move. Why a synthesizer of our own and not espeak-ng: it is deterministic to the sample on
 every platform, needs no native library, runs at thousands of clips per minute, and gives the articulatory tracks
 (not just phoneme events) that the mouth needs. The voice depends on gender, age and per-identity parameters
-(F0, vocal-tract length, speaking rate, spectral tilt, breathiness), with a `coupling` in [0, 1] that blends them
-towards a random voice unrelated to the face.
+(F0, vocal-tract length, speaking rate, spectral tilt, breathiness, jitter, shimmer, tremor) as real voices do
+(`voice_from_attributes`, with the sources), with a `coupling` in [0, 1] that blends them towards a random voice
+unrelated to the face. "Clean" speech sits on a room tone (`room_noise`, a level in dBFS), as in a recording.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import torch
@@ -106,11 +109,26 @@ GRID_WORDS: dict[str, dict[str, str]] = {
 }
 
 
+VOICE_UNIFORMS = 10  # per-person uniforms `voice_from_attributes` reads (face.Identity.voice_u draws this many)
+
+# Age curves of the mean speaking F0 (Hz) of adults, piecewise linear between (age, F0) knots.
+# Men: F0 falls from the twenties into middle age and rises after ~60 (Hollien & Shipp 1972, J. Speech Hear. Res.
+# 15: 155-159: 120 Hz in the 20s, ~107 Hz in the 40s, 132 Hz in the 70s; Titze 1994, "Principles of Voice
+# Production", Ch. 8). Women: a slow fall, then a steeper one after menopause (Stoicheff 1981, J. Speech Hear. Res.
+# 24: 437-441; Linville 2001, "Vocal Aging", Ch. 8: ~220 Hz young adults, ~180-190 Hz past 70).
+F0_AGE_KNOTS = {
+    "m": ((18.0, 121.0), (25.0, 118.0), (45.0, 107.0), (58.0, 110.0), (70.0, 126.0), (80.0, 135.0)),
+    "f": ((18.0, 222.0), (30.0, 217.0), (48.0, 208.0), (62.0, 188.0), (75.0, 181.0), (80.0, 180.0)),
+}
+
+
 @dataclass(frozen=True)
 class Voice:
     """A speaker's voice. f0: mean fundamental (Hz); tract: formant scale (1 = adult male vocal tract; shorter
     tracts -> higher formants); rate: speaking-rate factor (>1 faster); tilt: extra spectral slope exponent;
-    breath: aspiration noise level; jitter: relative F0 perturbation; intonation: F0 excursion (semitones)."""
+    breath: aspiration noise level; jitter: relative F0 perturbation per 2.5 ms control step (cycle-to-cycle
+    irregularity); intonation: F0 excursion (semitones); shimmer: relative amplitude perturbation per control step;
+    tremor: amplitude of the slow (2-7 Hz) relative F0 modulation."""
 
     f0: float
     tract: float
@@ -119,26 +137,57 @@ class Voice:
     breath: float
     jitter: float
     intonation: float
+    shimmer: float = 0.0
+    tremor: float = 0.0
 
 
-def voice_from_attributes(gender: str, age: float, u: np.ndarray) -> Voice:
-    """Voice parameters from gender, age and 7 identity-specific uniforms `u` in [0,1).
+def _z(u: float) -> float:
+    """A uniform in [0, 1) -> a standard-normal quantile (clipped at +-3), for Gaussian per-person spread."""
+    return NormalDist().inv_cdf(min(max(float(u), 0.00135), 0.99865))
 
-    Adult male F0 ~ 100-130 Hz, female ~ 190-230 Hz (Titze 1994); with age, male F0 rises slightly and female F0
-    falls; female vocal tracts are ~15-20% shorter (higher formants)."""
+
+def mean_f0(gender: str, age: float) -> float:
+    """Population mean speaking F0 (Hz) at `age` (F0_AGE_KNOTS, interpolated; clamped outside 18..80)."""
+    ages, f0s = zip(*F0_AGE_KNOTS[gender])
+    return float(np.interp(age, ages, f0s))
+
+
+def voice_from_attributes(gender: str, age: float, u) -> Voice:
+    """Voice parameters from gender, age and VOICE_UNIFORMS identity-specific uniforms `u` in [0,1).
+
+    Every parameter is a population curve of (gender, age) times a per-person factor (a Gaussian draw from one
+    uniform, so people differ as much at every age as real speakers do); `old` = clip((age - 20) / 55, 0, 1).
+    - F0: `mean_f0(gender, age)` (Hollien & Shipp 1972; Stoicheff 1981; Linville 2001) x exp(0.10 z0): a per-person
+      spread of ~10 % (speakers of one sex and age differ by ~+-20 Hz, Titze 1994 Ch. 8).
+    - Formant scale (tract): women's vocal tracts are ~15-20 % shorter, so formants are ~17 % higher (Fant 1966;
+      Fitch & Giedd 1999); spread ~4 % (z1); the tract lengthens slightly with age, lowering the formants by ~5 %
+      from 20 to 75 (Linville & Rens 2001; Xue & Hao 2003, J. Speech Lang. Hear. Res. 46: 689-701).
+    - Speaking rate: ~20 % slower at 75 than at 20 (Duchin & Mysak 1987; Linville 2001 Ch. 9), spread ~10 % (z2).
+    - Spectral tilt: steeper with age (u3).
+    - Breathiness (aspiration noise): higher in women (Klatt & Klatt 1990) and with age (Linville 2001), spread
+      ~x1.4 (z4).
+    - Jitter and shimmer (cycle-to-cycle F0 and amplitude perturbation): young adults ~0.5-1 % jitter and ~3 %
+      shimmer, roughly doubled in the elderly (Xue & Deliyski 2001, Educ. Gerontol. 27: 159-168; Ferrand 2002,
+      J. Voice 16: 480-487), spread ~x1.35 (z5, z7).
+    - Tremor (slow F0 modulation): grows with age (Linville 2001), spread z9. Intonation range: u6.
+    u[8] is not read here: it is the per-person unrelated age of the `voice_age_coupling` control (see synth)."""
     if gender not in ("m", "f"):
         raise ValueError(f"gender must be 'm' or 'f', got {gender!r}")
+    u = np.asarray(u, dtype=np.float64).reshape(-1)
+    if u.size < VOICE_UNIFORMS:
+        raise ValueError(f"voice_from_attributes needs {VOICE_UNIFORMS} uniforms, got {u.size}")
     old = float(np.clip((age - 20.0) / 55.0, 0.0, 1.0))
-    if gender == "m":
-        f0 = 102.0 + 28.0 * u[0] + 14.0 * old
-        tract = 0.97 + 0.08 * u[1]
-    else:
-        f0 = 200.0 + 40.0 * u[0] - 30.0 * old
-        tract = 1.13 + 0.08 * u[1]
-    return Voice(
-        f0=f0, tract=tract, rate=0.85 + 0.3 * u[2], tilt=0.3 * u[3] + 0.25 * old, breath=0.02 + 0.08 * u[4]
-        + (0.04 if gender == "f" else 0.0), jitter=0.005 + 0.01 * u[5] + 0.01 * old, intonation=1.0 + 2.0 * u[6],
-    )
+    z = [_z(v) for v in u[:VOICE_UNIFORMS]]
+    fem = gender == "f"
+    f0 = mean_f0(gender, age) * math.exp(0.10 * z[0])
+    tract = (1.17 if fem else 1.0) * math.exp(0.04 * z[1]) * (1.0 - 0.05 * old)
+    rate = math.exp(0.10 * z[2]) * (1.0 - 0.20 * old)
+    breath = (0.05 if fem else 0.035) * math.exp(0.35 * z[4]) * (1.0 + 1.2 * old)
+    jitter = 0.006 * math.exp(0.3 * z[5]) * (1.0 + 1.3 * old)
+    shimmer = 0.03 * math.exp(0.3 * z[7]) * (1.0 + 1.0 * old)
+    tremor = 0.004 * math.exp(0.3 * z[9]) * (1.0 + 2.0 * old**2)
+    return Voice(f0=f0, tract=tract, rate=rate, tilt=0.3 * float(u[3]) + 0.25 * old, breath=breath, jitter=jitter,
+                 intonation=1.0 + 2.0 * float(u[6]), shimmer=shimmer, tremor=tremor)
 
 
 def blend_voices(a: Voice, b: Voice, w: float) -> Voice:
@@ -154,7 +203,8 @@ def blend_voices(a: Voice, b: Voice, w: float) -> Voice:
 
     return Voice(f0=g(a.f0, b.f0), tract=g(a.tract, b.tract), rate=g(a.rate, b.rate), tilt=lin(a.tilt, b.tilt),
                  breath=lin(a.breath, b.breath), jitter=lin(a.jitter, b.jitter),
-                 intonation=lin(a.intonation, b.intonation))
+                 intonation=lin(a.intonation, b.intonation), shimmer=lin(a.shimmer, b.shimmer),
+                 tremor=lin(a.tremor, b.tremor))
 
 
 def phonemes_of(text: str) -> list[list[str]]:
@@ -287,22 +337,75 @@ NOISE_BLOCK = 640  # samples; one video frame at 25 fps
 
 def anchored_noise(seed: int, n_samples: int, anchor: int) -> np.ndarray:
     """White noise [n_samples] in NOISE_BLOCK blocks; block b covers samples [anchor + b B, anchor + (b+1) B) and
-    has its own generator (seed, b), so moving the anchor by whole blocks moves the same noise with it."""
+    is always made of the same draws (float32 uniforms (b + 2^40) B .. (b + 2^40 + 1) B - 1 of a Philox stream keyed by
+    `seed`, Box-Muller), so moving the anchor by whole blocks moves the same noise with it. One generator per call
+    (jumped to the first block), not one per block: several times cheaper."""
     b0 = (0 - anchor) // NOISE_BLOCK
     b1 = (n_samples - 1 - anchor) // NOISE_BLOCK
-    x = np.concatenate([np.random.default_rng([seed, b + 2**31]).standard_normal(NOISE_BLOCK).astype(np.float32)
-                        for b in range(b0, b1 + 1)])
+    bits = np.random.Philox(key=int(seed) % 2**128)
+    bits.advance((b0 + 2**40) * NOISE_BLOCK // 8)  # a Philox step = 4 x 64 bits = 8 float32 draws; B % 8 == 0
+    u = np.random.Generator(bits).random((b1 - b0 + 1) * NOISE_BLOCK, dtype=np.float32).reshape(-1, 2)
+    r = np.sqrt(np.float32(-2.0) * np.log1p(-u[:, 0]))
+    a = np.float32(2 * np.pi) * u[:, 1]
+    x = np.stack([r * np.cos(a), r * np.sin(a)], 1).reshape(-1)
     off = -(anchor + b0 * NOISE_BLOCK)
     return x[off: off + n_samples]
 
 
+def _room_gain(n_fft: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """|H(f)| of the room tone on an rfft grid of n_fft points, scaled so that white noise of unit variance comes
+    out with unit variance: power ~ f^-1.6 above 120 Hz (about -5 dB per octave, the slope of ventilation and
+    room-tone spectra and of the NC noise-criterion curves, Beranek 1957 / ANSI S12.2), flat below, a 40 Hz
+    high-pass (microphone and room low end) and a gentle roll-off above 6 kHz."""
+    f = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    power = (f**2 / (f**2 + 40.0**2)) / (1.0 + (f / 120.0) ** 1.6) / (1.0 + (f / 6000.0) ** 4)
+    full = np.concatenate([power, power[1:-1][::-1]]) if n_fft % 2 == 0 else np.concatenate([power, power[1:][::-1]])
+    return np.sqrt(power / full.mean())
+
+
+@functools.lru_cache(maxsize=4)
+def _room_fir(sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """rfft (2 B points) of the room tone's FIR filter: the zero-phase impulse response of `_room_gain`, made causal
+    and cut to B + 1 taps (Hann-tapered), so each output block depends only on its own and the previous input block."""
+    B = NOISE_BLOCK
+    h = np.fft.irfft(_room_gain(2 * B, sample_rate), 2 * B)
+    taps = np.roll(h, B // 2)[: B + 1] * np.hanning(B + 1)
+    taps /= np.sqrt((taps**2).sum())  # unit variance out for unit-variance white in
+    return np.fft.rfft(taps, 2 * B)
+
+
+def room_noise(seed: int, n_samples: int, anchor: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Room tone [n_samples] of unit RMS (in expectation) with the `_room_gain` spectrum, anchored like
+    `anchored_noise`: `anchored_noise` white noise filtered by a (B + 1)-tap FIR (B = NOISE_BLOCK) block by block
+    (overlap-save: output block b = the last B samples of the circular convolution of input blocks b-1 and b), so
+    output block b depends only on the white blocks b-1 and b and a buffer that starts whole blocks earlier or later
+    holds bit-identical noise at the same positions relative to the anchor."""
+    B = NOISE_BLOCK
+    b0 = (0 - anchor) // B
+    b1 = (n_samples - 1 - anchor) // B
+    start = anchor + b0 * B  # position of block b0 in the buffer (<= 0)
+    white = anchored_noise(seed, (b1 - b0 + 2) * B, anchor - start + B).astype(np.float64).reshape(-1, B)
+    pairs = np.concatenate([white[:-1], white[1:]], 1)  # [blocks, 2B]: (b-1, b)
+    y = np.fft.irfft(np.fft.rfft(pairs, axis=1) * _room_fir(sample_rate), 2 * B, axis=1)[:, B:]
+    x = y.reshape(-1).astype(np.float32)
+    return x[-start: -start + n_samples]
+
+
+def dbfs_to_rms(dbfs: float) -> float:
+    """RMS amplitude of a level in dBFS (RMS re full scale 1.0: 0 dBFS = RMS 1)."""
+    return float(10.0 ** (dbfs / 20.0))
+
+
 def synthesize(text: str, voice: Voice, n_samples: int, rng: np.random.Generator, centre: float | None = None,
-               ) -> Utterance:
+               room_noise_dbfs: float | None = None) -> Utterance:
     """Speak `text` with `voice` into an `n_samples` waveform at 16 kHz, the utterance centred at `centre` s.
 
-    Voiced part: sum_k A_k(t) sin(k phi(t)), phi = 2 pi cumsum(F0)/sr, A_k = envelope(k F0) * k^-(1+tilt);
-    unvoiced part: white noise shaped in the STFT domain by a Gaussian band (fricatives, bursts) and by the
-    formant envelope (aspiration). Deterministic for a given `rng` state."""
+    Voiced part: sum_k A_k(t) sin(k phi(t)), phi = 2 pi cumsum(F0)/sr, A_k = envelope(k F0) * k^-(1+tilt), with
+    F0 perturbed per control step by `voice.jitter` and A_k by `voice.shimmer`; unvoiced part: white noise shaped
+    in the STFT domain by a Gaussian band (fricatives, bursts) and by the formant envelope (aspiration). The speech
+    is scaled to a random peak in [0.5, 0.8]; then a room tone (`room_noise`) at `room_noise_dbfs` dB RMS re full
+    scale is added (None: none, the speech is digitally silent between words). Deterministic for a given `rng`
+    state."""
     if n_samples <= 0:
         raise ValueError(f"n_samples must be positive, got {n_samples}")
     words = phonemes_of(text)
@@ -325,11 +428,14 @@ def synthesize(text: str, voice: Voice, n_samples: int, rng: np.random.Generator
     # utterance centre, so the same utterance in a longer buffer (e.g. padded for an A/V offset) is identical
     wob_f, wob_p = rng.uniform(2.0, 7.0, 3), rng.uniform(0, 2 * math.pi, 3)
     phase0 = float(rng.uniform(0, 2 * math.pi))
-    seed_fric, seed_room = (int(v) for v in rng.integers(2**62, size=2))
+    seed_fric, seed_room, seed_perturb = (int(v) for v in rng.integers(2**62, size=3))
     gain = float(rng.uniform(0.5, 0.8))
     c_idx = int(round(centre * SAMPLE_RATE))
-    wobble = sum(np.sin(2 * math.pi * f * (t - centre) + p) for f, p in zip(wob_f, wob_p)) * voice.jitter
-    f0 = voice.f0 * 2 ** (semis / 12) * (1 + wobble)
+    wobble = sum(np.sin(2 * math.pi * f * (t - centre) + p) for f, p in zip(wob_f, wob_p)) * voice.tremor
+    # jitter and shimmer: independent Gaussian perturbations per 2.5 ms control step, anchored at the utterance
+    # centre's control step (a whole number of control steps per video frame keeps padded buffers identical)
+    perturb = anchored_noise(seed_perturb, 2 * n_ctrl, 2 * (c_idx // CONTROL_HOP)).reshape(n_ctrl, 2)
+    f0 = voice.f0 * 2 ** (semis / 12) * (1 + wobble) * (1 + voice.jitter * np.clip(perturb[:, 0], -3, 3))
     tr["f0"] = f0.astype(np.float32)
     tr["f1"] *= sc
     tr["f2"] *= sc
@@ -345,7 +451,8 @@ def synthesize(text: str, voice: Voice, n_samples: int, rng: np.random.Generator
                             torch.full((n_ctrl,), 3500.0 * sc), torch.full((n_ctrl,), 4500.0 * sc)])
     bands = torch.tensor([80.0, 100.0, 150.0, 250.0, 300.0])[:, None] * torch.ones(1, n_ctrl)
     env = _formant_envelope(fk, formants, bands) * k ** (-(1.0 + voice.tilt))
-    env = env * (fk < 7800).float() * torch.from_numpy(tr["voice"])[None]
+    shim = 1 + voice.shimmer * np.clip(perturb[:, 1], -3, 3)
+    env = env * (fk < 7800).float() * torch.from_numpy((tr["voice"] * shim).astype(np.float32))[None]
     amp = torch.nn.functional.interpolate(env[None], size=n_ctrl * CONTROL_HOP, mode="linear",
                                           align_corners=False)[0, :, :n_samples]
     f0_s = torch.nn.functional.interpolate(f0_c[None], size=n_ctrl * CONTROL_HOP, mode="linear",
@@ -375,13 +482,17 @@ def synthesize(text: str, voice: Voice, n_samples: int, rng: np.random.Generator
     fric = torch.exp(-0.5 * ((freqs - nc) / nb) ** 2) * torch.from_numpy(tr["noise"][fr_t])[None]
     asp_env = _formant_envelope(freqs.expand(-1, nfr), formants[:, fr_t], bands[:, fr_t]) * (freqs + 200) ** -0.5
     asp = asp_env / asp_env.amax(0, keepdim=True).clamp_min(1e-6) * 0.3
-    breath = voice.breath * torch.from_numpy(tr["voice"][fr_t] + 0.7 * tr["speech"][fr_t] * (tr["f0"][fr_t] > 0))
+    # aspiration during voicing and, weaker, through the whole utterance (not in the rest before and after it:
+    # the speaker does not breathe audibly into the microphone there; the room tone is what remains)
+    in_utt = np.clip(1.0 + np.minimum(t - u0, u1 - t) / 0.02, 0.0, 1.0).astype(np.float32)
+    breath = voice.breath * torch.from_numpy(tr["voice"][fr_t] + 0.7 * (tr["speech"] * in_utt)[fr_t])
     mask = fric + asp * breath[None]
     shaped = torch.istft(spec * mask, n_fft, hop, window=win, length=n_samples)
 
     audio = voiced / max(float(voiced.abs().max()), 1e-6) * 0.5 + shaped * 0.5 / 0.3
-    audio = audio + torch.from_numpy(anchored_noise(seed_room, n_samples, c_idx)) * 3e-4  # room noise
     audio = audio / max(float(audio.abs().max()), 1e-6) * gain
+    if room_noise_dbfs is not None:
+        audio = audio + torch.from_numpy(room_noise(seed_room, n_samples, c_idx)) * dbfs_to_rms(room_noise_dbfs)
     phones = [(p, a, b) for p, a, b in segs]
     wnames = text.upper().split()
     return Utterance(audio=audio.numpy().astype(np.float32), tracks=tr, phones=phones,

@@ -7,6 +7,8 @@ frame (VividGAN's frontalization), speech whose phoneme timeline moves the lips 
 Eskimez et al.'s talking faces), smooth head motion (SECNet's multi-frame SR), and causal knobs:
 
 - `voice_coupling` in [0, 1]: how strongly the voice carries gender/age/identity (0: a random voice per clip);
+- `voice_age_coupling` in [0, 1]: how strongly the voice ages with the person (0: an unrelated per-person age);
+- `room_noise_dbfs`: the room tone under all speech (a level in dB RMS re full scale, or None: digital silence);
 - `av_offset_frames`: shifts audio against video (breaks sync, keeps identity);
 - `shuffle_audio`: audio of another clip (breaks sync and identity).
 
@@ -80,6 +82,15 @@ class SynthConfig:
     av_offset_frames: int = 0
     shuffle_audio: bool = False
     # --- voice knobs (world v5) ---
+    # how strongly the voice's age-dependent parameters (F0 curve, formant lowering, speaking rate, jitter, shimmer,
+    # breathiness, tilt, tremor) follow the person's age: 1 = their own age, 0 = a per-person age drawn independently
+    # of the person (the control: age is not recoverable from the voice, identity and gender still are); between,
+    # the linear blend of the two ages
+    voice_age_coupling: float = 1.0
+    # level of the room tone added to every clip's speech, in dB RMS re full scale (-50: a quiet room, about 25 dB
+    # below active speech, which sits near -25 dBFS; speech.room_noise: ~-5 dB/octave above 120 Hz); None = no room
+    # tone (digital silence between words, the pre-v5 "clean" ablation)
+    room_noise_dbfs: float | None = -50.0
     max_yaw: float = 75.0
     max_pitch: float = 15.0
     max_roll: float = 10.0
@@ -115,6 +126,11 @@ class SynthConfig:
             bad("vocab_size", f"must be in [1, {len(sp.VOCABULARY)}]")
         if not 0.0 <= self.voice_coupling <= 1.0:
             bad("voice_coupling", "must be in [0, 1]")
+        if not (isinstance(self.voice_age_coupling, int | float) and 0.0 <= self.voice_age_coupling <= 1.0):
+            bad("voice_age_coupling", "must be a number in [0, 1]")
+        if self.room_noise_dbfs is not None and not (
+                isinstance(self.room_noise_dbfs, int | float) and -100.0 <= self.room_noise_dbfs <= -10.0):
+            bad("room_noise_dbfs", "must be None (no room tone) or a level in [-100, -10] dB RMS re full scale")
         if not isinstance(self.av_offset_frames, int):
             bad("av_offset_frames", "must be an int (frames)")
         if not 0.0 <= self.max_yaw <= 90.0:
@@ -240,9 +256,12 @@ class SynthWorld:
         else:
             word_index = -1
             text = " ".join(str(r_id.choice(list(g))) for g in sp.GRID_WORDS.values())
-        own = sp.voice_from_attributes(idn.gender, idn.age, np.asarray(idn.voice_u))
+        u = np.asarray(idn.voice_u)
+        unrelated_age = 18.0 + 57.0 * float(u[8])  # the person's voice age when voice_age_coupling = 0
+        voice_age = c.voice_age_coupling * idn.age + (1.0 - c.voice_age_coupling) * unrelated_age
+        own = sp.voice_from_attributes(idn.gender, voice_age, u)
         other = sp.voice_from_attributes("m" if r_voice.random() < 0.5 else "f", float(r_voice.uniform(18, 75)),
-                                         r_voice.random(7))
+                                         r_voice.random(sp.VOICE_UNIFORMS))
         voice = sp.blend_voices(own, other, c.voice_coupling)
         return dict(idn=idn, word_index=word_index, text=text, voice=voice, r_speech=r_speech, r_pose=r_pose,
                     r_misc=r_misc, own_voice=own)
@@ -254,7 +273,7 @@ class SynthWorld:
         L = max(c.num_frames, min_frames) + 2 * pad_frames
         jitter = float(plan["r_speech"].uniform(-0.04, 0.04))
         return sp.synthesize(plan["text"], plan["voice"], L * SAMPLES_PER_FRAME, plan["r_speech"],
-                             centre=L * SAMPLES_PER_FRAME / SAMPLE_RATE / 2 + jitter)
+                             centre=L * SAMPLES_PER_FRAME / SAMPLE_RATE / 2 + jitter, room_noise_dbfs=c.room_noise_dbfs)
 
     def audio(self, i: int, split: str = "train") -> tuple[torch.Tensor, dict]:
         """Only the audio of clip i (fast: no rendering) and its per-frame tracks; respects offset and shuffle."""
