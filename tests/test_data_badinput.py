@@ -157,7 +157,7 @@ def _nan_video(clip):
 def test_validate_refuses_values_outside_the_contract(clip):
     clip = clip.replace(source="synth:test:0")
     cases = [(dict(video=_nan_video(clip)), r"synth:test:0: video has 1 NaN or infinite"),
-             (dict(video=clip.video * 1.5), r"synth:test:0: video has values in \[[\d.]+, 1\.5\], outside the "
+             (dict(video=clip.video / clip.video.max() * 1.5), r"synth:test:0: video has values in \[[\d.]+, 1\.5\], outside the "
                                             r"contract \[0, 1\]"),
              (dict(video=clip.video - 0.5), r"video has values in \[-0\.\d+, "),
              (dict(audio=clip.audio / clip.audio.abs().max() * 1.27), r"audio has values .*1\.27.*\[-1, 1\]"),

@@ -129,9 +129,10 @@ def test_voice_audio_is_deterministic():
 @pytest.mark.slow
 def test_voice_premises_reached_and_controls_at_chance():
     rows = {p.premise.split(" from")[0].split(" of")[0]: p for p in voice_premises(
-        n_train_clips=60, n_test_clips=48, n_train_identities=40, n_test_identities=16)}
+        n_train_clips=90, n_test_clips=60, n_train_identities=60, n_test_identities=30)}
     age, gender, ident, floor = rows["age"], rows["gender"], rows["identity"], rows["room floor"]
-    assert age.value > 0.45 and abs(age.control) < 0.35, (age.value, age.control)
+    # 30 held-out people: r has a standard error near 0.15, so the floor sits well below the course value
+    assert age.value > 0.35 and abs(age.control) < 0.35 and age.value - age.control > 0.3, (age.value, age.control)
     assert gender.value >= 0.85 and gender.control <= 0.75, (gender.value, gender.control)
     assert ident.value > 3 * ident.chance and ident.control < 2.5 * ident.chance, (ident.value, ident.control)
     assert abs(floor.value + 50.0) < 2.0 and floor.control < -90

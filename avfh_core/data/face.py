@@ -80,7 +80,7 @@ class Identity:
     facial_hair: str  # "none" / "moustache" / "beard" / "stubble"
     glasses: bool
     texture_seed: int
-    voice_u: tuple[float, ...]  # 7 uniforms for the voice (speech.voice_from_attributes)
+    voice_u: tuple[float, ...]  # speech.VOICE_UNIFORMS (10) uniforms for the voice (speech.voice_from_attributes)
 
     def attributes(self) -> dict:
         d = asdict(self)

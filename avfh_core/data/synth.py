@@ -41,7 +41,7 @@ from avfh_core.data import face as facemod
 from avfh_core.data import speech as sp
 from avfh_core.data.sample import AVSample
 
-GENERATOR_VERSION = 4  # bump when the rendering or speech changes: it is part of the cache key
+GENERATOR_VERSION = 5  # bump when the rendering or speech changes: it is part of the cache key
 FPS = 25.0
 SAMPLE_RATE = sp.SAMPLE_RATE
 SAMPLES_PER_FRAME = int(SAMPLE_RATE / FPS)  # 640
