@@ -45,6 +45,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_stages=1, vfhgan_eval_windows=12, vfhgan_ablation_steps=3,
         vfhgan_ablation_seeds=1, vfhgan_ablation_lip=False,
         vfhgan_lip_demo_steps=8,
+        vfhgan_d_lr=2e-4, vfhgan_grad_every=4,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -55,6 +56,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_stages=3, vfhgan_eval_windows=64, vfhgan_ablation_steps=150,
         vfhgan_ablation_seeds=2, vfhgan_ablation_lip=False,
         vfhgan_lip_demo_steps=120,
+        vfhgan_d_lr=1e-4, vfhgan_grad_every=50,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -65,6 +67,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_stages=6, vfhgan_eval_windows=500, vfhgan_ablation_steps=2000,
         vfhgan_ablation_seeds=3, vfhgan_ablation_lip=True,
         vfhgan_lip_demo_steps=300,
+        vfhgan_d_lr=5e-5, vfhgan_grad_every=200,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -75,6 +78,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_stages=8, vfhgan_eval_windows=2000, vfhgan_ablation_steps=100000,
         vfhgan_ablation_seeds=3, vfhgan_ablation_lip=True,
         vfhgan_lip_demo_steps=300,
+        vfhgan_d_lr=1e-5, vfhgan_grad_every=1000,
     ),
 }
 
@@ -216,6 +220,7 @@ KNOB_BOUNDS: dict[str, str] = {
     "mouth_size": ">= 8", "eval_every": ">= 1", "checkpoint_every": ">= 1", "bench_frames": ">= 1",
     "featnet_steps": ">= 1", "featnet_width": ">= 1", "vfhgan_stages": ">= 1", "vfhgan_eval_windows": ">= 1",
     "vfhgan_ablation_steps": ">= 1", "vfhgan_ablation_seeds": ">= 1", "vfhgan_lip_demo_steps": ">= 1",
+    "vfhgan_d_lr": "> 0", "vfhgan_grad_every": ">= 0",
 }
 
 

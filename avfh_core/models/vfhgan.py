@@ -14,7 +14,9 @@ window aligned to frame t to the HR frame f_sr_t:
 
 Choices the paper leaves open (each is a documented default here, not a claim about the authors' model):
 - the audio embedding is a vector broadcast over the LR grid before the concatenation;
-- a global bicubic skip makes the network learn the residual (it speeds up training on a CPU a lot);
+- a global bicubic skip makes the network learn the residual (it speeds up training on a CPU a lot), and the output
+  head starts at zero with ICNR-initialised sub-pixel convolutions (`start_at_skip`): an untrained generator outputs
+  exactly its bicubic skip (no random residual, no pixel-shuffle checkerboard), so training starts at the baseline;
 - the switches: `use_audio=False, use_neighbours=False` removes CMFE-B altogether, which is the paper's "w/o audio"
   row of Table 1; `use_audio=False, use_neighbours=True` keeps the visual branch only (isolates the audio).
 The discriminator is a PatchGAN (`PatchDiscriminator`), as the paper gives no details.
@@ -29,6 +31,36 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from avfh_core.nn import AxialAttention, MixNetBlock, PHFEBlock, PixelShuffleUpsampler
+
+
+@torch.no_grad()
+def icnr_(conv: nn.Conv2d, upscale: int = 2) -> nn.Conv2d:
+    """ICNR (Aitken et al. 2017, "Checkerboard artifact free sub-pixel convolution"): initialise `conv`, which feeds
+    PixelShuffle(upscale), so that the upscale**2 sub-pixel outputs of each channel start with the same kernel; the
+    shuffled output is then a nearest-neighbour upsampling of a Kaiming-initialised conv (no checkerboard at init).
+    The bias is zeroed. Returns `conv`."""
+    r2 = upscale * upscale
+    if conv.out_channels % r2:
+        raise ValueError(f"icnr_: out_channels={conv.out_channels} of {conv} is not a multiple of upscale**2={r2}")
+    sub = torch.empty(conv.out_channels // r2, *conv.weight.shape[1:])
+    nn.init.kaiming_normal_(sub, a=0.25, nonlinearity="leaky_relu")  # the PReLU after the shuffle starts at 0.25
+    conv.weight.copy_(sub.repeat_interleave(r2, dim=0))  # PixelShuffle reads channels c*r2 .. c*r2+r2-1 for channel c
+    if conv.bias is not None:
+        conv.bias.zero_()
+    return conv
+
+
+@torch.no_grad()
+def start_at_skip(upsampler: PixelShuffleUpsampler, tail: nn.Conv2d) -> None:
+    """ICNR for every sub-pixel convolution of `upsampler` and a zero output head `tail`: a generator whose output
+    is tail(upsampler(...)) + bicubic skip then starts exactly at its skip. The zero head still gets a gradient at
+    step 0 (its input features are non-zero), so everything upstream learns from step 1 on."""
+    for m in upsampler.modules():
+        if isinstance(m, nn.Conv2d):
+            icnr_(m, 2)
+    nn.init.zeros_(tail.weight)
+    if tail.bias is not None:
+        nn.init.zeros_(tail.bias)
 
 
 @dataclass(frozen=True)
@@ -126,6 +158,7 @@ class VFHGenerator(nn.Module):
         self.body_out = nn.Conv2d(w, w, 3, padding=1)
         self.upsample = PixelShuffleUpsampler(w, c.scale)
         self.tail = nn.Conv2d(w, 3, 3, padding=1)
+        start_at_skip(self.upsample, self.tail)
 
     def check_inputs(self, lr: torch.Tensor, mel: torch.Tensor | None) -> None:
         c = self.config

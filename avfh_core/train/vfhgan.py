@@ -6,9 +6,24 @@ The total generator loss (eq. 11) plus the pixel term of the authors' released c
 
     L = w_pix * MSE + L_vgg + alpha * L_lip (eq. 5) + beta * L_freq (eq. 10) + gamma * L_adv
 
-The paper gives no alpha, beta, gamma; `RELEASED_WEIGHTS` are the weights of the authors' released training code:
-perceptual 1, LSGAN 1e-3, focal frequency 1e-4, lip 1e-4, pixel MSE 1. Table 2 and `weight_sensitivity` show what
-changing them does.
+The paper gives no alpha, beta, gamma. Two weight settings (`SETTINGS`, every table takes `setting=`):
+- "released": the weights of the authors' released training code (`RELEASED_WEIGHTS`: perceptual 1, LSGAN 1e-3,
+  focal frequency 1e-4, lip 1e-4, pixel MSE 1) with the perceptual term as MSE of raw features. At these weights the
+  lip and frequency terms are ~1e-4 of the pixel gradient: inert by construction.
+- "balanced": each auxiliary term's weight is set by measurement (`balanced_weights`) so that its share of the
+  generator's gradient norm at step 0, on training windows, is `BALANCED_SHARES` (pixel 0.5, perceptual 0.2,
+  frequency, lip and adversarial 0.1 each); the perceptual term is the scale-free form (features unit-normalised over
+  channels, LPIPS-style, `PerceptualLoss(normalize=True)`). The weights depend on training data and untrained
+  networks only, so they are fixed before any test score exists.
+Every run logs each term's value and its gradient share (`train.loop.gradient_shares`) at step 0 and every
+cfg.vfhgan_grad_every steps, and the discriminator's accuracy on real and generated frames at every step.
+
+GAN optimisation (the paper gives none): G Adam(lr=cfg.lr, betas=(0.9, 0.99)); D Adam(lr=cfg.vfhgan_d_lr,
+betas=(0.5, 0.999)), one D step per G step. The generator starts exactly at bicubic, which a PatchGAN tells from
+sharp HR after a few steps at D's old lr (1e-3, equal to G's): D's accuracy reached ~1 at once and its LSGAN loss
+fell to ~1e-3. A 10x smaller D lr (the two-time-scale rule turned around: the generator, which must first learn the
+pixel residual, gets the larger step; 1e-4 is the usual SRGAN/ESRGAN GAN lr) and beta1 = 0.5 (DCGAN) keep D from
+saturating while gamma = 1e-3 keeps the adversarial gradient small; `d_acc` in the log shows where D stands.
 
 Choices the paper leaves open: the lip-reading term needs a sequence of 2j+1 frames while the generator makes one
 frame per window; we feed the lip reader the ground-truth window with its centre frame replaced by the generated
@@ -36,14 +51,18 @@ from avfh_core.losses.perceptual import PerceptualLoss
 from avfh_core.models.baselines import Bicubic, SRResNet
 from avfh_core.models.vfhgan import PatchDiscriminator, VFHGANConfig, VFHGenerator
 from avfh_core.nn.init import build, seeded
-from avfh_core.train.evaluate import sr_scores
+from avfh_core.train.evaluate import evaluate, sr_scores
 from avfh_core.train.experiment import Trained
-from avfh_core.train.loop import rank, train_loop
+from avfh_core.train.loop import gradient_shares, rank, train_loop
 from avfh_core.train.pretrain import load_feature_net, pretrained_lipreader
 
 PAPER = "vfhgan"
 RELEASED_WEIGHTS: dict[str, float] = dict(pixel=1.0, perceptual=1.0, lip=1e-4, frequency=1e-4, adversarial=1e-3)
 MODELS = ("vfhgan", "srresnet", "bicubic")
+SETTINGS = ("released", "balanced")
+PERCEPTUAL_FORMS = ("mse", "normalized")  # raw-feature MSE (released) | unit-normalised features (scale-free)
+# target share of the generator's gradient norm at step 0 per term, "balanced" setting (sums to 1)
+BALANCED_SHARES: dict[str, float] = dict(pixel=0.5, perceptual=0.2, frequency=0.1, lip=0.1, adversarial=0.1)
 
 
 @dataclass(frozen=True)
@@ -55,21 +74,25 @@ class VFHGANRun:
     generator: tuple[tuple[str, Any], ...] = ()  # VFHGANConfig overrides
     weights: tuple[tuple[str, float], ...] = ()  # overrides of RELEASED_WEIGHTS
     world: tuple[tuple[str, Any], ...] = ()  # data.synth.world overrides (voice_coupling, shuffle_audio, ...)
+    perceptual: str = "mse"  # PERCEPTUAL_FORMS
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.perceptual not in PERCEPTUAL_FORMS:
+            raise ValueError(f"perceptual must be one of {PERCEPTUAL_FORMS}, got {self.perceptual!r}")
         unknown = [k for k, _ in self.weights if k not in RELEASED_WEIGHTS]
         if unknown:
             raise ValueError(f"unknown loss weight(s) {unknown}; known: {sorted(RELEASED_WEIGHTS)}")
 
     @classmethod
     def make(cls, model: str = "vfhgan", generator: Mapping | None = None, weights: Mapping | None = None,
-             world: Mapping | None = None) -> VFHGANRun:
+             world: Mapping | None = None, perceptual: str = "mse") -> VFHGANRun:
         defaults = VFHGANConfig().as_dict()
         gen = {k: v for k, v in (generator or {}).items() if k not in defaults or defaults[k] != v}
         wts = {k: float(v) for k, v in (weights or {}).items() if RELEASED_WEIGHTS.get(k) != v}
-        return cls(model, tuple(sorted(gen.items())), tuple(sorted(wts.items())), tuple(sorted((world or {}).items())))
+        return cls(model, tuple(sorted(gen.items())), tuple(sorted(wts.items())), tuple(sorted((world or {}).items())),
+                   perceptual)
 
     def loss_weights(self) -> dict[str, float]:
         return {**RELEASED_WEIGHTS, **dict(self.weights)}
@@ -102,38 +125,62 @@ def ablation_weights(cfg) -> dict[str, float] | None:
     return None if cfg.vfhgan_ablation_lip else dict(lip=0.0)
 
 
-def table1(cfg) -> dict[str, VFHGANRun]:
-    return {k: VFHGANRun.make(generator=g, weights=ablation_weights(cfg)) for k, g in TABLE1_ROWS.items()}
+def setting_base(cfg, setting: str = "released") -> tuple[dict[str, float], str]:
+    """(weight overrides, perceptual form) of a weight setting: "released" ({}, "mse") or "balanced" (the
+    measured `balanced_weights(cfg)`, "normalized")."""
+    if setting not in SETTINGS:
+        raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
+    if setting == "released":
+        return {}, "mse"
+    return balanced_weights(cfg), "normalized"
 
 
-def table2(cfg) -> dict[str, VFHGANRun]:
-    return {k: VFHGANRun.make(weights=w) for k, w in TABLE2_ROWS.items()}
+def _make(cfg, setting: str, model: str = "vfhgan", generator=None, weights=None, world=None) -> VFHGANRun:
+    base, form = setting_base(cfg, setting)
+    return VFHGANRun.make(model, generator=generator, weights={**base, **(weights or {})}, world=world,
+                          perceptual=form)
 
 
-def backbone(cfg) -> dict[str, VFHGANRun]:
-    return {k: VFHGANRun.make(generator=g, weights=ablation_weights(cfg)) for k, g in BACKBONE_ROWS.items()}
+def table1(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
+    return {k: _make(cfg, setting, generator=g, weights=ablation_weights(cfg)) for k, g in TABLE1_ROWS.items()}
 
 
-def table3(cfg) -> dict[str, VFHGANRun]:
+def table2(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
+    return {k: _make(cfg, setting, weights=w) for k, w in TABLE2_ROWS.items()}
+
+
+def backbone(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
+    return {k: _make(cfg, setting, generator=g, weights=ablation_weights(cfg)) for k, g in BACKBONE_ROWS.items()}
+
+
+def table3(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
     """Bicubic, SRResNet (pixel + perceptual), SRGAN (+ adversarial), ours."""
     return {"bicubic": VFHGANRun.make("bicubic"),
-            "srresnet": VFHGANRun.make("srresnet", weights=dict(lip=0.0, frequency=0.0, adversarial=0.0)),
-            "srgan": VFHGANRun.make("srresnet", weights=dict(lip=0.0, frequency=0.0)),
-            "ours": VFHGANRun.make(weights=ablation_weights(cfg))}
+            "srresnet": _make(cfg, setting, "srresnet", weights=dict(lip=0.0, frequency=0.0, adversarial=0.0)),
+            "srgan": _make(cfg, setting, "srresnet", weights=dict(lip=0.0, frequency=0.0)),
+            "ours": _make(cfg, setting, weights=ablation_weights(cfg))}
 
 
-def causal(cfg) -> dict[str, VFHGANRun]:
+def causal(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
     """The synthetic world's causal knob: the model with and without its audio branch, in three worlds."""
-    return {f"{w}/{row}": VFHGANRun.make(generator=TABLE1_ROWS[g], world=world, weights=ablation_weights(cfg))
+    return {f"{w}/{row}": _make(cfg, setting, generator=TABLE1_ROWS[g], world=world, weights=ablation_weights(cfg))
             for w, world in WORLDS.items() for row, g in (("audio", "audio_attention"), ("no_audio", "visual_only"))}
 
 
-def weight_sensitivity(cfg, term: str, factors: tuple[float, ...] = (0.0, 1.0, 100.0)) -> dict[str, VFHGANRun]:
-    """The released weight of `term` scaled by each factor (0 = off), the other weights as the ablations'."""
+def weight_sensitivity(cfg, term: str, factors: tuple[float, ...] = (0.0, 1.0, 100.0),
+                       setting: str = "released") -> dict[str, VFHGANRun]:
+    """The setting's weight of `term` scaled by each factor (0 = off), the other weights as the ablations'."""
     if term not in RELEASED_WEIGHTS:
         raise ValueError(f"term must be one of {sorted(RELEASED_WEIGHTS)}, got {term!r}")
-    base = ablation_weights(cfg) or {}
-    return {f"{term}x{f:g}": VFHGANRun.make(weights={**base, term: RELEASED_WEIGHTS[term] * f}) for f in factors}
+    base, _ = setting_base(cfg, setting)
+    w0 = {**RELEASED_WEIGHTS, **base}[term]
+    return {f"{term}x{f:g}": _make(cfg, setting, weights={**(ablation_weights(cfg) or {}), term: w0 * f})
+            for f in factors}
+
+
+def pixel_only(cfg) -> VFHGANRun:
+    """The sanity row: the full generator trained on the pixel MSE alone (every other weight 0)."""
+    return VFHGANRun.make(weights={k: (1.0 if k == "pixel" else 0.0) for k in RELEASED_WEIGHTS})
 
 
 TABLES: dict[str, Callable[[Any], dict[str, VFHGANRun]]] = {
@@ -195,11 +242,15 @@ class VFHGANObjective:
         return terms
 
 
-def build_objective(cfg, weights: Mapping[str, float]) -> VFHGANObjective:
+def build_objective(cfg, weights: Mapping[str, float], perceptual_form: str = "mse") -> VFHGANObjective:
     """The objective with the real loss modules (only the terms with a non-zero weight are built; the feature
-    net and the lip reader are pretrained once per configuration and cached)."""
+    net and the lip reader are pretrained once per configuration and cached). perceptual_form: "mse" (raw features,
+    as the released code) or "normalized" (scale-free: features unit-normalised over channels)."""
+    if perceptual_form not in PERCEPTUAL_FORMS:
+        raise ValueError(f"perceptual_form must be one of {PERCEPTUAL_FORMS}, got {perceptual_form!r}")
     weights = dict(weights)
-    perceptual = PerceptualLoss(load_feature_net(cfg)).to(cfg.device) if weights.get("perceptual", 0) else None
+    perceptual = (PerceptualLoss(load_feature_net(cfg), normalize=perceptual_form == "normalized").to(cfg.device)
+                  if weights.get("perceptual", 0) else None)
     frequency = FocalFrequencyLoss() if weights.get("frequency", 0) else None
     lip = None
     if weights.get("lip", 0):
@@ -225,9 +276,12 @@ def init(run: VFHGANRun, cfg, *, seed: int) -> dict[str, nn.Module]:
 
     models = {"generator": build(seed, "generator", generator)}
     if run.model != "bicubic" and run.loss_weights().get("adversarial", 0):
-        models["discriminator"] = build(seed, "discriminator", lambda: PatchDiscriminator(
-            width=max(8, cfg.width // 2), n_down=3 if cfg.hr_size >= 64 else 2))
+        models["discriminator"] = build(seed, "discriminator", lambda: _discriminator(cfg))
     return models
+
+
+def _discriminator(cfg) -> PatchDiscriminator:
+    return PatchDiscriminator(width=max(8, cfg.width // 2), n_down=3 if cfg.hr_size >= 64 else 2)
 
 
 def train(run: VFHGANRun, cfg, *, seed: int, steps: int | None = None, progress: bool = False,
@@ -240,24 +294,27 @@ def train(run: VFHGANRun, cfg, *, seed: int, steps: int | None = None, progress:
         return Trained({k: m.eval() for k, m in models.items()})
     steps = cfg.steps if steps is None else steps
     weights = run.loss_weights()
-    objective = objective or build_objective(cfg, weights)
+    objective = objective or build_objective(cfg, weights, run.perceptual)
     objective.weights = weights
     data = data if data is not None else window_data(cfg, "train", dict(run.world))
     gen, disc = models["generator"], models.get("discriminator")
-    optimizers = {"generator": torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.9, 0.99))}
-    if disc is not None:
-        optimizers["discriminator"] = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.99))
+    optimizers = gan_optimizers(gen, disc, cfg)
+    grad_every = int(cfg.vfhgan_grad_every)
 
     def step_fn(batch, step):
         sr = gen(batch["lr"].contiguous(), batch["mel"])
         out = {}
         if disc is not None:
-            d_loss = lsgan_d_loss(disc(batch["hr"][:, batch["hr"].shape[1] // 2]), disc(sr.detach()))
+            real, fake = disc(batch["hr"][:, batch["hr"].shape[1] // 2]), disc(sr.detach())
+            d_loss = lsgan_d_loss(real, fake)
             optimizers["discriminator"].zero_grad(set_to_none=True)
             d_loss.backward()
             optimizers["discriminator"].step()
             out["d_loss"] = d_loss.item()
+            out.update(discriminator_accuracy(real.detach(), fake.detach()))
         terms = objective.generator_terms(sr, batch, disc)
+        if grad_every and step % grad_every == 0:  # step 0 and every grad_every steps
+            out.update(gradient_shares(terms, weights, list(gen.parameters())))
         optimizers["generator"].zero_grad(set_to_none=True)
         terms["total"].backward()
         optimizers["generator"].step()
@@ -271,6 +328,87 @@ def train(run: VFHGANRun, cfg, *, seed: int, steps: int | None = None, progress:
                          eval_every=cfg.eval_every if eval_fn else 0, progress=progress,
                          desc=f"{run.model} seed {seed}")
     return Trained({k: m.eval() for k, m in models.items()}, log)
+
+
+def gan_optimizers(gen: nn.Module, disc: nn.Module | None, cfg) -> dict[str, torch.optim.Optimizer]:
+    """The optimisers (see the module docstring): G Adam(cfg.lr, betas (0.9, 0.99)); D Adam(cfg.vfhgan_d_lr,
+    betas (0.5, 0.999)), stepped once per G step."""
+    optimizers = {"generator": torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.9, 0.99))}
+    if disc is not None:
+        optimizers["discriminator"] = torch.optim.Adam(disc.parameters(), lr=cfg.vfhgan_d_lr, betas=(0.5, 0.999))
+    return optimizers
+
+
+def discriminator_accuracy(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
+    """The LSGAN discriminator's patch accuracy (targets 1 for real, 0 for generated; threshold 0.5): d_acc_real,
+    d_acc_fake and their mean d_acc. 0.5 is chance; ~1 from the first steps on means D wins at once."""
+    acc_real, acc_fake = float((real > 0.5).float().mean()), float((fake < 0.5).float().mean())
+    return {"d_acc_real": acc_real, "d_acc_fake": acc_fake, "d_acc": 0.5 * (acc_real + acc_fake)}
+
+
+_BALANCED: dict[tuple, dict[str, float]] = {}
+
+
+def measure_gradient_shares(cfg, weights: Mapping[str, float], *, perceptual_form: str = "mse", seed: int = 0,
+                            n_batches: int = 4, run: VFHGANRun | None = None) -> dict[str, float]:
+    """The mean over `n_batches` training batches of each weighted term's gradient norm and share
+    (`train.loop.gradient_shares`) for the untrained generator and discriminator of `run` (default: the full model)
+    at seed `seed`: what step 0 of training sees."""
+    if n_batches < 1:
+        raise ValueError(f"n_batches must be >= 1, got {n_batches}")
+    run = run or VFHGANRun.make()
+    models = {k: m.to(cfg.device) for k, m in init(run, cfg, seed=seed).items()}
+    if "discriminator" not in models and weights.get("adversarial", 0):
+        models["discriminator"] = build(seed, "discriminator", lambda: _discriminator(cfg)).to(cfg.device)
+    gen, disc = models["generator"].train(), models.get("discriminator")
+    objective = build_objective(cfg, weights, perceptual_form)
+    batches = step_batches(window_data(cfg, "train", dict(run.world)), cfg.batch_size, seed + 104729, cfg.device)
+    acc: dict[str, float] = {}
+    for i in range(n_batches):
+        batch = batches(i)
+        terms = objective.generator_terms(gen(batch["lr"], batch["mel"]), batch, disc)
+        for k, v in gradient_shares(terms, weights, list(gen.parameters())).items():
+            acc[k] = acc.get(k, 0.0) + v / n_batches
+    return acc
+
+
+def balanced_weights(cfg, shares: Mapping[str, float] | None = None, *, n_batches: int = 4) -> dict[str, float]:
+    """The "balanced" setting: weights (pixel 1) such that each term's gradient norm at step 0 over the pixel
+    term's is shares[k] / shares["pixel"] (default `BALANCED_SHARES`), measured by `measure_gradient_shares` on
+    training batches at seed 0 with every term at weight 1 and the scale-free perceptual form. Rounded to two
+    significant digits (readable, and stable across machines); cached in-process per configuration."""
+    shares = dict(shares or BALANCED_SHARES)
+    if set(shares) != set(RELEASED_WEIGHTS) or any(v <= 0 for v in shares.values()):
+        raise ValueError(f"shares must give a positive share for each of {sorted(RELEASED_WEIGHTS)}, got {shares}")
+    key = (tuple(sorted((k, str(v)) for k, v in cfg.values.items())), str(cfg.device), tuple(sorted(shares.items())),
+           n_batches)
+    if key not in _BALANCED:
+        ones = {k: 1.0 for k in RELEASED_WEIGHTS}
+        with seeded(0, "balanced_weights"):
+            g = measure_gradient_shares(cfg, ones, perceptual_form="normalized", seed=0, n_batches=n_batches)
+        out = {"pixel": 1.0}
+        for k in RELEASED_WEIGHTS:
+            if k == "pixel":
+                continue
+            norm = g.get(f"gnorm/{k}", 0.0)
+            if not norm > 0:
+                raise ValueError(f"balanced_weights: the {k} term has no gradient at step 0 (norm {norm}); "
+                                 "cannot set its weight by its share")
+            w = shares[k] / shares["pixel"] * g["gnorm/pixel"] / norm
+            out[k] = float(f"{w:.2g}")
+        _BALANCED[key] = out
+    return dict(_BALANCED[key])
+
+
+def init_vs_bicubic(run: VFHGANRun, cfg, *, seed: int) -> dict[str, float]:
+    """PSNR (Y, dB) of the run's *untrained* generator and of bicubic over the run's eval set, and the gap
+    (init - bicubic). With the zero output head (`models.vfhgan.start_at_skip`) the gap is 0: training starts at
+    the baseline."""
+    models = {k: m.to(cfg.device) for k, m in init(run, cfg, seed=seed).items()}
+    data, indices = eval_set(run, cfg)
+    p_init = evaluate(predict, score, {"generator": models["generator"]}, data, indices, cfg)["psnr"]
+    p_bic = evaluate(predict, score, {"generator": Bicubic(cfg.scale)}, data, indices, cfg)["psnr"]
+    return {"psnr_init_db": p_init, "psnr_bicubic_db": p_bic, "gap_db": p_init - p_bic}
 
 
 def eval_set(run: VFHGANRun, cfg) -> tuple[WindowDataset, list[int]]:
