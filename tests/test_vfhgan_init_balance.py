@@ -141,3 +141,21 @@ def test_normalized_perceptual_is_scale_free():
 def test_pixel_only_row(smoke):
     w = V.pixel_only(smoke).loss_weights()
     assert w["pixel"] == 1.0 and all(v == 0 for k, v in w.items() if k != "pixel")
+
+
+def test_fusion_is_additive_by_default_and_concat_is_a_row():
+    assert VFHGANConfig().fusion == "add"
+    torch.manual_seed(0)
+    add = VFHGenerator(VFHGANConfig(width=8, n_stages=1, window=1))
+    cat = VFHGenerator(VFHGANConfig(width=8, n_stages=1, window=1, fusion="concat"))
+    assert add.fuse[0].in_channels == 8 and cat.fuse[0].in_channels == 16
+    lr, mel = torch.rand(1, 3, 3, 8, 8), torch.randn(1, 1, 80, 48)
+    vis = add.visual_branch(add.head(lr.reshape(3, 3, 8, 8)).reshape(1, 24, 8, 8))
+    aud = add.audio_branch(mel)[:, :, None, None]
+    expected = add.attention(add.fuse(vis + aud))  # eq. 2: Psi(xi + psi), then eq. 3
+    torch.testing.assert_close(add.cmfe(add.head(lr.reshape(3, 3, 8, 8)).reshape(1, 3, 8, 8, 8), mel), expected)
+    with pytest.raises(ValueError, match="fusion must be"):
+        VFHGANConfig(fusion="mul")
+    rows = V.fusion(setup("smoke", seed=0, device="cpu"))
+    assert rows["add"] == V.table1(setup("smoke", seed=0, device="cpu"))["audio_attention"]  # no extra run
+    assert dict(rows["concat"].generator) == {"fusion": "concat"}

@@ -8,12 +8,14 @@ window aligned to frame t to the HR frame f_sr_t:
     phfe    = PHFE-B(primary[t])                                 multi-kernel conv + depthwise/SE channel attention
     visual  = xi(primary[t-j..t+j])                              CMFE-B visual branch
     audio   = psi(mel)                                           CMFE-B audio branch
-    f_lv'   = Psi(concat(visual, audio))                         eq. 2 (the text says "concatenated"; eq. 2 prints +)
+    f_lv'   = Psi(visual + audio)                                eq. 2 (eq. 2 prints +, the released code adds;
+                                                                 the text says "concatenated": fusion="concat")
     f_a     = axial-atten(f_lv')                                 eq. 3
     f_sr_t  = upsample(phfe + f_a) + bicubic(f_lr_t)             x4 sub-pixel upsampling
 
 Choices the paper leaves open (each is a documented default here, not a claim about the authors' model):
-- the audio embedding is a vector broadcast over the LR grid before the concatenation;
+- the audio embedding is a vector broadcast over the LR grid before it is added to the visual features (eq. 2 and
+  the released code add; `fusion="concat"`, the paper's text, concatenates and is an ablation row);
 - a global bicubic skip makes the network learn the residual (it speeds up training on a CPU a lot), and the output
   head starts at zero with ICNR-initialised sub-pixel convolutions (`start_at_skip`): an untrained generator outputs
   exactly its bicubic skip (no random residual, no pixel-shuffle checkerboard), so training starts at the baseline;
@@ -69,7 +71,8 @@ class VFHGANConfig:
 
     width: feature channels; n_stages: PHFE-B (or mixnet) stages; scale: upsampling factor (4 in the paper);
     window: j, the generator sees 2j+1 frames (released code: 5 frames, j=2); n_mels / mel_steps_per_frame: the
-    log-mel window layout (80 bins, 16 steps per video frame in the released code); backbone: "phfe" or "mixnet".
+    log-mel window layout (80 bins, 16 steps per video frame in the released code); backbone: "phfe" or "mixnet";
+    fusion: how CMFE-B joins the visual and audio features before Psi, "add" (eq. 2) or "concat" (the text).
     """
 
     width: int = 32
@@ -83,10 +86,13 @@ class VFHGANConfig:
     use_attention: bool = True
     backbone: str = "phfe"
     attention_heads: int = 4
+    fusion: str = "add"
 
     def __post_init__(self):
         if self.backbone not in ("phfe", "mixnet"):
             raise ValueError(f"backbone must be 'phfe' or 'mixnet', got {self.backbone!r}")
+        if self.fusion not in ("add", "concat"):
+            raise ValueError(f"fusion must be 'add' (eq. 2, released code) or 'concat', got {self.fusion!r}")
         if self.window < 0:
             raise ValueError(f"window (j) must be >= 0, got {self.window!r}")
         if self.width < 4 or self.width % self.attention_heads:
@@ -151,7 +157,7 @@ class VFHGenerator(nn.Module):
         if c.use_audio:
             self.audio_branch = AudioBranch(w)
         if c.uses_cmfe:
-            n_in = w * (int(c.use_neighbours) + int(c.use_audio))
+            n_in = w * (int(c.use_neighbours) + int(c.use_audio)) if c.fusion == "concat" else w
             self.fuse = nn.Sequential(nn.Conv2d(n_in, w, 1), nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(w, w, 3, padding=1))
         if c.use_attention:
             self.attention = AxialAttention(w, c.attention_heads)
@@ -171,14 +177,15 @@ class VFHGenerator(nn.Module):
                 raise ValueError(f"mel must be [B,1,{c.n_mels},steps] with B={lr.shape[0]}, got {tuple(mel.shape)}")
 
     def cmfe(self, primary: torch.Tensor, mel: torch.Tensor | None) -> torch.Tensor:
-        """CMFE-B: f_a = axial-atten(Psi(concat(xi(frames), psi(mel)))) (eq. 2-3), a [B,C,h,w] map."""
+        """CMFE-B: f_a = axial-atten(Psi(xi(frames) + psi(mel))) (eq. 2-3; fusion="concat" concatenates), a
+        [B,C,h,w] map."""
         b, t, ch, h, w = primary.shape
         parts = []
         if self.config.use_neighbours:
             parts.append(self.visual_branch(primary.reshape(b, t * ch, h, w)))
         if self.config.use_audio:
             parts.append(self.audio_branch(mel)[:, :, None, None].expand(b, ch, h, w))
-        latent = self.fuse(torch.cat(parts, dim=1))
+        latent = self.fuse(torch.cat(parts, dim=1) if self.config.fusion == "concat" else sum(parts))
         return self.attention(latent) if self.config.use_attention else latent
 
     def forward(self, lr: torch.Tensor, mel: torch.Tensor | None = None) -> torch.Tensor:

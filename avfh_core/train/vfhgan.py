@@ -33,6 +33,7 @@ their lip loss trains nothing). Every network starts from its own random stream 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,6 +116,7 @@ TABLE2_ROWS: dict[str, dict[str, float]] = {  # which terms of eq. 11 are on (pi
     "a_perc_adv": dict(lip=0.0, frequency=0.0), "b_freq": dict(lip=0.0), "c_lip": dict(frequency=0.0), "d_all": {},
 }
 BACKBONE_ROWS: dict[str, dict] = {"mixnet": dict(backbone="mixnet"), "phfe": {}}
+FUSION_ROWS: dict[str, dict] = {"add": {}, "concat": dict(fusion="concat")}  # eq. 2 / released code vs the text
 WORLDS: dict[str, dict] = {"intact": {}, "no_coupling": dict(voice_coupling=0.0), "shuffled": dict(shuffle_audio=True)}
 
 
@@ -153,6 +155,12 @@ def backbone(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
     return {k: _make(cfg, setting, generator=g, weights=ablation_weights(cfg)) for k, g in BACKBONE_ROWS.items()}
 
 
+def fusion(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
+    """CMFE-B fusion ablation: additive (eq. 2, the released code; the default, so this row is table1's
+    audio_attention and costs nothing extra) vs concatenation (the paper's text)."""
+    return {k: _make(cfg, setting, generator=g, weights=ablation_weights(cfg)) for k, g in FUSION_ROWS.items()}
+
+
 def table3(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
     """Bicubic, SRResNet (pixel + perceptual), SRGAN (+ adversarial), ours."""
     return {"bicubic": VFHGANRun.make("bicubic"),
@@ -184,7 +192,7 @@ def pixel_only(cfg) -> VFHGANRun:
 
 
 TABLES: dict[str, Callable[[Any], dict[str, VFHGANRun]]] = {
-    "table1": table1, "table2": table2, "backbone": backbone, "table3": table3, "causal": causal}
+    "table1": table1, "table2": table2, "backbone": backbone, "fusion": fusion, "table3": table3, "causal": causal}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -351,8 +359,8 @@ _BALANCED: dict[tuple, dict[str, float]] = {}
 
 def measure_gradient_shares(cfg, weights: Mapping[str, float], *, perceptual_form: str = "mse", seed: int = 0,
                             n_batches: int = 4, run: VFHGANRun | None = None) -> dict[str, float]:
-    """The mean over `n_batches` training batches of each weighted term's gradient norm and share
-    (`train.loop.gradient_shares`) for the untrained generator and discriminator of `run` (default: the full model)
+    """The mean over `n_batches` training batches of each weighted term's gradient norm ("gnorm/<k>",
+    `train.loop.gradient_shares`) and its share of their sum ("gshare/<k>", a ratio of the means) for the untrained generator and discriminator of `run` (default: the full model)
     at seed `seed`: what step 0 of training sees."""
     if n_batches < 1:
         raise ValueError(f"n_batches must be >= 1, got {n_batches}")
@@ -364,11 +372,15 @@ def measure_gradient_shares(cfg, weights: Mapping[str, float], *, perceptual_for
     objective = build_objective(cfg, weights, perceptual_form)
     batches = step_batches(window_data(cfg, "train", dict(run.world)), cfg.batch_size, seed + 104729, cfg.device)
     acc: dict[str, float] = {}
-    for i in range(n_batches):
-        batch = batches(i)
-        terms = objective.generator_terms(gen(batch["lr"], batch["mel"]), batch, disc)
-        for k, v in gradient_shares(terms, weights, list(gen.parameters())).items():
-            acc[k] = acc.get(k, 0.0) + v / n_batches
+    with seeded(seed, "gradient_shares"):  # any random draw inside a loss (e.g. dropout) is the same every call
+        for i in range(n_batches):
+            batch = batches(i)
+            terms = objective.generator_terms(gen(batch["lr"], batch["mel"]), batch, disc)
+            for k, v in gradient_shares(terms, weights, list(gen.parameters())).items():
+                if k.startswith("gnorm/"):
+                    acc[k] = acc.get(k, 0.0) + v / n_batches
+    total = sum(acc.values())
+    acc.update({"gshare/" + k.split("/", 1)[1]: v / total for k, v in list(acc.items())})
     return acc
 
 
@@ -384,8 +396,7 @@ def balanced_weights(cfg, shares: Mapping[str, float] | None = None, *, n_batche
            n_batches)
     if key not in _BALANCED:
         ones = {k: 1.0 for k in RELEASED_WEIGHTS}
-        with seeded(0, "balanced_weights"):
-            g = measure_gradient_shares(cfg, ones, perceptual_form="normalized", seed=0, n_batches=n_batches)
+        g = measure_gradient_shares(cfg, ones, perceptual_form="normalized", seed=0, n_batches=n_batches)
         out = {"pixel": 1.0}
         for k in RELEASED_WEIGHTS:
             if k == "pixel":
@@ -428,9 +439,31 @@ def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[st
     return sr_scores(pred, hr, cfg.scale, batch["mouth_box"])
 
 
-if __name__ == "__main__":  # python -m avfh_core.train.vfhgan --preset gpu  (or under torchrun: data parallel)
-    import sys
+CLI_RUNS: dict[str, Callable[[Any], VFHGANRun]] = {
+    "ours": lambda cfg: VFHGANRun.make(),  # every term, released weights
+    "ours_balanced": lambda cfg: table1(cfg, "balanced")["audio_attention"],
+    "pixel_only": pixel_only,  # the sanity check: pixel MSE alone must beat bicubic on held-out people
+}
+
+
+def cli(argv: list[str] | None = None) -> None:
+    """`python -m avfh_core.train.vfhgan [--run ours|ours_balanced|pixel_only] --preset ... (experiment.main's
+    flags)`: train and score one run (under torchrun: data parallel); prints its scores and bicubic's."""
+    import argparse
 
     from avfh_core.train.experiment import main
 
-    main(sys.modules[__name__], VFHGANRun.make())
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--run", default="ours", choices=sorted(CLI_RUNS))
+    ap.add_argument("--preset", default="gpu")
+    args, rest = ap.parse_known_args(argv)
+    from avfh_core.config import setup
+
+    cfg = setup(args.preset)
+    main(sys.modules[__name__], CLI_RUNS[args.run](cfg), ["--preset", args.preset, *rest])
+    data, indices = eval_set(VFHGANRun.make(), cfg)
+    print("bicubic:", evaluate(predict, score, {"generator": Bicubic(cfg.scale)}, data, indices, cfg))
+
+
+if __name__ == "__main__":  # python -m avfh_core.train.vfhgan --preset gpu  (or under torchrun: data parallel)
+    cli()
