@@ -117,7 +117,16 @@ class VFHGANConfig:
 
 
 class AudioBranch(nn.Module):
-    """CMFE-B audio branch psi(a_m-s) (eq. 2): a small 2-D CNN over the log-mel window [B,1,n_mels,steps] -> [B,C]."""
+    """CMFE-B audio branch psi(a_m-s) (eq. 2): a small 2-D CNN over the log-mel window [B,1,n_mels,steps] -> [B,C].
+
+    The mel layout (`data.audio`): hop 40 samples at 16 kHz, i.e. 16 steps per video frame (25 fps) and 80 per
+    5-frame window. The released code uses hop 200 with 16 steps per window: the same 0.2 s of audio at a fifth of
+    our time resolution. We keep the finer hop so that frame t owns mel columns 16t..16t+15 exactly (notebook 01
+    shows a click landing there); the CNN's strided convolutions and pooling reduce either layout to one vector.
+    Normalisation: the log-mel (natural log, floor about -11.5, mean about -8, std about 3.5 on the synthetic world)
+    is standardised per window (zero mean, unit variance over bins and steps) before the first convolution, so its
+    offset and scale do not set the size of the audio features at initialisation (the released code feeds the
+    log-mel as it is)."""
 
     def __init__(self, width: int):
         super().__init__()
@@ -130,7 +139,9 @@ class AudioBranch(nn.Module):
         self.fc = nn.Linear(32 * 2 * 4, width)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.net(mel).flatten(1))
+        mean = mel.mean(dim=(1, 2, 3), keepdim=True)
+        std = mel.std(dim=(1, 2, 3), keepdim=True, unbiased=False)
+        return self.fc(self.net((mel - mean) / (std + 1e-5)).flatten(1))
 
 
 class VFHGenerator(nn.Module):

@@ -8,8 +8,10 @@ The total generator loss (eq. 11) plus the pixel term of the authors' released c
 
 The paper gives no alpha, beta, gamma. Two weight settings (`SETTINGS`, every table takes `setting=`):
 - "released": the weights of the authors' released training code (`RELEASED_WEIGHTS`: perceptual 1, LSGAN 1e-3,
-  focal frequency 1e-4, lip 1e-4, pixel MSE 1) with the perceptual term as MSE of raw features. At these weights the
-  lip and frequency terms are ~1e-4 of the pixel gradient: inert by construction.
+  focal frequency 1e-4, lip 1e-4, pixel MSE 1) with the perceptual term as MSE of raw features. What each term
+  then contributes to the gradient is measured, not assumed from the loss values (notebook 05 prints the shares):
+  small loss values need not mean small gradients (at step 0 the lip term's gradient is larger than its value
+  suggests, the focal frequency term's is tiny).
 - "balanced": each auxiliary term's weight is set by measurement (`balanced_weights`) so that its share of the
   generator's gradient norm at step 0, on training windows, is `BALANCED_SHARES` (pixel 0.5, perceptual 0.2,
   frequency, lip and adversarial 0.1 each); the perceptual term is the scale-free form (features unit-normalised over

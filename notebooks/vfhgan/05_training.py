@@ -204,7 +204,7 @@ save_figure(fig, "vfhgan", "05_samples")
 # What to read in the printed outputs: (1) the generator starts *at* bicubic (zero output head, ICNR sub-pixel
 # convolutions; notebook 04 asserts it for every row), so the held-out PSNR curve starts on the bicubic line and
 # any gap at the end is what training did; (2) the gradient-share table says which terms actually move the
-# generator under the released weights: the perceptual term's share dwarfs the pixel term's, and lip and frequency
-# at $10^{-4}$ are orders of magnitude smaller, i.e. inert by construction; (3) the discriminator's accuracy says
+# generator under the released weights (a term with a share near 0 is inert, whatever its loss value; a share
+# near 1 means that term alone decides where the generator goes); (3) the discriminator's accuracy says
 # whether D saturates (it did at once with D's old learning rate, equal to G's; D now steps 10x slower).
 # Notebook 06 compares this "released" setting with the "balanced" one.
