@@ -111,7 +111,7 @@ def test_table_rows_and_errors(cfg):
     assert set(t2) == {"a_perc_adv", "b_freq", "c_lip", "d_all"}
     assert t2["a_perc_adv"].loss_weights()["lip"] == 0.0
     assert t2["d_all"].loss_weights() == V.RELEASED_WEIGHTS
-    assert len(causal) == 6 and set(V.TABLES) == {"table1", "table2", "backbone", "table3", "causal"}
+    assert len(causal) == 6 and set(V.TABLES) == {"table1", "table2", "backbone", "fusion", "table3", "causal"}
     # equal runs are equal (so experiments share them); the smoke preset trains the ablations without the lip term
     assert not cfg.vfhgan_ablation_lip and t1["audio_attention"] == t3["ours"] == V.backbone(cfg)["phfe"]
     assert t3["ours"] == V.VFHGANRun.make(weights=dict(lip=0.0)) != t2["d_all"]
