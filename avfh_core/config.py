@@ -45,7 +45,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_stages=1, vfhgan_eval_windows=12, vfhgan_ablation_steps=3,
         vfhgan_ablation_seeds=1, vfhgan_ablation_lip=False,
         vfhgan_lip_demo_steps=8,
-        vfhgan_d_lr=2e-4, vfhgan_grad_every=4,
+        vfhgan_d_lr=2e-3, vfhgan_grad_every=4,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -61,7 +61,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_stages=3, vfhgan_eval_windows=64, vfhgan_ablation_steps=100,
         vfhgan_ablation_seeds=3, vfhgan_ablation_lip=False,
         vfhgan_lip_demo_steps=120,
-        vfhgan_d_lr=1e-4, vfhgan_grad_every=50,
+        vfhgan_d_lr=1e-3, vfhgan_grad_every=50,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -72,7 +72,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_stages=6, vfhgan_eval_windows=500, vfhgan_ablation_steps=2000,
         vfhgan_ablation_seeds=3, vfhgan_ablation_lip=True,
         vfhgan_lip_demo_steps=300,
-        vfhgan_d_lr=5e-5, vfhgan_grad_every=200,
+        vfhgan_d_lr=5e-4, vfhgan_grad_every=200,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -83,7 +83,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_stages=8, vfhgan_eval_windows=2000, vfhgan_ablation_steps=100000,
         vfhgan_ablation_seeds=3, vfhgan_ablation_lip=True,
         vfhgan_lip_demo_steps=300,
-        vfhgan_d_lr=1e-5, vfhgan_grad_every=1000,
+        vfhgan_d_lr=1e-4, vfhgan_grad_every=1000,
     ),
 }
 

@@ -206,5 +206,5 @@ save_figure(fig, "vfhgan", "05_samples")
 # any gap at the end is what training did; (2) the gradient-share table says which terms actually move the
 # generator under the released weights (a term with a share near 0 is inert, whatever its loss value; a share
 # near 1 means that term alone decides where the generator goes); (3) the discriminator's accuracy says
-# whether D saturates (it did at once with D's old learning rate, equal to G's; D now steps 10x slower).
+# whether D saturates, and the adversarial term's gradient share whether the generator can answer it.
 # Notebook 06 compares this "released" setting with the "balanced" one.
