@@ -21,14 +21,14 @@ Every run logs each term's value and its gradient share (`train.loop.gradient_sh
 cfg.vfhgan_grad_every steps, and the discriminator's accuracy on real and generated frames at every step.
 
 GAN optimisation (the paper gives none): G Adam(lr=cfg.lr, betas=(0.9, 0.99)); D Adam(lr=cfg.vfhgan_d_lr, equal to
-G's at every preset, betas=(0.5, 0.999) as DCGAN), one D step per G step. Measured on 2026-12-04 at the course preset (full
-model, released weights, seed 0, 150 steps; D patch accuracy in 25-step means): D lr 1e-3 gives 0.52 0.54 0.62 0.63 0.68
-0.88, D lr 1e-4 gives 0.53 0.60 0.80 0.95 0.98 0.99, so a slower D does not keep it from winning (it wins sooner).
-D starts at chance now that G starts at bicubic (the old "D wins at once", d_loss ~1e-3 from the first steps, most
-likely came from the randomly initialised head's checkerboard, which a PatchGAN separates easily; not re-measured). What lets D win later is
-that G does not answer it: with the released weights the adversarial term's share of G's gradient is 1e-4 to 1e-2
-while the perceptual term's is 0.97-0.9998 (same run), so G follows the perceptual term alone. The balanced setting
-gives the adversarial term a 0.1 share instead.
+G's at every preset, betas=(0.5, 0.999) as DCGAN), one D step per G step. Measured on 2026-12-04 at the course
+preset (full model, released weights, seed 0, 150 steps; D patch accuracy in 25-step means): D lr 1e-3 gives 0.52
+0.54 0.62 0.63 0.68 0.88, D lr 1e-4 gives 0.53 0.60 0.80 0.95 0.98 0.99, so a slower D does not keep it from winning
+(it wins sooner). D starts at chance now that G starts at bicubic (the old "D wins at once", d_loss ~1e-3 from the
+first steps, most likely came from the randomly initialised head's checkerboard, which a PatchGAN separates easily;
+not re-measured). What lets D win later is that G does not answer it: with the released weights the adversarial
+term's share of G's gradient is 1e-4 to 1e-2 while the perceptual term's is 0.97-0.9998 (same run), so G follows the
+perceptual term alone. The balanced setting gives the adversarial term a 0.1 share instead.
 """
 
 from __future__ import annotations
