@@ -53,11 +53,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         lipreader_steps=400, lipreader_width=16, mouth_size=44,
         eval_every=100, checkpoint_every=100, widgets=True, bench_frames=1024,
         featnet_steps=400, featnet_width=16,
-        # issue 12 budget (<= 20 min for the six vfhgan notebooks on 2 cores, >= 3 seeds per row): one course row
-        # costs ~0.13-0.15 s of CPU per step (full generator; pixel-only 600 steps took 88 s of CPU in all) plus
-        # ~2 s of scoring; the ablation rows (released: Tables 1-3, backbone, fusion, causal; balanced: Tables 1-3)
-        # come to ~80 row-seed units, i.e. ~22 min of CPU at 100 steps, ~11 min on 2 processes
-        # (vfhgan.train_parallel), leaving ~6 min for notebooks 01-05 and the pretrained nets
+        # issue 12 budget (<= 20 min for the six vfhgan notebooks on 2 cores, >= 3 seeds per row). CPU ms per
+        # course step, measured on a loaded machine (2026-12-04, one thread): pixel-only 127, no_audio 203, full
+        # model 244, SRGAN 302, lip rows ~2x; a quiet machine ran 05's 600 full steps in 77 s (~130 ms/step wall).
+        # The ablations (released: Tables 1-3, backbone, fusion, causal; balanced: Tables 1-3) are ~80 row-seed
+        # units at 3 seeds: at 100 steps ~11 s of CPU per step of all rows quiet (~21 s loaded), i.e. ~9 min on
+        # 2 processes (vfhgan.train_parallel) quiet, ~16 min loaded; 60 steps if the quiet total runs over.
         vfhgan_stages=3, vfhgan_eval_windows=64, vfhgan_ablation_steps=100,
         vfhgan_ablation_seeds=3, vfhgan_ablation_lip=False,
         vfhgan_lip_demo_steps=120,
