@@ -108,10 +108,10 @@ from avfh_core.train.vfhgan import TABLES, init_vs_bicubic, pixel_only
 init_rows = {f"{t}/{row}": run for t, table in TABLES.items() for row, run in table(cfg).items()}
 init_rows["sanity/pixel_only"] = pixel_only(cfg)
 init_gaps = {name: init_vs_bicubic(run, cfg, seed=cfg.seed) for name, run in init_rows.items()}
+res.log("init_vs_bicubic", init_gaps)
 for name, r in init_gaps.items():
     print(f"{name:28s} untrained - bicubic = {abs(r['gap_db']):.6f} dB")
     assert abs(r["gap_db"]) < 1e-6, (name, r)
-res.log("init_vs_bicubic", init_gaps)
 
 # %% [markdown]
 # ## Parameter counts of every ablation row (paper scale)
