@@ -50,6 +50,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_ablation_seeds=1, vfhgan_ablation_lip=False,
         vfhgan_lip_demo_steps=8,
         world_train_people=40, world_test_people=12,
+        vfhgan_d_lr=2e-3, vfhgan_grad_every=4,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -57,10 +58,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         lipreader_steps=400, lipreader_width=16, mouth_size=44,
         eval_every=100, checkpoint_every=100, widgets=True, bench_frames=1024,
         featnet_steps=400, featnet_width=16,
-        vfhgan_stages=3, vfhgan_eval_windows=64, vfhgan_ablation_steps=150,
-        vfhgan_ablation_seeds=2, vfhgan_ablation_lip=False,
+        # issue 12 budget (<= 20 min for the six vfhgan notebooks on 2 cores, >= 3 seeds per row). CPU ms per
+        # course step, measured on a loaded machine (2026-12-04, one thread): pixel-only 127, no_audio 203, full
+        # model 244, SRGAN 302, lip rows ~2x; a quiet machine ran 05's 600 full steps in 77 s (~130 ms/step wall).
+        # The ablations (released: Tables 1-3, backbone, fusion, causal; balanced: Tables 1-3) are ~80 row-seed
+        # units at 3 seeds: at 100 steps ~11 s of CPU per step of all rows quiet (~21 s loaded), i.e. ~9 min on
+        # 2 processes (vfhgan.train_parallel) quiet, ~16 min loaded; 60 steps if the quiet total runs over.
+        vfhgan_stages=3, vfhgan_eval_windows=64, vfhgan_ablation_steps=100,
+        vfhgan_ablation_seeds=3, vfhgan_ablation_lip=False,
         vfhgan_lip_demo_steps=120,
         world_train_people=100, world_test_people=50,
+        vfhgan_d_lr=1e-3, vfhgan_grad_every=50,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -72,6 +80,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_ablation_seeds=3, vfhgan_ablation_lip=True,
         vfhgan_lip_demo_steps=300,
         world_train_people=500, world_test_people=100,
+        vfhgan_d_lr=5e-4, vfhgan_grad_every=200,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -83,6 +92,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_ablation_seeds=3, vfhgan_ablation_lip=True,
         vfhgan_lip_demo_steps=300,
         world_train_people=1000, world_test_people=250,
+        vfhgan_d_lr=1e-4, vfhgan_grad_every=1000,
     ),
 }
 
@@ -225,6 +235,7 @@ KNOB_BOUNDS: dict[str, str] = {
     "featnet_steps": ">= 1", "featnet_width": ">= 1", "vfhgan_stages": ">= 1", "vfhgan_eval_windows": ">= 1",
     "vfhgan_ablation_steps": ">= 1", "vfhgan_ablation_seeds": ">= 1", "vfhgan_lip_demo_steps": ">= 1",
     "world_train_people": ">= 1", "world_test_people": ">= 1",
+    "vfhgan_d_lr": "> 0", "vfhgan_grad_every": ">= 0",
 }
 
 

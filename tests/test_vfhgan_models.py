@@ -14,6 +14,12 @@ def inputs(b=2, j=1, h=8, steps=16):
     return torch.rand(b, 2 * j + 1, 3, h, h), torch.randn(b, 1, 80, (2 * j + 1) * steps)
 
 
+def away_from_skip(g):
+    """The generator with a non-zero output head (as after training): an untrained one outputs its bicubic skip."""
+    torch.nn.init.normal_(g.tail.weight, std=0.1)
+    return g
+
+
 @pytest.mark.parametrize("row", [*TABLE1_ROWS.values(), *BACKBONE_ROWS.values()])
 def test_generator_shapes_for_every_ablation_row(row):
     g = VFHGenerator(VFHGANConfig(width=8, n_stages=1, window=1, **row))
@@ -34,19 +40,20 @@ def test_eval_output_in_unit_range():
 def test_audio_branch_changes_the_output_only_when_used():
     lr, mel = inputs()
     torch.manual_seed(1)
-    g = VFHGenerator(width=8, n_stages=1, window=1).eval()
-    assert not torch.allclose(g(lr, mel), g(lr, mel + 3.0))
-    g0 = VFHGenerator(width=8, n_stages=1, window=1, use_audio=False, use_attention=False).eval()
+    g = away_from_skip(VFHGenerator(width=8, n_stages=1, window=1)).eval()
+    assert not torch.allclose(g(lr, mel), g(lr, mel.flip(-1)))
+    torch.testing.assert_close(g(lr, mel), g(lr, 3.0 * mel - 8.0))  # the log-mel is standardised per window
+    g0 = away_from_skip(VFHGenerator(width=8, n_stages=1, window=1, use_audio=False, use_attention=False)).eval()
     torch.testing.assert_close(g0(lr, mel), g0(lr, None))
 
 
 def test_neighbours_influence_the_output():
     lr, mel = inputs()
-    g = VFHGenerator(width=8, n_stages=1, window=1).eval()
+    g = away_from_skip(VFHGenerator(width=8, n_stages=1, window=1)).eval()
     lr2 = lr.clone()
     lr2[:, 0] = 0.0  # change a neighbour, not the centre frame
     assert not torch.allclose(g(lr, mel), g(lr2, mel))
-    g_no = VFHGenerator(width=8, n_stages=1, window=1, **TABLE1_ROWS["no_audio"]).eval()
+    g_no = away_from_skip(VFHGenerator(width=8, n_stages=1, window=1, **TABLE1_ROWS["no_audio"])).eval()
     torch.testing.assert_close(g_no(lr, mel), g_no(lr2, mel))
 
 
@@ -83,7 +90,6 @@ def test_baselines():
     torch.testing.assert_close(Bicubic(4)(lr), up)
     net = SRResNet(width=8, n_blocks=1).eval()
     assert net(lr).shape == (2, 3, 32, 32)
-    # zero-initialised tail -> output equals bicubic with the skip
-    torch.nn.init.zeros_(net.tail.weight)
-    torch.nn.init.zeros_(net.tail.bias)
+    # the zero-initialised tail: the untrained output equals bicubic, through the skip
     torch.testing.assert_close(net(lr), up)
+    assert not torch.allclose(away_from_skip(net)(lr), up)

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from avfh_core.models.vfhgan import start_at_skip
 from avfh_core.nn import PixelShuffleUpsampler, ResidualBlock
 
 
@@ -37,7 +38,9 @@ class SRResNet(nn.Module):
     forward(lr [B,T,3,h,w] or [B,3,h,w], mel ignored) -> [B,3,sh,sw]; clamped to [0,1] in eval mode only.
 
     `bicubic_skip` (default True, not in the original SRResNet) adds the bicubic upsampling of the input, the same
-    global skip our VFH-GAN generator has, so that the comparison measures the architectures, not the skip."""
+    global skip our VFH-GAN generator has, so that the comparison measures the architectures, not the skip. With the
+    skip, the output head starts at zero and the sub-pixel convolutions with ICNR (`models.vfhgan.start_at_skip`),
+    as in our generator: the untrained network outputs exactly bicubic."""
 
     def __init__(self, width: int = 32, n_blocks: int = 4, scale: int = 4, bicubic_skip: bool = True):
         super().__init__()
@@ -47,6 +50,8 @@ class SRResNet(nn.Module):
         self.body = nn.Sequential(*[ResidualBlock(width) for _ in range(n_blocks)], nn.Conv2d(width, width, 3, padding=1))
         self.upsample = PixelShuffleUpsampler(width, scale)
         self.tail = nn.Conv2d(width, 3, 9, padding=4)
+        if bicubic_skip:
+            start_at_skip(self.upsample, self.tail)
 
     def forward(self, lr: torch.Tensor, mel: torch.Tensor | None = None) -> torch.Tensor:
         if lr.ndim == 5:

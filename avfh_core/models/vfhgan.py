@@ -8,13 +8,17 @@ window aligned to frame t to the HR frame f_sr_t:
     phfe    = PHFE-B(primary[t])                                 multi-kernel conv + depthwise/SE channel attention
     visual  = xi(primary[t-j..t+j])                              CMFE-B visual branch
     audio   = psi(mel)                                           CMFE-B audio branch
-    f_lv'   = Psi(concat(visual, audio))                         eq. 2 (the text says "concatenated"; eq. 2 prints +)
+    f_lv'   = Psi(visual + audio)                                eq. 2 (eq. 2 prints +, the released code adds;
+                                                                 the text says "concatenated": fusion="concat")
     f_a     = axial-atten(f_lv')                                 eq. 3
     f_sr_t  = upsample(phfe + f_a) + bicubic(f_lr_t)             x4 sub-pixel upsampling
 
 Choices the paper leaves open (each is a documented default here, not a claim about the authors' model):
-- the audio embedding is a vector broadcast over the LR grid before the concatenation;
-- a global bicubic skip makes the network learn the residual (it speeds up training on a CPU a lot);
+- the audio embedding is a vector broadcast over the LR grid before it is added to the visual features (eq. 2 and
+  the released code add; `fusion="concat"`, the paper's text, concatenates and is an ablation row);
+- a global bicubic skip makes the network learn the residual (it speeds up training on a CPU a lot), and the output
+  head starts at zero with ICNR-initialised sub-pixel convolutions (`start_at_skip`): an untrained generator outputs
+  exactly its bicubic skip (no random residual, no pixel-shuffle checkerboard), so training starts at the baseline;
 - the switches: `use_audio=False, use_neighbours=False` removes CMFE-B altogether, which is the paper's "w/o audio"
   row of Table 1; `use_audio=False, use_neighbours=True` keeps the visual branch only (isolates the audio).
 The discriminator is a PatchGAN (`PatchDiscriminator`), as the paper gives no details.
@@ -31,13 +35,44 @@ import torch.nn.functional as F
 from avfh_core.nn import AxialAttention, MixNetBlock, PHFEBlock, PixelShuffleUpsampler
 
 
+@torch.no_grad()
+def icnr_(conv: nn.Conv2d, upscale: int = 2) -> nn.Conv2d:
+    """ICNR (Aitken et al. 2017, "Checkerboard artifact free sub-pixel convolution"): initialise `conv`, which feeds
+    PixelShuffle(upscale), so that the upscale**2 sub-pixel outputs of each channel start with the same kernel; the
+    shuffled output is then a nearest-neighbour upsampling of a Kaiming-initialised conv (no checkerboard at init).
+    The bias is zeroed. Returns `conv`."""
+    r2 = upscale * upscale
+    if conv.out_channels % r2:
+        raise ValueError(f"icnr_: out_channels={conv.out_channels} of {conv} is not a multiple of upscale**2={r2}")
+    sub = torch.empty(conv.out_channels // r2, *conv.weight.shape[1:])
+    nn.init.kaiming_normal_(sub, a=0.25, nonlinearity="leaky_relu")  # the PReLU after the shuffle starts at 0.25
+    conv.weight.copy_(sub.repeat_interleave(r2, dim=0))  # PixelShuffle reads channels c*r2 .. c*r2+r2-1 for channel c
+    if conv.bias is not None:
+        conv.bias.zero_()
+    return conv
+
+
+@torch.no_grad()
+def start_at_skip(upsampler: PixelShuffleUpsampler, tail: nn.Conv2d) -> None:
+    """ICNR for every sub-pixel convolution of `upsampler` and a zero output head `tail`: a generator whose output
+    is tail(upsampler(...)) + bicubic skip then starts exactly at its skip. The zero head still gets a gradient at
+    step 0 (its input features are non-zero), so everything upstream learns from step 1 on."""
+    for m in upsampler.modules():
+        if isinstance(m, nn.Conv2d):
+            icnr_(m, 2)
+    nn.init.zeros_(tail.weight)
+    if tail.bias is not None:
+        nn.init.zeros_(tail.bias)
+
+
 @dataclass(frozen=True)
 class VFHGANConfig:
     """Architecture switches and sizes of the generator.
 
     width: feature channels; n_stages: PHFE-B (or mixnet) stages; scale: upsampling factor (4 in the paper);
     window: j, the generator sees 2j+1 frames (released code: 5 frames, j=2); n_mels / mel_steps_per_frame: the
-    log-mel window layout (80 bins, 16 steps per video frame in the released code); backbone: "phfe" or "mixnet".
+    log-mel window layout (80 bins, 16 steps per video frame in the released code); backbone: "phfe" or "mixnet";
+    fusion: how CMFE-B joins the visual and audio features before Psi, "add" (eq. 2) or "concat" (the text).
     """
 
     width: int = 32
@@ -51,10 +86,13 @@ class VFHGANConfig:
     use_attention: bool = True
     backbone: str = "phfe"
     attention_heads: int = 4
+    fusion: str = "add"
 
     def __post_init__(self):
         if self.backbone not in ("phfe", "mixnet"):
             raise ValueError(f"backbone must be 'phfe' or 'mixnet', got {self.backbone!r}")
+        if self.fusion not in ("add", "concat"):
+            raise ValueError(f"fusion must be 'add' (eq. 2, released code) or 'concat', got {self.fusion!r}")
         if self.window < 0:
             raise ValueError(f"window (j) must be >= 0, got {self.window!r}")
         if self.width < 4 or self.width % self.attention_heads:
@@ -79,7 +117,16 @@ class VFHGANConfig:
 
 
 class AudioBranch(nn.Module):
-    """CMFE-B audio branch psi(a_m-s) (eq. 2): a small 2-D CNN over the log-mel window [B,1,n_mels,steps] -> [B,C]."""
+    """CMFE-B audio branch psi(a_m-s) (eq. 2): a small 2-D CNN over the log-mel window [B,1,n_mels,steps] -> [B,C].
+
+    The mel layout (`data.audio`): hop 40 samples at 16 kHz, i.e. 16 steps per video frame (25 fps) and 80 per
+    5-frame window. The released code uses hop 200 with 16 steps per window: the same 0.2 s of audio at a fifth of
+    our time resolution. We keep the finer hop so that frame t owns mel columns 16t..16t+15 exactly (notebook 01
+    shows a click landing there); the CNN's strided convolutions and pooling reduce either layout to one vector.
+    Normalisation: the log-mel (natural log, floor about -11.5, mean about -8, std about 3.5 on the synthetic world)
+    is standardised per window (zero mean, unit variance over bins and steps) before the first convolution, so its
+    offset and scale do not set the size of the audio features at initialisation (the released code feeds the
+    log-mel as it is)."""
 
     def __init__(self, width: int):
         super().__init__()
@@ -92,7 +139,9 @@ class AudioBranch(nn.Module):
         self.fc = nn.Linear(32 * 2 * 4, width)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.net(mel).flatten(1))
+        mean = mel.mean(dim=(1, 2, 3), keepdim=True)
+        std = mel.std(dim=(1, 2, 3), keepdim=True, unbiased=False)
+        return self.fc(self.net((mel - mean) / (std + 1e-5)).flatten(1))
 
 
 class VFHGenerator(nn.Module):
@@ -119,13 +168,14 @@ class VFHGenerator(nn.Module):
         if c.use_audio:
             self.audio_branch = AudioBranch(w)
         if c.uses_cmfe:
-            n_in = w * (int(c.use_neighbours) + int(c.use_audio))
+            n_in = w * (int(c.use_neighbours) + int(c.use_audio)) if c.fusion == "concat" else w
             self.fuse = nn.Sequential(nn.Conv2d(n_in, w, 1), nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(w, w, 3, padding=1))
         if c.use_attention:
             self.attention = AxialAttention(w, c.attention_heads)
         self.body_out = nn.Conv2d(w, w, 3, padding=1)
         self.upsample = PixelShuffleUpsampler(w, c.scale)
         self.tail = nn.Conv2d(w, 3, 3, padding=1)
+        start_at_skip(self.upsample, self.tail)
 
     def check_inputs(self, lr: torch.Tensor, mel: torch.Tensor | None) -> None:
         c = self.config
@@ -138,14 +188,15 @@ class VFHGenerator(nn.Module):
                 raise ValueError(f"mel must be [B,1,{c.n_mels},steps] with B={lr.shape[0]}, got {tuple(mel.shape)}")
 
     def cmfe(self, primary: torch.Tensor, mel: torch.Tensor | None) -> torch.Tensor:
-        """CMFE-B: f_a = axial-atten(Psi(concat(xi(frames), psi(mel)))) (eq. 2-3), a [B,C,h,w] map."""
+        """CMFE-B: f_a = axial-atten(Psi(xi(frames) + psi(mel))) (eq. 2-3; fusion="concat" concatenates), a
+        [B,C,h,w] map."""
         b, t, ch, h, w = primary.shape
         parts = []
         if self.config.use_neighbours:
             parts.append(self.visual_branch(primary.reshape(b, t * ch, h, w)))
         if self.config.use_audio:
             parts.append(self.audio_branch(mel)[:, :, None, None].expand(b, ch, h, w))
-        latent = self.fuse(torch.cat(parts, dim=1))
+        latent = self.fuse(torch.cat(parts, dim=1) if self.config.fusion == "concat" else sum(parts))
         return self.attention(latent) if self.config.use_attention else latent
 
     def forward(self, lr: torch.Tensor, mel: torch.Tensor | None = None) -> torch.Tensor:

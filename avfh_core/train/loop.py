@@ -14,6 +14,10 @@
   the term or the tensor; nothing non-finite is ever checkpointed (save_checkpoint refuses it too), so the last
   checkpoint stays a good place to resume from (with a lower learning rate). An exception raised inside `step_fn`
   gets a note naming the step.
+- `gradient_shares(terms, weights, params)` measures how much of the gradient each weighted loss term contributes
+  (the norm of d(w_k L_k)/d params, and that norm over the sum of all terms' norms); a step_fn returns its values
+  as `gnorm/<term>` and `gshare/<term>` on the steps it measures (the other steps record NaN), so the shares land in
+  the loss history next to the loss values.
 - Several processes (`torchrun --nproc-per-node N -m avfh_core.train.vfhgan ...`): `init_distributed()` joins the
   process group (gloo on the CPU, NCCL on GPUs); train_loop then wraps each trainable module in
   `torch.nn.parallel.DistributedDataParallel` (which broadcasts rank 0's weights and averages the gradients in
@@ -80,6 +84,32 @@ class TrainLog:
     def as_dict(self) -> dict[str, Any]:
         return {"history": self.history, "evals": self.evals, "steps_done": self.steps_done,
                 "resumed_from": self.resumed_from, "seconds": self.seconds}
+
+
+def gradient_shares(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float],
+                    params: Any) -> dict[str, float]:
+    """{"gnorm/<k>": ||d(w_k L_k)/d params||, "gshare/<k>": that norm / the sum of every term's norm} for each term
+    k of `terms` with a non-zero weight (keys missing from `weights` and "total" are skipped). `params` is an
+    iterable of tensors (a module's parameters, or an output tensor: the gradient at the generator's output). The
+    graph is retained, so the caller can still backward its total. Norms of different terms do not add (the
+    gradients are vectors), so the shares are a readable ratio, not a decomposition of the total's norm."""
+    params = [p for p in ([params] if isinstance(params, torch.Tensor) else params) if p.requires_grad]
+    if not params:
+        raise ValueError("gradient_shares: no tensor that requires grad among params")
+    norms: dict[str, float] = {}
+    for k, v in terms.items():
+        if k == "total" or not weights.get(k, 0):
+            continue
+        if not v.requires_grad:
+            raise ValueError(f"gradient_shares: loss term {k!r} does not depend on anything that requires grad")
+        grads = torch.autograd.grad(float(weights[k]) * v, params, retain_graph=True, allow_unused=True)
+        norms[k] = math.sqrt(sum(float(g.detach().double().pow(2).sum()) for g in grads if g is not None))
+    if not norms:
+        raise ValueError(f"gradient_shares: no weighted term among {sorted(terms)} (weights {dict(weights)})")
+    total = sum(norms.values())
+    out = {f"gnorm/{k}": n for k, n in norms.items()}
+    out.update({f"gshare/{k}": (n / total if total > 0 else math.nan) for k, n in norms.items()})
+    return out
 
 
 def _rng_state() -> dict[str, Any]:
@@ -328,7 +358,7 @@ def train_loop(
             e.add_note(f"(raised by step_fn in {where})")
             raise
         values = dict(values)
-        bad = {k: v for k, v in values.items() if not math.isfinite(float(v))}
+        bad = {k: v for k, v in values.items() if not math.isfinite(float(v)) and not k.startswith("gshare/")}
         if bad:
             raise TrainingDiverged(
                 f"{where}: non-finite loss term{'s' if len(bad) > 1 else ''} "

@@ -6,19 +6,35 @@ The total generator loss (eq. 11) plus the pixel term of the authors' released c
 
     L = w_pix * MSE + L_vgg + alpha * L_lip (eq. 5) + beta * L_freq (eq. 10) + gamma * L_adv
 
-The paper gives no alpha, beta, gamma; `RELEASED_WEIGHTS` are the weights of the authors' released training code:
-perceptual 1, LSGAN 1e-3, focal frequency 1e-4, lip 1e-4, pixel MSE 1. Table 2 and `weight_sensitivity` show what
-changing them does.
+The paper gives no alpha, beta, gamma. Two weight settings (`SETTINGS`, every table takes `setting=`):
+- "released": the weights of the authors' released training code (`RELEASED_WEIGHTS`: perceptual 1, LSGAN 1e-3,
+  focal frequency 1e-4, lip 1e-4, pixel MSE 1) with the perceptual term as MSE of raw features. What each term
+  then contributes to the gradient is measured, not assumed from the loss values (notebook 05 prints the shares):
+  small loss values need not mean small gradients (at step 0 the lip term's gradient is larger than its value
+  suggests, the focal frequency term's is tiny).
+- "balanced": each auxiliary term's weight is set by measurement (`balanced_weights`) so that its share of the
+  generator's gradient norm at step 0, on training windows, is `BALANCED_SHARES` (pixel 0.5, perceptual 0.2,
+  frequency, lip and adversarial 0.1 each); the perceptual term is the scale-free form (features unit-normalised over
+  channels, LPIPS-style, `PerceptualLoss(normalize=True)`). The weights depend on training data and untrained
+  networks only, so they are fixed before any test score exists.
+Every run logs each term's value and its gradient share (`train.loop.gradient_shares`) at step 0 and every
+cfg.vfhgan_grad_every steps, and the discriminator's accuracy on real and generated frames at every step.
 
-Choices the paper leaves open: the lip-reading term needs a sequence of 2j+1 frames while the generator makes one
-frame per window; we feed the lip reader the ground-truth window with its centre frame replaced by the generated
-one, so the gradient reaches the generator through the centre frame (the authors' code detaches both branches, so
-their lip loss trains nothing). Every network starts from its own random stream (avfh_core.nn.init).
+GAN optimisation (the paper gives none): G Adam(lr=cfg.lr, betas=(0.9, 0.99)); D Adam(lr=cfg.vfhgan_d_lr, equal to
+G's at every preset, betas=(0.5, 0.999) as DCGAN), one D step per G step. Measured on 2026-12-04 at the course
+preset (full model, released weights, seed 0, 150 steps; D patch accuracy in 25-step means): D lr 1e-3 gives 0.52
+0.54 0.62 0.63 0.68 0.88, D lr 1e-4 gives 0.53 0.60 0.80 0.95 0.98 0.99, so a slower D does not keep it from winning
+(it wins sooner). D starts at chance now that G starts at bicubic (the old "D wins at once", d_loss ~1e-3 from the
+first steps, most likely came from the randomly initialised head's checkerboard, which a PatchGAN separates easily;
+not re-measured). What lets D win later is that G does not answer it: with the released weights the adversarial
+term's share of G's gradient is 1e-4 to 1e-2 while the perceptual term's is 0.97-0.9998 (same run), so G follows the
+perceptual term alone. The balanced setting gives the adversarial term a 0.1 share instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,14 +52,18 @@ from avfh_core.losses.perceptual import PerceptualLoss
 from avfh_core.models.baselines import Bicubic, SRResNet
 from avfh_core.models.vfhgan import PatchDiscriminator, VFHGANConfig, VFHGenerator
 from avfh_core.nn.init import build, seeded
-from avfh_core.train.evaluate import sr_scores
+from avfh_core.train.evaluate import evaluate, sr_scores
 from avfh_core.train.experiment import Trained
-from avfh_core.train.loop import rank, train_loop
+from avfh_core.train.loop import gradient_shares, rank, train_loop
 from avfh_core.train.pretrain import load_feature_net, pretrained_lipreader
 
 PAPER = "vfhgan"
 RELEASED_WEIGHTS: dict[str, float] = dict(pixel=1.0, perceptual=1.0, lip=1e-4, frequency=1e-4, adversarial=1e-3)
 MODELS = ("vfhgan", "srresnet", "bicubic")
+SETTINGS = ("released", "balanced")
+PERCEPTUAL_FORMS = ("mse", "normalized")  # raw-feature MSE (released) | unit-normalised features (scale-free)
+# target share of the generator's gradient norm at step 0 per term, "balanced" setting (sums to 1)
+BALANCED_SHARES: dict[str, float] = dict(pixel=0.5, perceptual=0.2, frequency=0.1, lip=0.1, adversarial=0.1)
 
 
 @dataclass(frozen=True)
@@ -55,21 +75,25 @@ class VFHGANRun:
     generator: tuple[tuple[str, Any], ...] = ()  # VFHGANConfig overrides
     weights: tuple[tuple[str, float], ...] = ()  # overrides of RELEASED_WEIGHTS
     world: tuple[tuple[str, Any], ...] = ()  # data.synth.world overrides (voice_coupling, shuffle_audio, ...)
+    perceptual: str = "mse"  # PERCEPTUAL_FORMS
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.perceptual not in PERCEPTUAL_FORMS:
+            raise ValueError(f"perceptual must be one of {PERCEPTUAL_FORMS}, got {self.perceptual!r}")
         unknown = [k for k, _ in self.weights if k not in RELEASED_WEIGHTS]
         if unknown:
             raise ValueError(f"unknown loss weight(s) {unknown}; known: {sorted(RELEASED_WEIGHTS)}")
 
     @classmethod
     def make(cls, model: str = "vfhgan", generator: Mapping | None = None, weights: Mapping | None = None,
-             world: Mapping | None = None) -> VFHGANRun:
+             world: Mapping | None = None, perceptual: str = "mse") -> VFHGANRun:
         defaults = VFHGANConfig().as_dict()
         gen = {k: v for k, v in (generator or {}).items() if k not in defaults or defaults[k] != v}
         wts = {k: float(v) for k, v in (weights or {}).items() if RELEASED_WEIGHTS.get(k) != v}
-        return cls(model, tuple(sorted(gen.items())), tuple(sorted(wts.items())), tuple(sorted((world or {}).items())))
+        return cls(model, tuple(sorted(gen.items())), tuple(sorted(wts.items())), tuple(sorted((world or {}).items())),
+                   perceptual)
 
     def loss_weights(self) -> dict[str, float]:
         return {**RELEASED_WEIGHTS, **dict(self.weights)}
@@ -92,6 +116,7 @@ TABLE2_ROWS: dict[str, dict[str, float]] = {  # which terms of eq. 11 are on (pi
     "a_perc_adv": dict(lip=0.0, frequency=0.0), "b_freq": dict(lip=0.0), "c_lip": dict(frequency=0.0), "d_all": {},
 }
 BACKBONE_ROWS: dict[str, dict] = {"mixnet": dict(backbone="mixnet"), "phfe": {}}
+FUSION_ROWS: dict[str, dict] = {"add": {}, "concat": dict(fusion="concat")}  # eq. 2 / released code vs the text
 WORLDS: dict[str, dict] = {"intact": {}, "no_coupling": dict(voice_coupling=0.0), "shuffled": dict(shuffle_audio=True)}
 
 
@@ -102,42 +127,72 @@ def ablation_weights(cfg) -> dict[str, float] | None:
     return None if cfg.vfhgan_ablation_lip else dict(lip=0.0)
 
 
-def table1(cfg) -> dict[str, VFHGANRun]:
-    return {k: VFHGANRun.make(generator=g, weights=ablation_weights(cfg)) for k, g in TABLE1_ROWS.items()}
+def setting_base(cfg, setting: str = "released") -> tuple[dict[str, float], str]:
+    """(weight overrides, perceptual form) of a weight setting: "released" ({}, "mse") or "balanced" (the
+    measured `balanced_weights(cfg)`, "normalized")."""
+    if setting not in SETTINGS:
+        raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
+    if setting == "released":
+        return {}, "mse"
+    return balanced_weights(cfg), "normalized"
 
 
-def table2(cfg) -> dict[str, VFHGANRun]:
-    return {k: VFHGANRun.make(weights=w) for k, w in TABLE2_ROWS.items()}
+def _make(cfg, setting: str, model: str = "vfhgan", generator=None, weights=None, world=None) -> VFHGANRun:
+    base, form = setting_base(cfg, setting)
+    return VFHGANRun.make(model, generator=generator, weights={**base, **(weights or {})}, world=world,
+                          perceptual=form)
 
 
-def backbone(cfg) -> dict[str, VFHGANRun]:
-    return {k: VFHGANRun.make(generator=g, weights=ablation_weights(cfg)) for k, g in BACKBONE_ROWS.items()}
+def table1(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
+    return {k: _make(cfg, setting, generator=g, weights=ablation_weights(cfg)) for k, g in TABLE1_ROWS.items()}
 
 
-def table3(cfg) -> dict[str, VFHGANRun]:
+def table2(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
+    return {k: _make(cfg, setting, weights=w) for k, w in TABLE2_ROWS.items()}
+
+
+def backbone(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
+    return {k: _make(cfg, setting, generator=g, weights=ablation_weights(cfg)) for k, g in BACKBONE_ROWS.items()}
+
+
+def fusion(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
+    """CMFE-B fusion ablation: additive (eq. 2, the released code; the default, so this row is table1's
+    audio_attention and costs nothing extra) vs concatenation (the paper's text)."""
+    return {k: _make(cfg, setting, generator=g, weights=ablation_weights(cfg)) for k, g in FUSION_ROWS.items()}
+
+
+def table3(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
     """Bicubic, SRResNet (pixel + perceptual), SRGAN (+ adversarial), ours."""
     return {"bicubic": VFHGANRun.make("bicubic"),
-            "srresnet": VFHGANRun.make("srresnet", weights=dict(lip=0.0, frequency=0.0, adversarial=0.0)),
-            "srgan": VFHGANRun.make("srresnet", weights=dict(lip=0.0, frequency=0.0)),
-            "ours": VFHGANRun.make(weights=ablation_weights(cfg))}
+            "srresnet": _make(cfg, setting, "srresnet", weights=dict(lip=0.0, frequency=0.0, adversarial=0.0)),
+            "srgan": _make(cfg, setting, "srresnet", weights=dict(lip=0.0, frequency=0.0)),
+            "ours": _make(cfg, setting, weights=ablation_weights(cfg))}
 
 
-def causal(cfg) -> dict[str, VFHGANRun]:
+def causal(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
     """The synthetic world's causal knob: the model with and without its audio branch, in three worlds."""
-    return {f"{w}/{row}": VFHGANRun.make(generator=TABLE1_ROWS[g], world=world, weights=ablation_weights(cfg))
+    return {f"{w}/{row}": _make(cfg, setting, generator=TABLE1_ROWS[g], world=world, weights=ablation_weights(cfg))
             for w, world in WORLDS.items() for row, g in (("audio", "audio_attention"), ("no_audio", "visual_only"))}
 
 
-def weight_sensitivity(cfg, term: str, factors: tuple[float, ...] = (0.0, 1.0, 100.0)) -> dict[str, VFHGANRun]:
-    """The released weight of `term` scaled by each factor (0 = off), the other weights as the ablations'."""
+def weight_sensitivity(cfg, term: str, factors: tuple[float, ...] = (0.0, 1.0, 100.0),
+                       setting: str = "released") -> dict[str, VFHGANRun]:
+    """The setting's weight of `term` scaled by each factor (0 = off), the other weights as the ablations'."""
     if term not in RELEASED_WEIGHTS:
         raise ValueError(f"term must be one of {sorted(RELEASED_WEIGHTS)}, got {term!r}")
-    base = ablation_weights(cfg) or {}
-    return {f"{term}x{f:g}": VFHGANRun.make(weights={**base, term: RELEASED_WEIGHTS[term] * f}) for f in factors}
+    base, _ = setting_base(cfg, setting)
+    w0 = {**RELEASED_WEIGHTS, **base}[term]
+    return {f"{term}x{f:g}": _make(cfg, setting, weights={**(ablation_weights(cfg) or {}), term: w0 * f})
+            for f in factors}
+
+
+def pixel_only(cfg) -> VFHGANRun:
+    """The sanity row: the full generator trained on the pixel MSE alone (every other weight 0)."""
+    return VFHGANRun.make(weights={k: (1.0 if k == "pixel" else 0.0) for k in RELEASED_WEIGHTS})
 
 
 TABLES: dict[str, Callable[[Any], dict[str, VFHGANRun]]] = {
-    "table1": table1, "table2": table2, "backbone": backbone, "table3": table3, "causal": causal}
+    "table1": table1, "table2": table2, "backbone": backbone, "fusion": fusion, "table3": table3, "causal": causal}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -195,11 +250,15 @@ class VFHGANObjective:
         return terms
 
 
-def build_objective(cfg, weights: Mapping[str, float]) -> VFHGANObjective:
+def build_objective(cfg, weights: Mapping[str, float], perceptual_form: str = "mse") -> VFHGANObjective:
     """The objective with the real loss modules (only the terms with a non-zero weight are built; the feature
-    net and the lip reader are pretrained once per configuration and cached)."""
+    net and the lip reader are pretrained once per configuration and cached). perceptual_form: "mse" (raw features,
+    as the released code) or "normalized" (scale-free: features unit-normalised over channels)."""
+    if perceptual_form not in PERCEPTUAL_FORMS:
+        raise ValueError(f"perceptual_form must be one of {PERCEPTUAL_FORMS}, got {perceptual_form!r}")
     weights = dict(weights)
-    perceptual = PerceptualLoss(load_feature_net(cfg)).to(cfg.device) if weights.get("perceptual", 0) else None
+    perceptual = (PerceptualLoss(load_feature_net(cfg), normalize=perceptual_form == "normalized").to(cfg.device)
+                  if weights.get("perceptual", 0) else None)
     frequency = FocalFrequencyLoss() if weights.get("frequency", 0) else None
     lip = None
     if weights.get("lip", 0):
@@ -225,9 +284,12 @@ def init(run: VFHGANRun, cfg, *, seed: int) -> dict[str, nn.Module]:
 
     models = {"generator": build(seed, "generator", generator)}
     if run.model != "bicubic" and run.loss_weights().get("adversarial", 0):
-        models["discriminator"] = build(seed, "discriminator", lambda: PatchDiscriminator(
-            width=max(8, cfg.width // 2), n_down=3 if cfg.hr_size >= 64 else 2))
+        models["discriminator"] = build(seed, "discriminator", lambda: _discriminator(cfg))
     return models
+
+
+def _discriminator(cfg) -> PatchDiscriminator:
+    return PatchDiscriminator(width=max(8, cfg.width // 2), n_down=3 if cfg.hr_size >= 64 else 2)
 
 
 def train(run: VFHGANRun, cfg, *, seed: int, steps: int | None = None, progress: bool = False,
@@ -240,24 +302,27 @@ def train(run: VFHGANRun, cfg, *, seed: int, steps: int | None = None, progress:
         return Trained({k: m.eval() for k, m in models.items()})
     steps = cfg.steps if steps is None else steps
     weights = run.loss_weights()
-    objective = objective or build_objective(cfg, weights)
+    objective = objective or build_objective(cfg, weights, run.perceptual)
     objective.weights = weights
     data = data if data is not None else window_data(cfg, "train", dict(run.world))
     gen, disc = models["generator"], models.get("discriminator")
-    optimizers = {"generator": torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.9, 0.99))}
-    if disc is not None:
-        optimizers["discriminator"] = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.99))
+    optimizers = gan_optimizers(gen, disc, cfg)
+    grad_every = int(cfg.vfhgan_grad_every)
 
     def step_fn(batch, step):
         sr = gen(batch["lr"].contiguous(), batch["mel"])
         out = {}
         if disc is not None:
-            d_loss = lsgan_d_loss(disc(batch["hr"][:, batch["hr"].shape[1] // 2]), disc(sr.detach()))
+            real, fake = disc(batch["hr"][:, batch["hr"].shape[1] // 2]), disc(sr.detach())
+            d_loss = lsgan_d_loss(real, fake)
             optimizers["discriminator"].zero_grad(set_to_none=True)
             d_loss.backward()
             optimizers["discriminator"].step()
             out["d_loss"] = d_loss.item()
+            out.update(discriminator_accuracy(real.detach(), fake.detach()))
         terms = objective.generator_terms(sr, batch, disc)
+        if grad_every and step % grad_every == 0:  # step 0 and every grad_every steps
+            out.update(gradient_shares(terms, weights, list(gen.parameters())))
         optimizers["generator"].zero_grad(set_to_none=True)
         terms["total"].backward()
         optimizers["generator"].step()
@@ -271,6 +336,90 @@ def train(run: VFHGANRun, cfg, *, seed: int, steps: int | None = None, progress:
                          eval_every=cfg.eval_every if eval_fn else 0, progress=progress,
                          desc=f"{run.model} seed {seed}")
     return Trained({k: m.eval() for k, m in models.items()}, log)
+
+
+def gan_optimizers(gen: nn.Module, disc: nn.Module | None, cfg) -> dict[str, torch.optim.Optimizer]:
+    """The optimisers (see the module docstring): G Adam(cfg.lr, betas (0.9, 0.99)); D Adam(cfg.vfhgan_d_lr,
+    betas (0.5, 0.999)), stepped once per G step."""
+    optimizers = {"generator": torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.9, 0.99))}
+    if disc is not None:
+        optimizers["discriminator"] = torch.optim.Adam(disc.parameters(), lr=cfg.vfhgan_d_lr, betas=(0.5, 0.999))
+    return optimizers
+
+
+def discriminator_accuracy(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
+    """The LSGAN discriminator's patch accuracy (targets 1 for real, 0 for generated; threshold 0.5): d_acc_real,
+    d_acc_fake and their mean d_acc. 0.5 is chance; ~1 from the first steps on means D wins at once."""
+    acc_real, acc_fake = float((real > 0.5).float().mean()), float((fake < 0.5).float().mean())
+    return {"d_acc_real": acc_real, "d_acc_fake": acc_fake, "d_acc": 0.5 * (acc_real + acc_fake)}
+
+
+_BALANCED: dict[tuple, dict[str, float]] = {}
+
+
+def measure_gradient_shares(cfg, weights: Mapping[str, float], *, perceptual_form: str = "mse", seed: int = 0,
+                            n_batches: int = 4, run: VFHGANRun | None = None) -> dict[str, float]:
+    """The mean over `n_batches` training batches of each weighted term's gradient norm ("gnorm/<k>",
+    `train.loop.gradient_shares`) and its share of their sum ("gshare/<k>", a ratio of the means) for the untrained generator and discriminator of `run` (default: the full model)
+    at seed `seed`: what step 0 of training sees."""
+    if n_batches < 1:
+        raise ValueError(f"n_batches must be >= 1, got {n_batches}")
+    run = run or VFHGANRun.make()
+    models = {k: m.to(cfg.device) for k, m in init(run, cfg, seed=seed).items()}
+    if "discriminator" not in models and weights.get("adversarial", 0):
+        models["discriminator"] = build(seed, "discriminator", lambda: _discriminator(cfg)).to(cfg.device)
+    gen, disc = models["generator"].train(), models.get("discriminator")
+    objective = build_objective(cfg, weights, perceptual_form)
+    batches = step_batches(window_data(cfg, "train", dict(run.world)), cfg.batch_size, seed + 104729, cfg.device)
+    acc: dict[str, float] = {}
+    with seeded(seed, "gradient_shares"):  # any random draw inside a loss (e.g. dropout) is the same every call
+        for i in range(n_batches):
+            batch = batches(i)
+            terms = objective.generator_terms(gen(batch["lr"], batch["mel"]), batch, disc)
+            for k, v in gradient_shares(terms, weights, list(gen.parameters())).items():
+                if k.startswith("gnorm/"):
+                    acc[k] = acc.get(k, 0.0) + v / n_batches
+    total = sum(acc.values())
+    acc.update({"gshare/" + k.split("/", 1)[1]: v / total for k, v in list(acc.items())})
+    return acc
+
+
+def balanced_weights(cfg, shares: Mapping[str, float] | None = None, *, n_batches: int = 4) -> dict[str, float]:
+    """The "balanced" setting: weights (pixel 1) such that each term's gradient norm at step 0 over the pixel
+    term's is shares[k] / shares["pixel"] (default `BALANCED_SHARES`), measured by `measure_gradient_shares` on
+    training batches at seed 0 with every term at weight 1 and the scale-free perceptual form. Rounded to two
+    significant digits (readable, and stable across machines); cached in-process per configuration."""
+    shares = dict(shares or BALANCED_SHARES)
+    if set(shares) != set(RELEASED_WEIGHTS) or any(v <= 0 for v in shares.values()):
+        raise ValueError(f"shares must give a positive share for each of {sorted(RELEASED_WEIGHTS)}, got {shares}")
+    key = (tuple(sorted((k, str(v)) for k, v in cfg.values.items())), str(cfg.device), tuple(sorted(shares.items())),
+           n_batches)
+    if key not in _BALANCED:
+        ones = {k: 1.0 for k in RELEASED_WEIGHTS}
+        g = measure_gradient_shares(cfg, ones, perceptual_form="normalized", seed=0, n_batches=n_batches)
+        out = {"pixel": 1.0}
+        for k in RELEASED_WEIGHTS:
+            if k == "pixel":
+                continue
+            norm = g.get(f"gnorm/{k}", 0.0)
+            if not norm > 0:
+                raise ValueError(f"balanced_weights: the {k} term has no gradient at step 0 (norm {norm}); "
+                                 "cannot set its weight by its share")
+            w = shares[k] / shares["pixel"] * g["gnorm/pixel"] / norm
+            out[k] = float(f"{w:.2g}")
+        _BALANCED[key] = out
+    return dict(_BALANCED[key])
+
+
+def init_vs_bicubic(run: VFHGANRun, cfg, *, seed: int) -> dict[str, float]:
+    """PSNR (Y, dB) of the run's *untrained* generator and of bicubic over the run's eval set, and the gap
+    (init - bicubic). With the zero output head (`models.vfhgan.start_at_skip`) the gap is 0: training starts at
+    the baseline."""
+    models = {k: m.to(cfg.device) for k, m in init(run, cfg, seed=seed).items()}
+    data, indices = eval_set(run, cfg)
+    p_init = evaluate(predict, score, {"generator": models["generator"]}, data, indices, cfg)["psnr"]
+    p_bic = evaluate(predict, score, {"generator": Bicubic(cfg.scale)}, data, indices, cfg)["psnr"]
+    return {"psnr_init_db": p_init, "psnr_bicubic_db": p_bic, "gap_db": p_init - p_bic}
 
 
 def eval_set(run: VFHGANRun, cfg) -> tuple[WindowDataset, list[int]]:
@@ -290,9 +439,66 @@ def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[st
     return sr_scores(pred, hr, cfg.scale, batch["mouth_box"])
 
 
-if __name__ == "__main__":  # python -m avfh_core.train.vfhgan --preset gpu  (or under torchrun: data parallel)
-    import sys
+def _train_one(run: VFHGANRun, cfg, seed: int) -> float:
+    """Worker of `train_parallel`: train and score one (run, seed) into the disk cache; its training seconds."""
+    torch.set_num_threads(1)
+    from avfh_core.train.experiment import cached_run
+
+    return float(cached_run(sys.modules[__name__], run, cfg, seed)[0].get("train_seconds", 0.0))
+
+
+def train_parallel(runs: Iterable[VFHGANRun], cfg, n_seeds: int | None = None, workers: int = 2) -> int:
+    """Train every (run, seed) of `runs` that is not cached yet in `workers` spawned processes (one torch thread
+    each), so that a later `experiment.run_rows` over the same rows only reads the disk cache. The pretrained
+    feature net and lip reader are built first, in this process (the workers then load them). Equal runs are
+    trained once. Returns how many runs were trained. workers <= 1: nothing in parallel (run_rows trains)."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    from avfh_core.train.experiment import is_cached, seeds
+
+    if workers <= 1:
+        return 0
+    todo = list(dict.fromkeys((run, s) for run in runs for s in seeds(cfg, n_seeds)))
+    todo = [(run, s) for run, s in todo if run.model != "bicubic" and not is_cached(sys.modules[__name__], run, cfg, s)]
+    if not todo:
+        return 0
+    weights = {k: max(r.loss_weights()[k] for r, _ in todo) for k in RELEASED_WEIGHTS}
+    build_objective(cfg, weights)  # pretrain (or load) the feature net and the lip reader once, here
+    for world in dict.fromkeys(r.world for r, _ in todo):
+        window_data(cfg, "train", dict(world))  # build each synthetic world once (the workers read its cache)
+        window_data(cfg, "test", dict(world))
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        for f in cf.as_completed([ex.submit(_train_one, run, cfg, s) for run, s in todo]):
+            f.result()
+    return len(todo)
+
+
+CLI_RUNS: dict[str, Callable[[Any], VFHGANRun]] = {
+    "ours": lambda cfg: VFHGANRun.make(),  # every term, released weights
+    "ours_balanced": lambda cfg: table1(cfg, "balanced")["audio_attention"],
+    "pixel_only": pixel_only,  # the sanity check: pixel MSE alone must beat bicubic on held-out people
+}
+
+
+def cli(argv: list[str] | None = None) -> None:
+    """`python -m avfh_core.train.vfhgan [--run ours|ours_balanced|pixel_only] --preset ... (experiment.main's
+    flags)`: train and score one run (under torchrun: data parallel); prints its scores and bicubic's."""
+    import argparse
 
     from avfh_core.train.experiment import main
 
-    main(sys.modules[__name__], VFHGANRun.make())
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--run", default="ours", choices=sorted(CLI_RUNS))
+    ap.add_argument("--preset", default="gpu")
+    args, rest = ap.parse_known_args(argv)
+    from avfh_core.config import setup
+
+    cfg = setup(args.preset)
+    main(sys.modules[__name__], CLI_RUNS[args.run](cfg), ["--preset", args.preset, *rest])
+    data, indices = eval_set(VFHGANRun.make(), cfg)
+    print("bicubic:", evaluate(predict, score, {"generator": Bicubic(cfg.scale)}, data, indices, cfg))
+
+
+if __name__ == "__main__":  # python -m avfh_core.train.vfhgan --preset gpu  (or under torchrun: data parallel)
+    cli()

@@ -129,6 +129,21 @@ assert out.shape == (1, 3, 128, 128)
 # visual branch of CMFE-B stacks. The audio branch gives one vector per window, broadcast over the 32x32 grid
 # before the concatenation (our choice: the paper does not say how a 1-D audio code meets a 2-D map).
 
+# %% tags=["nbval-check-output"]
+# Every generator starts at its bicubic skip: the output head is zero at initialisation and the sub-pixel
+# convolutions are ICNR-initialised (`models.vfhgan.start_at_skip`; SRResNet/SRGAN too), so an untrained generator
+# outputs exactly the bicubic image it adds its residual to (no random offset, no pixel-shuffle checkerboard).
+# Checked for every row of every table on this preset's held-out windows; the PSNRs go to the sidecar.
+from avfh_core.train.vfhgan import TABLES, init_vs_bicubic, pixel_only
+
+init_rows = {f"{t}/{row}": run for t, table in TABLES.items() for row, run in table(cfg).items()}
+init_rows["sanity/pixel_only"] = pixel_only(cfg)
+init_gaps = {name: init_vs_bicubic(run, cfg, seed=cfg.seed) for name, run in init_rows.items()}
+res.log("init_vs_bicubic", init_gaps)
+for name, r in init_gaps.items():
+    print(f"{name:28s} untrained - bicubic = {abs(r['gap_db']):.6f} dB")
+    assert abs(r["gap_db"]) < 1e-6, (name, r)
+
 # %% [markdown]
 # ## Parameter counts of every ablation row (paper scale)
 
