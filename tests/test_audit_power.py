@@ -188,3 +188,17 @@ def test_audio_use_separates_a_model_that_listens_from_one_that_does_not():
         audio_use(lambda m, b: b["mel"], score, {}, data, [0], cfg)
     with pytest.raises(KeyError, match="no 'audio' entry"):
         audio_use(lambda m, b: b["mel"], score, {}, data, range(4), cfg, audio_key="audio")
+
+
+def test_vfhgan_positive_controls_rows_and_the_known_handicap():
+    from avfh_core.config import setup
+    from avfh_core.train import vfhgan
+
+    cfg = setup("smoke", seed=0, device="cpu", window=1, steps=2, batch_size=2, width=8, hr_size=32)
+    out = vfhgan.positive_controls(cfg, n_seeds=1, handicap_db=0.5)
+    assert set(out) == {"erased_visual", "erased_audio", "ours", "handicapped", "loss_kept", "loss_removed"}
+    assert all(len(v) == 1 for row in out.values() for v in row.values())
+    drop = out["ours"]["psnr"][0] - out["handicapped"]["psnr"][0]  # one seed: the model pairs with itself
+    assert 0.3 < drop <= 0.5 + 1e-6  # exactly 0.5 dB per image before clipping to [0, 1], at most that after
+    with pytest.raises(ValueError, match="handicap_db must be > 0"):
+        vfhgan.positive_controls(cfg, handicap_db=0)

@@ -206,3 +206,28 @@ def test_report_cli(tmp_path, capsys):
     assert main(["report", str(run)]) == 0
     text = (run / "report.md").read_text()
     assert "No run in this folder logged a table" in text and "vfhgan" in text
+
+
+def test_report_shows_controls_mde_and_audio_use(tmp_path):
+    toy = json.loads(json.dumps(TOY))
+    toy["controls"] = [{"id": "planted", "family": "method beats a baseline", "text": "planted 1 dB", "table": "ctl",
+                        "metric": "psnr", "better": "higher", "a": "weak", "b": "strong", "planted_effect": 1.0,
+                        "claims": ["full_psnr"]}]
+    root = tmp_path / "tables"
+    root.mkdir()
+    (root / "toy.yaml").write_text(yaml.safe_dump(toy))
+    run = tmp_path / "runs" / "r2"
+    (run / "toy").mkdir(parents=True)
+    sc = sidecar(0, [20.0, 20.2, 20.1], [22.0, 22.1, 22.3], [0.3] * 3, [0.2] * 3)
+    sc["metrics"]["ctl_seeds"] = {"weak": {"psnr": [20.0, 20.3, 19.8]}, "strong": {"psnr": [20.2, 21.5, 19.7]}}
+    sc["metrics"]["audio_use_seeds"] = {"intact": {"psnr": [25.0, 25.2, 25.1]},
+                                        "shuffled": {"psnr": [24.0, 24.1, 24.3]}}
+    (run / "toy" / "01_ablation__preset-course.json").write_text(json.dumps(sc))
+    md, _ = build_report(run, tables_root=root)
+    text = md.read_text()
+    assert "### Positive controls" in text and "| planted: planted 1 dB | method beats a baseline | full_psnr |" in text
+    assert "| NO |" in text and "Not detected: planted" in text  # the planted 1 dB drowned in the seed spread
+    assert "#### Audio use at evaluation time" in text and "model uses the audio" in text
+    audit = json.loads((run / "audit.json").read_text())
+    (key,) = audit["controls"]
+    assert audit["controls"][key][0]["detected"] is False
