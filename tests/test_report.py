@@ -37,8 +37,8 @@ TOY = {
 }
 
 
-def sidecar(seed, base_psnr, full_psnr, base_lpips, full_lpips, env_commit="abc"):
-    return {"notebook": "toy/01_ablation", "config": {"preset": "smoke", "seed": seed},
+def sidecar(seed, base_psnr, full_psnr, base_lpips, full_lpips, env_commit="abc", preset="course"):
+    return {"notebook": "toy/01_ablation", "config": {"preset": preset, "seed": seed},
             "environment": {"python": "3.11", "torch": "2.11.0", "device": "cpu", "git_commit": env_commit},
             "metrics": {"t1_seeds": {"base": {"psnr": base_psnr, "lpips": base_lpips},
                                      "full": {"psnr": full_psnr, "lpips": full_lpips}},
@@ -153,6 +153,22 @@ def test_audit_verdicts(tables_root):
     assert recs["extra_psnr"]["verdict"] == "not run" and "extra" in recs["extra_psnr"]["reason"]
     assert verdict_counts(recs.values()) == {"reproduced": 1, "not reproduced": 1, "inconclusive": 0, "not run": 1}
     assert all(r["verdict"] == "not run" for r in audit_claims(pt, []))
+    # the same numbers from smoke runs: inconclusive by construction, with the statistics' verdict in `why`
+    smoke = [sidecar(0, [20.0, 20.2], [21.9, 22.3], [0.31, 0.29], [0.32, 0.28], preset="smoke"),
+             sidecar(2, [20.1, 19.9], [22.0, 22.1], [0.30, 0.30], [0.29, 0.31], preset="smoke")]
+    recs = {r["id"]: r for r in audit_claims(pt, smoke)}
+    assert recs["full_psnr"]["verdict"] == "inconclusive" and "by construction" in recs["full_psnr"]["why"]
+    assert "'reproduced'" in recs["full_psnr"]["why"]
+
+
+def test_audit_one_sided_rule_ignores_the_wrong_direction_bound(tables_root):
+    """The old equivalence rule needed both ends inside +-d/2; an interval reaching far in the wrong direction
+    (here: full is clearly worse than base) blocked "not reproduced". One-sided, it is evidence against the claim."""
+    pt = load_tables("toy", tables_root)
+    worse = [sidecar(0, [20.0, 20.5, 21.0], [19.0, 19.3, 20.4], [0.3] * 3, [0.3] * 3)]
+    rec = {r["id"]: r for r in audit_claims(pt, worse)}["full_psnr"]
+    assert rec["ci_low"] < -1.0  # far beyond -d/2 = -1 in the wrong direction
+    assert rec["ci_high"] < 1.0 and rec["verdict"] == "not reproduced"
 
 
 def test_report_markdown_and_self_contained_html(tmp_path, tables_root):
@@ -164,6 +180,8 @@ def test_report_markdown_and_self_contained_html(tmp_path, tables_root):
     assert "| baseline | 20.000 | 20.050 ± 0.129 (n=4)" in text  # published beside ours, mean ± sd over seeds
     assert "| never run | 21.000 | not run |" in text
     assert "full_psnr: full beats base on PSNR | psnr | 2.000 | 2.025 |" in text
+    assert "| MDE | verdict | why |" in text and "Refutable at the seeds run" in text
+    assert "No positive controls declared for this paper" in text
     assert "reproduced" in text and "not run" in text
     assert "raise ValueError('boom')" in text  # failed notebook with its error cell
     assert "torch | 2.11.0" in text
@@ -173,6 +191,9 @@ def test_report_markdown_and_self_contained_html(tmp_path, tables_root):
     assert "<td class='v-reproduced'>reproduced</td>" in html
     audit = json.loads((run / "audit.json").read_text())
     assert audit["counts"]["reproduced"] == 1
+    (key,) = audit["audits"]
+    rec = {r["id"]: r for r in audit["audits"][key]}["full_psnr"]
+    assert rec["mde"] > 0 and rec["refutable"] is True and audit["controls"][key] == []
     for p, data in before.items():  # the report reads numbers, never writes them
         assert p.read_bytes() == data
 
@@ -185,3 +206,28 @@ def test_report_cli(tmp_path, capsys):
     assert main(["report", str(run)]) == 0
     text = (run / "report.md").read_text()
     assert "No run in this folder logged a table" in text and "vfhgan" in text
+
+
+def test_report_shows_controls_mde_and_audio_use(tmp_path):
+    toy = json.loads(json.dumps(TOY))
+    toy["controls"] = [{"id": "planted", "family": "method beats a baseline", "text": "planted 1 dB", "table": "ctl",
+                        "metric": "psnr", "better": "higher", "a": "weak", "b": "strong", "planted_effect": 1.0,
+                        "claims": ["full_psnr"]}]
+    root = tmp_path / "tables"
+    root.mkdir()
+    (root / "toy.yaml").write_text(yaml.safe_dump(toy))
+    run = tmp_path / "runs" / "r2"
+    (run / "toy").mkdir(parents=True)
+    sc = sidecar(0, [20.0, 20.2, 20.1], [22.0, 22.1, 22.3], [0.3] * 3, [0.2] * 3)
+    sc["metrics"]["ctl_seeds"] = {"weak": {"psnr": [20.0, 20.3, 19.8]}, "strong": {"psnr": [20.2, 21.5, 19.7]}}
+    sc["metrics"]["audio_use_seeds"] = {"intact": {"psnr": [25.0, 25.2, 25.1]},
+                                        "shuffled": {"psnr": [24.0, 24.1, 24.3]}}
+    (run / "toy" / "01_ablation__preset-course.json").write_text(json.dumps(sc))
+    md, _ = build_report(run, tables_root=root)
+    text = md.read_text()
+    assert "### Positive controls" in text and "| planted: planted 1 dB | method beats a baseline | full_psnr |" in text
+    assert "| NO |" in text and "Not detected: planted" in text  # the planted 1 dB drowned in the seed spread
+    assert "#### Audio use at evaluation time" in text and "model uses the audio" in text
+    audit = json.loads((run / "audit.json").read_text())
+    (key,) = audit["controls"]
+    assert audit["controls"][key][0]["detected"] is False

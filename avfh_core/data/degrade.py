@@ -3,6 +3,8 @@
 - `bicubic_down`: VFH-GAN (Sharma et al., Sec. IV-A) x4 bicubic (128 -> 32); Meishvili et al. x16 (128 -> 8);
   VividGAN (Zhang et al.) x8 (128 -> 16).
 - `blur_subsample`: SECNet (Fang et al., Sec. III-A): Gaussian blur sigma 1.5 then 1-of-4 subsampling.
+- `erase_boxes`: a positive control of the claims audit: a box per frame (e.g. the mouth) filled with one constant
+  colour per clip, so what it showed can only come from elsewhere (e.g. the audio).
 - `misalign`: VividGAN's misaligned inputs: a random similarity transform (rotation, scale, shift) per clip.
 - `mix_noise`: Eskimez et al. (Sec. 3): noise mixed at an SNR in -10..30 dB; `make_noise` kinds: white
   (stationary), speech-shaped (stationary, long-term speech spectrum), babble (several other synthetic voices),
@@ -164,3 +166,34 @@ def snr_db(clean: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
     """Measured SNR (dB) of `noisy` against `clean`."""
     n = noisy - clean
     return 10 * torch.log10(clean.pow(2).mean(-1) / n.pow(2).mean(-1).clamp_min(1e-20))
+
+
+def erase_boxes(video: torch.Tensor, boxes: torch.Tensor, box_scale: float = 1.0, margin: int = 1) -> torch.Tensor:
+    """`video` [T, 3, H, W] with the box of each frame (`boxes` [T, 4] as x0, y0, x1, y1, in pixels of an image
+    `box_scale` times larger, e.g. HR mouth boxes on LR frames: box_scale = 4) filled with the clip's mean colour.
+
+    The box is widened to whole pixels plus `margin` pixels on each side and clipped to the frame. The fill is the
+    per-channel mean of the whole clip (every pixel of every frame), a constant that carries nothing frame-specific
+    about what the boxes showed. Returns a new tensor; the input is not changed."""
+    _check_video(video)
+    if video.ndim != 4:
+        raise ValueError(f"video must be [T, 3, H, W], got {tuple(video.shape)}")
+    if not isinstance(boxes, torch.Tensor) or boxes.shape != (video.shape[0], 4):
+        raise ValueError(f"boxes must be [T, 4] = [{video.shape[0]}, 4] for video {tuple(video.shape)}, got "
+                         f"{tuple(getattr(boxes, 'shape', ()))}")
+    if not box_scale > 0:
+        raise ValueError(f"box_scale must be > 0, got {box_scale}")
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    H, W = video.shape[-2:]
+    out = video.clone()
+    fill = video.mean(dim=(0, 2, 3))
+    b = boxes.detach().double().cpu() / box_scale
+    for t in range(video.shape[0]):
+        x0 = max(0, math.floor(float(b[t, 0])) - margin)
+        y0 = max(0, math.floor(float(b[t, 1])) - margin)
+        x1 = min(W, math.ceil(float(b[t, 2])) + margin)
+        y1 = min(H, math.ceil(float(b[t, 3])) + margin)
+        if x1 > x0 and y1 > y0:
+            out[t, :, y0:y1, x0:x1] = fill[:, None, None]
+    return out

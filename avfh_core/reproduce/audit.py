@@ -1,4 +1,5 @@
-"""The claims audit: every quantitative claim of a paper, its published effect, our effect over seeds, a verdict.
+"""The claims audit: every quantitative claim of a paper, its published effect, our effect over seeds, a verdict,
+the smallest effect our seeds could have detected, and the positive controls that show the instrument works.
 
 Honest by construction: it only reads numbers that notebooks logged in their sidecars and the paper's numbers
 transcribed in `tables/<paper>.yaml`; it never writes a number anywhere but the report.
@@ -7,18 +8,35 @@ Where our numbers come from. A notebook that rebuilds a paper's table logs `<tab
 for the audit, `<table>_seeds` = {row: {metric: [one value per seed]}}. The per-seed lists of one run are seeds
 config.seed, config.seed + 1, ... (or the explicit `<table>_seed_ids` = [ids] when a notebook logs them); across
 the runs of a sweep a seed seen twice (same configuration) is counted once. A run that logged only the means
-contributes one value per run, seeded by its config.seed. Claim verdicts are
-`avfh_core.metrics.stats.claim_verdict` on the paired per-seed values of the claim's rows (b - a, as the paper's
-`published_effect`); a claim whose rows or metric no run produced is "not run".
+contributes one value per run, seeded by its config.seed. A claim whose rows or metric no run produced is "not run".
+
+The verdict (`one_sided_verdict`), for a claim "b beats a by d_pub" (d_pub = the paper's b - a; its sign is the
+claimed direction, else `better`): with D = the mean difference b - a over seeds, turned so that positive is the
+claimed direction, and [L, U] its two one-sided (1 - alpha) Student-t bounds (paired over the seeds both rows share;
+Welch's unpaired interval when they share fewer than 2 seeds),
+- "reproduced" when L > 0 (the effect is there, in the claimed direction);
+- "not reproduced" only when U < |d_pub| / 2 (half the published effect is ruled out; an interval that reaches far
+  in the wrong direction is evidence against the claim, not a reason to withhold the verdict);
+- "inconclusive" otherwise, and always with fewer than 2 values per row or on the smoke preset (by construction).
+Beside it, the minimum detectable effect `mde` = (t_{1-alpha,df} + t_{power,df}) * se: the effect a one-sided
+level-alpha test detects with probability `power` at the observed seed spread. When |d_pub| / 2 < mde the claim
+could not have been refuted at this many seeds (`refutable` False).
+
+Positive controls (the YAML's `controls:` section): planted effects scored by the same rule, each covering a family
+of claims (`claims: [ids]`). A control is "detected" when its verdict is "reproduced". A claim whose control was not
+detected (or not run) cannot be "not reproduced": its verdict becomes "inconclusive", with `void` saying why.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-from avfh_core.metrics.stats import claim_verdict
+import yaml
+from scipy import stats as _st
+
 from avfh_core.reproduce.tables import PaperTables
 
 NOT_RUN = "not run"
@@ -79,32 +97,205 @@ def summarize(values: Mapping[Any, float]) -> dict[str, float | int | None]:
     return {"mean": m, "sd": sd, "n": len(v)}
 
 
-def audit_claims(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha: float = 0.05) -> list[dict[str, Any]]:
-    """One record per claim of `paper`: the claim, published effect, ours (effect, CI, p, n) and the verdict."""
+def t_quantile(q: float, df: float) -> float:
+    """The q-quantile of Student's t with df degrees of freedom."""
+    if not 0 < q < 1:
+        raise ValueError(f"q must be in (0, 1), got {q}")
+    if not df > 0:
+        raise ValueError(f"df must be > 0, got {df}")
+    return float(_st.t.ppf(q, df))
+
+
+def min_detectable_effect(se: float | None, df: float | None, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true effect a one-sided level-`alpha` t-test detects with probability `power`, for a mean
+    difference with standard error `se` and `df` degrees of freedom: (t_{1-alpha,df} + t_{power,df}) * se
+    (paired over n seeds: se = sd of the differences / sqrt(n), df = n - 1). inf when se or df is missing."""
+    if not 0 < alpha < 1 or not 0 < power < 1:
+        raise ValueError(f"alpha and power must be in (0, 1), got alpha={alpha}, power={power}")
+    if se is None or df is None or df <= 0 or not math.isfinite(se):
+        return math.inf
+    return (t_quantile(1 - alpha, df) + t_quantile(power, df)) * se
+
+
+def _difference(a: list[float], b: list[float], paired: bool) -> tuple[float, float | None, float | None, int]:
+    """(mean of b - a, its standard error, degrees of freedom, n): paired (same seeds, same order) or Welch."""
+    if paired:
+        d = [y - x for x, y in zip(a, b)]
+        n = len(d)
+        m = sum(d) / n
+        if n < 2:
+            return m, None, None, n
+        sd = math.sqrt(sum((v - m) ** 2 for v in d) / (n - 1))
+        return m, sd / math.sqrt(n), n - 1, n
+    m = sum(b) / len(b) - sum(a) / len(a)
+    n = min(len(a), len(b))
+    if n < 2:
+        return m, None, None, n
+    va = sum((v - sum(a) / len(a)) ** 2 for v in a) / (len(a) - 1) / len(a)
+    vb = sum((v - sum(b) / len(b)) ** 2 for v in b) / (len(b) - 1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return m, 0.0, float(len(a) + len(b) - 2), n
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    return m, se, df, n
+
+
+def one_sided_verdict(a_values: list[float], b_values: list[float], *, published_effect: float | None = None,
+                      better: str = "higher", paired: bool = True, alpha: float = 0.05, power: float = 0.8,
+                      ) -> dict[str, Any]:
+    """Score "b beats a" (module docstring): effect (b - a), the one-sided bounds ci_low/ci_high (in b - a units;
+    together a two-sided 1 - 2*alpha interval), the one-sided p-value, mde, refutable, n, paired, verdict."""
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
+    if not a_values or not b_values:
+        raise ValueError("one_sided_verdict: a_values and b_values must be non-empty")
+    if paired and len(a_values) != len(b_values):
+        raise ValueError(f"paired values must have the same length, got {len(a_values)} and {len(b_values)}")
+    bad = [v for v in (*a_values, *b_values) if not _finite(v)]
+    if bad:
+        raise ValueError(f"one_sided_verdict: non-finite values {bad}")
+    sign = math.copysign(1.0, published_effect) if published_effect else (1.0 if better == "higher" else -1.0)
+    effect, se, df, n = _difference([float(v) for v in a_values], [float(v) for v in b_values], paired)
+    half = abs(published_effect) / 2 if published_effect else None
+    mde = min_detectable_effect(se, df, alpha, power)
+    rec: dict[str, Any] = dict(effect=effect, n=n, paired=paired, expected_sign=int(sign), mde=mde, df=df,
+                               refutable=(half is not None and half >= mde))
+    if se is None:
+        return {**rec, "ci_low": -math.inf, "ci_high": math.inf, "p_value": 1.0, "verdict": "inconclusive",
+                "why": "fewer than 2 values per row: inconclusive by construction"}
+    if se == 0:
+        lo = hi = effect
+        p = 0.0 if sign * effect > 0 else 1.0
+    else:
+        h = t_quantile(1 - alpha, df) * se
+        lo, hi = effect - h, effect + h
+        p = float(_st.t.sf(sign * effect / se, df))
+    lo_dir, hi_dir = (lo, hi) if sign > 0 else (-hi, -lo)  # bounds in the claimed direction
+    if lo_dir > 0:
+        verdict, why = "reproduced", "the one-sided bound excludes 0 in the claimed direction"
+    elif hi_dir < (half if half is not None else 0.0):
+        verdict = "not reproduced"
+        why = ("the one-sided bound rules out half the published effect" if half is not None
+               else "the one-sided bound rules out any effect in the claimed direction")
+    else:
+        verdict = "inconclusive"
+        why = "the interval contains 0 and does not rule out half the published effect"
+    return {**rec, "ci_low": lo, "ci_high": hi, "p_value": p, "verdict": verdict, "why": why}
+
+
+CONTROL_KEYS = ("id", "family", "text", "table", "metric", "better", "a", "b", "planted_effect", "claims")
+
+
+def parse_controls(data: Any, where: Any, claim_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The `controls:` section of a tables file, validated (errors name the file and the control)."""
+    known = set(claim_ids)
+    items = (data or {}).get("controls") if isinstance(data, dict) else None
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ValueError(f"{where}: controls must be a list of mappings with keys {list(CONTROL_KEYS)}")
+    out, seen = [], set()
+    for i, c in enumerate(items):
+        if not isinstance(c, dict):
+            raise ValueError(f"{where}: controls[{i}] must be a mapping with keys {list(CONTROL_KEYS)}")
+        missing = [k for k in CONTROL_KEYS if k not in c]
+        if missing:
+            raise ValueError(f"{where}: controls[{i}] ({c.get('id', '?')}) is missing {missing}")
+        cid = str(c["id"])
+        if cid in seen:
+            raise ValueError(f"{where}: controls: duplicate id {cid!r}")
+        seen.add(cid)
+        if c["better"] not in ("higher", "lower"):
+            raise ValueError(f"{where}: control {cid}: better must be 'higher' or 'lower', got {c['better']!r}")
+        pe = c["planted_effect"]
+        if pe is not None and not _finite(pe):
+            raise ValueError(f"{where}: control {cid}: planted_effect must be a number or null, got {pe!r}")
+        if not isinstance(c["claims"], list) or not c["claims"]:
+            raise ValueError(f"{where}: control {cid}: claims must be a non-empty list of claim ids")
+        unknown = [x for x in c["claims"] if x not in known]
+        if unknown:
+            raise ValueError(f"{where}: control {cid}: unknown claim id(s) {unknown}; claims are {sorted(known)}")
+        out.append({k: c[k] for k in CONTROL_KEYS})
+    return out
+
+
+def load_controls(paper: PaperTables) -> list[dict[str, Any]]:
+    """The positive controls declared in the paper's tables file (none when it has no `controls:` section)."""
+    if paper.source is None or not Path(paper.source).is_file():
+        return []
+    data = yaml.safe_load(Path(paper.source).read_text())
+    return parse_controls(data, paper.source, [c.id for c in paper.claims])
+
+
+def presets_of(sidecars: Iterable[Mapping[str, Any]]) -> set[str]:
+    return {str((sc.get("config") or {}).get("preset")) for sc in sidecars if (sc.get("config") or {}).get("preset")}
+
+
+def _score(spec: Mapping[str, Any], data: Mapping, alpha: float, power: float, effect_key: str) -> dict[str, Any]:
+    va = data.get(spec["a"], {}).get(spec["metric"], {})
+    vb = data.get(spec["b"], {}).get(spec["metric"], {})
+    if not va or not vb:
+        gone = [r for r, v in ((spec["a"], va), (spec["b"], vb)) if not v]
+        return {"verdict": NOT_RUN, "n": 0, "reason": f"no run logged {spec['table']} row(s) {gone} with {spec['metric']}"}
+    seeds = [s for s in va if s in vb]  # paired: the same seeds for both rows
+    paired = len(seeds) >= 2 or (len(seeds) == 1 and (len(va) < 2 or len(vb) < 2))
+    if paired:
+        a_vals, b_vals = [va[s] for s in seeds], [vb[s] for s in seeds]
+    else:
+        a_vals, b_vals, seeds = list(va.values()), list(vb.values()), sorted(set(va) | set(vb), key=str)
+    v = one_sided_verdict(a_vals, b_vals, published_effect=spec[effect_key], better=spec["better"], paired=paired,
+                          alpha=alpha, power=power)
+    return {**v, "seeds": seeds, "ours_a": sum(a_vals) / len(a_vals), "ours_b": sum(b_vals) / len(b_vals)}
+
+
+def audit_controls(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha: float = 0.05,
+                   power: float = 0.8, controls: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One record per positive control: the planted effect, ours, the verdict and `detected`."""
+    controls = load_controls(paper) if controls is None else controls
+    cache: dict[str, dict] = {}
+    out = []
+    for c in controls:
+        data = cache.setdefault(c["table"], collect_table(sidecars, c["table"]))
+        rec = {**c, **_score(c, data, alpha, power, "planted_effect")}
+        rec["detected"] = rec["verdict"] == "reproduced"
+        out.append(rec)
+    return out
+
+
+def audit_claims(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha: float = 0.05, power: float = 0.8,
+                 controls: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One record per claim of `paper`: the claim, published effect, ours (effect, one-sided bounds, p, n, mde) and
+    the verdict. `controls`: the records of `audit_controls` (default: scored here from the same sidecars); a
+    "not reproduced" whose control was not detected is made "inconclusive" with `void` saying why."""
+    controls = audit_controls(paper, sidecars, alpha, power) if controls is None else controls
+    smoke = "smoke" in presets_of(sidecars)
     cache: dict[str, dict] = {}
     records = []
     for c in paper.claims:
         rec: dict[str, Any] = {"id": c.id, "text": c.text, "table": c.table, "metric": c.metric, "a": c.a, "b": c.b,
                                "better": c.better, "published_effect": c.published_effect}
         data = cache.setdefault(c.table, collect_table(sidecars, c.table))
-        va = data.get(c.a, {}).get(c.metric, {})
-        vb = data.get(c.b, {}).get(c.metric, {})
-        seeds = [s for s in va if s in vb]  # paired: the same seeds for both rows
-        if not seeds:
-            records.append({**rec, "verdict": NOT_RUN, "n": 0, "reason": _missing(c, va, vb)})
+        rec.update(_score(rec, data, alpha, power, "published_effect"))
+        mine = [k for k in controls if c.id in k["claims"]]
+        if mine:
+            rec["controls"] = [k["id"] for k in mine]
+        if rec["verdict"] == NOT_RUN:
+            records.append(rec)
             continue
-        a_vals, b_vals = [va[s] for s in seeds], [vb[s] for s in seeds]
-        v = claim_verdict(b_vals, a_vals, better=c.better, published_effect=c.published_effect, alpha=alpha)
-        records.append({**rec, **v, "seeds": seeds, "ours_a": summarize(dict(zip(seeds, a_vals)))["mean"],
-                        "ours_b": summarize(dict(zip(seeds, b_vals)))["mean"]})
+        if smoke:
+            rec["why"] = f"smoke preset (n={rec['n']}): inconclusive by construction; the statistics above would say " \
+                         f"{rec['verdict']!r}"
+            rec["verdict"] = "inconclusive"
+        failed = [k for k in mine if not k["detected"]]
+        if rec["verdict"] == "not reproduced" and failed:
+            rec["void"] = "; ".join(f"control {k['id']} {'not run' if k['verdict'] == NOT_RUN else 'not detected'}"
+                                    for k in failed)
+            rec["verdict"] = "inconclusive"
+            rec["why"] = f"'not reproduced' is void: {rec['void']}"
+        records.append(rec)
     return records
-
-
-def _missing(c, va, vb) -> str:
-    gone = [r for r, v in ((c.a, va), (c.b, vb)) if not v]
-    if gone:
-        return f"no run logged {c.table} row(s) {gone} with {c.metric}"
-    return "the two rows share no seed"
 
 
 def verdict_counts(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
@@ -114,4 +305,5 @@ def verdict_counts(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
-__all__ = ["collect_table", "summarize", "audit_claims", "verdict_counts", "NOT_RUN"]
+__all__ = ["collect_table", "summarize", "audit_claims", "audit_controls", "load_controls", "parse_controls",
+           "min_detectable_effect", "one_sided_verdict", "t_quantile", "verdict_counts", "NOT_RUN"]

@@ -19,7 +19,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from avfh_core.reproduce.audit import NOT_RUN, audit_claims, collect_table, summarize, verdict_counts
+from avfh_core.reproduce.audit import (
+    NOT_RUN,
+    audit_claims,
+    audit_controls,
+    collect_table,
+    one_sided_verdict,
+    presets_of,
+    summarize,
+    verdict_counts,
+)
 from avfh_core.reproduce.batch import MANIFEST, param_slug, read_manifest
 from avfh_core.reproduce.tables import TABLES_DIR, PaperTables, available_papers, load_tables
 
@@ -107,19 +116,79 @@ def table_blocks(paper: PaperTables, sidecars: list[dict[str, Any]]) -> list[Blo
     return blocks
 
 
-def audit_blocks(records: list[dict[str, Any]]) -> list[Block]:
+def audit_blocks(records: list[dict[str, Any]], alpha: float = 0.05) -> list[Block]:
     counts = verdict_counts(records)
-    header = ["claim", "metric", "published (b - a)", "ours (b - a)", "95% CI", "p", "n", "verdict"]
+    header = ["claim", "metric", "published (b - a)", "ours (b - a)", f"one-sided {100 * (1 - alpha):.0f}% bounds",
+              "p (one-sided)", "n", "MDE", "verdict", "why"]
     rows = []
     for r in records:
         if r["verdict"] == NOT_RUN:
-            ours, ci, p = NOT_RUN, "—", "—"
+            ours, ci, p, mde, why = NOT_RUN, "—", "—", "—", r.get("reason", "")
         else:
             ours, ci, p = fmt(r["effect"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["p_value"])
+            mde = fmt(r["mde"]) + ("" if r.get("refutable") or r.get("published_effect") is None
+                                   else " (> |published|/2: not refutable at this n)")
+            why = r.get("why", "")
         rows.append([f"{r['id']}: {r['text']}", r["metric"], fmt(r["published_effect"]), ours, ci, p,
-                     str(r.get("n", 0)), r["verdict"]])
+                     str(r.get("n", 0)), mde, r["verdict"], why])
     summary = ", ".join(f"{v}: {n}" for v, n in counts.items())
-    return [("p", f"{len(records)} claims. {summary}."), ("table", header, rows)]
+    n_refutable = sum(bool(r.get("refutable")) for r in records if r["verdict"] != NOT_RUN)
+    n_scored = sum(r["verdict"] != NOT_RUN for r in records)
+    return [("p", f"{len(records)} claims. {summary}. Refutable at the seeds run (half the published effect >= the "
+                  f"minimum detectable effect, MDE: one-sided alpha {alpha:g}, power 0.8): {n_refutable} of "
+                  f"{n_scored} scored."), ("table", header, rows)]
+
+
+def control_blocks(records: list[dict[str, Any]], alpha: float = 0.05) -> list[Block]:
+    """The positive controls: each planted effect, ours, and whether the audit detected it."""
+    if not records:
+        return [("p", "No positive controls declared for this paper (add a `controls:` section to its tables "
+                      "file): its 'not reproduced' verdicts rest on an untested instrument.")]
+    header = ["control", "family", "covers claims", "metric", "planted (b - a)", "ours (b - a)",
+              f"one-sided {100 * (1 - alpha):.0f}% bounds", "n", "MDE", "detected"]
+    rows = []
+    for r in records:
+        run = r["verdict"] != NOT_RUN
+        rows.append([f"{r['id']}: {r['text']}", r["family"], ", ".join(r["claims"]), r["metric"],
+                     fmt(r["planted_effect"]) if r["planted_effect"] is not None else "sign only",
+                     fmt(r["effect"]) if run else NOT_RUN,
+                     f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]" if run else "—", str(r.get("n", 0)),
+                     fmt(r["mde"]) if run else "—",
+                     "yes" if r["detected"] else ("not run" if not run else "NO")])
+    missed = [r["id"] for r in records if not r["detected"]]
+    note = ("Every control detected: the instrument sees planted effects of these sizes." if not missed else
+            f"Not detected: {', '.join(missed)}. A 'not reproduced' verdict of the claims they cover is void "
+            "(shown as inconclusive).")
+    return [("p", note), ("table", header, rows)]
+
+
+def audio_use_blocks(sidecars: list[dict[str, Any]], alpha: float = 0.05) -> list[Block]:
+    """`audio_use_seeds` ({condition: {metric: [per seed]}}, from `evaluate.audio_use`): a trained audio model
+    scored with intact, shuffled and silenced audio, beside the audio claims."""
+    data = collect_table(sidecars, "audio_use")
+    if "intact" not in data:
+        return []
+    header = ["audio at evaluation", "metric", "ours (mean ± sd, n)", "intact - this", "one-sided bounds", "verdict"]
+    rows = []
+    for cond in sorted(data, key=lambda c: (c != "intact", c)):
+        for metric, vals in sorted(data[cond].items()):
+            s = summarize(vals)
+            cells = [cond, metric, _cell(None, s)[1]]
+            base = data["intact"].get(metric, {})
+            seeds = [k for k in vals if k in base]
+            if cond != "intact" and seeds:
+                v = one_sided_verdict([vals[k] for k in seeds], [base[k] for k in seeds], better="higher",
+                                      alpha=alpha)
+                cells += [fmt(v["effect"]), f"[{fmt(v['ci_low'])}, {fmt(v['ci_high'])}]",
+                          "model uses the audio" if v["verdict"] == "reproduced" else
+                          ("no use detected" if v["verdict"] == "not reproduced" else "inconclusive")]
+            else:
+                cells += ["—", "—", "—"]
+            rows.append(cells)
+    return [("h4", "Audio use at evaluation time"),
+            ("p", "The trained audio model scored on the same test windows with its audio intact, shuffled across "
+                  "windows, or silenced (`evaluate.audio_use`): a model that uses the audio loses when it is taken "
+                  "away. Read beside the audio claims."), ("table", header, rows)]
 
 
 def environment_blocks(sidecars: list[dict[str, Any]]) -> list[Block]:
@@ -196,9 +265,13 @@ def build_blocks(run_dir: Path, alpha: float = 0.05, tables_root: Path | None = 
     transcribed = available_papers(tables_root or TABLES_DIR)
     blocks: list[Block] = [("h1", f"avfh reproduction report: {run_dir.name}"),
                            ("p", "Our numbers are read from the notebooks' sidecars; the paper's are transcribed from "
-                                 "the paper (avfh_core/reproduce/tables/). Claims are scored over seeds with a paired "
-                                 f"t-test and its {100 * (1 - alpha):.0f}% interval (avfh_core.metrics.stats.claim_verdict).")]
+                                 "the paper (avfh_core/reproduce/tables/). Claims are scored over seeds, one-sided "
+                                 f"(alpha {alpha:g}; avfh_core.reproduce.audit.one_sided_verdict): reproduced when the "
+                                 "bound excludes 0 in the claimed direction, not reproduced only when it rules out "
+                                 "half the published effect, each with its minimum detectable effect and the "
+                                 "positive controls of its family.")]
     audits: dict[str, list] = {}
+    control_audits: dict[str, list] = {}
     paper_blocks: list[Block] = []
     for paper in papers:
         mine = [s for s in sidecars if s["_paper"] == paper]
@@ -211,10 +284,16 @@ def build_blocks(run_dir: Path, alpha: float = 0.05, tables_root: Path | None = 
             if len(groups) > 1:
                 paper_blocks.append(("h3", f"configuration {key}"))
             if pt is not None:
-                records = audit_claims(pt, group, alpha=alpha)
+                controls = audit_controls(pt, group, alpha=alpha)
+                records = audit_claims(pt, group, alpha=alpha, controls=controls)
                 audits[f"{paper}/{key}"] = records
-                paper_blocks += [("h3", "Claims audit"), *audit_blocks(records), ("h3", "Tables"),
-                                 *table_blocks(pt, group)]
+                control_audits[f"{paper}/{key}"] = controls
+                if "smoke" in presets_of(group):
+                    paper_blocks.append(("p", "Smoke preset: every verdict is inconclusive by construction (1-2 "
+                                              "seeds, a few steps); the numbers check the pipeline, not the paper."))
+                paper_blocks += [("h3", "Claims audit"), *audit_blocks(records, alpha),
+                                 *audio_use_blocks(group, alpha), ("h3", "Positive controls"),
+                                 *control_blocks(controls, alpha), ("h3", "Tables"), *table_blocks(pt, group)]
             else:
                 paper_blocks.append(("p", "No tables transcribed for this paper yet "
                                           "(add avfh_core/reproduce/tables/{paper}.yaml)."))
@@ -231,7 +310,7 @@ def build_blocks(run_dir: Path, alpha: float = 0.05, tables_root: Path | None = 
     if not_run:
         blocks.append(("p", f"Papers with transcribed tables not run here: {', '.join(not_run)}."))
     blocks += [("h2", "Runs"), *run_blocks(run_dir), *paper_blocks]
-    return blocks, {"audits": audits, "counts": total, "papers": papers}
+    return blocks, {"audits": audits, "controls": control_audits, "counts": total, "papers": papers}
 
 
 def to_markdown(blocks: list[Block], base: Path) -> str:
@@ -315,4 +394,4 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, alpha: 
 
 
 __all__ = ["build_report", "build_blocks", "load_sidecars", "to_markdown", "to_html", "audit_blocks",
-           "table_blocks"]
+           "audio_use_blocks", "control_blocks", "table_blocks"]

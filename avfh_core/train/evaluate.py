@@ -6,7 +6,8 @@ A paper gives two functions (see CONTRIBUTING.md, "The per-paper contract"):
     score(pred, batch, cfg) -> {metric: values [B]} # one value per item; NaN = no value for that item
 
 `evaluate` averages each metric over all items (NaN values left out), so a score is the same whatever the batch
-size. `sr_scores` is the metric bundle of the face super-resolution papers.
+size. `audio_use` scores a trained audio model with its audio intact, shuffled and silenced. `sr_scores` is the
+metric bundle of the face super-resolution papers.
 """
 
 from __future__ import annotations
@@ -81,6 +82,52 @@ def probe(predict: Predict, score: Score, data, cfg, n: int = 32, metrics: Seque
     return eval_fn
 
 
+class _AudioSwapped(torch.utils.data.Dataset):
+    """Items `indices` of `data` with their `key` entry replaced by `audio[k]` (the k-th evaluated item)."""
+
+    def __init__(self, data, indices: Sequence[int], key: str, audio: Sequence[torch.Tensor]):
+        self.data, self.indices, self.key, self.audio = data, list(indices), key, list(audio)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int) -> dict:
+        return {**self.data[self.indices[k]], self.key: self.audio[k]}
+
+
+@torch.no_grad()
+def audio_use(predict: Predict, score: Score, models: Mapping[str, nn.Module], data, indices: Sequence[int], cfg,
+              *, audio_key: str = "mel", silence: float | None = None, seed: int = 0, batch_size: int = 32,
+              ) -> dict[str, dict[str, float]]:
+    """Does a trained model use its audio at evaluation time? {condition: {metric: mean}} for the same items scored
+    with their audio "intact", "shuffled" (each item gets the audio of another evaluated item: a seeded derangement,
+    so no item keeps its own) and "silenced" (the audio replaced by the constant `silence`; default: the smallest
+    value in the evaluated items' audio, i.e. the floor of a log-mel spectrogram). A model that uses the audio scores
+    lower when it is shuffled or silenced; one that ignores it scores the same.
+
+    Generic: `predict`, `score` as for `evaluate`; `data[k][audio_key]` is the audio the model reads."""
+    indices = list(indices)
+    if len(indices) < 2:
+        raise ValueError(f"audio_use: needs at least 2 items to shuffle the audio, got {len(indices)}")
+    try:
+        audio = [torch.as_tensor(data[k][audio_key]) for k in indices]
+    except KeyError:
+        raise KeyError(f"audio_use: the items of {type(data).__name__} have no {audio_key!r} entry "
+                       f"(keys: {sorted(data[indices[0]])})") from None
+    shapes = {tuple(a.shape) for a in audio}
+    if len(shapes) != 1:
+        raise ValueError(f"audio_use: the items' {audio_key!r} tensors differ in shape {sorted(shapes)}; "
+                         "shuffling needs one shape")
+    fill = float(min(float(a.min()) for a in audio)) if silence is None else float(silence)
+    perm = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed)).tolist()
+    donor = {perm[i]: perm[(i + 1) % len(perm)] for i in range(len(perm))}  # a cycle: no item keeps its audio
+    conditions = {"intact": audio, "shuffled": [audio[donor[k]] for k in range(len(indices))],
+                  "silenced": [torch.full_like(a, fill) for a in audio]}
+    every = list(range(len(indices)))
+    return {name: evaluate(predict, score, models, _AudioSwapped(data, indices, audio_key, aud), every, cfg,
+                           batch_size=batch_size) for name, aud in conditions.items()}
+
+
 def sr_scores(sr: torch.Tensor, hr: torch.Tensor, scale: int, mouth_box: torch.Tensor | None = None,
               ) -> dict[str, torch.Tensor]:
     """Per-image super-resolution scores [B]: PSNR and SSIM on Y (border of `scale` px cropped), ERQA (edge F1), and,
@@ -99,4 +146,4 @@ def sr_scores(sr: torch.Tensor, hr: torch.Tensor, scale: int, mouth_box: torch.T
     return out
 
 
-__all__ = ["evaluate", "predict_all", "probe", "sr_scores"]
+__all__ = ["audio_use", "evaluate", "predict_all", "probe", "sr_scores"]

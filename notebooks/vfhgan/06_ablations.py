@@ -63,11 +63,11 @@ import matplotlib.pyplot as plt
 
 from avfh_core.config import preset_values, setup
 from avfh_core.data.batching import spread_indices
-from avfh_core.reproduce.audit import audit_claims, verdict_counts
+from avfh_core.reproduce.audit import audit_claims, audit_controls, verdict_counts
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import beside_paper, load_tables
 from avfh_core.train import vfhgan
-from avfh_core.train.evaluate import predict_all
+from avfh_core.train.evaluate import audio_use, predict_all
 from avfh_core.train.experiment import cached_run, means, run_rows, seeds
 from avfh_core.viz import save_figure
 
@@ -254,13 +254,37 @@ res.log("weight_sensitivity", sens_means)
 # function as the report's (`audit_claims`), from the per-seed tables this notebook has logged.
 
 # %%
-claims = audit_claims(paper, [res.data])
+# Positive controls (planted effects the audit must detect) and audio use at evaluation time, then every claim.
+ctl_rows = vfhgan.positive_controls(cfg)
+res.log("controls", means(ctl_rows))
+res.log("controls_seeds", ctl_rows)
+audio_run = vfhgan.table1(cfg)["audio_attention"]
+au_data, au_idx = vfhgan.eval_set(audio_run, cfg)
+au = [audio_use(vfhgan.predict, vfhgan.score, cached_run(vfhgan, audio_run, cfg, s)[1].models, au_data, au_idx, cfg,
+                seed=s) for s in seeds(cfg)]
+res.log("audio_use_seeds", {c: {m: [a[c][m] for a in au] for m in au[0][c]} for c in au[0]})
+for c in au[0]:
+    print(f"audio {c:9s} PSNR {sum(a[c]['psnr'] for a in au) / len(au):.3f}  "
+          f"mouth PSNR {sum(a[c]['mouth_psnr'] for a in au) / len(au):.3f}  (audio_attention, {len(au)} seeds)")
+
+controls = audit_controls(paper, [res.data])
+for k in controls:
+    planted = "sign only" if k["planted_effect"] is None else f"{k['planted_effect']:+.3f}"
+    if k["verdict"] == "not run":
+        print(f"control {k['id']:32s} not run")
+        continue
+    print(f"control {k['id']:32s} {'detected' if k['detected'] else 'NOT detected':12s} ours {k['effect']:+.3f} "
+          f"[{k['ci_low']:+.3f}, {k['ci_high']:+.3f}] n={k['n']} MDE {k['mde']:.3f}  planted {planted}")
+claims = audit_claims(paper, [res.data], controls=controls)
 for c in claims:
     if c["verdict"] == "not run":
         print(f"{c['id']:26s} not run ({c['a']} or {c['b']} not in our table)")
         continue
+    flag = "" if c["refutable"] else "  (|paper|/2 < MDE: not refutable at this n)"
     print(f"{c['id']:26s} {c['verdict']:15s} ours {c['effect']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] "
-          f"p={c['p_value']:.3f} n={c['n']}   paper {c['published_effect']:+.3f}")
+          f"p={c['p_value']:.3f} n={c['n']} MDE {c['mde']:.3f}   paper {c['published_effect']:+.3f}{flag}"
+          + (f"  [{c['void']}]" if c.get("void") else ""))
+res.log("controls_audit", controls)
 res.log("claims", claims)
 counts = verdict_counts(claims)
 print(counts)

@@ -1,0 +1,204 @@
+"""The claims audit's statistics: the one-sided verdict rule, the minimum detectable effect, the positive controls
+(planted effects of known size) and the evaluation-time audio check, on synthetic sidecars."""
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats as st
+
+from avfh_core.data.degrade import erase_boxes
+from avfh_core.reproduce.audit import (
+    audit_claims,
+    audit_controls,
+    min_detectable_effect,
+    one_sided_verdict,
+    parse_controls,
+    t_quantile,
+)
+from avfh_core.reproduce.tables import load_tables, parse_tables
+from avfh_core.train.evaluate import audio_use
+
+TOY = {"paper": "toy", "title": "toy",
+       "tables": {"t": {"metrics": ["psnr"], "rows": {"base": {"psnr": 20.0}, "full": {"psnr": 22.0}}}},
+       "claims": [{"id": "full_psnr", "text": "full beats base", "table": "t", "metric": "psnr", "better": "higher",
+                   "a": "base", "b": "full", "published_effect": 2.0}]}
+CONTROL = {"id": "planted", "family": "method beats a baseline", "text": "planted 1 dB", "table": "ctl",
+           "metric": "psnr", "better": "higher", "a": "weak", "b": "strong", "planted_effect": 1.0,
+           "claims": ["full_psnr"]}
+
+
+def sidecar(table, rows, seed=0, preset="course"):
+    """rows: {row: [per-seed psnr]} -> a sidecar logging `<table>_seeds` (seeds seed, seed + 1, ...)."""
+    return {"notebook": "toy/01", "config": {"preset": preset, "seed": seed},
+            "metrics": {f"{table}_seeds": {r: {"psnr": list(map(float, v))} for r, v in rows.items()}}}
+
+
+def planted(rng, n, effect, sd_seed=0.5, sd_pair=0.1):
+    """Two rows over n seeds: a shared per-seed level (spread sd_seed) plus a planted b - a of `effect`."""
+    level = 20 + rng.normal(0, sd_seed, n)
+    return level + rng.normal(0, sd_pair, n), level + effect + rng.normal(0, sd_pair, n)
+
+
+def test_mde_matches_a_direct_t_quantile_computation():
+    for n in (2, 3, 5, 10):
+        sd = 0.37
+        se, df = sd / math.sqrt(n), n - 1
+        direct = (st.t.ppf(0.95, df) + st.t.ppf(0.8, df)) * se
+        assert math.isclose(min_detectable_effect(se, df), direct, rel_tol=1e-12)
+        assert math.isclose(t_quantile(0.95, df), st.t.ppf(0.95, df))
+        # the power at the MDE, computed exactly from the noncentral t, is about the nominal 0.8
+        if n >= 3:
+            exact_power = st.nct.sf(st.t.ppf(0.95, df), df, direct / se)
+            assert 0.75 < exact_power < 0.85, (n, exact_power)
+    assert min_detectable_effect(None, None) == math.inf
+    assert min_detectable_effect(0.2, 4, alpha=0.01) > min_detectable_effect(0.2, 4, alpha=0.05)
+    with pytest.raises(ValueError, match="power"):
+        min_detectable_effect(0.2, 4, power=1.5)
+
+
+def test_verdict_mde_is_the_paired_formula():
+    a, b = [20.0, 20.4, 19.8, 20.1], [21.0, 21.1, 21.2, 20.6]
+    d = np.array(b) - np.array(a)
+    v = one_sided_verdict(a, b, published_effect=2.0)
+    se = d.std(ddof=1) / math.sqrt(4)
+    assert math.isclose(v["mde"], (st.t.ppf(0.95, 3) + st.t.ppf(0.8, 3)) * se)
+    assert math.isclose(v["ci_low"], d.mean() - st.t.ppf(0.95, 3) * se)
+    assert math.isclose(v["p_value"], st.ttest_rel(b, a, alternative="greater").pvalue)
+
+
+def test_planted_effect_of_known_size_is_detected():
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(200):
+        a, b = planted(rng, 5, effect=0.5)
+        v = one_sided_verdict(a.tolist(), b.tolist(), published_effect=0.5)
+        hits += v["verdict"] == "reproduced"
+        assert v["mde"] < 0.5  # the seeds run can see an effect this size at this spread
+    assert hits > 0.95 * 200  # power near 1: the planted 0.5 is ~4x the MDE
+
+
+def test_null_effect_is_not_reproduced_only_when_the_bound_excludes_half_the_published_effect():
+    rng = np.random.default_rng(1)
+    seen = set()
+    for k in range(400):
+        sd_pair = (0.05, 0.3, 1.0)[k % 3]
+        a, b = planted(rng, 4, effect=0.0, sd_pair=sd_pair)
+        v = one_sided_verdict(a.tolist(), b.tolist(), published_effect=1.0)
+        seen.add(v["verdict"])
+        if v["verdict"] == "not reproduced":
+            assert v["ci_high"] < 0.5
+        elif v["verdict"] == "inconclusive":
+            assert v["ci_high"] >= 0.5 and v["ci_low"] <= 0
+        else:
+            assert v["ci_low"] > 0
+    assert {"not reproduced", "inconclusive"} <= seen
+    # a lower-is-better claim (published effect negative): the bounds are read in that direction
+    v = one_sided_verdict([0.30, 0.31, 0.29, 0.30], [0.30, 0.30, 0.30, 0.31], published_effect=-0.1, better="lower")
+    assert v["verdict"] == "not reproduced" and v["expected_sign"] == -1
+
+
+def test_refutable_flag_and_small_n():
+    v = one_sided_verdict([20.0, 21.5, 19.0], [20.2, 20.0, 21.0], published_effect=0.2)
+    assert v["mde"] > 0.1 and v["refutable"] is False  # half the published effect is below what 3 seeds can see
+    one = one_sided_verdict([20.0], [25.0], published_effect=1.0)
+    assert one["verdict"] == "inconclusive" and "by construction" in one["why"] and one["mde"] == math.inf
+
+
+def test_unpaired_when_rows_share_no_seed():
+    rec = audit_claims(parse_tables(TOY, Path("toy.yaml")),
+                       [sidecar("t", {"base": [20.0, 20.1, 19.9]}, seed=0),
+                        sidecar("t", {"full": [22.0, 22.2, 21.9]}, seed=10)], controls=[])[0]
+    assert rec["paired"] is False and rec["verdict"] == "reproduced" and rec["n"] == 3
+
+
+def test_controls_are_validated_and_void_an_undetected_family():
+    pt = parse_tables(TOY, Path("toy.yaml"))
+    with pytest.raises(ValueError, match=r"toy.yaml: control planted: unknown claim id\(s\) \['nope'\]"):
+        parse_controls({"controls": [{**CONTROL, "claims": ["nope"]}]}, "toy.yaml", ["full_psnr"])
+    with pytest.raises(ValueError, match=r"controls\[0\] \(planted\) is missing \['planted_effect'\]"):
+        parse_controls({"controls": [{k: v for k, v in CONTROL.items() if k != "planted_effect"}]}, "toy.yaml",
+                       ["full_psnr"])
+    null_claim = sidecar("t", {"base": [20.0, 20.3, 19.8, 20.1], "full": [20.05, 20.3, 19.85, 20.1]})
+    controls = parse_controls({"controls": [CONTROL]}, "toy.yaml", ["full_psnr"])
+    seen = sidecar("ctl", {"weak": [20.0, 20.3, 19.8, 20.1], "strong": [21.0, 21.2, 20.9, 21.1]})
+    missed = sidecar("ctl", {"weak": [20.0, 20.3, 19.8, 20.1], "strong": [20.9, 19.6, 21.4, 19.9]})
+
+    ctl = audit_controls(pt, [null_claim, seen], controls=controls)
+    assert ctl[0]["detected"] and math.isclose(ctl[0]["effect"], 1.0, abs_tol=0.01)
+    rec = audit_claims(pt, [null_claim, seen], controls=ctl)[0]
+    assert rec["verdict"] == "not reproduced" and rec["controls"] == ["planted"] and "void" not in rec
+
+    ctl = audit_controls(pt, [null_claim, missed], controls=controls)
+    assert not ctl[0]["detected"]
+    rec = audit_claims(pt, [null_claim, missed], controls=ctl)[0]
+    assert rec["verdict"] == "inconclusive" and rec["void"] == "control planted not detected"
+
+    rec = audit_claims(pt, [null_claim], controls=audit_controls(pt, [null_claim], controls=controls))[0]
+    assert rec["verdict"] == "inconclusive" and rec["void"] == "control planted not run"
+
+
+def test_repository_controls_cover_known_claims():
+    pt = load_tables("vfhgan")
+    from avfh_core.reproduce.audit import load_controls
+
+    controls = {c["id"]: c for c in load_controls(pt)}
+    families = {c["family"] for c in controls.values()}
+    assert families == {"audio helps", "method beats a baseline", "a loss term helps"}
+    covered = {x for c in controls.values() for x in c["claims"]}
+    assert covered == {c.id for c in pt.claims}  # every claim has a control for its family
+    import inspect
+
+    from avfh_core.train import vfhgan
+    default = inspect.signature(vfhgan.positive_controls).parameters["handicap_db"].default
+    assert controls["ours_beats_handicapped"]["planted_effect"] == default
+
+
+def test_erase_boxes():
+    video = torch.rand(3, 3, 8, 8)
+    boxes = torch.tensor([[8.0, 8.0, 16.0, 16.0]] * 3)  # HR pixels; LR = /4 -> [2, 4), widened by 1 -> [1, 5)
+    out = erase_boxes(video, boxes, box_scale=4)
+    fill = video.mean(dim=(0, 2, 3))
+    assert torch.allclose(out[:, :, 1:5, 1:5], fill[None, :, None, None].expand(3, 3, 4, 4))
+    mask = torch.ones(8, 8, dtype=torch.bool)
+    mask[1:5, 1:5] = False
+    assert torch.equal(out[..., mask], video[..., mask]) and not torch.equal(out, video)
+    with pytest.raises(ValueError, match=r"boxes must be \[T, 4\] = \[3, 4\]"):
+        erase_boxes(video, boxes[:2])
+    with pytest.raises(ValueError, match="box_scale must be > 0"):
+        erase_boxes(video, boxes, box_scale=0)
+
+
+def test_audio_use_separates_a_model_that_listens_from_one_that_does_not():
+    data = [{"mel": torch.tensor([float(k)]), "target": torch.tensor([float(k)])} for k in range(8)]
+    cfg = SimpleNamespace(device="cpu")
+
+    def score(pred, batch, cfg):
+        return {"neg_err": -(pred - batch["target"]).abs().reshape(-1)}
+
+    listens = audio_use(lambda m, b: b["mel"], score, {}, data, range(8), cfg)
+    assert listens["intact"]["neg_err"] == 0.0
+    assert listens["shuffled"]["neg_err"] < 0 and listens["silenced"]["neg_err"] < 0  # no item keeps its audio
+    deaf = audio_use(lambda m, b: b["target"] * 1.0, score, {}, data, range(8), cfg)
+    assert deaf["intact"] == deaf["shuffled"] == deaf["silenced"]
+    with pytest.raises(ValueError, match="at least 2 items"):
+        audio_use(lambda m, b: b["mel"], score, {}, data, [0], cfg)
+    with pytest.raises(KeyError, match="no 'audio' entry"):
+        audio_use(lambda m, b: b["mel"], score, {}, data, range(4), cfg, audio_key="audio")
+
+
+def test_vfhgan_positive_controls_rows_and_the_known_handicap():
+    from avfh_core.config import setup
+    from avfh_core.train import vfhgan
+
+    cfg = setup("smoke", seed=0, device="cpu", window=1, steps=2, batch_size=2, width=8, hr_size=32)
+    out = vfhgan.positive_controls(cfg, n_seeds=1, handicap_db=0.5)
+    assert set(out) == {"erased_visual", "erased_audio", "ours", "handicapped", "loss_kept", "loss_removed"}
+    assert all(len(v) == 1 for row in out.values() for v in row.values())
+    drop = out["ours"]["psnr"][0] - out["handicapped"]["psnr"][0]  # one seed: the model pairs with itself
+    assert 0.3 < drop <= 0.5 + 1e-6  # exactly 0.5 dB per image before clipping to [0, 1], at most that after
+    with pytest.raises(ValueError, match="handicap_db must be > 0"):
+        vfhgan.positive_controls(cfg, handicap_db=0)
