@@ -595,3 +595,31 @@ def mouth_premises(world, n_clips: int = 16, split: str = "test", scale: int = 4
               f"{n_clips} {split} clips")
     return [Premise("vfhgan", "the mouth is large enough for lip reading (mouth width)", value, control, 0.0,
                     floor_fraction * H, "HR px", detail)]
+
+
+# --- the premise table ---
+
+
+def premise_table(world, quick: bool = False) -> list[Premise]:
+    """Every paper premise the world must carry, each measured on held-out people beside its coupling-0 control
+    (issue 11): mouth from audio, age / gender / identity from the voice and the clean-speech floor, gender and age
+    from the 8x8 and the HR face, inter-frame LR motion, near-frontal poses, mouth size.
+
+    `world` sets the image size, seed and people of the probes that render; the voice and face probes build their
+    own worlds (with their couplings at 0 for the controls) from the same seed and size. `quick` shrinks every
+    sample about 4x (the smoke preset: the rows then only show that the probes run, not the premises' values)."""
+    c = world.config
+    k = 0.25 if quick else 1.0
+
+    def n(x: int, lo: int) -> int:
+        return max(lo, int(x * k))
+
+    rows = [sync_premise(world, n(24, 4))]
+    rows += voice_premises(n_train_clips=n(200, 24), n_test_clips=n(120, 24), n_train_identities=n(100, 12),
+                           n_test_identities=n(50, 8), seed=c.seed)
+    rows += face_premises(n_train_identities=n(200, 24), n_test_identities=n(100, 16), n_train_frames=n(600, 96),
+                          n_test_frames=n(300, 64), image_size=max(c.image_size, 32), lr_size=8, seed=c.seed)
+    rows += motion_premises(world, n_clips=n(16, 4))
+    rows += pose_premises(world, n_clips=n(64, 16))
+    rows += mouth_premises(world, n_clips=n(16, 4))
+    return rows
