@@ -43,7 +43,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(
         hr_size=32, scale=4, window=2, n_train_clips=24, n_eval_clips=6, clip_frames=9, vocab_size=8,
         steps=12, batch_size=4, lr=2e-3, width=16, n_seeds=1, num_workers=0, amp=False,
-        lipreader_steps=15, lipreader_width=8, mouth_size=24,
+        lipreader_steps=15, lipreader_width=8, mouth_size=24, lipreader_clips=24,
         eval_every=6, checkpoint_every=6, widgets=False, bench_frames=64,
         featnet_steps=30, featnet_width=8,
         vfhgan_stages=1, vfhgan_eval_windows=12, vfhgan_ablation_steps=3,
@@ -55,7 +55,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
         steps=600, batch_size=8, lr=1e-3, width=32, n_seeds=3, num_workers=0, amp=False,
-        lipreader_steps=400, lipreader_width=16, mouth_size=44,
+        lipreader_steps=400, lipreader_width=16, mouth_size=32, lipreader_clips=800,
         eval_every=100, checkpoint_every=100, widgets=True, bench_frames=1024,
         featnet_steps=400, featnet_width=16,
         # issue 12 budget (<= 20 min for the six vfhgan notebooks on 2 cores, >= 3 seeds per row). CPU ms per
@@ -73,7 +73,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
         steps=6000, batch_size=32, lr=5e-4, width=64, n_seeds=5, num_workers=4, amp=True,
-        lipreader_steps=3000, lipreader_width=64, mouth_size=88,
+        lipreader_steps=3000, lipreader_width=64, mouth_size=88, lipreader_clips=4000,
         eval_every=500, checkpoint_every=500, widgets=True, bench_frames=4096,
         featnet_steps=3000, featnet_width=32,
         vfhgan_stages=6, vfhgan_eval_windows=500, vfhgan_ablation_steps=2000,
@@ -85,7 +85,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
         steps=100000, batch_size=32, lr=1e-4, width=64, n_seeds=3, num_workers=8, amp=True,
-        lipreader_steps=30000, lipreader_width=64, mouth_size=88,
+        lipreader_steps=30000, lipreader_width=64, mouth_size=88, lipreader_clips=20000,
         eval_every=5000, checkpoint_every=2000, widgets=True, bench_frames=4096,
         featnet_steps=20000, featnet_width=64,
         vfhgan_stages=8, vfhgan_eval_windows=2000, vfhgan_ablation_steps=100000,
@@ -230,7 +230,7 @@ def _choice_matches(choice: str, value: str) -> bool:
 KNOB_BOUNDS: dict[str, str] = {
     "hr_size": ">= 8", "scale": ">= 1", "window": ">= 0", "n_train_clips": ">= 1", "n_eval_clips": ">= 1",
     "clip_frames": ">= 1", "vocab_size": ">= 2", "steps": ">= 1", "batch_size": ">= 1", "lr": "> 0", "width": ">= 1",
-    "n_seeds": ">= 1", "num_workers": ">= 0", "lipreader_steps": ">= 1", "lipreader_width": ">= 1",
+    "n_seeds": ">= 1", "num_workers": ">= 0", "lipreader_steps": ">= 1", "lipreader_clips": ">= 1", "lipreader_width": ">= 1",
     "mouth_size": ">= 8", "eval_every": ">= 1", "checkpoint_every": ">= 1", "bench_frames": ">= 1",
     "featnet_steps": ">= 1", "featnet_width": ">= 1", "vfhgan_stages": ">= 1", "vfhgan_eval_windows": ">= 1",
     "vfhgan_ablation_steps": ">= 1", "vfhgan_ablation_seeds": ">= 1", "vfhgan_lip_demo_steps": ">= 1",

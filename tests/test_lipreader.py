@@ -74,9 +74,11 @@ def test_normalisation_is_inside_the_model():
 
 
 def test_temporal_receptive_field_is_local_then_global():
-    """Eval-mode TCN: changing one frame changes the TCN output of its neighbours but not the front end far away."""
+    """Eval-mode TCN: changing one frame changes the TCN output of its neighbours but not the front end far away.
+
+    With the official per-frame normalisation; the per-clip one ("clip") mixes all frames by design."""
     torch.manual_seed(0)
-    model = LipReader(LipReaderConfig.small(width=4, num_classes=3, input_size=16)).eval()
+    model = LipReader(LipReaderConfig.small(width=4, num_classes=3, input_size=16, normalisation="lrw")).eval()
     x = torch.rand(1, 1, 12, 16, 16)
     y = x.clone()
     y[:, :, 0] = torch.rand(16, 16)
@@ -264,7 +266,7 @@ def test_pretrained_lipreader_is_cached_by_config(tmp_path, monkeypatch):
     from avfh_core.train import pretrain as tl
 
     monkeypatch.setenv("AVFH_HOME", str(tmp_path))
-    monkeypatch.setattr(tl.synth, "world", lambda cfg: FakeWorld(frames=int(cfg.clip_frames)))
+    monkeypatch.setattr(tl.synth, "world", lambda cfg, **kw: FakeWorld(frames=int(cfg.clip_frames)))
     cfg = setup("smoke", device="cpu", vocab_size=3, lipreader_steps=6, lipreader_width=4, mouth_size=16,
                 clip_frames=8, n_train_clips=6, n_eval_clips=3)
     m1, info1 = pretrained_lipreader(cfg, crop_fn=fake_crops)

@@ -32,7 +32,8 @@ class LipReadingLoss(nn.Module):
     lipreader:  a (pretrained) `LipReader`; frozen here: eval mode forever, requires_grad False.
     layers:     which of `FEATURE_LAYERS` to compare (default: the 3-D front end, the per-frame ResNet embedding
                 and the MS-TCN output; the authors' code uses the MS-TCN output only).
-    crop_size:  side of the grayscale mouth crops fed to the lip reader (default: its config's input_size).
+    crop_size:  side of the grayscale mouth crops; must equal the lip reader's config.input_size (the crops come
+                from `lipreader.preprocess`, the preprocessing it was trained on).
     detach_sr:  True reproduces the released code's pitfall (the SR branch is detached: no gradient reaches the
                 generator). Default False.
 
@@ -59,7 +60,13 @@ class LipReadingLoss(nn.Module):
         for p in self.lipreader.parameters():
             p.requires_grad_(False)
         self.layers = layers
-        self.crop_size = int(crop_size or lipreader.config.input_size)
+        trained = int(lipreader.config.input_size)
+        if crop_size is not None and int(crop_size) != trained:
+            raise ValueError(
+                f"LipReadingLoss: crop_size={crop_size} differs from the {trained} px crops the lip reader was "
+                "trained on (its config.input_size); the loss must feed it what it was trained on"
+            )
+        self.crop_size = trained
         self.detach_sr = bool(detach_sr)
 
     def train(self, mode: bool = True) -> LipReadingLoss:
@@ -71,10 +78,9 @@ class LipReadingLoss(nn.Module):
     def mouth_sequence(self, video: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
         """Grayscale mouth crops of a frame window: [B, K, 3, H, W] + [B, K, 68, 2] -> [B, 1, K, s, s].
 
-        Differentiable in `video` (the crop is a bilinear resampling, `avfh_core.data.crops.mouth_crops`).
+        Exactly the lip reader's own `preprocess` (the crop it was pretrained on); its `normalise` runs inside
+        `features`. Differentiable in `video` (the crop is a bilinear resampling).
         """
-        from avfh_core.data.crops import mouth_crops
-
         if video.ndim == 4:
             video, landmarks = video.unsqueeze(0), landmarks.unsqueeze(0)
         if video.ndim != 5 or video.shape[2] != 3:
@@ -84,8 +90,7 @@ class LipReadingLoss(nn.Module):
                 f"LipReadingLoss: landmarks must be [B, K, 68, 2] matching frames {tuple(video.shape[:2])}, "
                 f"got {tuple(landmarks.shape)}"
             )
-        crops = [mouth_crops(v, lm, size=self.crop_size, gray=True) for v, lm in zip(video, landmarks)]
-        return torch.stack(crops).transpose(1, 2)  # [B, K, 1, s, s] -> [B, 1, K, s, s]
+        return self.lipreader.preprocess(video, landmarks)
 
     def feature_loss(self, mouth_sr: torch.Tensor, mouth_hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Eq. 5 on crops [B, 1, K, s, s]: returns (loss averaged over layers, {layer: eq. 5 for that layer})."""

@@ -28,7 +28,17 @@ The official TCN pads by (k-1)*d on both sides, applies BatchNorm, then trims (k
 `LipReaderConfig.small(width)` keeps the architecture (front end, 4 ResNet stages of 2 blocks, the 3-kernel 4-level
 TCN) and scales the widths for the CPU: trunk (w, 2w, 4w, 8w), TCN 3 x 2w channels.
 
-Input normalisation as in the official pipeline: grayscale in [0, 1], then (x - 0.421) / 0.165.
+Input normalisation (`LipReaderConfig.normalisation`, applied inside `features`/`forward`, so no caller can skip it):
+- "lrw" (the paper model): as in the official pipeline, grayscale in [0, 1], then (x - 0.421) / 0.165.
+- "clip" (the small models, our choice): subtract the clip's mean crop (the per-pixel mean over time), then divide
+  by the clip's standard deviation. What stays constant over the clip (the person's skin, lips, teeth colour,
+  lighting: identity appearance) is removed and the motion remains. Trained on synthetic people, a lip reader fed
+  raw crops learns to recognise the speakers of its training set (the review of issue 12 measured 29.7 % on
+  training people and chance on held-out ones); with the clip normalisation it has to read the motion.
+
+`LipReader.preprocess(frames, landmarks)` is the one road from video to lip-reader input: the mouth crop of
+`config.crop_scale` at `config.input_size` pixels, grayscale. The pretraining (`train.pretrain`) and the
+lip-reading loss (`losses.lipreading`) both call it, so the loss feeds the lip reader what it was trained on.
 """
 
 from __future__ import annotations
@@ -65,6 +75,8 @@ class LipReaderConfig:
     input_size: int = 88  # mouth crop side (88 for LRW: a 96x96 crop, centre-cropped)
     mean: float = 0.421
     std: float = 0.165
+    normalisation: str = "lrw"  # "lrw": (x - mean) / std; "clip": (x - the clip's mean crop) / the clip's std
+    crop_scale: float = 1.0  # `data.crops.mouth_box` scale: the box side relative to 0.6 x the face width
 
     def __post_init__(self):
         if self.num_classes < 1:
@@ -85,6 +97,10 @@ class LipReaderConfig:
             raise ValueError(f"LipReaderConfig.tcn_kernels must be odd (symmetric padding), got {self.tcn_kernels}")
         if self.input_size < 8:
             raise ValueError(f"LipReaderConfig.input_size must be >= 8 pixels, got {self.input_size}")
+        if self.normalisation not in ("lrw", "clip"):
+            raise ValueError(f"LipReaderConfig.normalisation must be 'lrw' or 'clip', got {self.normalisation!r}")
+        if not self.crop_scale > 0:
+            raise ValueError(f"LipReaderConfig.crop_scale must be > 0, got {self.crop_scale}")
 
     @classmethod
     def paper(cls, num_classes: int = 500, activation: str = "swish") -> LipReaderConfig:
@@ -92,8 +108,10 @@ class LipReaderConfig:
         return cls(num_classes=num_classes, activation=activation)
 
     @classmethod
-    def small(cls, width: int = 16, num_classes: int = 20, input_size: int = 44, dropout: float = 0.1) -> LipReaderConfig:
-        """Same architecture, widths scaled for the CPU: trunk (w, 2w, 4w, 8w), TCN 3 x 2w channels."""
+    def small(cls, width: int = 16, num_classes: int = 20, input_size: int = 44, dropout: float = 0.1,
+              normalisation: str = "clip", crop_scale: float = 1.0) -> LipReaderConfig:
+        """Same architecture, widths scaled for the CPU: trunk (w, 2w, 4w, 8w), TCN 3 x 2w channels; by default
+        the per-clip normalisation (see the module docstring)."""
         if width < 2:
             raise ValueError(f"LipReaderConfig.small: width must be >= 2, got {width}")
         return cls(
@@ -103,6 +121,8 @@ class LipReaderConfig:
             tcn_channels=3 * 2 * width,
             dropout=dropout,
             input_size=input_size,
+            normalisation=normalisation,
+            crop_scale=crop_scale,
         )
 
     @classmethod
@@ -231,7 +251,7 @@ class MultiScaleTCN(nn.Module):
 class LipReader(nn.Module):
     """Word-level lip reader (VFH-GAN ref. [21]): 3-D front end (eq. 4), per-frame ResNet-18, multi-scale TCN, word.
 
-    Input: grayscale mouth crops [B, 1, T, H, W] in [0, 1] (normalised inside with the LRW mean/std).
+    Input: grayscale mouth crops [B, 1, T, H, W] in [0, 1] (from `preprocess`; normalised inside by `normalise`).
     `forward` returns word logits [B, num_classes]; `features` returns the intermediate maps the lip-reading loss
     (eq. 5) compares.
     """
@@ -277,6 +297,36 @@ class LipReader(nn.Module):
         if min(x.shape[-2:]) < 8:
             raise ValueError(f"LipReader input x: crops of {tuple(x.shape[-2:])} pixels are too small (need >= 8)")
 
+    def preprocess(self, frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        """The lip reader's input from video: RGB frames [B, T, 3, H, W] (or [T, 3, H, W]) in [0, 1] with their
+        iBUG-68 landmarks [B, T, 68, 2] (pixels) -> grayscale mouth crops [B, 1, T, s, s] in [0, 1].
+
+        s = config.input_size, box = `data.crops.mouth_box(landmarks, config.crop_scale)`. Differentiable in
+        `frames` (bilinear resampling). Pretraining and the lip-reading loss both use this, and nothing else.
+        """
+        from avfh_core.data.crops import mouth_crops  # models -> data, as the loss did before
+
+        if not isinstance(frames, torch.Tensor) or frames.ndim not in (4, 5) or frames.shape[-3] != 3:
+            shape = tuple(frames.shape) if isinstance(frames, torch.Tensor) else type(frames).__name__
+            raise ValueError(f"LipReader.preprocess: frames must be RGB [B, T, 3, H, W] or [T, 3, H, W], got {shape}")
+        if frames.ndim == 4:
+            frames, landmarks = frames.unsqueeze(0), landmarks.unsqueeze(0)
+        if landmarks.shape[:2] != frames.shape[:2] or tuple(landmarks.shape[2:]) != (68, 2):
+            raise ValueError(
+                f"LipReader.preprocess: landmarks must be [B, T, 68, 2] matching frames {tuple(frames.shape[:2])}, "
+                f"got {tuple(landmarks.shape)}"
+            )
+        c = self.config
+        crops = [mouth_crops(v, lm, size=c.input_size, gray=True, scale=c.crop_scale) for v, lm in zip(frames, landmarks)]
+        return torch.stack(crops).transpose(1, 2)  # [B, T, 1, s, s] -> [B, 1, T, s, s]
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Crops [B, 1, T, H, W] in [0, 1] -> the front end's input (config.normalisation; called by `features`)."""
+        if self.config.normalisation == "lrw":
+            return (x - self.mean) / self.std
+        x = x - x.mean(dim=2, keepdim=True)  # the clip's mean crop: identity appearance, lighting
+        return x / x.flatten(1).std(dim=1).clamp_min(1e-3).view(-1, 1, 1, 1, 1)
+
     def features(self, x: torch.Tensor, layers: tuple[str, ...] | list[str] = ("frontend", "trunk", "tcn")):
         """Intermediate activations for the named `layers` (a dict, in `FEATURE_LAYERS` order).
 
@@ -301,7 +351,7 @@ class LipReader(nn.Module):
             return FEATURE_LAYERS.index(name) >= last  # True: we can stop
 
         b, _, t = x.shape[:3]
-        h = self.frontend((x - self.mean) / self.std)  # [B, C, T, H', W']
+        h = self.frontend(self.normalise(x))  # [B, C, T, H', W']
         if keep("frontend", h):
             return out
         h = h.transpose(1, 2).reshape(b * t, *h.shape[1:2], *h.shape[3:])  # fold time into batch: [B*T, C, H', W']

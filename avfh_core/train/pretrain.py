@@ -6,7 +6,11 @@ training loop (`train.loop.train_loop`: one progress style, DDP) and cached by c
   here, so `models.lipreader.LipReader` (small configuration) learns word classification on grayscale mouth crops:
   training identities for training, held-out identities for the reported accuracy (a lip reader must read lips, not
   recognise faces). The recipe follows the official LRW training in spirit at CPU scale: AdamW with a cosine
-  learning-rate schedule, cross-entropy on word labels, random horizontal flips of the mouth.
+  learning-rate schedule, cross-entropy on word labels, random horizontal flips and +-2 px shifts of the mouth.
+  The crops come from `LipReader.preprocess` (the lip-reading loss calls the same method), and the small lip
+  reader normalises each clip by its own mean crop (`LipReaderConfig.normalisation="clip"`), which removes the
+  speaker's appearance. It learns on `lipreader_world(cfg)`: LRW-like near-frontal clips of other people than the
+  generator's (as the paper's lip reader was pretrained on a corpus of its own).
 - The feature network (`models.featurenet.FeatureNet`) for the perceptual loss and the attribute metrics: identity
   (training identities), gender and age group, Adam with a cosine schedule, flips and +-2 px shifts.
 
@@ -42,7 +46,13 @@ from avfh_core.train.loop import train_loop
 
 LIPREADER_CACHE = "lipreader"
 FEATURENET_CACHE = "featurenet"
-CROP_VERSION = 1  # bump when the crop procedure changes, so cached lip readers are retrained
+CROP_VERSION = 2  # bump when the crop procedure changes, so cached lip readers are retrained
+# The lip reader's world until world v5's "lrw" pose preset lands: near-frontal heads as in LRW (|yaw| <= 20 deg,
+# |pitch| <= 8 deg), 100 training and 50 held-out people, and its own world seed, so its people are not the
+# generator's (neither its training nor its held-out people). No frontal re-render: the lip reader does not use it,
+# and it would double the rendering time and the disk cache.
+LIPREADER_WORLD = dict(max_yaw=20.0, max_pitch=8.0, n_train_identities=100, n_test_identities=50, seed=1,
+                       render_frontal=False)
 
 # ----------------------------------------------------------------------------------------------------------------
 # The lip reader
@@ -59,14 +69,26 @@ def world_vocabulary(world) -> list[str]:
 
 
 
-def mouth_crop_dataset(world, split: str, n_clips: int, size: int, crop_fn=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grayscale mouth crops of `n_clips` clips of `split`: (uint8 [N, 1, T, size, size], word labels [N]).
+def lipreader_world(cfg=None, **overrides):
+    """The world the lip reader is pretrained on: `data.synth.world(cfg, **LIPREADER_WORLD, **overrides)`."""
+    return synth.world(cfg, **{**LIPREADER_WORLD, **overrides})
 
-    `crop_fn(video, landmarks, size=, gray=True) -> [T, 1, size, size]` defaults to `data.crops.mouth_crops`.
+
+def mouth_crop_dataset(world, split: str, n_clips: int, reader: LipReader | int,
+                       crop_fn=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mouth crops of `n_clips` clips of `split`: (uint8 [N, 1, T, s, s], word labels [N]).
+
+    reader: the `LipReader` whose `preprocess` makes the crops (what the lip-reading loss feeds it too), or an
+    int s for the default crop (`data.crops.mouth_crops`, scale 1) at s pixels, for looking at crops.
+    `crop_fn(video, landmarks, size=, gray=True) -> [T, 1, s, s]` replaces both (tests use it).
     """
     if crop_fn is None:
-        from avfh_core.data.crops import mouth_crops as crop_fn
-
+        if isinstance(reader, LipReader):
+            def crop_fn(video, landmarks, size, gray):
+                return reader.preprocess(video, landmarks)[0].transpose(0, 1)  # [T, 1, s, s]
+        else:
+            from avfh_core.data.crops import mouth_crops as crop_fn
+    size = int(reader.config.input_size) if isinstance(reader, LipReader) else int(reader)
     if n_clips < 1:
         raise ValueError(f"mouth_crop_dataset: n_clips must be >= 1, got {n_clips}")
     vocab = world_vocabulary(world)
@@ -115,8 +137,9 @@ def accuracy(model: LipReader, crops: torch.Tensor, labels: torch.Tensor, batch_
 def train_lipreader(model: LipReader, crops: torch.Tensor, labels: torch.Tensor, *, steps: int, batch_size: int,
                     lr: float = 2e-3, weight_decay: float = 1e-2, seed: int = 0, cfg=None,
                     progress: bool = False) -> dict[str, Any]:
-    """Word classification through `train_loop`: AdamW, cosine schedule, random horizontal flips; the batch of a
-    step is a pure function of (seed, step). Returns {"loss_curve": [...], "train_seconds": ...}."""
+    """Word classification through `train_loop`: AdamW, cosine schedule, random horizontal flips and +-2 px
+    shifts; the batch of a step is a pure function of (seed, step). Returns {"loss_curve": [...],
+    "train_seconds": ...}."""
     if steps < 1 or batch_size < 1:
         raise ValueError(f"train_lipreader: steps and batch_size must be >= 1, got {steps}, {batch_size}")
     if len(crops) != len(labels) or len(crops) == 0:
@@ -131,7 +154,9 @@ def train_lipreader(model: LipReader, crops: torch.Tensor, labels: torch.Tensor,
         x = crops[idx]
         x = _as_float(x, device) if x.dtype == torch.uint8 else x.to(device)
         flip = (torch.rand(len(idx), generator=g) < 0.5).to(device)
-        return {"x": torch.where(flip[:, None, None, None, None], x.flip(-1), x), "y": labels[idx].to(device)}
+        x = torch.where(flip[:, None, None, None, None], x.flip(-1), x)
+        dy, dx = torch.randint(-2, 3, (2,), generator=g).tolist()
+        return {"x": torch.roll(x, (dy, dx), (-2, -1)), "y": labels[idx].to(device)}
 
     def step_fn(batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         loss = F.cross_entropy(model(batch["x"]).float(), batch["y"])
@@ -157,21 +182,23 @@ def pretrained_lipreader(
     retrain: bool = False,
     progress: bool = False,
     crop_fn=None,
+    world=None,
 ) -> tuple[LipReader, dict[str, Any]]:
     """The preset's small lip reader, pretrained on synthetic mouth crops (cached by configuration).
 
     Uses cfg.lipreader_steps, cfg.lipreader_width, cfg.mouth_size, cfg.vocab_size, cfg.clip_frames, cfg.hr_size,
-    cfg.batch_size, cfg.n_train_clips / cfg.n_eval_clips and cfg.seed (initial weights and batches; the world is
-    `data.synth.world(cfg)`, the same for every seed) (explicit arguments override them).
+    cfg.batch_size, cfg.lipreader_clips (training clips; held-out clips: a third of it, at least 2 per word) and
+    cfg.seed (initial weights and batches) (explicit arguments override them). The world is `world`, default
+    `lipreader_world(cfg)` (near-frontal, its own people; the same for every seed).
     Returns (model in eval mode on cfg.device, info) with info["train_accuracy"], info["test_accuracy"] (held-out
     identities), info["chance"] = 1 / vocabulary size, info["loss_curve"], info["cached"].
     """
     lip_cfg = LipReaderConfig.from_run_config(cfg)
     steps = int(steps or cfg.lipreader_steps)
     batch_size = int(batch_size or max(int(cfg.batch_size), 8))
-    n_train = int(n_train_clips or cfg.n_train_clips)
-    n_test = int(n_test_clips or max(int(cfg.n_eval_clips), 2 * int(cfg.vocab_size)))
-    world = synth.world(cfg)  # the generator's world: the same people, the same held-out identities
+    n_train = int(n_train_clips or getattr(cfg, "lipreader_clips", None) or cfg.n_train_clips)
+    n_test = int(n_test_clips or max(n_train // 3, 2 * int(cfg.vocab_size)))
+    world = world if world is not None else lipreader_world(cfg)
     key = {
         "lipreader": lip_cfg.as_dict(),
         "world": {"config": dict(vars(world.config)), "key": getattr(world, "key", None)},  # key: generator version
@@ -190,8 +217,8 @@ def pretrained_lipreader(
 
     def _train(model: LipReader) -> dict[str, Any]:
         t0 = time.perf_counter()
-        x_train, y_train = mouth_crop_dataset(world, "train", n_train, lip_cfg.input_size, crop_fn)
-        x_test, y_test = mouth_crop_dataset(world, "test", n_test, lip_cfg.input_size, crop_fn)
+        x_train, y_train = mouth_crop_dataset(world, "train", n_train, model, crop_fn)
+        x_test, y_test = mouth_crop_dataset(world, "test", n_test, model, crop_fn)
         data_seconds = time.perf_counter() - t0
         model.to(cfg.device)
         info = train_lipreader(model, x_train, y_train, steps=steps, batch_size=batch_size, lr=lr,
@@ -343,5 +370,5 @@ def load_feature_net(cfg_or_image_size, device: torch.device | str | None = None
     return net
 
 
-__all__ = ["CROP_VERSION", "accuracy", "frames_and_labels", "load_feature_net", "mouth_crop_dataset",
+__all__ = ["CROP_VERSION", "LIPREADER_WORLD", "accuracy", "lipreader_world", "frames_and_labels", "load_feature_net", "mouth_crop_dataset",
            "pretrained_lipreader", "train_feature_net", "train_lipreader", "world_vocabulary"]
