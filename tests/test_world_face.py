@@ -100,14 +100,19 @@ def _old_and_young(p):
 
 
 def test_age_cues_show_at_64px_and_mostly_vanish_at_8x8():
-    p = next(q for q in _people(40) if q.hair_style == "short" and not q.glasses and q.facial_hair == "none")
-    old, young = (_render(q)[0] for q in _old_and_young(p))
+    # over four people (one person's ratio ranges 0.35-0.50: the jowls are a shape cue that 8x8 partly keeps)
+    people = [q for q in _people(60) if q.hair_style == "short" and not q.glasses and q.facial_hair == "none"][:4]
     face = (slice(None), slice(20, 50), slice(20, 44))
     up = lambda im: torch.nn.functional.interpolate(bicubic_down(im, 8)[None], size=64, mode="bilinear")[0]
-    diff_hr = (old - young)[face].abs().mean().item()
-    diff_lr = (up(old) - up(young))[face].abs().mean().item()  # what the 8x8 image keeps of the difference
-    assert diff_hr > 0.015
-    assert diff_lr < 0.5 * diff_hr
+    diffs = []
+    for q in people:
+        o, y = (_render(r)[0] for r in _old_and_young(q))
+        # the HR difference, and what the 8x8 image keeps of it
+        diffs.append(((o - y)[face].abs().mean().item(), (up(o) - up(y))[face].abs().mean().item()))
+    assert min(h for h, _ in diffs) > 0.015
+    assert sum(lo for _, lo in diffs) < 0.5 * sum(h for h, _ in diffs)
+    p = people[0]
+    old, young = (_render(q)[0] for q in _old_and_young(p))
     # the wrinkles are fine detail: the old face has more local contrast
     det = lambda im: (im - torch.nn.functional.avg_pool2d(im[None], 3, 1, 1, count_include_pad=False)[0]).abs()
     assert det(old)[:, 20:50, 20:44].mean() > 1.2 * det(young)[:, 20:50, 20:44].mean()
