@@ -23,7 +23,7 @@ import yaml
 from avfh_core.config import PRESETS, ParamRule, repo_root
 
 KERNEL_NAME = "avfh"
-DEFAULT_CELL_TIMEOUT = 600  # seconds; a timeout is a failure
+DEFAULT_CELL_TIMEOUT = 3600  # seconds; a timeout is a failure (vfhgan/06 trains all its rows in one cell: ~25 min at course on 2 cores)
 
 
 class NotebookParameterError(ValueError):
