@@ -505,11 +505,9 @@ def cli(argv: list[str] | None = None) -> None:
 
 
 def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
-                      progress: bool = False, setting: str = "released") -> dict[str, dict[str, list[float]]]:
+                      progress: bool = False) -> dict[str, dict[str, list[float]]]:
     """Planted effects, one per claim family, scored like the table rows: {row: {metric: [one value per seed]}}
-    (seeds cfg.seed, cfg.seed + 1, ...; log it as `controls_seeds` and the audit scores it). `setting` is the weight
-    setting ("released" / "balanced") of the trained models, so each setting's claims get the controls of their own
-    seed spread.
+    (seeds cfg.seed, cfg.seed + 1, ...; log it as `controls_seeds` and the audit scores it).
 
     - audio helps: "erased_visual" vs "erased_audio". The mouth box is erased from every LR frame of the windows
       (`data.degrade.erase_boxes`, train and test), so the mouth can come only from the audio: the audio model
@@ -543,9 +541,10 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
 
     test, idx = eval_set(VFHGANRun.make(), cfg)
     train_e, test_e = erased(window_data(cfg, "train")), erased(test)
+    weights = ablation_weights(cfg)
     per: dict[str, list[dict[str, float]]] = {}
     for row, gen in (("erased_visual", TABLE1_ROWS["visual_only"]), ("erased_audio", TABLE1_ROWS["audio_attention"])):
-        run = _make(cfg, setting, generator=gen, weights=ablation_weights(cfg))
+        run = VFHGANRun.make(generator=gen, weights=weights)
         for s in ss:
             trained = train(run, cfg, seed=s, data=train_e, progress=progress)
             per.setdefault(row, []).append(evaluate(predict, score, trained.models, test_e, idx, cfg))
@@ -556,7 +555,7 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
         hr = batch["hr"][:, batch["hr"].shape[1] // 2]
         return (hr + k * (predict(models, batch) - hr)).clamp(0, 1)
 
-    ours = table3(cfg, setting)["ours"]
+    ours = table3(cfg)["ours"]
     runs = [cached_run(me, ours, cfg, s) for s in ss]
     for i in range(len(ss)):
         per.setdefault("ours", []).append(runs[i][0])
