@@ -117,7 +117,7 @@ print(f"preset={cfg.preset}: {cfg.hr_size}x{cfg.hr_size} frames, {cfg.clip_frame
 # %% tags=["nbval-check-output"]
 train_ids, test_ids = world.identities("train"), world.identities("test")
 assert not {p.id for p in train_ids} & {p.id for p in test_ids}
-print(f"{len(train_ids)} training identities, {len(test_ids)} held-out identities (disjoint)")
+print("training and held-out people are disjoint (open set); their numbers are the preset's (printed above)")
 print(f"vocabulary: {len(VOCABULARY)} LRW words, e.g. " + ", ".join(f"{w} /{LEXICON[w]}/" for w in VOCABULARY[:4]))
 print("GRID-like grammar: " + " | ".join(f"{k}({len(v)})" for k, v in GRID_WORDS.items()))
 for p in train_ids[:4]:
