@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from avfh_core.metrics.stats import bootstrap_ci, claim_verdict, paired_ttest, t_interval
+from avfh_core.metrics.stats import bootstrap_ci, claim_verdict, one_sided_verdict, paired_ttest, t_interval
+from avfh_core.reproduce import audit
 
 
 def test_paired_ttest_matches_scipy():
@@ -56,3 +57,24 @@ def test_bad_input():
         claim_verdict([1, 2], [1, 2], better="up")
     with pytest.raises(ValueError, match="NaN"):
         paired_ttest([1, float("nan")], [1, 2])
+
+
+def test_claim_verdict_is_the_audits_one_sided_rule():
+    """The in-notebook verdicts and the claims audit use one rule: claim_verdict(A, B) scores "A beats B" exactly
+    as the audit scores b = A against a = B (the old two-sided rule called a one-sided effect at p = 0.03
+    "inconclusive")."""
+    assert audit.one_sided_verdict is one_sided_verdict
+    rng = np.random.default_rng(7)
+    b = rng.normal(30, 1, 8)
+    for shift in (-0.4, 0.0, 0.15, 0.4):
+        a = b + shift + rng.normal(0, 0.3, 8)
+        for pub in (None, 0.5, -0.5):
+            ours = claim_verdict(a, b, published_effect=pub)
+            ref = one_sided_verdict(b.tolist(), a.tolist(), published_effect=pub)
+            assert ours["verdict"] == ref["verdict"] and ours["mde"] == pytest.approx(ref["mde"])
+            assert ours["effect"] == pytest.approx(float(np.mean(a - b)))
+    # one-sided p between 0.025 and 0.05: reproduced now, where the two-sided 95% interval still contained 0
+    d = np.array([0.9, -0.4, 1.1, 0.2, 0.8, -0.3, 0.7, 0.1])
+    two = paired_ttest(b + d, b)
+    one = claim_verdict(b + d, b)
+    assert 0.05 < two["p_value"] < 0.1 and one["verdict"] == "reproduced" and one["p_value"] < 0.05

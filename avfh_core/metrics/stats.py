@@ -16,6 +16,10 @@ from scipy import stats as _st
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 
 
+def _finite(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _as_array(values, name: str) -> np.ndarray:
     try:
         a = np.asarray([float(v) for v in np.asarray(values, dtype=object).reshape(-1)], dtype=np.float64)
@@ -81,43 +85,111 @@ def bootstrap_ci(values: Sequence[float], *, statistic: Callable[[np.ndarray], f
 
 def claim_verdict(a_values: Sequence[float], b_values: Sequence[float], better: str = "higher",
                   published_effect: float | None = None, alpha: float = 0.05) -> dict:
-    """Score a paper's claim "A is better than B" from paired per-clip (or per-seed) scores of A and B.
+    """Score a paper's claim "A is better than B" from paired per-clip (or per-seed) scores of A and B, by the
+    claims audit's one-sided rule (`one_sided_verdict` with b = A and a = B, so effect = mean(A - B)).
 
-    effect = mean(a - b) in the metric's units; [ci_low, ci_high] its two-sided (1 - alpha) Student-t interval;
-    p_value the paired t-test's. The expected sign is the sign of `published_effect` when given (the paper's
-    A - B), else + for better="higher" and - for better="lower". The rule:
-    - n = 1 (or fewer pairs than 2): "inconclusive", always;
-    - "reproduced": the interval excludes 0 (p < alpha) and the effect has the expected sign;
-    - "not reproduced": the interval excludes 0 with the opposite sign; or n >= 3, a published effect is given
-      and the interval lies inside +-|published_effect|/2 (an effect half the published size is ruled out);
-    - "inconclusive": otherwise (the interval contains 0 and is too wide to rule the published effect out).
+    The claimed direction is the sign of `published_effect` when given (the paper's A - B), else + for
+    better="higher" and - for better="lower"; [ci_low, ci_high] are the two one-sided (1 - alpha) bounds.
+    - "reproduced": the bound on the claimed side excludes 0 (the effect is there, in the claimed direction);
+    - "not reproduced": the other bound lies below half the published effect (below 0 when none is given), so the
+      claimed effect is ruled out;
+    - "inconclusive": otherwise, and always with fewer than 2 pairs.
+    Also returned: the paired two-sided t-test's `t` and `p_value_two_sided` (as SECNet reports them), the one-sided
+    `p_value`, the minimum detectable effect `mde` and `why`.
     """
     if better not in ("higher", "lower"):
         raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     x, y = _as_array(a_values, "a_values"), _as_array(b_values, "b_values")
     if x.shape != y.shape:
         raise ValueError(f"a_values and b_values must be paired (same length), got {x.size} and {y.size}")
     test = paired_ttest(x, y)
-    n, effect = test["n"], test["mean_diff"]
-    lo, hi = t_interval(x - y, 1 - alpha) if n >= 2 else (-math.inf, math.inf)
-    if n >= 2 and np.all(x - y == effect):  # zero variance: the interval collapses to the point
-        lo = hi = effect
-    if published_effect is not None and published_effect != 0:
-        sign = math.copysign(1.0, published_effect)
-    else:
-        sign = 1.0 if better == "higher" else -1.0
-    excludes_zero = n >= 2 and (lo > 0 or hi < 0)
+    v = one_sided_verdict(y.tolist(), x.tolist(), published_effect=published_effect, better=better, alpha=alpha)
+    return {**v, "t": test["t"], "p_value_two_sided": test["p_value"]}
+
+
+def t_quantile(q: float, df: float) -> float:
+    """The q-quantile of Student's t with df degrees of freedom."""
+    if not 0 < q < 1:
+        raise ValueError(f"q must be in (0, 1), got {q}")
+    if not df > 0:
+        raise ValueError(f"df must be > 0, got {df}")
+    return float(_st.t.ppf(q, df))
+
+
+def min_detectable_effect(se: float | None, df: float | None, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true effect a one-sided level-`alpha` t-test detects with probability `power`, for a mean
+    difference with standard error `se` and `df` degrees of freedom: (t_{1-alpha,df} + t_{power,df}) * se
+    (paired over n seeds: se = sd of the differences / sqrt(n), df = n - 1). inf when se or df is missing."""
+    if not 0 < alpha < 1 or not 0 < power < 1:
+        raise ValueError(f"alpha and power must be in (0, 1), got alpha={alpha}, power={power}")
+    if se is None or df is None or df <= 0 or not math.isfinite(se):
+        return math.inf
+    return (t_quantile(1 - alpha, df) + t_quantile(power, df)) * se
+
+
+def _difference(a: list[float], b: list[float], paired: bool) -> tuple[float, float | None, float | None, int]:
+    """(mean of b - a, its standard error, degrees of freedom, n): paired (same seeds, same order) or Welch."""
+    if paired:
+        d = [y - x for x, y in zip(a, b)]
+        n = len(d)
+        m = sum(d) / n
+        if n < 2:
+            return m, None, None, n
+        sd = math.sqrt(sum((v - m) ** 2 for v in d) / (n - 1))
+        return m, sd / math.sqrt(n), n - 1, n
+    m = sum(b) / len(b) - sum(a) / len(a)
+    n = min(len(a), len(b))
     if n < 2:
-        verdict = "inconclusive"
-    elif excludes_zero and math.copysign(1.0, effect) == sign:
-        verdict = "reproduced"
-    elif excludes_zero:
+        return m, None, None, n
+    va = sum((v - sum(a) / len(a)) ** 2 for v in a) / (len(a) - 1) / len(a)
+    vb = sum((v - sum(b) / len(b)) ** 2 for v in b) / (len(b) - 1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return m, 0.0, float(len(a) + len(b) - 2), n
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    return m, se, df, n
+
+
+def one_sided_verdict(a_values: Sequence[float], b_values: Sequence[float], *, published_effect: float | None = None,
+                      better: str = "higher", paired: bool = True, alpha: float = 0.05, power: float = 0.8,
+                      ) -> dict:
+    """Score "b beats a" (the rule: `avfh_core.reproduce.audit`'s module docstring): effect (b - a), the one-sided bounds ci_low/ci_high (in b - a units;
+    together a two-sided 1 - 2*alpha interval), the one-sided p-value, mde, refutable, n, paired, verdict."""
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
+    if not len(a_values) or not len(b_values):
+        raise ValueError("one_sided_verdict: a_values and b_values must be non-empty")
+    if paired and len(a_values) != len(b_values):
+        raise ValueError(f"paired values must have the same length, got {len(a_values)} and {len(b_values)}")
+    bad = [v for v in (*a_values, *b_values) if not _finite(v)]
+    if bad:
+        raise ValueError(f"one_sided_verdict: non-finite values {bad}")
+    sign = math.copysign(1.0, published_effect) if published_effect else (1.0 if better == "higher" else -1.0)
+    effect, se, df, n = _difference([float(v) for v in a_values], [float(v) for v in b_values], paired)
+    half = abs(published_effect) / 2 if published_effect else None
+    mde = min_detectable_effect(se, df, alpha, power)
+    rec: dict = dict(effect=effect, n=n, paired=paired, expected_sign=int(sign), mde=mde, df=df,
+                               refutable=(half is not None and half >= mde))
+    if se is None:
+        return {**rec, "ci_low": -math.inf, "ci_high": math.inf, "p_value": 1.0, "verdict": "inconclusive",
+                "why": "fewer than 2 values per row: inconclusive by construction"}
+    if se == 0:
+        lo = hi = effect
+        p = 0.0 if sign * effect > 0 else 1.0
+    else:
+        h = t_quantile(1 - alpha, df) * se
+        lo, hi = effect - h, effect + h
+        p = float(_st.t.sf(sign * effect / se, df))
+    lo_dir, hi_dir = (lo, hi) if sign > 0 else (-hi, -lo)  # bounds in the claimed direction
+    if lo_dir > 0:
+        verdict, why = "reproduced", "the one-sided bound excludes 0 in the claimed direction"
+    elif hi_dir < (half if half is not None else 0.0):
         verdict = "not reproduced"
-    elif n >= 3 and published_effect is not None and max(abs(lo), abs(hi)) < abs(published_effect) / 2:
-        verdict = "not reproduced"
+        why = ("the one-sided bound rules out half the published effect" if half is not None
+               else "the one-sided bound rules out any effect in the claimed direction")
     else:
         verdict = "inconclusive"
-    return dict(effect=effect, ci_low=lo, ci_high=hi, p_value=test["p_value"], t=test["t"], n=n,
-                expected_sign=int(sign), verdict=verdict)
+        why = "the interval contains 0 and does not rule out half the published effect"
+    return {**rec, "ci_low": lo, "ci_high": hi, "p_value": p, "verdict": verdict, "why": why}

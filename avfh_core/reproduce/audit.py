@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from scipy import stats as _st
 
+from avfh_core.metrics.stats import _difference, _finite, min_detectable_effect, one_sided_verdict, t_quantile  # noqa: F401
 from avfh_core.reproduce.tables import PaperTables
 
 NOT_RUN = "not run"
@@ -51,10 +51,6 @@ def _seed_ids(sidecar: Mapping[str, Any], table: str, n: int) -> list[Any]:
     if isinstance(seed, int):
         return [seed + k for k in range(n)]
     return [f"{sidecar.get('_source', id(sidecar))}#{k}" for k in range(n)]
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def collect_table(sidecars: Iterable[Mapping[str, Any]], table: str) -> dict[str, dict[str, dict[Any, float]]]:
@@ -95,94 +91,6 @@ def summarize(values: Mapping[Any, float]) -> dict[str, float | int | None]:
     m = sum(v) / len(v)
     sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else None
     return {"mean": m, "sd": sd, "n": len(v)}
-
-
-def t_quantile(q: float, df: float) -> float:
-    """The q-quantile of Student's t with df degrees of freedom."""
-    if not 0 < q < 1:
-        raise ValueError(f"q must be in (0, 1), got {q}")
-    if not df > 0:
-        raise ValueError(f"df must be > 0, got {df}")
-    return float(_st.t.ppf(q, df))
-
-
-def min_detectable_effect(se: float | None, df: float | None, alpha: float = 0.05, power: float = 0.8) -> float:
-    """The smallest true effect a one-sided level-`alpha` t-test detects with probability `power`, for a mean
-    difference with standard error `se` and `df` degrees of freedom: (t_{1-alpha,df} + t_{power,df}) * se
-    (paired over n seeds: se = sd of the differences / sqrt(n), df = n - 1). inf when se or df is missing."""
-    if not 0 < alpha < 1 or not 0 < power < 1:
-        raise ValueError(f"alpha and power must be in (0, 1), got alpha={alpha}, power={power}")
-    if se is None or df is None or df <= 0 or not math.isfinite(se):
-        return math.inf
-    return (t_quantile(1 - alpha, df) + t_quantile(power, df)) * se
-
-
-def _difference(a: list[float], b: list[float], paired: bool) -> tuple[float, float | None, float | None, int]:
-    """(mean of b - a, its standard error, degrees of freedom, n): paired (same seeds, same order) or Welch."""
-    if paired:
-        d = [y - x for x, y in zip(a, b)]
-        n = len(d)
-        m = sum(d) / n
-        if n < 2:
-            return m, None, None, n
-        sd = math.sqrt(sum((v - m) ** 2 for v in d) / (n - 1))
-        return m, sd / math.sqrt(n), n - 1, n
-    m = sum(b) / len(b) - sum(a) / len(a)
-    n = min(len(a), len(b))
-    if n < 2:
-        return m, None, None, n
-    va = sum((v - sum(a) / len(a)) ** 2 for v in a) / (len(a) - 1) / len(a)
-    vb = sum((v - sum(b) / len(b)) ** 2 for v in b) / (len(b) - 1) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return m, 0.0, float(len(a) + len(b) - 2), n
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    return m, se, df, n
-
-
-def one_sided_verdict(a_values: list[float], b_values: list[float], *, published_effect: float | None = None,
-                      better: str = "higher", paired: bool = True, alpha: float = 0.05, power: float = 0.8,
-                      ) -> dict[str, Any]:
-    """Score "b beats a" (module docstring): effect (b - a), the one-sided bounds ci_low/ci_high (in b - a units;
-    together a two-sided 1 - 2*alpha interval), the one-sided p-value, mde, refutable, n, paired, verdict."""
-    if better not in ("higher", "lower"):
-        raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
-    if not 0 < alpha < 0.5:
-        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
-    if not a_values or not b_values:
-        raise ValueError("one_sided_verdict: a_values and b_values must be non-empty")
-    if paired and len(a_values) != len(b_values):
-        raise ValueError(f"paired values must have the same length, got {len(a_values)} and {len(b_values)}")
-    bad = [v for v in (*a_values, *b_values) if not _finite(v)]
-    if bad:
-        raise ValueError(f"one_sided_verdict: non-finite values {bad}")
-    sign = math.copysign(1.0, published_effect) if published_effect else (1.0 if better == "higher" else -1.0)
-    effect, se, df, n = _difference([float(v) for v in a_values], [float(v) for v in b_values], paired)
-    half = abs(published_effect) / 2 if published_effect else None
-    mde = min_detectable_effect(se, df, alpha, power)
-    rec: dict[str, Any] = dict(effect=effect, n=n, paired=paired, expected_sign=int(sign), mde=mde, df=df,
-                               refutable=(half is not None and half >= mde))
-    if se is None:
-        return {**rec, "ci_low": -math.inf, "ci_high": math.inf, "p_value": 1.0, "verdict": "inconclusive",
-                "why": "fewer than 2 values per row: inconclusive by construction"}
-    if se == 0:
-        lo = hi = effect
-        p = 0.0 if sign * effect > 0 else 1.0
-    else:
-        h = t_quantile(1 - alpha, df) * se
-        lo, hi = effect - h, effect + h
-        p = float(_st.t.sf(sign * effect / se, df))
-    lo_dir, hi_dir = (lo, hi) if sign > 0 else (-hi, -lo)  # bounds in the claimed direction
-    if lo_dir > 0:
-        verdict, why = "reproduced", "the one-sided bound excludes 0 in the claimed direction"
-    elif hi_dir < (half if half is not None else 0.0):
-        verdict = "not reproduced"
-        why = ("the one-sided bound rules out half the published effect" if half is not None
-               else "the one-sided bound rules out any effect in the claimed direction")
-    else:
-        verdict = "inconclusive"
-        why = "the interval contains 0 and does not rule out half the published effect"
-    return {**rec, "ci_low": lo, "ci_high": hi, "p_value": p, "verdict": verdict, "why": why}
 
 
 CONTROL_KEYS = ("id", "family", "text", "table", "metric", "better", "a", "b", "planted_effect", "claims")

@@ -260,11 +260,13 @@ if feat.source == "in-project":
 # %% [markdown]
 # ## Significance: one number is not a result
 # SECNet reports a t-statistic and p-value next to each mean. `claim_verdict` scores a claim "A is better than B"
-# from paired per-clip (or per-seed) scores: *reproduced* if the 95% interval of the mean difference excludes 0 with
-# the claimed sign, *not reproduced* if it excludes 0 with the other sign (or, with n >= 3, rules out half the
-# published effect), *inconclusive* otherwise, and always with n = 1. Example claim: "bicubic x4 beats a Gaussian
-# blur of sigma 1.5" on the PSNR of the frames of our clip (whichever way it comes out), then the same claim from a
-# single frame. (Frames of one clip are not independent samples;
+# from paired per-clip (or per-seed) scores by the same one-sided rule as the claims audit: *reproduced* if the
+# one-sided 95% bound of the mean difference excludes 0 in the claimed direction, *not reproduced* if the other
+# bound rules out half the published effect (any effect in the claimed direction when no size is published),
+# *inconclusive* otherwise, and always with n = 1. Beside it, the smallest effect this many samples could have
+# detected (`mde`). Example claim: "bicubic x4 beats a Gaussian blur of sigma 1.5" on the PSNR of the frames of our
+# clip (whichever way it comes out), then the same claim from a single frame. (Frames of one clip are not
+# independent samples;
 # the experiment notebooks pair over clips or seeds.)
 
 # %%
@@ -277,5 +279,5 @@ one = claim_verdict(p_bic[:1].tolist(), p_blr[:1].tolist(), better="higher")
 t = paired_ttest(p_bic.tolist(), p_blr.tolist())
 res.log("significance_example", {"all_frames": many, "one_frame": one, "ttest": t})
 print(f"{many['n']} frames: effect {many['effect']:+.2f} dB [{many['ci_low']:+.2f}, {many['ci_high']:+.2f}], "
-      f"t={t['t']:.1f}, p={many['p_value']:.2g} -> {many['verdict']}")
+      f"t={t['t']:.1f}, one-sided p={many['p_value']:.2g}, mde {many['mde']:.2f} dB -> {many['verdict']}")
 print(f"1 frame : effect {one['effect']:+.2f} dB -> {one['verdict']}")

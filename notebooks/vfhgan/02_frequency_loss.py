@@ -340,9 +340,9 @@ for name in runs:
 # %% [markdown]
 # ### Does the frequency loss lower the high-frequency error? A paired test over held-out frames
 # We compare the two networks frame by frame (the same held-out frames) on the error power in the upper half of the
-# bands and on PSNR, and score the claim with `claim_verdict` (effect, 95% interval, p-value). This is variation over
-# frames of one training run, not over seeds: it says whether this run's difference is systematic across images,
-# not whether it survives retraining.
+# bands and on PSNR, and score the claim with `claim_verdict` (effect, one-sided 95% bounds, one-sided p-value and
+# minimum detectable effect: the claims audit's rule). This is variation over frames of one training run, not over
+# seeds: it says whether this run's difference is systematic across images, not whether it survives retraining.
 
 # %%
 high = slice(N_BANDS // 2, N_BANDS)
@@ -356,8 +356,9 @@ verdicts = {
 }
 res.log("claims", verdicts)
 for claim, v in verdicts.items():
-    print(f"{claim}: effect {v['effect']:+.3g} [{v['ci_low']:+.3g}, {v['ci_high']:+.3g}], p={v['p_value']:.3g}, "
-          f"n={v['n']} -> {v['verdict']}")
+    print(f"{claim}: effect {v['effect']:+.3g} [{v['ci_low']:+.3g}, {v['ci_high']:+.3g}], "
+          f"one-sided p={v['p_value']:.3g}, "
+          f"mde {v['mde']:.3g}, n={v['n']} -> {v['verdict']}")
 
 # %% [markdown]
 # ## What to take away
