@@ -103,6 +103,9 @@ def test_bad_input(tmp_path):
     with pytest.warns(UserWarning, match="skipping .*00001.mp4"):
         ds = VoxCeleb1Tracks(tmp_path, "all", skip_bad=True, **KW)
     assert len(ds) == 1 and ds.skipped[0].endswith("00001.mp4")
+    _track(good.with_suffix(".txt"), [(100, 100, 10, 10)])  # outside the 48x40 frame: refused when building
+    with pytest.raises(ValueError, match=r"00002.txt: the track's enclosing box lies outside the 48x40 frame"):
+        VoxCeleb1Tracks(tmp_path, "all", seq_len=2, **KW)
     good.with_suffix(".txt").unlink()
     with pytest.raises(FileNotFoundError, match=r"00002.mp4: no track file 00002.txt"):
         VoxCeleb1Tracks(tmp_path, "all", seq_len=2, **KW)

@@ -163,7 +163,8 @@ class VoxCeleb1Tracks(torch.utils.data.Dataset):
         return 1 if self.seq_len is None else self.seq_len
 
     def _usable(self, c: dict) -> bool:
-        """Header checks at build time: readable, has video, enough frames, a track file when crop='track_box'."""
+        """Header checks at build time: readable, has video, enough frames, a readable track file whose box meets
+        the frame when crop='track_box'."""
         try:
             if self.crop == "track_box" and not c["txt"].exists():
                 raise FileNotFoundError(f"{c['video']}: no track file {c['txt'].name} beside it (crop='track_box' "
@@ -174,6 +175,8 @@ class VoxCeleb1Tracks(torch.utils.data.Dataset):
             if info["frames"] and info["frames"] < self._need_frames():
                 raise MediaError(f"{c['video']}: too short: {info['frames']} frames, fewer than seq_len = "
                                  f"{self._need_frames()}")
+            if self.crop == "track_box":
+                read_track_box(c["txt"], info["width"], info["height"])  # a malformed track file fails here
         except (MediaError, FileNotFoundError, ValueError) as e:
             note_bad(self, c["video"], e)
             return False
