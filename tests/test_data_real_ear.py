@@ -70,6 +70,8 @@ def test_closed_and_open_splits(vox):
     assert op.speakers == ["id00009"] and not set(op.speakers) & set(tr.speakers)  # open set: unseen identities
     assert vids(pre) < vids(tr) or vids(pre) == vids(tr)
     assert {s for s, _ in vids(pre)} == {s for s, _ in vids(tr)}  # D_pre: same speakers, fewer videos
+    few = EarVoxCeleb2(vox, "train", frame_size=8, min_videos_per_speaker=3)
+    assert few.speakers == ["id00001"] and few.dropped_speakers == ["id00002"]
     train, test = split_videos({"a": ["v1"], "b": ["v1", "v2", "v3", "v4"]}, 0.5, seed=0)
     assert test["a"] == [] and train["a"] == ["v1"] and len(test["b"]) == 2
 

@@ -25,6 +25,9 @@ What the paper fixes (Sec. 4.1, 4.2) and what is chosen here:
   chosen by a seeded hash of the video id, goes to "closed_test" (a speaker with a single video keeps it in
   "train"). "pretrain" is D_pre: per speaker, the first half (same hash order, at least one) of its train videos
   (same speakers, fewer videos). "open_test" is VoxCeleb2's test split (unseen identities).
+- Speakers with fewer than `min_videos_per_speaker` videos are left out before the split (listed in
+  `dropped_speakers`): the paper keeps ~4K of 6K speakers, each with >= 500 frames, "filtering out speakers with very
+  few videos and audio tracks" (its exact threshold is not given).
 - Labels: `label` indexes `dataset.speakers` (sorted dev speakers for train/pretrain/closed_test, so a classifier's
   classes agree across the closed-set splits; sorted test speakers for open_test). `gender` from vox2_meta.csv or
   None.
@@ -92,7 +95,8 @@ class EarVoxCeleb2(torch.utils.data.Dataset):
 
     def __init__(self, data_root, split: str = "train", frame_size: int = 128, audio_seconds: float = 4.0,
                  crop=None, closed_test_fraction: float = 0.2, items_per_video: int = 1, short_audio: str = "exclude",
-                 seed: int = 0, skip_bad: bool = False, max_videos: int | None = None):
+                 min_videos_per_speaker: int = 1, seed: int = 0, skip_bad: bool = False,
+                 max_videos: int | None = None):
         self.root = require_root(data_root, "VoxCeleb2 (ear)", LAYOUT)
         if split not in SPLITS:
             raise ValueError(f"EarVoxCeleb2: split must be one of {SPLITS}, got {split!r}")
@@ -121,6 +125,10 @@ class EarVoxCeleb2(torch.utils.data.Dataset):
         by_spk: dict[str, list[str]] = {}
         for spk, vid in clips:
             by_spk.setdefault(spk, []).append(vid)
+        if not (isinstance(min_videos_per_speaker, int) and min_videos_per_speaker >= 1):
+            raise ValueError(f"EarVoxCeleb2: min_videos_per_speaker must be a positive int, got {min_videos_per_speaker!r}")
+        self.dropped_speakers = sorted(s for s, v in by_spk.items() if len(v) < min_videos_per_speaker)
+        by_spk = {s: v for s, v in by_spk.items() if len(v) >= min_videos_per_speaker}
         self.speakers = sorted(by_spk)
         self.speaker_to_label = {s: k for k, s in enumerate(self.speakers)}
         if split != "open_test":
