@@ -39,6 +39,9 @@ from avfh_core.data.real_common import crop_resize, note_bad, require_root, squa
 LAYOUT = ("<root>/data/session<SS>/multiview/<sub>/<rec>/<cam e.g. 05_1>/<sub>_<SS>_<rec>_<camnum e.g. 051>_<ill>.png "
           "(frontal camera 05_1)")
 FRONTAL = "05_1"
+# Camera -> yaw in degrees for the 13 cameras at head height. The magnitudes agree with the table used by public
+# Multi-PIE frontalisation preprocessing code (e.g. 24_0 -> 90, 01_0 -> 75, 20_0 -> 60, 19_0 -> 45, 04_1 -> 30,
+# 05_0 -> 15; 14_0 -> -15 ... 11_0 -> -90); which side counts as positive is a convention (ours: 05_0 side +).
 CAMERA_YAW = {"11_0": -90, "12_0": -75, "09_0": -60, "08_0": -45, "13_0": -30, "14_0": -15, FRONTAL: 0,
               "05_0": 15, "04_1": 30, "19_0": 45, "20_0": 60, "01_0": 75, "24_0": 90}
 ELEVATED_CAMERAS = ("08_1", "19_1")
