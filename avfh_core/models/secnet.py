@@ -222,8 +222,9 @@ class ERFF(nn.Module):
 
 class SECNet(nn.Module):
     """The whole model (Algorithm 4) and its variants (see the module docstring). forward(lr [B,N,3,h,w],
-    alpha=0.01) -> dict(sr [B,N,3,H,W] (Y), init [B,N,3,H,W] (Ỹ), flow_loss (mean L_f over frames and the flows
-    used; 0 without a flow network)). Values are not clamped (the caller clamps for scoring)."""
+    alpha=0.01, erff=True) -> dict(sr [B,N,3,H,W] (Y), init [B,N,3,H,W] (Ỹ), flow_loss (mean L_f over frames and
+    the flows used; 0 without a flow network)). erff=False skips the ERFF (sr = init: training stage 1). Values are
+    not clamped (the caller clamps for scoring)."""
 
     def __init__(self, config: SECNetConfig | None = None, **kwargs):
         super().__init__()
@@ -236,8 +237,9 @@ class SECNet(nn.Module):
         self.lffnet = LFFNet(c) if c.lff else None
         self.erff = ERFF(c) if c.erff else None
 
-    def forward(self, lr: torch.Tensor, alpha: float = 0.01) -> dict[str, torch.Tensor]:
+    def forward(self, lr: torch.Tensor, alpha: float = 0.01, erff: bool = True) -> dict[str, torch.Tensor]:
         c = self.config
+        use_erff = erff and self.erff is not None
         if lr.ndim != 5 or lr.shape[2] != 3:
             raise ValueError(f"SECNet: lr must be [B,N,3,h,w], got {tuple(lr.shape)}")
         if self.flow is not None and (lr.shape[-1] % 4 or lr.shape[-2] % 4):
@@ -249,7 +251,7 @@ class SECNet(nn.Module):
         for t in range(n):
             x = lr[:, t]
             flows, warped = {}, {}
-            for o in c.offsets():
+            for o in (c.offsets() if use_erff else [o for o in c.offsets() if abs(o) <= c.t1 and c.align]):
                 other = lr[:, min(max(t + o, 0), n - 1)]  # replicate padding in time (Alg. 4 step 3)
                 flows[o] = self.flow(x, other)
                 warped[o] = flow_warp(other, flows[o])
@@ -265,7 +267,7 @@ class SECNet(nn.Module):
             else:
                 init = F.interpolate(x, scale_factor=c.scale, mode="bicubic", align_corners=False)
             y = init
-            if self.erff is not None:
+            if use_erff:
                 parts = [init]
                 for j in range(1, c.t2 + 1):
                     if j <= len(prev):
