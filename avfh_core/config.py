@@ -53,9 +53,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_d_lr=2e-3, vfhgan_grad_every=4,
         # secnet
         secnet_frames=4, secnet_batch=2, secnet_steps=3, secnet_lff_steps=1, secnet_max_stride=2,
-        secnet_clip_frames=12, secnet_eval_clips=3, secnet_t3=1, secnet_flow_width=4, secnet_max_flow=4.0,
+        secnet_clip_frames=12, secnet_eval_clips=2, secnet_t3=1, secnet_flow_width=4, secnet_max_flow=4.0,
         secnet_lff_width=8, secnet_lff_blocks=1, secnet_erff_width=4, secnet_sfe_width=8, secnet_res_blocks=2,
-        secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=2, secnet_ablation_steps=2, secnet_ablation_seeds=1,
+        secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=0, secnet_ablation_steps=2, secnet_ablation_seeds=1,
         secnet_strong_translation=8.0,
     ),
     "course": dict(
