@@ -102,3 +102,16 @@ def test_motion_worlds_change_the_head_motion(cfg):
         return float(w.head_motion(0, "train")["centre"].std(0).sum())
 
     assert spread("still") < 1e-6 < spread("strong")
+
+
+def test_psnr_rise_per_frame_psnr_and_fps(cfg):
+    curve = torch.tensor([[30.0, 31.0, 32.0, 32.0], [20.0, 20.0, 20.0, 20.0]])
+    torch.testing.assert_close(S.psnr_rise(curve), torch.tensor([2.0, 0.0]))
+    models = S.init(S.table2(cfg)["lffnet"], cfg, seed=0)
+    data, idx = S.eval_set(S.table2(cfg)["lffnet"], cfg)
+    frames = S.per_frame_psnr(models, data, idx, cfg)
+    assert frames.shape == (len(idx), cfg.secnet_clip_frames) and torch.isfinite(frames).all()
+    # the untrained model outputs bicubic: its per-frame PSNR is bicubic's
+    bic = S.per_frame_psnr(S.init(S.table2(cfg)["bicubic"], cfg, seed=0), data, idx, cfg)
+    torch.testing.assert_close(frames, bic, rtol=0, atol=1e-3)
+    assert S.frames_per_second(models["secnet"], cfg, n_frames=3, repeats=1) > 0

@@ -278,7 +278,8 @@ def predict(models: Mapping[str, nn.Module], batch: Mapping[str, torch.Tensor]) 
     if isinstance(m, SECNet):
         return m(lr)["sr"].clamp(0, 1)
     b, t = lr.shape[:2]
-    return m(lr.flatten(0, 1)).clamp(0, 1).reshape(b, t, *m(lr[:1, 0]).shape[1:])
+    out = m(lr.flatten(0, 1)).clamp(0, 1)
+    return out.reshape(b, t, *out.shape[1:])
 
 
 def psnr_rise(per_frame: torch.Tensor) -> torch.Tensor:
