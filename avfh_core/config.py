@@ -51,6 +51,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=8,
         world_train_people=40, world_test_people=12,
         vfhgan_d_lr=2e-3, vfhgan_grad_every=4,
+        # secnet
+        secnet_frames=4, secnet_batch=2, secnet_steps=3, secnet_lff_steps=1, secnet_max_stride=2,
+        secnet_clip_frames=12, secnet_eval_clips=2, secnet_t3=1, secnet_flow_width=4, secnet_max_flow=4.0,
+        secnet_lff_width=8, secnet_lff_blocks=1, secnet_erff_width=4, secnet_sfe_width=8, secnet_res_blocks=2,
+        secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=0, secnet_ablation_steps=2, secnet_ablation_seeds=1,
+        secnet_strong_translation=8.0,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -69,6 +75,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=120,
         world_train_people=100, world_test_people=50,
         vfhgan_d_lr=1e-3, vfhgan_grad_every=50,
+        # secnet: 16 -> 64 px, N = 5 (the paper: 8), T3 = 2 (the paper: 6). CPU seconds per training step (one
+        # thread, batch 2 x 5 frames, load ~2, 2026-12-04): single-frame 0.10, LFFNet 0.20, ERFFNet 0.31, SECNet
+        # 0.47; so 250 SECNet steps ~2 min, one 100-step ablation row ~40 s.
+        secnet_frames=5, secnet_batch=2, secnet_steps=250, secnet_lff_steps=100, secnet_max_stride=2,
+        secnet_clip_frames=29, secnet_eval_clips=12, secnet_t3=2, secnet_flow_width=16, secnet_max_flow=4.0,
+        secnet_lff_width=32, secnet_lff_blocks=4, secnet_erff_width=16, secnet_sfe_width=16, secnet_res_blocks=4,
+        secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=50, secnet_ablation_steps=100, secnet_ablation_seeds=2,
+        secnet_strong_translation=8.0,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -81,6 +95,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=300,
         world_train_people=500, world_test_people=100,
         vfhgan_d_lr=5e-4, vfhgan_grad_every=200,
+        # secnet: 32 -> 128 px, the paper's N = 8, T3 = 6 and widths (reconstructed), not yet measured on a GPU
+        secnet_frames=8, secnet_batch=8, secnet_steps=4000, secnet_lff_steps=2000, secnet_max_stride=2,
+        secnet_clip_frames=48, secnet_eval_clips=48, secnet_t3=6, secnet_flow_width=24, secnet_max_flow=4.0,
+        secnet_lff_width=64, secnet_lff_blocks=8, secnet_erff_width=32, secnet_sfe_width=64, secnet_res_blocks=8,
+        secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=200, secnet_ablation_steps=1500, secnet_ablation_seeds=3,
+        secnet_strong_translation=8.0,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -93,6 +113,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=300,
         world_train_people=1000, world_test_people=250,
         vfhgan_d_lr=1e-4, vfhgan_grad_every=1000,
+        # secnet: the paper's schedule (sec. III-A: stage 1 2e5 iterations, stage 2 1.5e5, N = 8, batch 4, Adam 1e-4)
+        secnet_frames=8, secnet_batch=4, secnet_steps=350000, secnet_lff_steps=200000, secnet_max_stride=2,
+        secnet_clip_frames=86, secnet_eval_clips=334, secnet_t3=6, secnet_flow_width=24, secnet_max_flow=4.0,
+        secnet_lff_width=64, secnet_lff_blocks=8, secnet_erff_width=32, secnet_sfe_width=64, secnet_res_blocks=8,
+        secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=1000, secnet_ablation_steps=150000,
+        secnet_ablation_seeds=3, secnet_strong_translation=8.0,
     ),
 }
 
@@ -236,6 +262,13 @@ KNOB_BOUNDS: dict[str, str] = {
     "vfhgan_ablation_steps": ">= 1", "vfhgan_ablation_seeds": ">= 1", "vfhgan_lip_demo_steps": ">= 1",
     "world_train_people": ">= 1", "world_test_people": ">= 1",
     "vfhgan_d_lr": "> 0", "vfhgan_grad_every": ">= 0",
+    # secnet
+    "secnet_frames": ">= 1", "secnet_batch": ">= 1", "secnet_steps": ">= 1", "secnet_lff_steps": ">= 0",
+    "secnet_max_stride": ">= 1", "secnet_clip_frames": ">= 11", "secnet_eval_clips": ">= 1", "secnet_t3": ">= 0",
+    "secnet_flow_width": ">= 1", "secnet_max_flow": "> 0", "secnet_lff_width": ">= 1", "secnet_lff_blocks": ">= 0",
+    "secnet_erff_width": ">= 1", "secnet_sfe_width": ">= 1", "secnet_res_blocks": ">= 0", "secnet_gamma": ">= 0",
+    "secnet_alpha": ">= 0", "secnet_grad_every": ">= 0", "secnet_ablation_steps": ">= 1",
+    "secnet_ablation_seeds": ">= 1", "secnet_strong_translation": ">= 0",
 }
 
 

@@ -1,0 +1,296 @@
+"""SECNet: Fang, Li, Han, Yu, "Self-Enhanced Convolutional Network for Facial Video Hallucination" (IEEE TIP 2020),
+sec. II, Algorithm 4, Fig. 2. The networks; training and the tables are in avfh_core/train/secnet.py.
+
+Per frame t of an LR sequence X^1..X^N (Algorithm 4, the part of sec. II that survived the text extraction):
+
+    F^{t->k}  = FlowNet(X^t, X^k)                     k = t-T1..t+T1 (borders replicated), LR flows   (steps 4-5)
+    Ỹ^t       = LFFNet(warp(X^k, F^{t->k}) for all k)  local frame fusion, x r                        (step 6)
+    Y^{k->t}  = warp(Y^k, r * up(F^{t->k}).detach())   k = t-1..t-T2, Y^k = 0 for k <= 0 (rff)          (steps 7-8)
+    E_1..E_3  = encoder([Ỹ^t, Y^{t-1->t}, ..., Y^{t-T2->t}])                                          (step 9)
+    Ê_3       = SFE(E_3^t and up to T3 past E_3)       one-way / cascaded / fused ConvLSTM (sfe)       (steps 10-11)
+    Y^t       = Ỹ^t + decoder(E_1, E_2, Ê_3)           the "refinement map of the initial prediction"  (step 12)
+
+Reconstructions (sec. II-A/B and eqs. 1-3 were lost in extraction; each is a documented default, not a claim about
+the authors' model): the flow network is VESPCN's coarse-to-fine design (`nn.flow.FlowNet`); LFFNet is early
+fusion of the 2 T1 + 1 warped frames, residual blocks and x4 sub-pixel upsampling; the encoder input follows sec.
+II-C1 (Ỹ^t and the warped previous outputs; Alg. 4 step 9 mentions the warped LR frames as well); the third scale
+holds `res_blocks` residual blocks split half before the SFE (encoder) and half after it (decoder); the spatial
+attention map (sec. II-C4) is sigmoid(conv(ReLU(conv(r)))) multiplying the residual branch.
+
+Two choices of ours, for training on a CPU: LFFNet adds a global bicubic skip of X^t (the paper never says), and
+every output head starts exactly at its skip (zero last conv, ICNR sub-pixel convs): the untrained LFFNet outputs
+bicubic, the untrained ERFF outputs Ỹ^t, so the untrained SECNet outputs bicubic exactly (a test asserts it).
+
+Variants (one config): `erff=False` is LFFNet alone (Tables II/III); `lff=False` is ERFFNet (Ỹ^t replaced by the
+bicubic X^t, sec. III-A); `t1=0, erff=False` is a single-frame SR network of the same body; `align=False` fuses the
+window without warping; `t2=0` turns rff off and `sfe="none"` turns sfe off (Table IV); `t2`, `t3` (Table VI),
+`res_blocks` (Table VII) and `attention` (Table V, "none" or "spatial") are the other ablation axes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from avfh_core.models.vfhgan import icnr_
+from avfh_core.nn.convlstm import BidirectionalCLSTM, OneWayCLSTM
+from avfh_core.nn.flow import FlowNet, flow_loss, flow_warp, upsample_flow
+
+SFE_KINDS = ("none", "oneway", "cascaded", "fused")
+ATTENTIONS = ("none", "spatial")
+# Table II of the paper: parameter counts (SECNet = LFFNet + ERFF module + flow network, fused BCLSTM T3 = 6)
+PAPER_PARAMS = {"lffnet": 3_382_405, "erffnet": 4_551_237, "secnet": 5_334_792}
+
+
+@dataclass(frozen=True)
+class SECNetConfig:
+    """Sizes and switches. Defaults are the course sizes (16 -> 64 px on a CPU); `SECNetConfig.paper()` has the
+    paper's hyper-parameters (T1 2, T2 2, T3 6, fused BCLSTM, 8 residual blocks, spatial attention) and the
+    widths reconstructed from Table II's parameter counts (32/64/64 in the ERFF, 64 in LFFNet)."""
+
+    scale: int = 4
+    t1: int = 2  # LR half-window of LFFNet: 2 T1 + 1 frames
+    t2: int = 2  # previous super-resolved frames fused (rff); 0 = rff off
+    t3: int = 2  # past third-scale features in the bidirectional SFE (the paper's model: 6)
+    sfe: str = "fused"  # SFE_KINDS
+    lff: bool = True  # False: ERFFNet (the bicubic X^t instead of Ỹ^t)
+    erff: bool = True  # False: LFFNet alone
+    align: bool = True  # False: LFFNet fuses the window without warping
+    attention: str = "spatial"  # ATTENTIONS, in every ERFF residual block
+    flow_width: int = 16
+    max_flow: float = 4.0  # LR pixels per branch (tanh x max_flow)
+    lff_width: int = 32
+    lff_blocks: int = 4
+    widths: tuple[int, int, int] = (16, 32, 16)  # ERFF scales 1-3
+    res_blocks: int = 4  # third scale, split half encoder / half decoder
+
+    def __post_init__(self):
+        if not isinstance(self.scale, int) or self.scale < 2 or self.scale & (self.scale - 1):
+            raise ValueError(f"SECNetConfig.scale must be a power of 2 >= 2, got {self.scale!r}")
+        for name in ("t1", "t2", "t3"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 0:
+                raise ValueError(f"SECNetConfig.{name} must be an int >= 0, got {v!r}")
+        if self.sfe not in SFE_KINDS:
+            raise ValueError(f"SECNetConfig.sfe must be one of {SFE_KINDS}, got {self.sfe!r}")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"SECNetConfig.attention must be one of {ATTENTIONS}, got {self.attention!r}")
+        if not (self.lff or self.erff):
+            raise ValueError("SECNetConfig: lff=False and erff=False leaves no network (bicubic is models.baselines)")
+        if len(self.widths) != 3 or any(not isinstance(w, int) or w < 1 for w in self.widths):
+            raise ValueError(f"SECNetConfig.widths must be three ints >= 1, got {self.widths!r}")
+        for name in ("flow_width", "lff_width", "lff_blocks", "res_blocks"):
+            if getattr(self, name) < (0 if name.endswith("blocks") else 1):
+                raise ValueError(f"SECNetConfig.{name} is out of range: {getattr(self, name)!r}")
+        if not self.max_flow > 0:
+            raise ValueError(f"SECNetConfig.max_flow must be > 0, got {self.max_flow!r}")
+
+    @classmethod
+    def paper(cls, **overrides) -> SECNetConfig:
+        return replace(cls(t3=6, flow_width=24, lff_width=64, lff_blocks=8, widths=(32, 64, 64), res_blocks=8),
+                       **overrides)
+
+    @property
+    def frames(self) -> int:
+        return 2 * self.t1 + 1
+
+    @property
+    def uses_flow(self) -> bool:
+        return (self.lff and self.align and self.t1 > 0) or (self.erff and self.t2 > 0)
+
+    def offsets(self) -> list[int]:
+        """The frame offsets k - t whose flow F^{t->k} a frame needs (window neighbours, previous outputs)."""
+        out = set()
+        if self.lff and self.align:
+            out |= {o for o in range(-self.t1, self.t1 + 1) if o}
+        if self.erff:
+            out |= {-j for j in range(1, self.t2 + 1)}
+        return sorted(out)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class ResBlock(nn.Module):
+    """conv3x3-ReLU-conv3x3 + identity (no BN); attention="spatial" multiplies the residual branch by a spatial
+    map sigmoid(conv3x3(ReLU(conv3x3(r -> C/4))) -> 1) (sec. II-C4: "two convolution layers and one ReLU layer ...
+    suppress activations of pixels with low attention values"; the sigmoid is ours)."""
+
+    def __init__(self, ch: int, attention: str = "none"):
+        super().__init__()
+        if attention not in ATTENTIONS:
+            raise ValueError(f"ResBlock: attention must be one of {ATTENTIONS}, got {attention!r}")
+        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(ch, ch, 3, padding=1))
+        self.att = None
+        if attention == "spatial":
+            mid = max(1, ch // 4)
+            self.att = nn.Sequential(nn.Conv2d(ch, mid, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(mid, 1, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.body(x)
+        if self.att is not None:
+            r = r * torch.sigmoid(self.att(r))
+        return x + r
+
+
+def _zero(conv: nn.Conv2d) -> nn.Conv2d:
+    nn.init.zeros_(conv.weight)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    return conv
+
+
+class LFFNet(nn.Module):
+    """Local frame fusion (sec. II-B, reconstructed): early fusion of the 2 T1 + 1 (warped) LR frames, residual
+    blocks, x scale sub-pixel upsampling, plus the bicubic X^t. forward(window [B,2T1+1,3,h,w]) -> Ỹ^t [B,3,H,W]."""
+
+    def __init__(self, config: SECNetConfig):
+        super().__init__()
+        c, w = config, config.lff_width
+        self.config = c
+        self.head = nn.Conv2d(3 * c.frames, w, 3, padding=1)
+        self.body = nn.Sequential(*[ResBlock(w) for _ in range(c.lff_blocks)], nn.Conv2d(w, w, 3, padding=1))
+        up: list[nn.Module] = []
+        for _ in range(int(math.log2(c.scale))):
+            up += [icnr_(nn.Conv2d(w, 4 * w, 3, padding=1), 2), nn.PixelShuffle(2), nn.ReLU(inplace=True)]
+        self.up = nn.Sequential(*up)
+        self.tail = _zero(nn.Conv2d(w, 3, 3, padding=1))
+
+    def forward(self, window: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        if window.ndim != 5 or window.shape[1] != c.frames or window.shape[2] != 3:
+            raise ValueError(f"LFFNet: window must be [B,{c.frames},3,h,w], got {tuple(window.shape)}")
+        b, t, _, h, w = window.shape
+        f0 = F.relu(self.head(window.reshape(b, t * 3, h, w)))
+        out = self.tail(self.up(f0 + self.body(f0)))
+        skip = F.interpolate(window[:, c.t1], scale_factor=c.scale, mode="bicubic", align_corners=False)
+        return out + skip
+
+
+class ERFF(nn.Module):
+    """The enhanced recurrent frame fusion module (sec. II-C1): a three-scale encoder-decoder with skips at scales
+    1-2; the third scale (1/4 of HR) holds res_blocks residual blocks around the SFE. forward(x [B,3(1+T2),H,W],
+    sfe_state) -> (refinement [B,3,H,W], new sfe_state). The last conv starts at zero (refinement 0 at init)."""
+
+    def __init__(self, config: SECNetConfig):
+        super().__init__()
+        self.config = c = config
+        c1, c2, c3 = c.widths
+        att = c.attention
+        n_enc = c.res_blocks - c.res_blocks // 2
+        self.enc1 = nn.Sequential(nn.Conv2d(3 * (1 + c.t2), c1, 3, padding=1), nn.ReLU(inplace=True), ResBlock(c1, att))
+        self.enc2 = nn.Sequential(nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(inplace=True), ResBlock(c2, att))
+        self.enc3 = nn.Sequential(nn.Conv2d(c2, c3, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+                                  *[ResBlock(c3, att) for _ in range(n_enc)])
+        self.sfe: nn.Module | None = None
+        if c.sfe == "oneway":
+            self.sfe = OneWayCLSTM(c3)
+        elif c.sfe in ("cascaded", "fused"):
+            self.sfe = BidirectionalCLSTM(c3, c.sfe)
+        self.dec3 = nn.Sequential(*[ResBlock(c3, att) for _ in range(c.res_blocks // 2)])
+        self.up2 = nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1)
+        self.dec2 = ResBlock(c2, att)
+        self.up1 = nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1)
+        self.dec1 = ResBlock(c1, att)
+        self.tail = _zero(nn.Conv2d(c1, 3, 3, padding=1))
+
+    def forward(self, x: torch.Tensor, state=None):
+        c = self.config
+        if x.ndim != 4 or x.shape[1] != 3 * (1 + c.t2) or x.shape[-1] % 4 or x.shape[-2] % 4:
+            raise ValueError(f"ERFF: input must be [B,{3 * (1 + c.t2)},H,W] with H, W multiples of 4, "
+                             f"got {tuple(x.shape)}")
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        if c.sfe == "oneway":
+            e3_hat, state = self.sfe(e3, state)
+        elif c.sfe in ("cascaded", "fused"):
+            window = [*(state or [])][-c.t3:] if c.t3 else []
+            window = window + [e3]
+            e3_hat = self.sfe(window)
+            state = window  # the current and up to T3 past features (Alg. 4 steps 10, 15)
+        else:
+            e3_hat = e3
+        d2 = self.dec2(F.relu(self.up2(self.dec3(e3_hat))) + e2)
+        d1 = self.dec1(F.relu(self.up1(d2)) + e1)
+        return self.tail(d1), state
+
+
+class SECNet(nn.Module):
+    """The whole model (Algorithm 4) and its variants (see the module docstring). forward(lr [B,N,3,h,w],
+    alpha=0.01, erff=True) -> dict(sr [B,N,3,H,W] (Y), init [B,N,3,H,W] (Ỹ), flow_loss (mean L_f over frames and
+    the flows used; 0 without a flow network)). erff=False skips the ERFF (sr = init: training stage 1). Values are
+    not clamped (the caller clamps for scoring)."""
+
+    def __init__(self, config: SECNetConfig | None = None, **kwargs):
+        super().__init__()
+        if config is None:
+            config = SECNetConfig(**kwargs)
+        elif kwargs:
+            raise ValueError("SECNet: pass either a SECNetConfig or keyword arguments, not both")
+        self.config = c = config
+        self.flow = FlowNet(c.flow_width, c.max_flow) if c.uses_flow else None
+        self.lffnet = LFFNet(c) if c.lff else None
+        self.erff = ERFF(c) if c.erff else None
+
+    def forward(self, lr: torch.Tensor, alpha: float = 0.01, erff: bool = True) -> dict[str, torch.Tensor]:
+        c = self.config
+        use_erff = erff and self.erff is not None
+        if lr.ndim != 5 or lr.shape[2] != 3:
+            raise ValueError(f"SECNet: lr must be [B,N,3,h,w], got {tuple(lr.shape)}")
+        if self.flow is not None and (lr.shape[-1] % 4 or lr.shape[-2] % 4):
+            raise ValueError(f"SECNet: the LR frame size must be a multiple of 4 (flow network), got {tuple(lr.shape[-2:])}")
+        n = lr.shape[1]
+        srs, inits, f_terms = [], [], []
+        prev: list[torch.Tensor] = []  # Y^{t-1}, Y^{t-2}, ... (most recent first)
+        state = None
+        for t in range(n):
+            x = lr[:, t]
+            flows, warped = {}, {}
+            for o in (c.offsets() if use_erff else [o for o in c.offsets() if abs(o) <= c.t1 and c.align]):
+                other = lr[:, min(max(t + o, 0), n - 1)]  # replicate padding in time (Alg. 4 step 3)
+                flows[o] = self.flow(x, other)
+                warped[o] = flow_warp(other, flows[o])
+                f_terms.append(flow_loss(x, warped[o], flows[o], alpha))
+            if self.lffnet is not None:
+                window = []
+                for o in range(-c.t1, c.t1 + 1):
+                    if o == 0:
+                        window.append(x)
+                    else:
+                        window.append(warped[o] if c.align else lr[:, min(max(t + o, 0), n - 1)])
+                init = self.lffnet(torch.stack(window, 1))
+            else:
+                init = F.interpolate(x, scale_factor=c.scale, mode="bicubic", align_corners=False)
+            y = init
+            if use_erff:
+                parts = [init]
+                for j in range(1, c.t2 + 1):
+                    if j <= len(prev):
+                        parts.append(flow_warp(prev[j - 1], upsample_flow(flows[-j].detach(), c.scale)))
+                    else:
+                        parts.append(torch.zeros_like(init))  # Y^k = 0 for k <= 0 (Alg. 4 step 7)
+                refinement, state = self.erff(torch.cat(parts, 1), state)
+                y = init + refinement
+                prev = [y, *prev][: c.t2]
+            srs.append(y)
+            inits.append(init)
+        fl = torch.stack(f_terms).mean() if f_terms else lr.new_zeros(())
+        return dict(sr=torch.stack(srs, 1), init=torch.stack(inits, 1), flow_loss=fl)
+
+
+def param_counts(config: SECNetConfig) -> dict[str, int]:
+    """Parameters of each part (flow, lffnet, erff) and the total of a model built from `config`."""
+    m = SECNet(config)
+    parts = {k: sum(p.numel() for p in getattr(m, k).parameters()) if getattr(m, k) is not None else 0
+             for k in ("flow", "lffnet", "erff")}
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+__all__ = ["ATTENTIONS", "ERFF", "LFFNet", "PAPER_PARAMS", "ResBlock", "SECNet", "SECNetConfig", "SFE_KINDS",
+           "param_counts"]

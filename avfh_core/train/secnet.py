@@ -1,0 +1,376 @@
+"""SECNet (Fang, Li, Han, Yu, "Self-Enhanced Convolutional Network for Facial Video Hallucination", IEEE TIP 2020),
+sec. II-D and III: training and the tables, as the per-paper contract of CONTRIBUTING.md (shared code:
+train/experiment.py, train/evaluate.py). The networks are in models/secnet.py.
+
+The loss, eq. (10), over an N-frame training sequence unrolled frame by frame (Algorithm 4):
+
+    L = (1/N) sum_t ( L_e^t + L_l^t + gamma L_f^t ),   gamma = 0.1 (sec. III-A, hyper-parameters)
+
+- L_e^t (eq. 4): MSE of the final output Y^t against the HR frame (per element, RGB);
+- L_l^t: MSE of LFFNet's initial output Ỹ^t (reconstructed: eqs. 2-3 were lost in extraction; eq. 10 names the
+  term and LFFNet is pre-trained alone, so it has a reconstruction loss of its own);
+- L_f^t: the flow loss, warping MSE of each LR neighbour onto X^t plus alpha x total variation of its flow, alpha =
+  0.01 (reconstructed: alpha appears only beside gamma in the hyper-parameter paragraph; VESPCN, cited for T1,
+  trains its motion compensation this way). Algorithm 4 writes "L_e + L_f + gamma L_o": we follow eq. (10).
+The mean over t is taken inside each term (`SECNet.forward` returns the frame-mean flow loss; the MSEs pool all
+frames), which is the same (1/N) sum_t.
+
+Schedule (sec. III-A: LFFNet with its flow network 2x10^5 iterations, then the whole SECNet 1.5x10^5): one Adam
+(lr cfg.lr) over all parameters; the first min(cfg.secnet_lff_steps, steps // 2) steps train LFFNet and the flow
+network alone (L_l + gamma L_f, the ERFF is not run), the rest train everything with eq. (10). Gradient into the
+flow network is cut in the rff warping (sec. II-C2). Previous outputs are not detached across frames (full
+back-propagation through the N frames; the paper does not say). Terms whose network is absent are dropped: LFFNet
+alone has L_l + gamma L_f, ERFFNet L_e + gamma L_f, the single-frame network L_l.
+
+Open choices (each a documented default): the reconstructed architecture (models/secnet.py), N = cfg.secnet_frames
+(the paper: 8; course 5), T3 = cfg.secnet_t3 (the paper: 6; course 2, so the "T3 = 6" rows of Tables IV and VI mean
+T3 = secnet_t3 here), dataset-level scores are means of per-clip values (the paper does not say), SSIM averaged over
+valid window positions (metrics/video.py). Each run logs every term's value and its gradient share
+(`train.loop.gradient_shares`) at step 0, at the first stage-2 step and every cfg.secnet_grad_every steps.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from avfh_core.data import synth
+from avfh_core.data.batching import step_batches
+from avfh_core.data.sequences import ClipDataset, SequenceDataset
+from avfh_core.metrics.video import psnr_per_frame, ssim_vh, ssim_vt, video_psnr
+from avfh_core.models.baselines import Bicubic
+from avfh_core.models.secnet import SECNet, SECNetConfig
+from avfh_core.nn.init import build, seeded
+from avfh_core.train.experiment import Trained
+from avfh_core.train.loop import gradient_shares, rank, train_loop
+
+PAPER = "secnet"
+MODELS = ("secnet", "bicubic")
+# SECNetConfig fields that `SECNetRun.net_config` takes from the preset: an override of one is always kept
+FROM_CFG = ("scale", "t3", "flow_width", "max_flow", "lff_width", "lff_blocks", "widths", "res_blocks")
+WEIGHTS = {"L_e": 1.0, "L_l": 1.0}  # eq. (10); L_f's weight is cfg.secnet_gamma
+
+
+@dataclass(frozen=True)
+class SECNetRun:
+    """One training run (one table row): the model, SECNetConfig overrides, synthetic-world overrides and the
+    number of steps (None: cfg.secnet_steps). Build it with `SECNetRun.make` so equal runs cache equal."""
+
+    model: str = "secnet"  # "secnet" | "bicubic"
+    net: tuple[tuple[str, Any], ...] = ()
+    world: tuple[tuple[str, Any], ...] = ()
+    steps: int | None = None
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"SECNetRun.model must be one of {MODELS}, got {self.model!r}")
+        known = set(SECNetConfig.__dataclass_fields__)
+        unknown = sorted(k for k, _ in self.net if k not in known)
+        if unknown:
+            raise ValueError(f"SECNetRun.net: unknown SECNetConfig field(s) {unknown}")
+        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
+            raise ValueError(f"SECNetRun.steps must be None or an int >= 1, got {self.steps!r}")
+
+    @classmethod
+    def make(cls, model: str = "secnet", net: Mapping | None = None, world: Mapping | None = None,
+             steps: int | None = None) -> SECNetRun:
+        defaults = SECNetConfig().as_dict()
+        n = {k: v for k, v in (net or {}).items() if k in FROM_CFG or k not in defaults or defaults[k] != v}
+        if model == "bicubic":
+            n, steps = {}, None
+        return cls(model, tuple(sorted(n.items())), tuple(sorted((world or {}).items())), steps)
+
+    def net_config(self, cfg) -> SECNetConfig:
+        w = int(cfg.secnet_erff_width)
+        return SECNetConfig(**{"scale": cfg.scale, "t3": cfg.secnet_t3, "flow_width": cfg.secnet_flow_width,
+                               "max_flow": float(cfg.secnet_max_flow), "lff_width": cfg.secnet_lff_width,
+                               "lff_blocks": cfg.secnet_lff_blocks, "widths": (w, 2 * w, int(cfg.secnet_sfe_width)),
+                               "res_blocks": cfg.secnet_res_blocks, **dict(self.net)})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The table rows (defined here only; the paper's numbers are in avfh_core/reproduce/tables/secnet.yaml)
+
+TABLE2_ROWS: dict[str, dict] = {  # the rows of Table II we can build (the other methods are not re-implemented)
+    "srrescnn": dict(erff=False, t1=0),  # single frame, LFFNet's body: stands in for SRResCNN [14]
+    "lffnet": dict(erff=False),
+    "erffnet": dict(lff=False),
+    "secnet": {},
+}
+TABLE4_ROWS: dict[str, dict] = {  # no self-attention (sec. III-C4); "t6" = T3 = cfg.secnet_t3
+    "none": dict(t2=0, sfe="none"), "rff_only": dict(sfe="none"), "oneway_only": dict(t2=0, sfe="oneway"),
+    "cascaded_only": dict(t2=0, sfe="cascaded"), "rff_oneway": dict(sfe="oneway"),
+    "rff_cascaded_t6": dict(sfe="cascaded"), "rff_fused_t2": dict(t3=2), "rff_fused_t6": {},
+}
+TABLE5_ROWS: dict[str, dict] = {"without": dict(attention="none"), "spatial_se": {}}
+TABLE6_ROWS: dict[str, dict] = {  # cascaded BCLSTM (sec. III-C5); "t3_6" = T3 = cfg.secnet_t3
+    "t2_0_t3_6": dict(t2=0), "t2_1_t3_6": dict(t2=1), "t2_2_t3_6": {}, "t2_3_t3_6": dict(t2=3),
+    "t2_2_t3_0": dict(t3=0), "t2_2_t3_2": dict(t3=2), "t2_2_t3_4": dict(t3=4),
+}
+TABLE7_ROWS: dict[str, dict] = {"rb2": dict(res_blocks=2), "rb4": dict(res_blocks=4), "rb8": dict(res_blocks=8)}
+MOTION_WORLDS = ("still", "strong")
+
+
+def motion_world(cfg, kind: str) -> dict:
+    """World overrides of the motion controls: "still" (no head rotation or translation: neighbouring LR frames
+    differ only by the mouth and blinks, so multi-frame fusion has no sub-pixel information to add) and "strong"
+    (translation_motion = cfg.secnet_strong_translation: several tenths of an LR pixel between frames)."""
+    if kind == "still":
+        return dict(rotation_motion=0.0, translation_motion=0.0)
+    if kind == "strong":
+        return dict(translation_motion=float(cfg.secnet_strong_translation))
+    raise ValueError(f"motion_world: kind must be one of {MOTION_WORLDS}, got {kind!r}")
+
+
+def table2(cfg) -> dict[str, SECNetRun]:
+    return {"bicubic": SECNetRun.make("bicubic"), **{k: SECNetRun.make(net=v) for k, v in TABLE2_ROWS.items()}}
+
+
+def _ablation(rows: Mapping[str, dict], cfg, base: Mapping[str, Any]) -> dict[str, SECNetRun]:
+    return {k: SECNetRun.make(net={**base, **v}, steps=int(cfg.secnet_ablation_steps)) for k, v in rows.items()}
+
+
+def table4(cfg) -> dict[str, SECNetRun]:
+    return _ablation(TABLE4_ROWS, cfg, dict(attention="none"))
+
+
+def table5(cfg) -> dict[str, SECNetRun]:
+    return _ablation(TABLE5_ROWS, cfg, {})
+
+
+def table6(cfg) -> dict[str, SECNetRun]:
+    return _ablation(TABLE6_ROWS, cfg, dict(sfe="cascaded"))
+
+
+def table7(cfg) -> dict[str, SECNetRun]:
+    return _ablation(TABLE7_ROWS, cfg, {})
+
+
+def motion(cfg) -> dict[str, SECNetRun]:
+    """LFFNet (5 aligned frames) and the single-frame network in the still and strong-motion worlds."""
+    return {f"{w}/{row}": SECNetRun.make(net=TABLE2_ROWS[row], world=motion_world(cfg, w),
+                                         steps=int(cfg.secnet_ablation_steps))
+            for w in MOTION_WORLDS for row in ("srrescnn", "lffnet")}
+
+
+TABLES: dict[str, Callable[[Any], dict[str, SECNetRun]]] = {
+    "table2": table2, "table4": table4, "table5": table5, "table6": table6, "table7": table7, "motion": motion}
+# which of TABLES scores each table of reproduce/tables/secnet.yaml (fig11: the psnr_rise of the Table II runs)
+YAML_TABLES = {"table2_voxceleb": "table2", "table4": "table4", "table5": "table5", "table6": "table6",
+               "table7": "table7", "fig11": "table2"}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Data
+
+_DATA: dict[tuple, Any] = {}
+
+
+def _world(cfg, world: Mapping[str, Any] | None):
+    return synth.world(cfg, num_frames=int(cfg.secnet_clip_frames), **dict(world or {}))
+
+
+def train_data(cfg, world: Mapping[str, Any] | None = None) -> SequenceDataset:
+    """N-frame training sequences (cfg.secnet_frames) of the run's world, with the paper's augmentations."""
+    w = _world(cfg, world)
+    key = ("train", w.key, cfg.secnet_frames, cfg.secnet_max_stride, cfg.scale, cfg.n_train_clips)
+    if key not in _DATA:
+        _DATA[key] = SequenceDataset(w.dataset("train", n_clips=cfg.n_train_clips), n_frames=int(cfg.secnet_frames),
+                                     scale=cfg.scale, max_stride=int(cfg.secnet_max_stride))
+    return _DATA[key]
+
+
+def test_data(cfg, world: Mapping[str, Any] | None = None) -> ClipDataset:
+    """Whole held-out clips (test split: unseen identities) of cfg.secnet_clip_frames frames."""
+    w = _world(cfg, world)
+    key = ("test", w.key, cfg.scale, cfg.secnet_eval_clips)
+    if key not in _DATA:
+        _DATA[key] = ClipDataset(w.dataset("test", n_clips=cfg.secnet_eval_clips), scale=cfg.scale)
+    return _DATA[key]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The contract: init, train, eval_set, predict, score
+
+
+def init(run: SECNetRun, cfg, *, seed: int) -> dict[str, nn.Module]:
+    """The run's untrained network under the name "secnet" (bicubic: a parameter-free upsampler)."""
+    if run.model == "bicubic":
+        return {"secnet": Bicubic(cfg.scale)}
+    return {"secnet": build(seed, "secnet", lambda: SECNet(run.net_config(cfg)))}
+
+
+def stage1_steps(run: SECNetRun, cfg, steps: int) -> int:
+    """Steps of stage 1 (LFFNet and flow alone): min(cfg.secnet_lff_steps, steps // 2) when the model has both an
+    LFFNet and an ERFF, else 0."""
+    c = run.net_config(cfg)
+    return min(int(cfg.secnet_lff_steps), steps // 2) if (c.lff and c.erff) else 0
+
+
+def loss_terms(out: Mapping[str, torch.Tensor], hr: torch.Tensor, config: SECNetConfig,
+               stage1: bool = False) -> dict[str, torch.Tensor]:
+    """The terms of eq. (10) present in the model (see the module docstring); no "total"."""
+    terms: dict[str, torch.Tensor] = {}
+    if config.erff and not stage1:
+        terms["L_e"] = F.mse_loss(out["sr"], hr)
+    if config.lff:
+        terms["L_l"] = F.mse_loss(out["init"], hr)
+    if config.uses_flow and out["flow_loss"].requires_grad:
+        terms["L_f"] = out["flow_loss"]
+    return terms
+
+
+def train(run: SECNetRun, cfg, *, seed: int, steps: int | None = None, progress: bool = False, data=None,
+          checkpoint_path=None, eval_fn=None) -> Trained:
+    """Train the run's SECNet variant with eq. (10) through `train_loop`; the network comes back in eval mode."""
+    models = init(run, cfg, seed=seed)
+    if run.model == "bicubic":
+        return Trained({k: m.eval() for k, m in models.items()})
+    steps = steps if steps is not None else (run.steps or int(cfg.secnet_steps))
+    config = run.net_config(cfg)
+    net = models["secnet"]
+    s1 = stage1_steps(run, cfg, steps)
+    weights = {**WEIGHTS, "L_f": float(cfg.secnet_gamma)}
+    alpha, grad_every = float(cfg.secnet_alpha), int(cfg.secnet_grad_every)
+    data = data if data is not None else train_data(cfg, dict(run.world))
+    optimizers = {"secnet": torch.optim.Adam(net.parameters(), lr=cfg.lr)}
+
+    def step_fn(batch, step):
+        stage1 = step < s1
+        out = net(batch["lr"], alpha=alpha, erff=not stage1)
+        terms = loss_terms(out, batch["hr"], config, stage1)
+        total = sum(weights[k] * v for k, v in terms.items())
+        logged = {k: v.item() for k, v in terms.items()}
+        if step == 0 or step == s1 or (grad_every and step % grad_every == 0):
+            logged.update(gradient_shares(terms, weights, [p for p in net.parameters() if p.requires_grad]))
+        optimizers["secnet"].zero_grad(set_to_none=True)
+        total.backward()
+        optimizers["secnet"].step()
+        return {**logged, "total": total.item(), "stage": 1.0 if stage1 else 2.0}
+
+    batches = step_batches(data, int(cfg.secnet_batch), seed + 7919 * rank(), cfg.device)
+    with seeded(seed, "train"):
+        log = train_loop(step_fn, models, optimizers, batches, steps, cfg=cfg, checkpoint_path=checkpoint_path,
+                         checkpoint_every=cfg.checkpoint_every if checkpoint_path else 0,
+                         eval_fn=(lambda step: eval_fn(models, step)) if eval_fn else None,
+                         eval_every=cfg.eval_every if eval_fn else 0, progress=progress,
+                         desc=f"secnet seed {seed}", ddp_kwargs={"find_unused_parameters": True})
+    return Trained({k: m.eval() for k, m in models.items()}, log)
+
+
+def eval_set(run: SECNetRun, cfg) -> tuple[ClipDataset, list[int]]:
+    """Every held-out clip of the run's world (cfg.secnet_eval_clips whole clips)."""
+    data = test_data(cfg, dict(run.world))
+    return data, list(range(len(data)))
+
+
+def predict(models: Mapping[str, nn.Module], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The super-resolved clips [B, T, 3, H, W] in [0, 1]."""
+    m, lr = models["secnet"], batch["lr"]
+    if isinstance(m, SECNet):
+        return m(lr)["sr"].clamp(0, 1)
+    b, t = lr.shape[:2]
+    out = m(lr.flatten(0, 1)).clamp(0, 1)
+    return out.reshape(b, t, *out.shape[1:])
+
+
+def psnr_rise(per_frame: torch.Tensor) -> torch.Tensor:
+    """Fig. 11's rise (our operational reading): mean per-frame PSNR over the second half of the clip minus the
+    PSNR of its first frame. [..., T] -> [...]."""
+    t = per_frame.shape[-1]
+    return per_frame[..., t // 2:].mean(-1) - per_frame[..., 0]
+
+
+def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[str, torch.Tensor]:
+    """Per clip: psnr (eq. 11, pooled MSE, RGB), ssim_vh, ssim_vt (sec. III-B), psnr_rise (Fig. 11)."""
+    hr = batch["hr"]
+    return {"psnr": video_psnr(pred, hr), "ssim_vh": ssim_vh(pred, hr), "ssim_vt": ssim_vt(pred, hr),
+            "psnr_rise": psnr_rise(psnr_per_frame(pred, hr))}
+
+
+@torch.no_grad()
+def per_frame_psnr(models: Mapping[str, nn.Module], data, indices, cfg) -> torch.Tensor:
+    """[clips, T] per-frame PSNR (RGB) of the models' outputs (Fig. 11 averages it over clips)."""
+    for m in models.values():
+        m.eval()
+    rows = []
+    for k in indices:
+        item = data[k]
+        batch = {key: (v[None].to(cfg.device) if isinstance(v, torch.Tensor) else v) for key, v in item.items()}
+        rows.append(psnr_per_frame(predict(models, batch), batch["hr"])[0].cpu())
+    return torch.stack(rows)
+
+
+@torch.no_grad()
+def frames_per_second(model: nn.Module, cfg, n_frames: int = 16, repeats: int = 2) -> float:
+    """Frames per second of `model` on one LR clip of n_frames frames at cfg's size, on cfg.device (best of
+    `repeats`, after one warm-up run)."""
+    h = cfg.hr_size // cfg.scale
+    lr = torch.rand(1, n_frames, 3, h, h, generator=torch.Generator().manual_seed(0)).to(cfg.device)
+    model.eval()
+    predict({"secnet": model}, {"lr": lr[:, :2]})
+    best = math.inf
+    for _ in range(repeats):
+        if cfg.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        predict({"secnet": model}, {"lr": lr})
+        if cfg.device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return n_frames / best
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Positive controls of the claims audit (the `controls:` section of reproduce/tables/secnet.yaml)
+
+
+def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
+                      which: tuple[str, ...] = ("motion", "handicap")) -> dict[str, dict[str, list[float]]]:
+    """Planted effects, one per claim family, scored like the table rows: {row: {metric: [one value per seed]}}.
+
+    - "motion" (multi-frame fusion helps): the `motion` table's runs. In the strong-motion world the 5-frame LFFNet
+      must beat the same body on one frame ("strong/lffnet" vs "strong/srrescnn"); in the still world it should
+      not (rows "still/..."; a negative check, printed beside, not a control).
+    - "handicap" (the method beats a baseline): "secnet" vs "handicapped", the trained Table-II SECNet of the next
+      seed (cyclically) with its error amplified, hr + k (sr - hr), k = 10^(handicap_db / 20): its pooled MSE is
+      k^2 times, a PSNR drop of exactly handicap_db before clipping to [0, 1].
+    """
+    from avfh_core.train.evaluate import evaluate
+    from avfh_core.train.experiment import cached_run
+    from avfh_core.train.experiment import seeds as seed_list
+
+    if not handicap_db > 0:
+        raise ValueError(f"handicap_db must be > 0, got {handicap_db}")
+    unknown = sorted(set(which) - {"motion", "handicap"})
+    if unknown:
+        raise ValueError(f"positive_controls: unknown control(s) {unknown}; known: ['handicap', 'motion']")
+    me = sys.modules[__name__]
+    ss = seed_list(cfg, n_seeds)
+    per: dict[str, list[dict[str, float]]] = {}
+    if "motion" in which:
+        for row, run in motion(cfg).items():
+            for s in ss:
+                per.setdefault(row, []).append(cached_run(me, run, cfg, s)[0])
+    if "handicap" in which:
+        k = 10 ** (handicap_db / 20)
+        ours = table2(cfg)["secnet"]
+        data, idx = eval_set(ours, cfg)
+        runs = [cached_run(me, ours, cfg, s) for s in ss]
+
+        def handicapped(models, batch):
+            return (batch["hr"] + k * (predict(models, batch) - batch["hr"])).clamp(0, 1)
+
+        for i in range(len(ss)):
+            per.setdefault("secnet", []).append(runs[i][0])
+            per.setdefault("handicapped", []).append(
+                evaluate(handicapped, score, runs[(i + 1) % len(ss)][1].models, data, idx, cfg))
+    return {row: {m: [p[m] for p in vals] for m in vals[0] if m != "train_seconds"} for row, vals in per.items()}

@@ -1,0 +1,165 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (avfh)
+#     language: python
+#     name: avfh
+# ---
+
+# %% [markdown]
+# # SECNet 01 · Talking-face video, optical flow and the networks
+#
+# Fang, Li, Han, Yu, *Self-Enhanced Convolutional Network for Facial Video Hallucination* (IEEE TIP 2020),
+# sec. II and III-A/B. This notebook covers what comes before training:
+#
+# - **the data** (sec. III-A): N-frame training sequences with the paper's augmentations (random start, temporal
+#   stride in [1, 2], reversal, horizontal flip) and the degradation (Gaussian blur sigma 1.5, then 1 pixel of
+#   every 4); whole held-out clips for testing;
+# - **the premise**: multi-frame SR needs the LR frames to sample the face at different sub-pixel positions. We
+#   measure how far the head moves between frames in three worlds: still (no head motion), the default, and
+#   strong translation — the two extremes are the positive controls of notebook 03;
+# - **optical flow and warping** (sec. II-B, lost in the text extraction and reconstructed: VESPCN-style
+#   coarse-to-fine flow between LR frames, bilinear backward warping);
+# - **the metrics** (sec. III-B): sequence PSNR from the pooled MSE (eq. 11), SSIM_vh (per-frame SSIM averaged
+#   over frames) and SSIM_vt (SSIM of the vertical-temporal slices, which sees flicker);
+# - **the networks** (sec. II-C): LFFNet, the ERFF encoder-decoder with its ConvLSTM feature encoders, and their
+#   parameter counts beside Table II's.
+
+# %% tags=["parameters"]
+preset: str = "course"  # smoke | course | gpu | paper
+seed: int = 0  # >= 0
+device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from avfh_core.config import setup
+from avfh_core.data import synth
+from avfh_core.metrics.video import ssim_vh, ssim_vt, video_psnr
+from avfh_core.models.secnet import PAPER_PARAMS, SECNetConfig, param_counts
+from avfh_core.nn.flow import flow_warp, upsample_flow
+from avfh_core.reproduce.results import Results
+from avfh_core.train import secnet
+from avfh_core.viz import save_figure
+
+cfg = setup(preset, seed=seed, device=device, data_root=data_root)
+res = Results("secnet/01_data_flow", cfg)
+print(f"preset={cfg.preset}: {cfg.hr_size // cfg.scale} -> {cfg.hr_size} px, training sequences of "
+      f"{cfg.secnet_frames} frames, test clips of {cfg.secnet_clip_frames} frames")
+
+# %% [markdown]
+# ## Sequences and their augmentations
+# Each training item is drawn from a generator seeded by its index, so a batch is a pure function of (seed,
+# step) and a resumed run sees the same data. The LR frames are made *after* the flip: the 1-of-4 sampling grid
+# is not mirror-symmetric, so flipping the LR frames would not give the LR of the flipped face.
+
+# %%
+train = secnet.train_data(cfg)
+test = secnet.test_data(cfg)
+print(f"{len(train.clips)} training clips ({len(train)} virtual sequences), {len(test)} held-out clips")
+items = [train[k] for k in range(4)]
+for k, it in enumerate(items):
+    print(f"sequence {k}: clip {it['clip']}, stride {it['stride']}, reversed {it['reversed']}, "
+          f"flipped {it['flipped']}, lr {tuple(it['lr'].shape)}, hr {tuple(it['hr'].shape)}")
+fig, axes = plt.subplots(2, cfg.secnet_frames, figsize=(2 * cfg.secnet_frames, 4.2))
+for t in range(cfg.secnet_frames):
+    axes[0, t].imshow(items[0]["hr"][t].permute(1, 2, 0))
+    axes[1, t].imshow(items[0]["lr"][t].permute(1, 2, 0), interpolation="nearest")
+    axes[0, t].set_title(f"HR frame {t}")
+    axes[1, t].set_title(f"LR frame {t}")
+for ax in axes.flat:
+    ax.axis("off")
+save_figure(fig, "secnet", "01_sequence")
+plt.show()
+
+# %% [markdown]
+# ## How much does the head move between LR frames?
+# The world gives the head's rigid motion without rendering (`head_motion`): the landmarks of a neutral face
+# moving with the head. Their mean displacement between neighbouring frames, in LR pixels, is the sub-pixel
+# information multi-frame fusion can use; consecutive-frame LR PSNR says how different the frames look.
+
+# %%
+def motion_stats(world, n=4):
+    shifts, psnrs = [], []
+    for i in range(n):
+        lm = world.head_motion(i, "test")["landmarks"][:, 17:48]  # brows, nose, eyes: rigid points
+        shifts.append((lm[1:] - lm[:-1]).norm(dim=-1).mean() / cfg.scale)
+    lr = test.lr if world is base_world else None
+    if lr is not None:
+        psnrs = [video_psnr(c[1:], c[:-1]) for c in lr[:n]]
+    return float(torch.stack(shifts).mean()), (float(torch.stack(psnrs).mean()) if psnrs else float("nan"))
+
+
+base_world = synth.world(cfg, num_frames=cfg.secnet_clip_frames)
+worlds = {"still": secnet.motion_world(cfg, "still"), "default": {}, "strong": secnet.motion_world(cfg, "strong")}
+motion = {}
+for name, over in worlds.items():
+    w = base_world if not over else synth.world(cfg, num_frames=cfg.secnet_clip_frames, **over)
+    shift, p = motion_stats(w)
+    motion[name] = {"lr_px_per_frame": shift}
+    print(f"{name:8s} mean rigid displacement {shift:.3f} LR px per frame" + ("" if p != p else f"; consecutive LR frames {p:.1f} dB apart"))
+res.log("motion", motion)
+
+# %% [markdown]
+# ## Backward warping and flow units
+# `flow_warp(x, F)` samples x at p + F(p) (bilinear, border padding); a warp by an integer shift copies pixels
+# exactly. A flow estimated between LR frames aligns HR frames after bilinear upsampling *and* scaling its
+# magnitude by r (one LR pixel is r HR pixels): this is how SECNet aligns its previous outputs (Alg. 4 step 8).
+
+# %%
+hr = test[0]["hr"][:2]  # two neighbouring HR frames
+shift = torch.zeros(1, 2, cfg.hr_size // cfg.scale, cfg.hr_size // cfg.scale)
+shift[:, 0] = 1.0  # one LR pixel to the right
+shifted = torch.roll(hr[:1], shifts=-cfg.scale, dims=-1)  # the HR frame moved r pixels
+aligned = flow_warp(hr[:1], upsample_flow(shift, cfg.scale))
+inner = (slice(None), slice(None), slice(None), slice(0, cfg.hr_size - 2 * cfg.scale))
+err = float((aligned[inner] - shifted[inner]).abs().max())
+print(f"HR frame warped by an upsampled 1-LR-px flow vs the frame rolled by {cfg.scale} HR px: max error {err:.2e}")
+assert err < 1e-5
+
+# %% [markdown]
+# ## SSIM_vh and SSIM_vt
+# SSIM_vh averages per-frame SSIMs; SSIM_vt slices the video into vertical-temporal images (one per column), so
+# frame-to-frame flicker lowers it while leaving each frame's quality alone. Below: the same noise power added
+# once as static (the same noise every frame) and once as flicker (fresh noise each frame). Both are averaged over
+# valid window positions only (the core's convention; the paper says "all positions", which at small frame sizes
+# changes the absolute values, not the comparisons).
+
+# %%
+clip = test[0]["hr"]
+g = torch.Generator().manual_seed(0)
+static = (clip + 0.03 * torch.randn(clip.shape[1:], generator=g)).clamp(0, 1)
+flicker = (clip + 0.03 * torch.randn(clip.shape, generator=g)).clamp(0, 1)
+for name, v in (("static noise", static), ("flicker", flicker)):
+    print(f"{name:13s} PSNR {float(video_psnr(v, clip)):.2f} dB  SSIM_vh {float(ssim_vh(v, clip)):.4f}  "
+          f"SSIM_vt {float(ssim_vt(v, clip)):.4f}")
+
+# %% [markdown]
+# ## The networks and their sizes
+# Our course model is small; the `paper` configuration uses the paper's hyper-parameters and widths
+# reconstructed from Table II. The flow network is the reconstructed VESPCN-style one, much smaller than what
+# Table II's differences of totals suggest for the authors' (sec. II-B is lost), so the paper-size totals differ.
+
+# %% tags=["nbval-check-output"]
+paper_cfg = SECNetConfig.paper()
+for name, over in (("lffnet", dict(erff=False)), ("erffnet", dict(lff=False)), ("secnet", {})):
+    n = param_counts(SECNetConfig.paper(**over))["total"]
+    print(f"{name:8s} paper-size reconstruction {n:>10,d} parameters   Table II {PAPER_PARAMS[name]:>10,d}")
+
+# %%
+course = {k: param_counts(run.net_config(cfg)) for k, run in secnet.table2(cfg).items() if run.model != "bicubic"}
+for k, c in course.items():
+    print(f"{k:9s} this preset: flow {c['flow']:>8,d}  LFFNet {c['lffnet']:>8,d}  ERFF {c['erff']:>8,d}  "
+          f"total {c['total']:>9,d}")
+res.log("params", {k: c["total"] for k, c in course.items()})
