@@ -81,7 +81,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         secnet_frames=5, secnet_batch=2, secnet_steps=250, secnet_lff_steps=100, secnet_max_stride=2,
         secnet_clip_frames=29, secnet_eval_clips=12, secnet_t3=2, secnet_flow_width=16, secnet_max_flow=4.0,
         secnet_lff_width=32, secnet_lff_blocks=4, secnet_erff_width=16, secnet_sfe_width=16, secnet_res_blocks=4,
-        secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=50, secnet_ablation_steps=100, secnet_ablation_seeds=2,
+        secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=50, secnet_ablation_steps=100, secnet_ablation_seeds=3,
         secnet_strong_translation=8.0,
     ),
     "gpu": dict(
@@ -99,7 +99,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         secnet_frames=8, secnet_batch=8, secnet_steps=4000, secnet_lff_steps=2000, secnet_max_stride=2,
         secnet_clip_frames=48, secnet_eval_clips=48, secnet_t3=6, secnet_flow_width=24, secnet_max_flow=4.0,
         secnet_lff_width=64, secnet_lff_blocks=8, secnet_erff_width=32, secnet_sfe_width=64, secnet_res_blocks=8,
-        secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=200, secnet_ablation_steps=1500, secnet_ablation_seeds=3,
+        secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=200, secnet_ablation_steps=1500, secnet_ablation_seeds=5,
         secnet_strong_translation=8.0,
     ),
     "paper": dict(
