@@ -51,6 +51,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=8,
         world_train_people=40, world_test_people=12,
         vfhgan_d_lr=2e-3, vfhgan_grad_every=4,
+        # talkingface
+        talkingface_steps=4, talkingface_phase1_frac=0.5, talkingface_width=4, talkingface_paper_sizes=False,
+        talkingface_g_lr=1e-3, talkingface_d_lr=1e-4, talkingface_alpha=1e-3, talkingface_beta=1e-3,
+        talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=16,
+        talkingface_eval_clips=4, talkingface_grad_every=2, talkingface_monitor_every=0,
+        talkingface_noise_seconds=2.0,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -69,6 +75,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=120,
         world_train_people=100, world_test_people=50,
         vfhgan_d_lr=1e-3, vfhgan_grad_every=50,
+        # talkingface
+        talkingface_steps=1500, talkingface_phase1_frac=0.7, talkingface_width=16, talkingface_paper_sizes=False,
+        talkingface_g_lr=5e-4, talkingface_d_lr=5e-5, talkingface_alpha=1e-3, talkingface_beta=1e-3,
+        talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=400,
+        talkingface_eval_clips=24, talkingface_grad_every=250, talkingface_monitor_every=250,
+        talkingface_noise_seconds=8.0,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -81,6 +93,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=300,
         world_train_people=500, world_test_people=100,
         vfhgan_d_lr=5e-4, vfhgan_grad_every=200,
+        # talkingface
+        talkingface_steps=6000, talkingface_phase1_frac=0.7, talkingface_width=32, talkingface_paper_sizes=True,
+        talkingface_g_lr=2e-4, talkingface_d_lr=2e-5, talkingface_alpha=1e-3, talkingface_beta=1e-3,
+        talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=4000,
+        talkingface_eval_clips=100, talkingface_grad_every=500, talkingface_monitor_every=500,
+        talkingface_noise_seconds=30.0,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -93,6 +111,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=300,
         world_train_people=1000, world_test_people=250,
         vfhgan_d_lr=1e-4, vfhgan_grad_every=1000,
+        # talkingface
+        talkingface_steps=100000, talkingface_phase1_frac=0.7, talkingface_width=64, talkingface_paper_sizes=True,
+        talkingface_g_lr=1e-4, talkingface_d_lr=1e-5, talkingface_alpha=1e-3, talkingface_beta=1e-3,
+        talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=20000,
+        talkingface_eval_clips=1000, talkingface_grad_every=5000, talkingface_monitor_every=5000,
+        talkingface_noise_seconds=60.0,
     ),
 }
 
@@ -236,6 +260,12 @@ KNOB_BOUNDS: dict[str, str] = {
     "vfhgan_ablation_steps": ">= 1", "vfhgan_ablation_seeds": ">= 1", "vfhgan_lip_demo_steps": ">= 1",
     "world_train_people": ">= 1", "world_test_people": ">= 1",
     "vfhgan_d_lr": "> 0", "vfhgan_grad_every": ">= 0",
+    # talkingface
+    "talkingface_steps": ">= 1", "talkingface_phase1_frac": ">= 0", "talkingface_width": ">= 1",
+    "talkingface_g_lr": "> 0", "talkingface_d_lr": "> 0", "talkingface_alpha": ">= 0", "talkingface_beta": ">= 0",
+    "talkingface_nr_weight": ">= 0", "talkingface_mask_sigma": "> 0", "talkingface_train_clips": ">= 2",
+    "talkingface_eval_clips": ">= 2", "talkingface_grad_every": ">= 0", "talkingface_monitor_every": ">= 0",
+    "talkingface_noise_seconds": "> 0",
 }
 
 
