@@ -56,7 +56,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_g_lr=1e-3, talkingface_d_lr=1e-4, talkingface_alpha=1e-3, talkingface_beta=1e-3,
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=16,
         talkingface_eval_clips=4, talkingface_grad_every=2, talkingface_monitor_every=0,
-        talkingface_noise_seconds=2.0,
+        talkingface_noise_seconds=2.0, talkingface_train_frames=4, talkingface_ablations=True,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -75,12 +75,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=120,
         world_train_people=100, world_test_people=50,
         vfhgan_d_lr=1e-3, vfhgan_grad_every=50,
-        # talkingface
+        # talkingface: CPU s per course step measured on the loaded 2-core machine (2026-12-04, load ~5, one thread,
+        # batch 8): 29-frame clips Proposed 2.7 (phase 1) / 2.9 (phase 2), Proposed-NR 6.4 / 6.7 (two generator
+        # passes); 8-frame windows (talkingface_train_frames) Proposed 1.1, NR 1.6 (phase 2). 1500 steps: one-time
+        # cached runs of ~27 min (Proposed) and ~40 min (NR) loaded, one seed; the ablations from the gpu preset up.
         talkingface_steps=1500, talkingface_phase1_frac=0.7, talkingface_width=16, talkingface_paper_sizes=False,
         talkingface_g_lr=5e-4, talkingface_d_lr=5e-5, talkingface_alpha=1e-3, talkingface_beta=1e-3,
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=400,
         talkingface_eval_clips=24, talkingface_grad_every=250, talkingface_monitor_every=250,
-        talkingface_noise_seconds=8.0,
+        talkingface_noise_seconds=8.0, talkingface_train_frames=8, talkingface_ablations=False,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -98,7 +101,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_g_lr=2e-4, talkingface_d_lr=2e-5, talkingface_alpha=1e-3, talkingface_beta=1e-3,
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=4000,
         talkingface_eval_clips=100, talkingface_grad_every=500, talkingface_monitor_every=500,
-        talkingface_noise_seconds=30.0,
+        talkingface_noise_seconds=30.0, talkingface_train_frames=29, talkingface_ablations=True,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -116,7 +119,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_g_lr=1e-4, talkingface_d_lr=1e-5, talkingface_alpha=1e-3, talkingface_beta=1e-3,
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=20000,
         talkingface_eval_clips=1000, talkingface_grad_every=5000, talkingface_monitor_every=5000,
-        talkingface_noise_seconds=60.0,
+        talkingface_noise_seconds=60.0, talkingface_train_frames=29, talkingface_ablations=True,
     ),
 }
 
@@ -265,7 +268,7 @@ KNOB_BOUNDS: dict[str, str] = {
     "talkingface_g_lr": "> 0", "talkingface_d_lr": "> 0", "talkingface_alpha": ">= 0", "talkingface_beta": ">= 0",
     "talkingface_nr_weight": ">= 0", "talkingface_mask_sigma": "> 0", "talkingface_train_clips": ">= 2",
     "talkingface_eval_clips": ">= 2", "talkingface_grad_every": ">= 0", "talkingface_monitor_every": ">= 0",
-    "talkingface_noise_seconds": "> 0",
+    "talkingface_noise_seconds": "> 0", "talkingface_train_frames": ">= 2",
 }
 
 

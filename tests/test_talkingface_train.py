@@ -19,7 +19,8 @@ from avfh_core.train import talkingface as TF
 def cfg():
     return setup("smoke", seed=0, device="cpu", hr_size=16, clip_frames=4, batch_size=2, talkingface_width=4,
                  talkingface_train_clips=4, talkingface_eval_clips=2, talkingface_steps=2, talkingface_grad_every=1,
-                 talkingface_monitor_every=2, talkingface_noise_seconds=0.5)
+                 talkingface_monitor_every=2, talkingface_noise_seconds=0.5,
+                 talkingface_train_frames=3)  # random 3-frame windows of 4-frame clips
 
 
 RUNS = [TF.PROPOSED, TF.PROPOSED_NR, TF.TalkingFaceRun(mask=False), TF.TalkingFaceRun(pair_d=False),
@@ -103,6 +104,11 @@ def test_planted_control_is_detected(cfg, monkeypatch, tmp_path):
     assert recs["ours_beats_handicapped"]["effect"] == pytest.approx(10.0, abs=1e-3)
     assert recs["ours_beats_handicapped"]["detected"]
     assert len(rows["clean"]["mouth_psnr"]) == len(rows["low_snr"]["mouth_psnr"]) == 3
+
+
+def test_ablation_rows_follow_the_knob(cfg):
+    assert set(TF.ablations(cfg)) == {"proposed", "no_mask", "no_pair_d", "no_frame_d"}
+    assert set(TF.ablations(setup("course", device="cpu"))) == {"proposed"}
 
 
 def test_bad_input(cfg):

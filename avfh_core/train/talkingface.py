@@ -21,6 +21,9 @@ The generator's loss, eq. (1) plus the noise-resilience term of sec. 3.2 (text, 
 - Noise for NR training: each clip mixed with a random one of the 138 procedural training types
   (`data.noise_bank.TRAIN_TYPES`) at a random SNR of -6 ... 30 dB in 3 dB steps (sec. 4.1).
 
+Training windows (ours, for CPU presets): each step trains on a random cfg.talkingface_train_frames-frame window of
+the clips (the paper trains on whole 1.16 s LRW clips: 29 frames at the gpu and paper presets).
+
 Schedule (sec. 4.2): Adam beta1 0.5; G lr cfg.talkingface_g_lr, both Ds 1/10 of it (paper 1e-4 / 1e-5); phase 1
 reconstruction only ("until convergence": here the first cfg.talkingface_phase1_frac of the steps), phase 2 adds the
 discriminators, which then take one LSGAN step each per G step. Every loss term's value and gradient share
@@ -111,7 +114,10 @@ def fig5(cfg) -> dict[str, TalkingFaceRun]:
 
 
 def ablations(cfg) -> dict[str, TalkingFaceRun]:
-    """What the paper reasons about but does not run (sec. 3, conclusion): no mask, no pair D, no frame D."""
+    """What the paper reasons about but does not run (sec. 3, conclusion): no mask, no pair D, no frame D. Only
+    Proposed when cfg.talkingface_ablations is False (course: the CPU budget)."""
+    if not cfg.talkingface_ablations:
+        return {"proposed": PROPOSED}
     return {"proposed": PROPOSED, "no_mask": TalkingFaceRun(mask=False), "no_pair_d": TalkingFaceRun(pair_d=False),
             "no_frame_d": TalkingFaceRun(frame_d=False)}
 
@@ -372,10 +378,15 @@ def train(run: TalkingFaceRun, cfg, *, seed: int, progress: bool = False, checkp
         if run.noise_resilient else None
     snrs = torch.tensor(nb.TRAIN_SNRS_DB)
 
+    win = int(cfg.talkingface_train_frames)
+
     def step_fn(batch, step):
-        cond, video, audio = batch["condition"], batch["video"], batch["audio"]
+        cond, video, audio, mask0 = batch["condition"], batch["video"], batch["audio"], batch["mask"]
+        if win < video.shape[1]:  # a random window of the clips (the condition image stays the clip's first frame)
+            s0 = int(torch.randint(video.shape[1] - win + 1, (1,)))
+            video, mask0, audio = video[:, s0:s0 + win], mask0[:, s0:s0 + win], audio[:, s0 * 320:(s0 + win) * 320]
         B, T = video.shape[:2]
-        mask = batch["mask"] if run.mask else torch.ones_like(batch["mask"])
+        mask = mask0 if run.mask else torch.ones_like(mask0)
         z = torch.randn(B, T, gen.cfg.noise_dim, device=video.device)
         fake = gen(cond, audio, z)
         terms = {"l1": masked_l1(fake, video, mask)}
@@ -390,7 +401,7 @@ def train(run: TalkingFaceRun, cfg, *, seed: int, progress: bool = False, checkp
         if step >= phase1:
             t = torch.randint(T, (B,), device=video.device)
             pick = torch.arange(B, device=video.device)
-            m = batch["mask"][:, :, None]
+            m = mask0[:, :, None]
             if fd is not None:
                 real, fake_f = video[pick, t], fake[pick, t]
                 d_loss = lsgan_d_loss(fd(real, cond), fd(fake_f.detach(), cond))
