@@ -72,6 +72,14 @@ class _AudioDriven(nn.Module):
         return (condition[:, None] + 5 * loud[..., None, None, None]).clamp(0, 1)
 
 
+def test_snr_sweep_shapes_and_noise_effect(cfg):
+    data = TF.clip_data(cfg, "test")
+    copy = TF.snr_sweep({"generator": TF.CopyCondition()}, data, cfg, snrs=(-10.0, 30.0), types=("babble",))
+    assert set(copy) == {-10.0, 30.0} and copy[-10.0] == copy[30.0]  # the floor ignores the audio
+    driven = TF.snr_sweep({"generator": _AudioDriven()}, data, cfg, snrs=(-10.0, 30.0), types=("factory",))
+    assert driven[-10.0]["mouth_psnr"] != driven[30.0]["mouth_psnr"]
+
+
 def test_collapse_monitor_tells_audio_use(cfg):
     data = TF.clip_data(cfg, "test")
     copy = TF.collapse_monitor({"generator": TF.CopyCondition()}, data)

@@ -297,6 +297,31 @@ def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[st
     return out
 
 
+@torch.no_grad()
+def snr_sweep(models: Mapping[str, nn.Module], data: ClipSet, cfg, snrs=nb.TEST_SNRS_DB,
+              types=nb.TEST_TYPES) -> dict[float, dict[str, float]]:
+    """Fig. 5's x axis: {snr_db: {metric: mean}} over every clip of `data` mixed with each of `types` at each SNR
+    (clip i with noise segment seed 1000 + i, as the eval set), frames 1.. as `score`. Costs len(snrs) x
+    len(types) generations of every clip."""
+    for m in models.values():
+        m.eval()
+    b = collate(data.items, cfg.device)
+    clean = b["audio"]
+    noises = {k: torch.stack([nb.noise(k, clean.shape[1], seed=1000 + i) for i in range(len(data))]).to(clean.device)
+              for k in types}
+    ok = clean.pow(2).sum(1) > 0
+    out: dict[float, dict[str, float]] = {}
+    for snr in snrs:
+        acc: dict[str, list[torch.Tensor]] = {}
+        for k in types:
+            noisy = torch.where(ok[:, None], nb.mix_at_snr(clean + (~ok)[:, None] * 1e-6, noises[k], float(snr)), clean)
+            v = video_scores(generate(models, b["condition"], noisy), b["video"], b["mask"], b["box"])
+            for name, val in v.items():
+                acc.setdefault(name, []).append(val.double().cpu())
+        out[float(snr)] = {name: float(torch.cat(vals).mean()) for name, vals in acc.items()}
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The collapse monitor
 
