@@ -455,7 +455,8 @@ def train(run: TalkingFaceRun, cfg, *, seed: int, progress: bool = False, checkp
 
     def eval_fn(step):
         rec = collapse_monitor(models, mon_data, device=cfg.device)
-        gen.train()
+        for m in models.values():
+            m.train()
         return {k: v for k, v in rec.items() if k != "verdict"}
 
     batches = step_batches(data, cfg.batch_size, seed + 7919 * rank(), cfg.device)
