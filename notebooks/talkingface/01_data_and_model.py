@@ -85,7 +85,7 @@ for ax, kind in zip(axes.flat, ("clean", *nb.TEST_TYPES)):
     ax.set_xlabel("s")
     ax.set_ylabel("Hz")
 fig.tight_layout()
-save_figure(fig, "talkingface", "01_noise_types")
+save_figure(fig, "talkingface", "01_noise_types", dpi=60)
 
 # %% [markdown]
 # ## Aligned crops, the condition frame and the mouth mask
