@@ -57,6 +57,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         secnet_lff_width=8, secnet_lff_blocks=1, secnet_erff_width=4, secnet_sfe_width=8, secnet_res_blocks=2,
         secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=0, secnet_ablation_steps=2, secnet_ablation_seeds=1,
         secnet_strong_translation=8.0,
+        # talkingface
+        talkingface_steps=4, talkingface_phase1_frac=0.5, talkingface_width=4, talkingface_paper_sizes=False,
+        talkingface_g_lr=1e-3, talkingface_d_lr=1e-4, talkingface_alpha=1e-3, talkingface_beta=1e-3,
+        talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=16,
+        talkingface_eval_clips=4, talkingface_grad_every=2, talkingface_monitor_every=0,
+        talkingface_noise_seconds=2.0, talkingface_train_frames=4, talkingface_ablations=True,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -83,6 +89,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         secnet_lff_width=32, secnet_lff_blocks=4, secnet_erff_width=16, secnet_sfe_width=16, secnet_res_blocks=4,
         secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=50, secnet_ablation_steps=100, secnet_ablation_seeds=3,
         secnet_strong_translation=8.0,
+        # talkingface: CPU s per course step measured on the loaded 2-core machine (2026-12-04, load ~5, one thread,
+        # batch 8): 29-frame clips Proposed 2.7 (phase 1) / 2.9 (phase 2), Proposed-NR 6.4 / 6.7 (two generator
+        # passes); 8-frame windows (talkingface_train_frames) Proposed 1.1, NR 1.6 (phase 2). 1500 steps: one-time
+        # cached runs of ~27 min (Proposed) and ~40 min (NR) loaded, one seed; the ablations from the gpu preset up.
+        talkingface_steps=1500, talkingface_phase1_frac=0.7, talkingface_width=16, talkingface_paper_sizes=False,
+        talkingface_g_lr=5e-4, talkingface_d_lr=5e-5, talkingface_alpha=1e-3, talkingface_beta=1e-3,
+        talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=400,
+        talkingface_eval_clips=24, talkingface_grad_every=250, talkingface_monitor_every=250,
+        talkingface_noise_seconds=8.0, talkingface_train_frames=8, talkingface_ablations=False,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -101,6 +116,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         secnet_lff_width=64, secnet_lff_blocks=8, secnet_erff_width=32, secnet_sfe_width=64, secnet_res_blocks=8,
         secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=200, secnet_ablation_steps=1500, secnet_ablation_seeds=5,
         secnet_strong_translation=8.0,
+        # talkingface
+        talkingface_steps=6000, talkingface_phase1_frac=0.7, talkingface_width=32, talkingface_paper_sizes=True,
+        talkingface_g_lr=2e-4, talkingface_d_lr=2e-5, talkingface_alpha=1e-3, talkingface_beta=1e-3,
+        talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=4000,
+        talkingface_eval_clips=100, talkingface_grad_every=500, talkingface_monitor_every=500,
+        talkingface_noise_seconds=30.0, talkingface_train_frames=29, talkingface_ablations=True,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -119,6 +140,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         secnet_lff_width=64, secnet_lff_blocks=8, secnet_erff_width=32, secnet_sfe_width=64, secnet_res_blocks=8,
         secnet_gamma=0.1, secnet_alpha=0.01, secnet_grad_every=1000, secnet_ablation_steps=150000,
         secnet_ablation_seeds=3, secnet_strong_translation=8.0,
+        # talkingface
+        talkingface_steps=100000, talkingface_phase1_frac=0.7, talkingface_width=64, talkingface_paper_sizes=True,
+        talkingface_g_lr=1e-4, talkingface_d_lr=1e-5, talkingface_alpha=1e-3, talkingface_beta=1e-3,
+        talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=20000,
+        talkingface_eval_clips=1000, talkingface_grad_every=5000, talkingface_monitor_every=5000,
+        talkingface_noise_seconds=60.0, talkingface_train_frames=29, talkingface_ablations=True,
     ),
 }
 
@@ -269,6 +296,12 @@ KNOB_BOUNDS: dict[str, str] = {
     "secnet_erff_width": ">= 1", "secnet_sfe_width": ">= 1", "secnet_res_blocks": ">= 0", "secnet_gamma": ">= 0",
     "secnet_alpha": ">= 0", "secnet_grad_every": ">= 0", "secnet_ablation_steps": ">= 1",
     "secnet_ablation_seeds": ">= 1", "secnet_strong_translation": ">= 0",
+    # talkingface
+    "talkingface_steps": ">= 1", "talkingface_phase1_frac": ">= 0", "talkingface_width": ">= 1",
+    "talkingface_g_lr": "> 0", "talkingface_d_lr": "> 0", "talkingface_alpha": ">= 0", "talkingface_beta": ">= 0",
+    "talkingface_nr_weight": ">= 0", "talkingface_mask_sigma": "> 0", "talkingface_train_clips": ">= 2",
+    "talkingface_eval_clips": ">= 2", "talkingface_grad_every": ">= 0", "talkingface_monitor_every": ">= 0",
+    "talkingface_noise_seconds": "> 0", "talkingface_train_frames": ">= 2",
 }
 
 

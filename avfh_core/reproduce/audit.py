@@ -40,6 +40,8 @@ from avfh_core.metrics.stats import _difference, _finite, min_detectable_effect,
 from avfh_core.reproduce.tables import PaperTables
 
 NOT_RUN = "not run"
+NO_MAGNITUDE = ("no published magnitude: scored by direction and significance only (refuted only by a "
+                "significant effect in the opposite direction)")
 
 
 def _seed_ids(sidecar: Mapping[str, Any], table: str, n: int) -> list[Any]:
@@ -186,6 +188,8 @@ def audit_claims(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha: f
                                "better": c.better, "published_effect": c.published_effect}
         data = cache.setdefault(c.table, collect_table(sidecars, c.table))
         rec.update(_score(rec, data, alpha, power, "published_effect"))
+        if c.published_effect is None:  # a directional claim (e.g. read off a figure): nothing to compare a size to
+            rec["magnitude"] = NO_MAGNITUDE
         mine = [k for k in controls if c.id in k["claims"]]
         if mine:
             rec["controls"] = [k["id"] for k in mine]
@@ -214,4 +218,4 @@ def verdict_counts(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 
 
 __all__ = ["collect_table", "summarize", "audit_claims", "audit_controls", "load_controls", "parse_controls",
-           "min_detectable_effect", "one_sided_verdict", "t_quantile", "verdict_counts", "NOT_RUN"]
+           "min_detectable_effect", "one_sided_verdict", "t_quantile", "verdict_counts", "NOT_RUN", "NO_MAGNITUDE"]
