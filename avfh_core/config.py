@@ -51,6 +51,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=8,
         world_train_people=40, world_test_people=12,
         vfhgan_d_lr=2e-3, vfhgan_grad_every=4,
+        # vividgan
+        vividgan_scale=4, vividgan_multipie_grid=False, vividgan_views=4, vividgan_train_scenes=16, vividgan_test_scenes=4,
+        vividgan_width=8, vividgan_touch_width=4, vividgan_hg_depth=1, vividgan_coarse_steps=4,
+        vividgan_touch_steps=2, vividgan_joint_steps=4, vividgan_lr=2e-3, vividgan_fine_lr=2e-3, vividgan_d_lr=2e-3,
+        vividgan_grad_every=2,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -69,6 +74,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=120,
         world_train_people=100, world_test_people=50,
         vfhgan_d_lr=1e-3, vfhgan_grad_every=50,
+        # vividgan: 16 -> 64 (x4; vividgan_scale=8 gives the x8 variant 8 -> 64). CPU s per step at batch 8, one
+        # thread, measured on a machine loaded by 7 processes (2026-12-04): stage (i) ~0.12, stage (iii) ~0.45 (no
+        # L_id); so a full run ~75 s loaded, ~8 full-size runs per seed (Tabs. I, III, Fig. 8, controls). Not yet
+        # checked by a course run; rendering the 3,600 pairs takes ~20 s.
+        vividgan_scale=4, vividgan_multipie_grid=False, vividgan_views=8, vividgan_train_scenes=400, vividgan_test_scenes=50,
+        vividgan_width=16, vividgan_touch_width=8, vividgan_hg_depth=2, vividgan_coarse_steps=200,
+        vividgan_touch_steps=60, vividgan_joint_steps=120, vividgan_lr=1e-3, vividgan_fine_lr=1e-3,
+        vividgan_d_lr=1e-3, vividgan_grad_every=50,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -81,6 +94,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=300,
         world_train_people=500, world_test_people=100,
         vfhgan_d_lr=5e-4, vfhgan_grad_every=200,
+        # vividgan: the paper's 16 -> 128 (x8)
+        vividgan_scale=8, vividgan_multipie_grid=False, vividgan_views=8, vividgan_train_scenes=6000,
+        vividgan_test_scenes=600, vividgan_width=64, vividgan_touch_width=32, vividgan_hg_depth=3,
+        vividgan_coarse_steps=3000, vividgan_touch_steps=1000, vividgan_joint_steps=6000, vividgan_lr=5e-4,
+        vividgan_fine_lr=1e-3, vividgan_d_lr=1e-4, vividgan_grad_every=200,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -93,6 +111,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=300,
         world_train_people=1000, world_test_people=250,
         vfhgan_d_lr=1e-4, vfhgan_grad_every=1000,
+        # vividgan: the paper's 16 -> 128 (x8), Multi-PIE's yaw grid, its learning rates (1e-4; 1e-3 fine net)
+        vividgan_scale=8, vividgan_multipie_grid=True, vividgan_views=12, vividgan_train_scenes=6000,
+        vividgan_test_scenes=600, vividgan_width=64, vividgan_touch_width=64, vividgan_hg_depth=3,
+        vividgan_coarse_steps=20000, vividgan_touch_steps=5000, vividgan_joint_steps=100000, vividgan_lr=1e-4,
+        vividgan_fine_lr=1e-3, vividgan_d_lr=1e-4, vividgan_grad_every=1000,
     ),
 }
 
@@ -236,6 +259,11 @@ KNOB_BOUNDS: dict[str, str] = {
     "vfhgan_ablation_steps": ">= 1", "vfhgan_ablation_seeds": ">= 1", "vfhgan_lip_demo_steps": ">= 1",
     "world_train_people": ">= 1", "world_test_people": ">= 1",
     "vfhgan_d_lr": "> 0", "vfhgan_grad_every": ">= 0",
+    # vividgan
+    "vividgan_scale": ">= 2", "vividgan_views": ">= 1", "vividgan_train_scenes": ">= 1", "vividgan_test_scenes": ">= 1",
+    "vividgan_width": ">= 1", "vividgan_touch_width": ">= 1", "vividgan_hg_depth": ">= 1",
+    "vividgan_coarse_steps": ">= 1", "vividgan_touch_steps": ">= 0", "vividgan_joint_steps": ">= 0",
+    "vividgan_lr": "> 0", "vividgan_fine_lr": "> 0", "vividgan_d_lr": "> 0", "vividgan_grad_every": ">= 0",
 }
 
 
