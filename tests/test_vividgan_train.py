@@ -83,3 +83,23 @@ def test_positive_controls_are_detected(cfg):
     assert rows["loss_kept"]["psnr"][0] > rows["loss_removed"]["psnr"][0] + 1.0
     # the symmetry knob's rows are measured, not planted: at a few steps L_sym can help even a side-lit truth
     assert all(math.isfinite(rows[r]["psnr"][0]) for r in ("side/sym_on", "side/sym_off", "symmetric/sym_off"))
+
+
+def test_tables_yaml_claims_name_existing_rows_and_our_rows_exist(cfg):
+    from avfh_core.reproduce.audit import load_controls
+    from avfh_core.reproduce.tables import load_tables
+
+    t = load_tables("vividgan")
+    for c in t.claims:
+        assert c.a in t.tables[c.table].rows and c.b in t.tables[c.table].rows, c.id
+    ids = {c.id for c in t.claims}
+    controls = load_controls(t)
+    control_rows = {"side/sym_on", "side/sym_off", "ours", "handicapped", "loss_kept", "loss_removed"}
+    for k in controls:
+        assert set(k["claims"]) <= ids and {k["a"], k["b"]} <= control_rows, k["id"]
+    # every testable claim is covered by a control; our table rows are rows of the tables they sit beside
+    raw = {c["id"]: c for c in __import__("yaml").safe_load(t.source.read_text())["claims"]}
+    covered = {cid for k in controls for cid in k["claims"]}
+    assert {cid for cid, c in raw.items() if "untestable" not in c} <= covered
+    for ours, theirs in (("table1", "table1_celeba"), ("table3", "table3_celeba"), ("fig8", "fig8_multipie")):
+        assert set(V.TABLES[ours](cfg)) <= set(t.tables[theirs].rows), ours
