@@ -143,12 +143,17 @@ def grid(cfg) -> str:
     return "multipie" if cfg.vividgan_multipie_grid else "celeba"
 
 
+def pair_world(cfg) -> synth.SynthWorld:
+    """The world the pairs are rendered from: the run's people, one still frame per scene (no head motion)."""
+    return synth.world(cfg, num_frames=9, rotation_motion=0.0, translation_motion=0.0)
+
+
 def pairs(cfg, split: str, world: Mapping[str, Any] | None = None) -> FrontalPairs:
     """The frontalisation pairs of a run's world (cached in-process): cfg.vividgan_train_scenes or
     cfg.vividgan_test_scenes scenes x cfg.vividgan_views yaws of the run's grid (`grid`)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    w = synth.world(cfg, num_frames=9, rotation_motion=0.0, translation_motion=0.0)
+    w = pair_world(cfg)
     n = cfg.vividgan_train_scenes if split == "train" else cfg.vividgan_test_scenes
     yaws = grid_yaws(grid(cfg), cfg.vividgan_views)
     knobs = dict(world or {})
@@ -429,6 +434,72 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
         per.setdefault("loss_kept", []).append(cached_run(me, mse_only, cfg, s, progress=progress)[0])
         untrained = {n: m.to(cfg.device).eval() for n, m in init(mse_only, cfg, seed=s).items()}
         per.setdefault("loss_removed", []).append(evaluate(predict, score, untrained, data, idx, cfg))
+    return {row: {m: [p[m] for p in vals] for m in vals[0]} for row, vals in per.items()}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Identification (Tab. VI): rank-1 / rank-5 against a gallery of one frontal image per held-out person
+
+RECOGNITION_SEED = 1  # the recognition embedding's seed and width differ from Phi's (L_id): another network
+
+
+def recognition_net(cfg) -> nn.Module:
+    """The evaluation embedding (the paper's SphereFace): an in-project FeatureNet trained on the world's train
+    people like Phi, but with its own seed and twice Phi's width, so the net that scores identity is not the one
+    that L_id trained against (same architecture and data, though: a stricter split is left to do)."""
+    from avfh_core.train.pretrain import load_feature_net
+
+    net = load_feature_net(cfg, prefer_vgg=False, seed=RECOGNITION_SEED, width=2 * cfg.featnet_width)
+    return net.to(cfg.device).eval()
+
+
+def gallery(cfg, net: nn.Module) -> tuple[torch.Tensor, list[int]]:
+    """(embeddings [G, D], identity ids) of the gallery: one frontal, neutral, canonically lit image per
+    held-out (test) person (`SynthWorld.gallery`), as Tab. V's protocol."""
+    w = pair_world(cfg)
+    people = w.identities("test")
+    imgs = torch.cat([w.gallery("test", p).images for p in range(len(people))]).to(cfg.device)
+    with torch.no_grad():
+        return net.embed(imgs).cpu(), [int(p.id) for p in people]
+
+
+def recognition(cfg, n_seeds: int | None = None) -> dict[str, dict[str, list[float]]]:
+    """Rank-1 / rank-5 rates (%) of the test pairs as probes, per seed: {row: {"rank1": [...], "rank5": [...]}} for
+    Tab. I's rows ("lr": the LR face upsampled, the paper's "LR face" column), the frontal truth ("truth", the
+    ceiling), and "truth_shuffled": the truth with every probe's identity label moved to another gallery person
+    (chance by construction: the planted control that the embedding sees identity at all)."""
+    from avfh_core.data.batching import collate
+    from avfh_core.metrics.recognition import identification_ranks, rank_k
+    from avfh_core.train.experiment import cached_run
+    from avfh_core.train.experiment import seeds as seed_list
+
+    me, net = sys.modules[__name__], recognition_net(cfg)
+    g_emb, g_ids = gallery(cfg, net)
+    shift = {g: g_ids[(k + 1) % len(g_ids)] for k, g in enumerate(g_ids)}
+    data, idx = eval_set(VividGANRun.make(), cfg)
+    ids = [int(data[i]["person"]) for i in idx]
+
+    def embed_all(fn) -> torch.Tensor:
+        out = []
+        for k in range(0, len(idx), 32):
+            batch = collate([data[i] for i in idx[k:k + 32]], cfg.device)
+            with torch.no_grad():
+                out.append(net.embed(fn(batch).clamp(0, 1)).cpu())
+        return torch.cat(out)
+
+    def rates(emb, labels) -> dict[str, float]:
+        r = identification_ranks(emb, labels, g_emb, g_ids)
+        return {"rank1": 100 * rank_k(r, 1), "rank5": 100 * rank_k(r, 5)}
+
+    truth = embed_all(lambda b: b["hr"])
+    per: dict[str, list[dict[str, float]]] = {}
+    for s in seed_list(cfg, n_seeds):
+        for row, run in table1(cfg).items():
+            models = cached_run(me, run, cfg, s)[1].models
+            per.setdefault("lr" if row == "bicubic" else row, []).append(
+                rates(embed_all(lambda b, m=models: predict(m, b)), ids))
+        per.setdefault("truth", []).append(rates(truth, ids))
+        per.setdefault("truth_shuffled", []).append(rates(truth, [shift[i] for i in ids]))
     return {row: {m: [p[m] for p in vals] for m in vals[0]} for row, vals in per.items()}
 
 

@@ -153,4 +153,4 @@ print("untrained fine output equals the coarse face: True")
 for k, ms in timings.items():
     print(f"{k:16s} {ms:7.2f} ms per face on {cfg.device} (paper Tab. IV: "
           f"{ {'vividgan_coarse': 13.12, 'vividgan': 19.25}[k]} ms, hardware not stated)")
-res.log("ms_per_face", timings)
+_ = res.log("ms_per_face", timings)
