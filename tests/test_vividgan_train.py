@@ -52,8 +52,10 @@ def test_every_run_kind_trains_a_few_steps_and_logs_its_terms(cfg):
         if run.model == "bicubic":
             continue
         h = trained.log.history
+        if run.model == "tann":
+            assert trained.models["generator"].config.width == V.tann_width(cfg) > cfg.vividgan_width
         touch_up = run.model == "vividgan" and dict(run.generator).get("prior", "estimated") == "estimated"
-        assert set(h["stage"]) == ({1.0} if run.model == "coarse" else {1.0, 2.0, 3.0} if touch_up else {1.0, 3.0})
+        assert set(h["stage"]) == ({1.0} if run.model in ("coarse", "tann") else {1.0, 2.0, 3.0} if touch_up else {1.0, 3.0})
         assert math.isfinite(h["c_mse"][0]) and "gshare/c_mse" in h  # step 0 logs every term's gradient share
     full = E.cached_run(V, runs["vividgan"], cfg, 0, disk_cache=False)[1].log.history
     for term in ("c_sym", "c_id", "c_adv", "t_mse", "f_mse", "f_id", "f_h", "f_adv"):
@@ -61,7 +63,7 @@ def test_every_run_kind_trains_a_few_steps_and_logs_its_terms(cfg):
     with pytest.raises(ValueError, match="unknown loss weight"):
         V.VividGANRun.make(weights=dict(l_sym=1.0))
     with pytest.raises(ValueError, match="model must be one of"):
-        V.VividGANRun.make("tann")
+        V.VividGANRun.make("srgan")
 
 
 def test_cached_runs_are_reused(cfg, monkeypatch):
@@ -114,6 +116,6 @@ def test_recognition_rows_with_a_pixel_embedding(cfg, monkeypatch):
     g_emb, g_ids = V.gallery(cfg, Pixels())
     assert g_emb.shape[0] == len(g_ids) == cfg.world_test_people
     rows = V.recognition(cfg, n_seeds=1)
-    assert set(rows) == {"lr", "vividgan_coarse", "vividgan", "truth", "truth_shuffled"}
+    assert set(rows) == {"lr", "vividgan_coarse", "tann", "vividgan", "truth", "truth_shuffled"}
     for r in rows.values():
         assert 0 <= r["rank1"][0] <= r["rank5"][0] <= 100

@@ -24,14 +24,15 @@ L_T on component crops of the frozen coarse faces of the training pairs (cfg.viv
 with L_G, both discriminators with L_D (cfg.vividgan_joint_steps); learning rates: the paper's 1e-3 for the
 fine-integration network and 1e-4 elsewhere (cfg.vividgan_fine_lr, cfg.vividgan_lr; short presets raise the
 latter). Optimiser, batch, D/G ratio: not given (ours: Adam(0.9, 0.99) for G, Adam(0.5, 0.999) for the Ds, one D
-step per G step). VividGAN-dagger trained alone ("coarse") gets stage (i) for the steps of stages (i) + (iii).
+step per G step). VividGAN-dagger trained alone ("coarse") and the TANN stand-in ("tann": `tann_width`) get stage
+(i) for the steps of stages (i) + (iii).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -54,14 +55,15 @@ from avfh_core.train.loop import TrainLog, gradient_shares, train_loop
 PAPER = "vividgan"
 PAPER_WEIGHTS: dict[str, float] = dict(c_mse=1.0, c_sym=1.0, c_id=0.01, c_adv=0.01, t_mse=1.0, f_mse=1.0,
                                        f_id=0.01, f_h=0.01, f_adv=0.01)
-MODELS = ("vividgan", "coarse", "bicubic")
+MODELS = ("vividgan", "coarse", "tann", "bicubic")
+TANN_PARAMETER_RATIO = 196_231 / 242_089  # Tab. IV: TANN's parameters over VividGAN's
 WORLD_KEYS = ("side_light", "symmetric_truth")
 
 
 @dataclass(frozen=True)
 class VividGANRun:
-    """One table row: model ("vividgan", "coarse" = VividGAN-dagger trained alone, "bicubic" = the LR face
-    upsampled), generator (VividGANConfig overrides), weights (overrides of PAPER_WEIGHTS), world (pair knobs of
+    """One table row: model ("vividgan", "coarse" = VividGAN-dagger trained alone, "tann" = the single-stage joint
+    stand-in of TANN (`tann_width`), "bicubic" = the LR face upsampled), generator (VividGANConfig overrides), weights (overrides of PAPER_WEIGHTS), world (pair knobs of
     data.frontal_pairs: side_light, symmetric_truth). Build it with `make` so equal runs cache equal."""
 
     model: str = "vividgan"
@@ -87,18 +89,41 @@ class VividGANRun:
                    tuple(sorted((world or {}).items())))
 
     def loss_weights(self) -> dict[str, float]:
-        w = {**PAPER_WEIGHTS, **dict(self.weights)}
-        if self.model == "coarse" or dict(self.generator).get("use_fine") is False:
+        w = {**PAPER_WEIGHTS, **({"c_sym": 0.0} if self.model == "tann" else {}), **dict(self.weights)}
+        if self.model in ("coarse", "tann") or dict(self.generator).get("use_fine") is False:
             w.update(t_mse=0.0, f_mse=0.0, f_id=0.0, f_h=0.0, f_adv=0.0)
         return w
 
     def generator_config(self, cfg) -> VividGANConfig:
         g = dict(self.generator)
-        if self.model == "coarse":
+        if self.model in ("coarse", "tann"):
             g["use_fine"] = False
+        if self.model == "tann":
+            g.setdefault("width", tann_width(cfg))
         return VividGANConfig(**{"hr_size": cfg.hr_size, "scale": cfg.vividgan_scale, "width": cfg.vividgan_width,
                                  "touch_width": cfg.vividgan_touch_width, "hg_depth": cfg.vividgan_hg_depth,
                                  "d_width": max(8, cfg.vividgan_width), "d_down": 3 if cfg.hr_size >= 64 else 2, **g})
+
+
+_TANN_WIDTH: dict[tuple, int] = {}
+
+
+def tann_width(cfg) -> int:
+    """TANN stand-in (Yu et al., TPAMI; no public code): TANN is a single-stage joint network that interleaves STNs
+    with upsampling, trained with pixel, identity-feature and adversarial losses. Ours is the coarse network (FT
+    modules) alone, with no symmetry loss, made wider until it has at least `TANN_PARAMETER_RATIO` (0.81, Tab. IV)
+    of VividGAN's parameters at this preset: the smallest such width."""
+    base = VividGANRun.make().generator_config(cfg)
+    key = tuple(sorted(base.as_dict().items()))
+    if key not in _TANN_WIDTH:
+        from avfh_core.nn.blocks import count_parameters
+
+        target = TANN_PARAMETER_RATIO * count_parameters(VividGANGenerator(base))
+        w = base.width
+        while count_parameters(VividGANGenerator(replace(base, width=w, use_fine=False))) < target:
+            w += 1
+        _TANN_WIDTH[key] = w
+    return _TANN_WIDTH[key]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -116,9 +141,10 @@ FIG8_ROWS: dict[str, dict] = {"v_tn": dict(prior="none"), "vividgan": {}, "v_gt"
 
 
 def table1(cfg) -> dict[str, VividGANRun]:
-    """Tab. I rows we build: the LR face upsampled (do nothing), VividGAN-dagger trained alone, VividGAN."""
+    """Tab. I rows we build: the LR face upsampled (do nothing), VividGAN-dagger trained alone, the TANN stand-in,
+    VividGAN."""
     return {"bicubic": VividGANRun.make("bicubic"), "vividgan_coarse": VividGANRun.make("coarse"),
-            "vividgan": VividGANRun.make()}
+            "tann": VividGANRun.make("tann"), "vividgan": VividGANRun.make()}
 
 
 def table3(cfg) -> dict[str, VividGANRun]:
@@ -299,10 +325,10 @@ def train(run: VividGANRun, cfg, *, seed: int, progress: bool = False, checkpoin
         g_opt["generator"].step()
         return {**out, **{k: v.item() for k, v in terms.items()}}
 
-    steps1 = cfg.vividgan_coarse_steps + (cfg.vividgan_joint_steps if run.model == "coarse" else 0)
+    steps1 = cfg.vividgan_coarse_steps + (cfg.vividgan_joint_steps if run.model in ("coarse", "tann") else 0)
     opts1 = {**g_opt, **({"coarse_d": d_opts["coarse_d"]} if "coarse_d" in d_opts else {})}
     run_stage(1, steps1, coarse_step, opts1, {"generator": gen, **{k: models[k] for k in opts1 if k != "generator"}})
-    if run.model == "coarse" or not gen.config.use_fine:
+    if not gen.config.use_fine:
         return Trained({k: m.eval() for k, m in models.items()}, log)
 
     # stage (ii): the touching-up U-Net with L_T on crops of the frozen coarse faces

@@ -29,9 +29,12 @@
 # discriminators, at the paper's learning rates (1e-3 for the fine-integration network, 1e-4 elsewhere; short
 # presets raise the latter). The paper gives no optimiser, batch size or step counts.
 #
-# Tab. I compares the whole test set; Tab. II splits it by yaw. We build three of its rows: the LR face upsampled
+# Tab. I compares the whole test set; Tab. II splits it by yaw. We build four of its rows: the LR face upsampled
 # (our do-nothing row, *not* the paper's frontalise-then-bicubic), VividGAN-dagger (the coarse network trained
-# alone for the steps of stages (i) and (iii)), and VividGAN. The cascades and TANN are not built yet.
+# alone for the steps of stages (i) and (iii)), a stand-in for TANN, the single-stage joint method (TANN has no
+# public code: ours is the coarse network alone, widened to the share of VividGAN's parameters that Tab. IV gives
+# TANN, trained with pixel, identity and adversarial losses for the same steps), and VividGAN. The frontalise/SR
+# cascades are not built yet.
 
 # %% tags=["parameters"]
 preset: str = "course"  # smoke | course | gpu | paper

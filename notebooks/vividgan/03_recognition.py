@@ -27,7 +27,8 @@
 # Here the gallery is `SynthWorld.gallery` (frontal, mouth closed, canonical light, plain background) for every
 # held-out person, and the embedding is an in-project network trained on the train people: not Phi, the network of
 # the identity loss, but another one (its own seed and width), so the score is not the training target. Rows: the
-# LR face upsampled, VividGAN-dagger, VividGAN, and the frontal truth (the ceiling of this recogniser).
+# LR face upsampled, VividGAN-dagger, the TANN stand-in of notebook 02, VividGAN, and the frontal truth (the ceiling
+# of this recogniser).
 
 # %% tags=["parameters"]
 preset: str = "course"  # smoke | course | gpu | paper
