@@ -74,10 +74,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=120,
         world_train_people=100, world_test_people=50,
         vfhgan_d_lr=1e-3, vfhgan_grad_every=50,
-        # vividgan: 16 -> 64 (x4; vividgan_scale=8 gives the x8 variant 8 -> 64). CPU s per step at batch 8, one
-        # thread, measured on a machine loaded by 7 processes (2026-12-04): stage (i) ~0.12, stage (iii) ~0.45 (no
-        # L_id); so a full run ~75 s loaded, ~8 full-size runs per seed (Tabs. I, III, Fig. 8, controls). Not yet
-        # checked by a course run; rendering the 3,600 pairs takes ~20 s.
+        # vividgan: 16 -> 64 (x4; vividgan_scale=8 gives the x8 variant 8 -> 64). Measured 2026-12-04, one thread,
+        # load average ~4.5 on 2 cores, seed 0: rendering the 3,600 pairs 30 s; Phi (FeatureNet, shared cache) 208 s;
+        # training VividGAN-dagger 51 s (320 steps, 0.16 s/step), TANN stand-in 103 s, VividGAN 120 s (200 / 60 / 120
+        # steps). About 15 trained rows per seed in notebooks 02-04: ~25 min per seed loaded, so 3 seeds exceed the
+        # issue's 45 min unless a quiet machine is ~2.5x faster; not yet checked by a course run.
         vividgan_scale=4, vividgan_multipie_grid=False, vividgan_views=8, vividgan_train_scenes=400, vividgan_test_scenes=50,
         vividgan_width=16, vividgan_touch_width=8, vividgan_hg_depth=2, vividgan_coarse_steps=200,
         vividgan_touch_steps=60, vividgan_joint_steps=120, vividgan_lr=1e-3, vividgan_fine_lr=1e-3,

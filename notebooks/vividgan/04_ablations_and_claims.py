@@ -59,6 +59,9 @@ for ours, theirs in (("table1", "table1_celeba"), ("table3", "table3_celeba"), (
     logged[theirs] = rows
     res.log(theirs, means(rows))
     res.log(f"{theirs}_seeds", rows)
+    if ours == "table1":  # Tab. II: the same runs, scored per yaw
+        res.log("table2_celeba", means(rows))
+        res.log("table2_celeba_seeds", rows)
     print(f"{theirs}:")
     for rec in beside_paper(paper, theirs, means(rows)):
         print(f"  {rec['label'][:42]:42s} PSNR paper {rec['paper_psnr'] or float('nan'):7.3f} ours "
