@@ -63,6 +63,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=16,
         talkingface_eval_clips=4, talkingface_grad_every=2, talkingface_monitor_every=0,
         talkingface_noise_seconds=2.0, talkingface_train_frames=4, talkingface_ablations=True,
+        # vividgan
+        vividgan_scale=4, vividgan_multipie_grid=False, vividgan_views=4, vividgan_train_scenes=16, vividgan_test_scenes=4,
+        vividgan_width=8, vividgan_touch_width=4, vividgan_hg_depth=1, vividgan_coarse_steps=4,
+        vividgan_touch_steps=2, vividgan_joint_steps=4, vividgan_lr=2e-3, vividgan_fine_lr=2e-3, vividgan_d_lr=2e-3,
+        vividgan_grad_every=2,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -98,6 +103,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=400,
         talkingface_eval_clips=24, talkingface_grad_every=250, talkingface_monitor_every=250,
         talkingface_noise_seconds=8.0, talkingface_train_frames=8, talkingface_ablations=False,
+        # vividgan: 16 -> 64 (x4; vividgan_scale=8 gives the x8 variant 8 -> 64). Measured 2026-12-04, one thread,
+        # load average ~4.5 on 2 cores, seed 0: rendering the 3,600 pairs 30 s; Phi (FeatureNet, shared cache) 208 s;
+        # training VividGAN-dagger 51 s (320 steps, 0.16 s/step), TANN stand-in 103 s, VividGAN 120 s (200 / 60 / 120
+        # steps). About 15 trained rows per seed in notebooks 02-04: ~25 min per seed loaded, so 3 seeds exceed the
+        # issue's 45 min unless a quiet machine is ~2.5x faster; not yet checked by a course run.
+        vividgan_scale=4, vividgan_multipie_grid=False, vividgan_views=8, vividgan_train_scenes=400, vividgan_test_scenes=50,
+        vividgan_width=16, vividgan_touch_width=8, vividgan_hg_depth=2, vividgan_coarse_steps=200,
+        vividgan_touch_steps=60, vividgan_joint_steps=120, vividgan_lr=1e-3, vividgan_fine_lr=1e-3,
+        vividgan_d_lr=1e-3, vividgan_grad_every=50,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -122,6 +136,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=4000,
         talkingface_eval_clips=100, talkingface_grad_every=500, talkingface_monitor_every=500,
         talkingface_noise_seconds=30.0, talkingface_train_frames=29, talkingface_ablations=True,
+        # vividgan: the paper's 16 -> 128 (x8)
+        vividgan_scale=8, vividgan_multipie_grid=False, vividgan_views=8, vividgan_train_scenes=6000,
+        vividgan_test_scenes=600, vividgan_width=64, vividgan_touch_width=32, vividgan_hg_depth=3,
+        vividgan_coarse_steps=3000, vividgan_touch_steps=1000, vividgan_joint_steps=6000, vividgan_lr=5e-4,
+        vividgan_fine_lr=1e-3, vividgan_d_lr=1e-4, vividgan_grad_every=200,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -146,6 +165,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=20000,
         talkingface_eval_clips=1000, talkingface_grad_every=5000, talkingface_monitor_every=5000,
         talkingface_noise_seconds=60.0, talkingface_train_frames=29, talkingface_ablations=True,
+        # vividgan: the paper's 16 -> 128 (x8), Multi-PIE's yaw grid, its learning rates (1e-4; 1e-3 fine net)
+        vividgan_scale=8, vividgan_multipie_grid=True, vividgan_views=12, vividgan_train_scenes=6000,
+        vividgan_test_scenes=600, vividgan_width=64, vividgan_touch_width=64, vividgan_hg_depth=3,
+        vividgan_coarse_steps=20000, vividgan_touch_steps=5000, vividgan_joint_steps=100000, vividgan_lr=1e-4,
+        vividgan_fine_lr=1e-3, vividgan_d_lr=1e-4, vividgan_grad_every=1000,
     ),
 }
 
@@ -302,6 +326,11 @@ KNOB_BOUNDS: dict[str, str] = {
     "talkingface_nr_weight": ">= 0", "talkingface_mask_sigma": "> 0", "talkingface_train_clips": ">= 2",
     "talkingface_eval_clips": ">= 2", "talkingface_grad_every": ">= 0", "talkingface_monitor_every": ">= 0",
     "talkingface_noise_seconds": "> 0", "talkingface_train_frames": ">= 2",
+    # vividgan
+    "vividgan_scale": ">= 2", "vividgan_views": ">= 1", "vividgan_train_scenes": ">= 1", "vividgan_test_scenes": ">= 1",
+    "vividgan_width": ">= 1", "vividgan_touch_width": ">= 1", "vividgan_hg_depth": ">= 1",
+    "vividgan_coarse_steps": ">= 1", "vividgan_touch_steps": ">= 0", "vividgan_joint_steps": ">= 0",
+    "vividgan_lr": "> 0", "vividgan_fine_lr": "> 0", "vividgan_d_lr": "> 0", "vividgan_grad_every": ">= 0",
 }
 
 

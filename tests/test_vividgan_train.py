@@ -1,0 +1,121 @@
+"""VividGAN's training module (avfh_core/train/vividgan.py) and its pairs (data/frontal_pairs.py): every run kind
+trains for a few steps at tiny sizes, cached runs are reused, the planted controls are detected."""
+
+import math
+
+import pytest
+import torch
+
+from avfh_core.config import setup
+from avfh_core.data import synth
+from avfh_core.data.frontal_pairs import FrontalPairs, component_centres, grid_yaws
+from avfh_core.train import experiment as E
+from avfh_core.train import vividgan as V
+
+TINY = dict(vividgan_train_scenes=3, vividgan_test_scenes=2, vividgan_views=2, vividgan_coarse_steps=2,
+            vividgan_touch_steps=1, vividgan_joint_steps=2, batch_size=2, featnet_steps=2, n_train_clips=2)
+
+
+@pytest.fixture
+def cfg():
+    E.clear_memory()
+    yield setup("smoke", device="cpu", **TINY)
+    E.clear_memory()
+
+
+def test_pairs_grid_truth_knobs_and_errors():
+    assert grid_yaws("celeba", 4) == (-75.0, -40.0, 40.0, 75.0) and len(grid_yaws("multipie", 12)) == 12
+    with pytest.raises(ValueError, match="grid must be one of"):
+        grid_yaws("lfw", 2)
+    with pytest.raises(ValueError, match="views must be in"):
+        grid_yaws("celeba", 9)
+    w = synth.world(None, image_size=32, num_frames=3, n_train_identities=4, n_test_identities=2)
+    plain = FrontalPairs(w, "train", 1, (-40.0, 40.0), 4)
+    assert len(plain) == 2 and plain[0]["lr"].shape == (3, 8, 8) and plain[0]["hr"].shape == (3, 32, 32)
+    assert torch.equal(plain[0]["hr"], plain[1]["hr"])  # one frontal truth per scene, whatever the yaw
+    assert not torch.equal(plain[0]["lr"], plain[1]["lr"])
+    sym = FrontalPairs(w, "train", 1, (40.0,), 4, symmetric_truth=True)[0]["hr"]
+    assert torch.allclose(sym, sym.flip(-1))
+    side = FrontalPairs(w, "train", 1, (40.0,), 4, side_light=0.4)[0]["hr"]
+    assert side[..., :8].mean() < plain[0]["hr"][..., :8].mean()
+    c = component_centres(plain[0]["landmarks"])
+    assert c[0, 0] < c[1, 0] and c[3, 1] > c[2, 1] > c[0, 1]  # left eye left of the right one; mouth below the nose
+    with pytest.raises(ValueError, match="side_light"):
+        FrontalPairs(w, "train", 1, (40.0,), 4, side_light=1.5)
+
+
+def test_every_run_kind_trains_a_few_steps_and_logs_its_terms(cfg):
+    runs = {**V.table1(cfg), "v_tn": V.fig8(cfg)["v_tn"], "v_gt": V.fig8(cfg)["v_gt"]}
+    for name, run in runs.items():
+        scores, trained = E.cached_run(V, run, cfg, 0, disk_cache=False)
+        assert all(math.isfinite(scores[m]) for m in ("psnr", "ssim", "face_psnr", "psnr_75")), name
+        if run.model == "bicubic":
+            continue
+        h = trained.log.history
+        if run.model == "tann":
+            assert trained.models["generator"].config.width == V.tann_width(cfg) > cfg.vividgan_width
+        touch_up = run.model == "vividgan" and dict(run.generator).get("prior", "estimated") == "estimated"
+        assert set(h["stage"]) == ({1.0} if run.model in ("coarse", "tann") else {1.0, 2.0, 3.0} if touch_up else {1.0, 3.0})
+        assert math.isfinite(h["c_mse"][0]) and "gshare/c_mse" in h  # step 0 logs every term's gradient share
+    full = E.cached_run(V, runs["vividgan"], cfg, 0, disk_cache=False)[1].log.history
+    for term in ("c_sym", "c_id", "c_adv", "t_mse", "f_mse", "f_id", "f_h", "f_adv"):
+        assert any(math.isfinite(v) for v in full[f"gshare/{term}"]), term
+    with pytest.raises(ValueError, match="unknown loss weight"):
+        V.VividGANRun.make(weights=dict(l_sym=1.0))
+    with pytest.raises(ValueError, match="model must be one of"):
+        V.VividGANRun.make("srgan")
+
+
+def test_cached_runs_are_reused(cfg, monkeypatch):
+    run = V.VividGANRun.make("coarse", weights=dict(c_id=0.0, c_adv=0.0))
+    first = E.cached_run(V, run, cfg, 0)[0]
+    E.clear_memory()
+    monkeypatch.setattr(V, "train", lambda *a, **k: pytest.fail("a cached run was trained again"))
+    again, trained = E.cached_run(V, run, cfg, 0)
+    assert again == first and trained.log.steps_done == cfg.vividgan_coarse_steps + cfg.vividgan_joint_steps
+
+
+def test_positive_controls_are_detected(cfg):
+    c = setup("smoke", device="cpu", **{**TINY, "vividgan_coarse_steps": 10, "vividgan_joint_steps": 0,
+                                        "vividgan_touch_steps": 0})
+    rows = V.positive_controls(c, n_seeds=1)
+    assert {"side/sym_on", "side/sym_off", "symmetric/sym_on", "ours", "handicapped", "loss_kept"} <= set(rows)
+    assert rows["ours"]["psnr"][0] - rows["handicapped"]["psnr"][0] == pytest.approx(0.5, abs=0.1)
+    assert rows["loss_kept"]["psnr"][0] > rows["loss_removed"]["psnr"][0] + 1.0
+    # the symmetry knob's rows are measured, not planted: at a few steps L_sym can help even a side-lit truth
+    assert all(math.isfinite(rows[r]["psnr"][0]) for r in ("side/sym_on", "side/sym_off", "symmetric/sym_off"))
+
+
+def test_tables_yaml_claims_name_existing_rows_and_our_rows_exist(cfg):
+    from avfh_core.reproduce.audit import load_controls
+    from avfh_core.reproduce.tables import load_tables
+
+    t = load_tables("vividgan")
+    for c in t.claims:
+        assert c.a in t.tables[c.table].rows and c.b in t.tables[c.table].rows, c.id
+    ids = {c.id for c in t.claims}
+    controls = load_controls(t)
+    control_rows = {"side/sym_on", "side/sym_off", "ours", "handicapped", "loss_kept", "loss_removed", "truth",
+                    "truth_shuffled"}
+    for k in controls:
+        assert set(k["claims"]) <= ids and {k["a"], k["b"]} <= control_rows, k["id"]
+    # every testable claim is covered by a control; our table rows are rows of the tables they sit beside
+    raw = {c["id"]: c for c in __import__("yaml").safe_load(t.source.read_text())["claims"]}
+    covered = {cid for k in controls for cid in k["claims"]}
+    assert {cid for cid, c in raw.items() if "untestable" not in c} <= covered
+    for ours, theirs in (("table1", "table1_celeba"), ("table3", "table3_celeba"), ("fig8", "fig8_multipie")):
+        assert set(V.TABLES[ours](cfg)) <= set(t.tables[theirs].rows), ours
+
+
+def test_recognition_rows_with_a_pixel_embedding(cfg, monkeypatch):
+    class Pixels(torch.nn.Module):
+        def embed(self, x):
+            return torch.nn.functional.avg_pool2d(x, 4).flatten(1)
+
+    monkeypatch.setattr(V, "recognition_net", lambda cfg: Pixels())
+    g_emb, g_ids = V.gallery(cfg, Pixels())
+    assert g_emb.shape[0] == len(g_ids) == cfg.world_test_people
+    rows = V.recognition(cfg, n_seeds=1)
+    assert set(rows) == {"lr", "vividgan_coarse", "tann", "vividgan", "truth", "truth_shuffled"}
+    for r in rows.values():
+        assert 0 <= r["rank1"][0] <= r["rank5"][0] <= 100
