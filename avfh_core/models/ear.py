@@ -35,6 +35,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from avfh_core.models.featurenet import FeatureNet
+
 SAMPLE_RATE = 16000
 # Parameter counts of the released networks (spec sec. 2.3-2.6: the demo's layer shapes counted on torch's meta
 # device); G's is the spec's own arithmetic for StyleGAN v1 at 128 with the default widths (no loaded model).
@@ -428,6 +430,26 @@ class Fusion(nn.Module):
         return bool((last.weight == 0).all() and (last.bias == 0).all())
 
 
+class AttributeJudge(nn.Module):
+    """The evaluation classifiers of sec. 4.4 in one network: identity (C_i), gender (C_g) and apparent age in
+    years (C_a, a regression as DEX's expected age). A `FeatureNet` body (the in-project VGG-like CNN) with its
+    identity and gender heads, plus an age regression head on the same embedding. Input [B, 3, H, W] in [0, 1].
+    Trained on HR frames of every person (training and open-set people, clips disjoint from every evaluation
+    clip); never used by a training loss of the Ear stages."""
+
+    AGE_MEAN, AGE_SCALE = 46.5, 16.5  # the synthetic world's ages are uniform-ish in [18, 75]
+
+    def __init__(self, n_identities: int, width: int = 16):
+        super().__init__()
+        self.net = FeatureNet(n_identities, width)
+        self.age = nn.Linear(8 * width, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        e = self.net.embed(x)
+        return {"identity": self.net.identity_head(e), "gender": self.net.gender_head(e),
+                "age": self.AGE_MEAN + self.AGE_SCALE * self.age(e)[:, 0]}
+
+
 NETWORKS = {"generator": Generator, "discriminator": Discriminator, "e_h": HREncoder, "e_l": LREncoder,
             "e_a": AudioEncoder, "fusion": Fusion}
 
@@ -440,6 +462,6 @@ def parameter_counts(config: EarConfig | None = None) -> dict[str, int]:
         return {name: sum(p.numel() for p in cls(config).parameters()) for name, cls in NETWORKS.items()}
 
 
-__all__ = ["AudioEncoder", "Conv2dSame", "Discriminator", "EarConfig", "EqualLinear", "Fusion", "Generator",
+__all__ = ["AttributeJudge", "AudioEncoder", "Conv2dSame", "Discriminator", "EarConfig", "EqualLinear", "Fusion", "Generator",
            "HREncoder", "LREncoder", "MappingNetwork", "NETWORKS", "PAPER_PARAMS", "StyleLayer", "log_spectrogram",
            "parameter_counts"]
