@@ -58,7 +58,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         ear_hidden=64, ear_gan_steps=10, ear_gan_batch=8, ear_gan_lr=0.002, ear_r1_gamma=10.0, ear_eh_pre_steps=5,
         ear_eh_tune_steps=5, ear_el_steps=5, ear_ea_steps=5, ear_fusion_steps=5, ear_batch=8, ear_lr=0.001,
         ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=5, ear_judge_steps=40,
-        ear_judge_width=8, ear_handicap=0.25,
+        ear_judge_width=8, ear_spec_window=256, ear_spec_stride=248, ear_handicap=0.25,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -77,14 +77,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         vfhgan_lip_demo_steps=120,
         world_train_people=100, world_test_people=50,
         vfhgan_d_lr=1e-3, vfhgan_grad_every=50,
-        # ear: the paper's 8x8 input, 32x32 output, 4 s of audio (257x257 spectrogram); step times: train/ear.py
+        # ear: the paper's 8x8 input, 32x32 output, 4 s of audio as a 129x129 log spectrogram (window 256, stride
+        # 496; the paper's 512 / 248 give 257x257 and made E_a 6x slower). CPU ms per step, batch 16, one thread,
+        # load ~4 on 2 cores (2026-12-04): G+D 610, eq. 1 340, eq. 2 270, eq. 3 130, eq. 4 280, eq. 5 (tuned E_a)
+        # 390. One seed of Table 1 + controls + causal rows ~27 min of one loaded core (estimate, not a course run).
         ear_hr_size=32, ear_lr_size=8, ear_audio_seconds=4.0, ear_train_ids=40, ear_open_ids=12, ear_clips=1200,
         ear_frames_per_clip=4, ear_eval_clips=200, ear_cls_clips=400, ear_latent_dim=128, ear_mapping_layers=4,
         ear_fmap_base=256, ear_fmap_max=64, ear_eh_filters=16, ear_el_filters=32, ear_ea_filters=8, ear_enc_max=128,
-        ear_hidden=512, ear_gan_steps=1500, ear_gan_batch=16, ear_gan_lr=0.002, ear_r1_gamma=10.0,
-        ear_eh_pre_steps=200, ear_eh_tune_steps=400, ear_el_steps=400, ear_ea_steps=400, ear_fusion_steps=400,
-        ear_batch=32, ear_lr=0.001, ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=50,
-        ear_judge_steps=600, ear_judge_width=16, ear_handicap=0.25,
+        ear_hidden=512, ear_gan_steps=400, ear_gan_batch=16, ear_gan_lr=0.002, ear_r1_gamma=10.0,
+        ear_eh_pre_steps=200, ear_eh_tune_steps=300, ear_el_steps=400, ear_ea_steps=300, ear_fusion_steps=300,
+        ear_batch=16, ear_lr=0.001, ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=50,
+        ear_judge_steps=600, ear_judge_width=16, ear_spec_window=256, ear_spec_stride=496, ear_handicap=0.25,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -104,7 +107,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         ear_enc_max=512, ear_hidden=3072, ear_gan_steps=8000, ear_gan_batch=64, ear_gan_lr=0.0015, ear_r1_gamma=10.0,
         ear_eh_pre_steps=3000, ear_eh_tune_steps=6000, ear_el_steps=8000, ear_ea_steps=6000, ear_fusion_steps=6000,
         ear_batch=64, ear_lr=0.0003, ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=300,
-        ear_judge_steps=3000, ear_judge_width=32, ear_handicap=0.25,
+        ear_judge_steps=3000, ear_judge_width=32, ear_spec_window=512, ear_spec_stride=248, ear_handicap=0.25,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -125,7 +128,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         ear_gan_lr=0.0015, ear_r1_gamma=10.0, ear_eh_pre_steps=350000, ear_eh_tune_steps=365000, ear_el_steps=240000,
         ear_ea_steps=200000, ear_fusion_steps=420000, ear_batch=128, ear_lr=0.0001, ear_lambda=40.0,
         ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=1000, ear_judge_steps=20000, ear_judge_width=64,
-        ear_handicap=0.25,
+        ear_spec_window=512, ear_spec_stride=248, ear_handicap=0.25,
     ),
 }
 
@@ -279,6 +282,7 @@ KNOB_BOUNDS: dict[str, str] = {
     "ear_el_steps": ">= 1", "ear_ea_steps": ">= 1", "ear_fusion_steps": ">= 1", "ear_batch": ">= 1", "ear_lr": "> 0",
     "ear_lambda": ">= 0", "ear_lambda_f": ">= 0", "ear_lambda_t": ">= 0", "ear_anchor_patience": ">= 1",
     "ear_judge_steps": ">= 1", "ear_judge_width": ">= 1", "ear_handicap": "> 0",
+    "ear_spec_window": ">= 2", "ear_spec_stride": ">= 1",
 }
 
 

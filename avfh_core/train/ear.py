@@ -154,7 +154,7 @@ def ear_config(cfg) -> EarConfig:
                      el_max=cfg.ear_enc_max, el_hidden=cfg.ear_hidden, ea_filters=cfg.ear_ea_filters,
                      ea_max=2 * cfg.ear_enc_max, ea_hidden=cfg.ear_hidden * 4 // 3,
                      audio_samples=int(round(cfg.ear_audio_seconds * synth.SAMPLE_RATE)),
-                     fusion_hidden=cfg.ear_hidden)
+                     spec_window=cfg.ear_spec_window, spec_stride=cfg.ear_spec_stride, fusion_hidden=cfg.ear_hidden)
 
 
 # ----------------------------------------------------------------------------------------------------------------
