@@ -52,12 +52,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         world_train_people=40, world_test_people=12,
         vfhgan_d_lr=2e-3, vfhgan_grad_every=4,
         # ear (Meishvili et al. 2020): tiny sizes, 1 s of audio; proves the stage chain runs
-        ear_hr_size=32, ear_lr_size=8, ear_audio_seconds=1.0, ear_train_ids=8, ear_open_ids=4, ear_clips=48,
-        ear_frames_per_clip=2, ear_eval_clips=16, ear_cls_clips=16, ear_latent_dim=32, ear_mapping_layers=2,
+        ear_hr_size=32, ear_lr_size=8, ear_audio_seconds=1.0, ear_train_ids=8, ear_open_ids=4, ear_clips=32,
+        ear_frames_per_clip=2, ear_eval_clips=12, ear_cls_clips=12, ear_latent_dim=32, ear_mapping_layers=2,
         ear_fmap_base=64, ear_fmap_max=16, ear_eh_filters=4, ear_el_filters=8, ear_ea_filters=2, ear_enc_max=16,
         ear_hidden=64, ear_gan_steps=10, ear_gan_batch=8, ear_gan_lr=0.002, ear_r1_gamma=10.0, ear_eh_pre_steps=5,
         ear_eh_tune_steps=5, ear_el_steps=5, ear_ea_steps=5, ear_fusion_steps=5, ear_batch=8, ear_lr=0.001,
-        ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=5, ear_judge_steps=40,
+        ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=5, ear_judge_steps=30,
         ear_judge_width=8, ear_spec_window=256, ear_spec_stride=248, ear_handicap=0.25,
     ),
     "course": dict(

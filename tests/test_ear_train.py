@@ -127,7 +127,23 @@ def test_tables_file_claims_and_controls_name_existing_rows():
         assert c.a in t.rows and c.b in t.rows and c.metric in t.metrics
         pa, pb = t.rows[c.a].get(c.metric), t.rows[c.b].get(c.metric)
         assert c.published_effect == pytest.approx(pb - pa, abs=0.006), c.id  # b - a from the printed cells
-    rows = {"controls_closed": {"erased_zero", "erased_tuned", "ours", "handicapped"}}
+    rows = {"controls_closed": {"erased_zero", "erased_tuned", "ours", "handicapped"},
+            "controls_mixing": {"f_audio_label", "f_lr_label"}}
     rows["controls_open"] = rows["controls_closed"]
     for k in load_controls(paper):
         assert k["a"] in rows[k["table"]] and k["b"] in rows[k["table"]]
+
+
+def test_mixing_pairs_opposite_genders_and_rows_sum_to_100(cfg):
+    data, _ = E.eval_set(E.EarRun.make(), cfg)
+    pairs = E.mixed_pairs(data)
+    assert pairs and all(data.t["gender"][i] != data.t["gender"][j] and data.t["open"][i] == data.t["open"][j]
+                         for i, j in pairs)
+    t3 = E.table3(cfg, n_seeds=1)
+    for s in ("closed", "open"):
+        total = t3["audio_label"][s][0] + t3["lr_label"][s][0]
+        assert math.isnan(total) or total == pytest.approx(100.0)
+    ctl = E.mixing_control(cfg, n_seeds=1)
+    assert set(ctl) == {"f_audio_label", "f_lr_label"}
+    rows = {k["b"] for k in load_controls(load_tables("ear")) if k["table"] == "controls_mixing"}
+    assert rows <= set(ctl)

@@ -624,12 +624,72 @@ def split_sets(table: Mapping[str, Mapping[str, list[float]]]) -> dict[str, dict
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Table 3: mixing a face and a voice of opposite gender
+
+
+def mixed_pairs(data: EarSet, seed: int = 0) -> list[tuple[int, int]]:
+    """(i, j) pairs of items of the same set (closed with closed, open with open) whose people have opposite
+    genders: every item i once, its partner j drawn in a fixed shuffled order from the other gender's items."""
+    g = torch.Generator().manual_seed(seed)
+    pairs = []
+    for s in (0, 1):
+        in_set = data.t["open"] == s
+        for gender in (0, 1):
+            mine = torch.nonzero(in_set & (data.t["gender"] == gender)).flatten()
+            other = torch.nonzero(in_set & (data.t["gender"] != gender)).flatten()
+            if len(mine) == 0 or len(other) == 0:
+                continue
+            other = other[torch.randperm(len(other), generator=g)]
+            pairs += [(int(i), int(other[k % len(other)])) for k, i in enumerate(mine.tolist())]
+    return sorted(pairs)
+
+
+@torch.no_grad()
+def mixing_scores(models: Mapping[str, nn.Module], data: EarSet, cfg, batch_size: int = 32,
+                  seed: int = 0) -> dict[str, dict[str, float]]:
+    """Table 3 for one trained model: the output for (the LR image of item i, the audio of item j, the opposite
+    gender) classified by the gender judge; {"audio_label": {"closed": %, "open": %}, "lr_label": {...}}, the
+    agreement of its gender with the voice's and with the face's (they sum to 100 per set). NaN for a set without
+    both genders."""
+    pairs = mixed_pairs(data, seed)
+    if not pairs:
+        raise ValueError("mixing_scores: no pair of items with opposite genders in the evaluation set")
+    j = judges(cfg)
+    agree: dict[str, dict[str, list[float]]] = {"audio_label": {"closed": [], "open": []},
+                                               "lr_label": {"closed": [], "open": []}}
+    for m in models.values():
+        m.eval()
+    for k in range(0, len(pairs), batch_size):
+        chunk = pairs[k:k + batch_size]
+        batch = collate([data[i] for i, _ in chunk], cfg.device)
+        batch["audio"] = torch.stack([data.t["audio"][jj] for _, jj in chunk]).to(cfg.device)
+        g = j(predict(models, batch))["gender"].argmax(1).cpu()
+        for n, (i, jj) in enumerate(chunk):
+            s = "open" if int(data.t["open"][i]) else "closed"
+            agree["lr_label"][s].append(100.0 * float(g[n] == data.t["gender"][i]))
+            agree["audio_label"][s].append(100.0 * float(g[n] == data.t["gender"][jj]))
+    return {row: {s: (sum(v) / len(v) if v else math.nan) for s, v in sets.items()} for row, sets in agree.items()}
+
+
+def table3(cfg, n_seeds: int | None = None, run: EarRun | None = None) -> dict[str, dict[str, list[float]]]:
+    """Table 3 over seeds for the full model (h) (or `run`): {row: {"closed": [per seed], "open": [...]}}."""
+    from avfh_core.train.experiment import cached_run
+    from avfh_core.train.experiment import seeds as seed_list
+
+    run = run or table1(cfg)["h_f_tuned_ea"]
+    data, _ = eval_set(run, cfg)
+    per = [mixing_scores(cached_run(sys.modules[__name__], run, cfg, s)[1].models, data, cfg)
+           for s in seed_list(cfg, n_seeds)]
+    return {row: {s: [p[row][s] for p in per] for s in ("closed", "open")} for row in per[0]}
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Positive controls of the claims audit (the `controls:` section of reproduce/tables/ear.yaml)
 
 
 def positive_controls(cfg, n_seeds: int | None = None, handicap: float | None = None,
                       progress: bool = False) -> dict[str, dict[str, list[float]]]:
-    """Planted effects, one per claim family, scored like the table rows ({row: {"closed/acc_ci": [...]}}; log it
+    """Planted effects, one per claim family of Table 1, scored like the table rows ({row: {"closed/acc_ci": [...]}}; log it
     as `controls_seeds`, split with `split_sets`).
 
     - audio helps: "erased_zero" vs "erased_tuned": rows (f) and (h) trained and scored with every LR image
@@ -672,6 +732,14 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap: float | None = 
         per.setdefault("handicapped", []).append(
             evaluate(handicapped, score, runs[(i + 1) % len(ss)][1].models, data, [idx[o] for o in order], cfg))
     return {row: {m: [p[m] for p in vals] for m in vals[0] if "/" in m} for row, vals in per.items()}
+
+
+def mixing_control(cfg, n_seeds: int | None = None) -> dict[str, dict[str, list[float]]]:
+    """The positive control of Table 3's claims: mixing scored on row (f), whose F is fed zeros for the voice, so
+    its output's gender can only follow the face: {"f_audio_label": ..., "f_lr_label": ...} (log it as
+    `controls_mixing_seeds`); the audit must see the face win."""
+    t = table3(cfg, n_seeds, table1(cfg)["f_f_zero_ea"])
+    return {f"f_{row}": v for row, v in t.items()}
 
 
 def collate_items(data: EarSet, idx) -> dict[str, torch.Tensor]:

@@ -15,7 +15,7 @@
 #     name: avfh
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # # Ear 01 · What an 8x8 face and a voice know; the face prior and its inversion
 #
 # Meishvili, Jenni, Favaro, *Learning to Have an Ear for Face Super-Resolution* (CVPR 2020), sec. 3.1-3.2 and 4.1-4.4.
@@ -36,7 +36,7 @@ seed: int = 0  # >= 0
 device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
 data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
 
-# %%
+# %% tags=[]
 import matplotlib.pyplot as plt
 import torch
 
@@ -59,7 +59,7 @@ print(f"preset={cfg.preset} device={cfg.device}: {cfg.ear_lr_size}x{cfg.ear_lr_s
 print(f"people: {cfg.ear_train_ids} in training, {cfg.ear_open_ids} open-set; D = {cfg.ear_clips} clips x "
       f"{cfg.ear_frames_per_clip} frames, closed / open test sets {cfg.ear_eval_clips} clips each")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## The networks at the paper's size
 # The authors released an inference demo (TensorFlow) with the encoders and the fusion network; our
 # `EarConfig.paper()` rebuilds their layer patterns, and the parameter counts (on torch's meta device, nothing
@@ -75,13 +75,13 @@ spec = log_spectrogram(torch.randn(1, 64000), 512, 248)
 assert spec.shape == (1, 1, 257, 257) and 1 + (64000 - 512) // 248 == 257
 print("4 s at 16 kHz -> spectrogram", tuple(spec.shape[2:]), "in", (round(spec.min().item()), round(spec.max().item())))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## The data
 # One item is a frame of a clip, its 8x8 version (antialiased bicubic, 8-bit, as the demo's `imresize`) and
 # the clip's audio: frame and audio come from the same clip but are not synchronised (sec. 4.2). The closed set
 # holds unseen clips of the training people, the open set people never seen in training.
 
-# %%
+# %% tags=[]
 train_d, closed_d, open_d = (ear.ear_data(cfg, p) for p in ("train", "closed", "open"))
 print(f"D: {len(train_d)} items (D_pre: {len(ear.d_pre(train_d))}), closed: {len(closed_d)}, open: {len(open_d)}")
 items = [train_d[i] for i in range(0, len(train_d), max(1, len(train_d) // 6))][:6]
@@ -97,7 +97,7 @@ for a in ax.flat:
 fig.suptitle("HR frame, its 8x8 input, the clip's log spectrogram (time ->)")
 save_figure(fig, "ear", "01_data")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## The judges (sec. 4.4)
 # The paper fine-tunes VGG-Face on its training set for identity and gender and uses DEX for age. Ours is one
 # small CNN with three heads, trained on HR frames of **every** person (training and open-set people: open-set
@@ -105,7 +105,7 @@ save_figure(fig, "ear", "01_data")
 # test clip. Its accuracy on the real HR test frames is the ceiling for every generated face; the paper's
 # ceiling numbers are printed beside ours.
 
-# %%
+# %% tags=[]
 gt = {"generator": torch.nn.Identity()}
 
 
@@ -125,14 +125,14 @@ print(f"chance identity accuracy {chance:.2f} %")
 res.log("classifiers", {"c_i": {"acc": gt_scores["closed/acc_ci"]}, "c_g": {"acc": gt_scores["closed/acc_cg"]}})
 res.log("judges_on_real", gt_scores)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## The face prior $G$ (sec. 3.1)
 # StyleGAN v1 in small: a mapping network sends each code $z_j$ to a style $w_j$ (W+: one per synthesis layer),
 # the synthesis network grows a learned 4x4 constant to the HR side, two style-modulated layers per resolution
 # with noise inputs. Trained with the non-saturating logistic loss and R1 on the real frames (the GAN stage is
 # a cached run: re-running the notebook reloads it).
 
-# %%
+# %% tags=[]
 gan_scores, gan = cached_run(ear, ear.EarRun.make("gan"), cfg, cfg.seed)
 h = gan.log.history
 fig, ax = plt.subplots(1, 2, figsize=(10, 3))
@@ -149,7 +149,7 @@ ax[1].set_title("samples of G")
 save_figure(fig, "ear", "01_gan")
 print(f"G trained {gan.log.steps_done} steps; last D loss {h['d_loss'][-1]:.3f}, G loss {h['g_loss'][-1]:.3f}")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Inverting $G$: eq. 1 (G fixed) and eq. 2 (G fine-tuned with an anchor)
 # $$L_{pre} = |G(E_h(x^h)) - x^h|_1 + \lambda_f\, l_{feat}(G(E_h(x^h)), x^h) \quad (1)$$
 # $$\min_{E_h, G}\; L_{pre} + \lambda_t\, |G_{init} - G|_2^2 \quad (2)$$
@@ -159,7 +159,7 @@ print(f"G trained {gan.log.steps_done} steps; last D loss {h['d_loss'][-1]:.3f},
 # inversions scored by the judges. Each loss term's share of the gradient at step 0 is printed: it says what
 # the weights mean at this reduction (means, not the printed sums).
 
-# %%
+# %% tags=[]
 rows = {k: v for k, v in ear.table1(cfg).items() if k in ("a_eh_fixed_g", "b_eh_tuned_g")}
 inv = run_rows(ear, rows, cfg)
 sets = ear.split_sets(inv)
@@ -188,7 +188,7 @@ ax[1].axis("off")
 ax[1].set_title("x^h / G fixed (a) / G tuned (b)")
 save_figure(fig, "ear", "01_inversion")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## What this shows
 # The judges set the ceiling; rows (a) and (b) say how much of a person survives the trip through the
 # prior's latent space. Notebook 02 maps the 8x8 face and the voice into that space and fuses them.
