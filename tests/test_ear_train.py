@@ -147,3 +147,10 @@ def test_mixing_pairs_opposite_genders_and_rows_sum_to_100(cfg):
     assert set(ctl) == {"f_audio_label", "f_lr_label"}
     rows = {k["b"] for k in load_controls(load_tables("ear")) if k["table"] == "controls_mixing"}
     assert rows <= set(ctl)
+
+
+def test_judges_do_not_depend_on_the_stage_schedules(cfg):
+    a = E.judges(cfg)
+    other = setup("smoke", seed=0, device="cpu", **{**TINY, "ear_fusion_steps": 3})
+    assert E.judges(other) is a  # the same judges: a stage knob does not retrain them
+    assert E.judges(setup("smoke", seed=0, device="cpu", **{**TINY, "ear_judge_steps": 3})) is not a

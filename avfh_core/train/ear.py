@@ -524,8 +524,11 @@ _JUDGES: dict[tuple, AttributeJudge] = {}
 def judges(cfg, progress: bool = False) -> AttributeJudge:
     """The evaluation classifiers, trained once per configuration on `ear_data(cfg, "judge")` (HR frames of every
     person; cross-entropy on identity and gender, L1 on age in decades), mirror-augmented, Adam 2e-3,
-    cfg.ear_judge_steps x 32. Cached in-process and on disk ($AVFH_HOME/runs/ear/judge-*.pt)."""
-    key = (tuple(sorted((k, str(v)) for k, v in cfg.values.items())), str(cfg.device))
+    cfg.ear_judge_steps x 32. Cached in-process and on disk ($AVFH_HOME/runs/ear/judge-*.pt) under the faces'
+    world, the knobs of their data and schedule and the code: a change of a training-stage knob reuses them."""
+    knobs = ("ear_train_ids", "ear_open_ids", "ear_clips", "ear_eval_clips", "ear_cls_clips", "ear_judge_steps",
+             "ear_judge_width")
+    key = (image_world(cfg).key, tuple(str(getattr(cfg, k)) for k in knobs), str(cfg.device))  # what they depend on
     if key in _JUDGES:
         return _JUDGES[key]
     from avfh_core.train.experiment import paper_fingerprint
