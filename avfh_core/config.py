@@ -58,7 +58,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         ear_hidden=64, ear_gan_steps=10, ear_gan_batch=8, ear_gan_lr=0.002, ear_r1_gamma=10.0, ear_eh_pre_steps=5,
         ear_eh_tune_steps=5, ear_el_steps=5, ear_ea_steps=5, ear_fusion_steps=5, ear_batch=8, ear_lr=0.001,
         ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=5, ear_judge_steps=30,
-        ear_judge_width=8, ear_spec_window=256, ear_spec_stride=248, ear_handicap=0.25,
+        ear_judge_width=8, ear_spec_window=256, ear_spec_stride=248,
+        ear_ref_scale=2, ear_baseline_steps=5, ear_baseline_width=8, ear_handicap=0.25,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -87,7 +88,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         ear_hidden=512, ear_gan_steps=400, ear_gan_batch=16, ear_gan_lr=0.002, ear_r1_gamma=10.0,
         ear_eh_pre_steps=200, ear_eh_tune_steps=300, ear_el_steps=400, ear_ea_steps=300, ear_fusion_steps=300,
         ear_batch=16, ear_lr=0.001, ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=50,
-        ear_judge_steps=600, ear_judge_width=16, ear_spec_window=256, ear_spec_stride=496, ear_handicap=0.25,
+        ear_judge_steps=600, ear_judge_width=16, ear_spec_window=256, ear_spec_stride=496,
+        ear_ref_scale=2, ear_baseline_steps=400, ear_baseline_width=32, ear_handicap=0.25,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -107,7 +109,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         ear_enc_max=512, ear_hidden=3072, ear_gan_steps=8000, ear_gan_batch=64, ear_gan_lr=0.0015, ear_r1_gamma=10.0,
         ear_eh_pre_steps=3000, ear_eh_tune_steps=6000, ear_el_steps=8000, ear_ea_steps=6000, ear_fusion_steps=6000,
         ear_batch=64, ear_lr=0.0003, ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=300,
-        ear_judge_steps=3000, ear_judge_width=32, ear_spec_window=512, ear_spec_stride=248, ear_handicap=0.25,
+        ear_judge_steps=3000, ear_judge_width=32, ear_spec_window=512, ear_spec_stride=248,
+        ear_ref_scale=4, ear_baseline_steps=5000, ear_baseline_width=64, ear_handicap=0.25,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -128,7 +131,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         ear_gan_lr=0.0015, ear_r1_gamma=10.0, ear_eh_pre_steps=350000, ear_eh_tune_steps=365000, ear_el_steps=240000,
         ear_ea_steps=200000, ear_fusion_steps=420000, ear_batch=128, ear_lr=0.0001, ear_lambda=40.0,
         ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=1000, ear_judge_steps=20000, ear_judge_width=64,
-        ear_spec_window=512, ear_spec_stride=248, ear_handicap=0.25,
+        ear_spec_window=512, ear_spec_stride=248,
+        ear_ref_scale=4, ear_baseline_steps=100000, ear_baseline_width=64, ear_handicap=0.25,
     ),
 }
 
@@ -282,7 +286,8 @@ KNOB_BOUNDS: dict[str, str] = {
     "ear_el_steps": ">= 1", "ear_ea_steps": ">= 1", "ear_fusion_steps": ">= 1", "ear_batch": ">= 1", "ear_lr": "> 0",
     "ear_lambda": ">= 0", "ear_lambda_f": ">= 0", "ear_lambda_t": ">= 0", "ear_anchor_patience": ">= 1",
     "ear_judge_steps": ">= 1", "ear_judge_width": ">= 1", "ear_handicap": "> 0",
-    "ear_spec_window": ">= 2", "ear_spec_stride": ">= 1",
+    "ear_spec_window": ">= 2", "ear_spec_stride": ">= 1", "ear_ref_scale": ">= 2", "ear_baseline_steps": ">= 1",
+    "ear_baseline_width": ">= 1",
 }
 
 

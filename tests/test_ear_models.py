@@ -89,3 +89,24 @@ def test_paper_sizes_match_the_released_networks():
     counts = parameter_counts(EarConfig.paper())
     for name, published in PAPER_PARAMS.items():
         assert abs(counts[name] - published) / published < 0.005, (name, counts[name], published)
+
+
+def test_table2_baselines_start_at_their_skips_and_invert_the_wavelets():
+    from avfh_core.models.ear import LapSRNLite, WSRNetLite, haar_dwt, haar_idwt
+
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(haar_idwt(haar_dwt(x, 2), 2), x, atol=1e-6)
+    assert torch.allclose(haar_dwt(x, 1).pow(2).sum(), x.pow(2).sum(), rtol=1e-5)  # orthonormal
+    lr = torch.rand(2, 3, 8, 8)
+    sr, coef = WSRNetLite(4, width=4)(lr)
+    assert sr.shape == (2, 3, 32, 32) and coef.shape == (2, 48, 8, 8)
+    assert torch.allclose(sr, torch.nn.functional.interpolate(lr, scale_factor=4, mode="nearest"), atol=1e-6)
+    outs = LapSRNLite(4, width=4)(lr)
+    up = lr
+    for o in outs:
+        up = torch.nn.functional.interpolate(up, scale_factor=2, mode="bilinear", align_corners=False)
+        assert torch.equal(o, up)
+    with pytest.raises(ValueError, match="scale must be a power of two"):
+        LapSRNLite(3)
+    with pytest.raises(ValueError, match="lr must be"):
+        WSRNetLite(4)(torch.rand(2, 1, 8, 8))

@@ -16,7 +16,7 @@ from avfh_core.train.experiment import Trained
 TINY = dict(ear_train_ids=3, ear_open_ids=2, ear_clips=6, ear_frames_per_clip=1, ear_eval_clips=3, ear_cls_clips=2,
             ear_audio_seconds=0.25, ear_gan_steps=2, ear_gan_batch=4, ear_eh_pre_steps=2, ear_eh_tune_steps=2,
             ear_el_steps=2, ear_ea_steps=2, ear_fusion_steps=2, ear_batch=4, ear_judge_steps=2, ear_latent_dim=8,
-            ear_hidden=16)
+            ear_hidden=16, ear_baseline_steps=2, ear_baseline_width=4)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,18 @@ def test_every_table1_row_trains_two_steps_is_scored_and_cached(cfg, monkeypatch
     assert again == out["h_f_tuned_ea"]
 
 
+def test_table2_baselines_train_and_the_reference_row_sees_a_larger_input(cfg):
+    rows = E.table2(cfg)
+    assert set(rows) == set(load_tables("ear").tables["table2_closed"].rows)
+    assert rows["ours_16x"] == E.table1(cfg)["h_f_tuned_ea"]
+    for row in ("lapsrn_4x", "lapsrn_16x", "wsrnet_16x"):
+        scores, trained = X.cached_run(E, rows[row], cfg, 0)
+        assert trained.log.steps_done == 2 and math.isfinite(scores["closed/psnr"])
+    ref = X.cached_run(E, rows["lapsrn_4x"], cfg, 0)[1].models["lapsrn"]
+    batch = E.collate_items(E.ear_data(cfg, "closed"), [0, 1])
+    assert ref.scale == cfg.ear_ref_scale and E.baseline_input(ref, batch).shape[-1] == 32 // cfg.ear_ref_scale
+
+
 def test_data_parts_are_disjoint_and_labelled(cfg):
     train, closed, open_ = (E.ear_data(cfg, p) for p in ("train", "closed", "open"))
     judge = E.ear_data(cfg, "judge")
@@ -86,6 +98,8 @@ def test_data_parts_are_disjoint_and_labelled(cfg):
     opened = judge.t["open"].bool()  # the judges' open-set clips come after the evaluation clips
     assert judge.t["clip"][opened].min() >= cfg.ear_eval_clips
     assert len(E.d_pre(train)) == len(train) // 2
+    iw, aw = E.image_world(cfg), E.audio_world(cfg)  # a clip's voice is the same person's as its frames
+    assert all(aw._plan(i, "test")["idn"].id == iw._plan(i, "test")["idn"].id for i in range(cfg.ear_eval_clips))
     with pytest.raises(ValueError, match="part must be one of"):
         E.ear_data(cfg, "nope")
 

@@ -450,6 +450,105 @@ class AttributeJudge(nn.Module):
                 "age": self.AGE_MEAN + self.AGE_SCALE * self.age(e)[:, 0]}
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Table 2's general-purpose SR baselines, small (ours: the paper retrains the authors' LapSRN [27] and W-SRNet [22])
+
+
+class LapSRNLite(nn.Module):
+    """A LapSRN-style network (Lai et al. 2017): log2(scale) levels, each doubling the side; per level a feature
+    branch (3x3 convs with leaky ReLU 0.2, a 4x4 transposed conv) predicts the Laplacian residual added to the
+    bilinearly doubled image of the level below. Every residual head starts at zero, so the untrained network
+    outputs the repeated bilinear doubling (the skip). forward(lr [B,3,h,w] in [0,1]) -> [outputs of every level],
+    the last one the SR image; trained with the Charbonnier loss at every level (`charbonnier`)."""
+
+    def __init__(self, scale: int, width: int = 32, depth: int = 3):
+        super().__init__()
+        if not _is_pow2(scale) and scale != 2:
+            raise ValueError(f"LapSRNLite: scale must be a power of two >= 2, got {scale!r}")
+        self.scale, self.levels = scale, int(math.log2(scale))
+        self.head = nn.Conv2d(3, width, 3, padding=1)
+        self.features = nn.ModuleList()
+        self.residuals = nn.ModuleList()
+        for _ in range(self.levels):
+            layers: list[nn.Module] = []
+            for _ in range(depth):
+                layers += [nn.LeakyReLU(0.2), nn.Conv2d(width, width, 3, padding=1)]
+            layers += [nn.LeakyReLU(0.2), nn.ConvTranspose2d(width, width, 4, stride=2, padding=1)]
+            self.features.append(nn.Sequential(*layers))
+            head = nn.Conv2d(width, 3, 3, padding=1)
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+            self.residuals.append(head)
+
+    def forward(self, lr: torch.Tensor) -> list[torch.Tensor]:
+        if lr.dim() != 4 or lr.shape[1] != 3:
+            raise ValueError(f"LapSRNLite: lr must be [B, 3, h, w], got {tuple(lr.shape)}")
+        f, img, outs = self.head(lr), lr, []
+        for feat, res in zip(self.features, self.residuals):
+            f = feat(f)
+            img = F.interpolate(img, scale_factor=2, mode="bilinear", align_corners=False) + res(f)
+            outs.append(img)
+        return outs
+
+
+def charbonnier(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """LapSRN's robust loss: mean sqrt((x - y)^2 + eps^2)."""
+    return torch.sqrt((x - y).pow(2) + eps * eps).mean()
+
+
+def haar_dwt(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """[B, C, H, W] -> [B, C * 4^levels, H / 2^levels, W / 2^levels]: the orthonormal Haar packet of `levels`
+    levels (every sub-band split again, as W-SRNet's wavelet packet)."""
+    for _ in range(levels):
+        a, b = x[..., 0::2, 0::2], x[..., 0::2, 1::2]
+        c, d = x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+        x = torch.cat([(a + b + c + d) / 2, (a - b + c - d) / 2, (a + b - c - d) / 2, (a - b - c + d) / 2], dim=1)
+    return x
+
+
+def haar_idwt(w: torch.Tensor, levels: int) -> torch.Tensor:
+    """The inverse of `haar_dwt`."""
+    for _ in range(levels):
+        C = w.shape[1] // 4
+        ll, lh, hl, hh = w[:, :C], w[:, C:2 * C], w[:, 2 * C:3 * C], w[:, 3 * C:]
+        a, b = (ll + lh + hl + hh) / 2, (ll - lh + hl - hh) / 2
+        c, d = (ll + lh - hl - hh) / 2, (ll - lh - hl + hh) / 2
+        B, _, h, wd = ll.shape
+        x = torch.empty(B, C, 2 * h, 2 * wd, dtype=w.dtype, device=w.device)
+        x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2] = a, b, c, d
+        w = x
+    return w
+
+
+class WSRNetLite(nn.Module):
+    """A W-SRNet-style network (Huang et al. 2017, "Wavelet-SRNet"): an embedding CNN on the LR image predicts
+    the 4^L wavelet-packet coefficients of the HR image at the LR grid (L = log2(scale)), which the inverse Haar
+    transform turns into the SR image. The coefficient head starts at the coefficients of the nearest-neighbour
+    upsampling (the LL band carries the image scaled by 2^L, every detail band zero), its skip.
+    forward(lr) -> (sr [B,3,H,W], coefficients); trained with the wavelet and image losses (train/ear.py)."""
+
+    def __init__(self, scale: int, width: int = 32, depth: int = 4):
+        super().__init__()
+        if not _is_pow2(scale) and scale != 2:
+            raise ValueError(f"WSRNetLite: scale must be a power of two >= 2, got {scale!r}")
+        self.scale, self.levels = scale, int(math.log2(scale))
+        layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1)]
+        for _ in range(depth):
+            layers += [nn.LeakyReLU(0.2), nn.Conv2d(width, width, 3, padding=1)]
+        self.body = nn.Sequential(*layers, nn.LeakyReLU(0.2))
+        self.head = nn.Conv2d(width, 3 * 4 ** self.levels, 3, padding=1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if lr.dim() != 4 or lr.shape[1] != 3:
+            raise ValueError(f"WSRNetLite: lr must be [B, 3, h, w], got {tuple(lr.shape)}")
+        base = torch.zeros(lr.shape[0], 3 * 4 ** self.levels, *lr.shape[2:], dtype=lr.dtype, device=lr.device)
+        base[:, :3] = lr * 2 ** self.levels  # the LL^L band of a nearest-neighbour upsampling of lr
+        coef = base + self.head(self.body(lr))
+        return haar_idwt(coef, self.levels), coef
+
+
 NETWORKS = {"generator": Generator, "discriminator": Discriminator, "e_h": HREncoder, "e_l": LREncoder,
             "e_a": AudioEncoder, "fusion": Fusion}
 
@@ -462,6 +561,6 @@ def parameter_counts(config: EarConfig | None = None) -> dict[str, int]:
         return {name: sum(p.numel() for p in cls(config).parameters()) for name, cls in NETWORKS.items()}
 
 
-__all__ = ["AttributeJudge", "AudioEncoder", "Conv2dSame", "Discriminator", "EarConfig", "EqualLinear", "Fusion", "Generator",
+__all__ = ["AttributeJudge", "AudioEncoder", "LapSRNLite", "WSRNetLite", "charbonnier", "haar_dwt", "haar_idwt", "Conv2dSame", "Discriminator", "EarConfig", "EqualLinear", "Fusion", "Generator",
            "HREncoder", "LREncoder", "MappingNetwork", "NETWORKS", "PAPER_PARAMS", "StyleLayer", "log_spectrogram",
            "parameter_counts"]

@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from avfh_core.config import avfh_home
 from avfh_core.data import synth
 from avfh_core.data.batching import collate, step_batches
+from avfh_core.data.degrade import bicubic_down
 from avfh_core.metrics.image import psnr, ssim
 from avfh_core.models.ear import (
     AttributeJudge,
@@ -64,7 +65,11 @@ from avfh_core.models.ear import (
     Fusion,
     Generator,
     HREncoder,
+    LapSRNLite,
     LREncoder,
+    WSRNetLite,
+    charbonnier,
+    haar_dwt,
 )
 from avfh_core.models.featurenet import FeatureNet
 from avfh_core.nn.init import build, seeded
@@ -73,7 +78,7 @@ from avfh_core.train.experiment import Trained
 from avfh_core.train.loop import gradient_shares, train_loop
 
 PAPER = "ear"
-STAGES = ("gan", "inv_pre", "inv_tune", "e_l", "e_a", "fusion")
+STAGES = ("gan", "inv_pre", "inv_tune", "e_l", "e_a", "fusion", "lapsrn", "wsrnet")  # the last two: Table 2
 AUDIO_MODES = ("tuned", "fixed", "zero")  # rows (h), (g), (f) of Table 1
 # world knobs a run may change: the voice only (the faces, and so the judges and the image stages, stay the same)
 VOICE_KNOBS = ("voice_coupling", "voice_age_coupling", "shuffle_audio", "room_noise_dbfs", "av_offset_frames")
@@ -91,6 +96,7 @@ class EarRun:
     audio: str = "tuned"
     world: tuple[tuple[str, Any], ...] = ()
     erase_lr: bool = False
+    ref: bool = False  # lapsrn only: Table 2's reference row, x cfg.ear_ref_scale from a larger input
 
     def __post_init__(self):
         if self.stage not in STAGES:
@@ -104,14 +110,16 @@ class EarRun:
         bad = [k for k, _ in self.world if k not in VOICE_KNOBS]
         if bad:
             raise ValueError(f"EarRun: world may override only the voice knobs {VOICE_KNOBS}, got {bad}")
+        if self.ref and self.stage != "lapsrn":
+            raise ValueError(f"EarRun: ref (the reference-factor row of Table 2) is a LapSRN row, not {self.stage!r}")
         if self.erase_lr and self.stage not in ("e_l", "fusion"):
             raise ValueError(f"EarRun: erase_lr applies to the stages that see the LR image (e_l, fusion), "
                              f"not {self.stage!r}")
 
     @classmethod
     def make(cls, stage: str = "fusion", fusion_layers: int = 3, audio: str = "tuned",
-             world: Mapping[str, Any] | None = None, erase_lr: bool = False) -> EarRun:
-        return cls(stage, fusion_layers, audio, tuple(sorted((world or {}).items())), erase_lr)
+             world: Mapping[str, Any] | None = None, erase_lr: bool = False, ref: bool = False) -> EarRun:
+        return cls(stage, fusion_layers, audio, tuple(sorted((world or {}).items())), erase_lr, ref)
 
     def upstream(self, stage: str) -> EarRun:
         """The run of an earlier stage this run builds on: image stages never see the voice (no world), E_a sees
@@ -142,7 +150,14 @@ def causal(cfg) -> dict[str, EarRun]:
             for w, world in WORLDS.items() for row in ("f_f_zero_ea", "h_f_tuned_ea")}
 
 
-TABLES: dict[str, Callable[[Any], dict[str, EarRun]]] = {"table1": table1, "causal": causal}
+def table2(cfg) -> dict[str, EarRun]:
+    """Table 2: LapSRN-style at the reference factor (input hr / ear_ref_scale) and at ours, W-SRNet-style at ours,
+    and ours (= row (h)). The row keys keep the paper's factors (4x, 16x) whatever the preset's are."""
+    return {"lapsrn_4x": EarRun.make("lapsrn", ref=True), "lapsrn_16x": EarRun.make("lapsrn"),
+            "wsrnet_16x": EarRun.make("wsrnet"), "ours_16x": EarRun.make()}
+
+
+TABLES: dict[str, Callable[[Any], dict[str, EarRun]]] = {"table1": table1, "table2": table2, "causal": causal}
 
 
 def ear_config(cfg) -> EarConfig:
@@ -229,7 +244,6 @@ def ear_data(cfg, part: str, world: Mapping[str, Any] | None = None) -> EarSet:
                     "open": ("test", cfg.ear_eval_clips)}[part]
         jobs = [(split, range(n))]
     cols: dict[str, list] = {k: [] for k in ("hr", "audio", "person", "gender", "age", "clip", "open")}
-    from avfh_core.data.degrade import bicubic_down
 
     for split, clips in jobs:
         ds = iw.dataset(split, n_clips=clips.stop)
@@ -270,7 +284,8 @@ def d_pre(data: EarSet) -> EarSet:
 def _nets(run: EarRun) -> tuple[str, ...]:
     return {"gan": ("generator", "discriminator"), "inv_pre": ("generator", "e_h"), "inv_tune": ("generator", "e_h"),
             "e_l": ("generator", "e_l"), "e_a": ("generator", "e_a"),
-            "fusion": ("generator", "e_l", "fusion") + (() if run.audio == "zero" else ("e_a",))}[run.stage]
+            "fusion": ("generator", "e_l", "fusion") + (() if run.audio == "zero" else ("e_a",)),
+            "lapsrn": ("lapsrn",), "wsrnet": ("wsrnet",)}[run.stage]
 
 
 def init(run: EarRun, cfg, *, seed: int) -> dict[str, nn.Module]:
@@ -278,8 +293,14 @@ def init(run: EarRun, cfg, *, seed: int) -> dict[str, nn.Module]:
     c = ear_config(cfg)
     factories = {"generator": lambda: Generator(c), "discriminator": lambda: Discriminator(c),
                  "e_h": lambda: HREncoder(c), "e_l": lambda: LREncoder(c), "e_a": lambda: AudioEncoder(c),
-                 "fusion": lambda: Fusion(c, run.fusion_layers)}
+                 "fusion": lambda: Fusion(c, run.fusion_layers),
+                 "lapsrn": lambda: LapSRNLite(_factor(run, cfg), cfg.ear_baseline_width),
+                 "wsrnet": lambda: WSRNetLite(_factor(run, cfg), cfg.ear_baseline_width)}
     return {name: build(seed, name, factories[name]).to(cfg.device) for name in _nets(run)}
+
+
+def _factor(run: EarRun, cfg) -> int:
+    return cfg.ear_ref_scale if run.ref else cfg.ear_hr_size // cfg.ear_lr_size
 
 
 def _upstream_models(run: EarRun, stage: str, cfg, seed: int) -> dict[str, nn.Module]:
@@ -335,7 +356,7 @@ def train(run: EarRun, cfg, *, seed: int, progress: bool = False, checkpoint_pat
     data = data if data is not None else ear_data(cfg, "train", dict(run.world) if run.stage in ("e_a", "fusion") else None)
     models = init(run, cfg, seed=seed)
     e_h = None  # the fixed E_h of the stages after the inversion (their targets)
-    if run.stage != "gan":
+    if run.stage not in ("gan", "lapsrn", "wsrnet"):
         src = "gan" if run.stage == "inv_pre" else ("inv_pre" if run.stage == "inv_tune" else "inv_tune")
         up = _upstream_models(run, src, cfg, seed)
         models["generator"].load_state_dict(up["generator"].state_dict())
@@ -351,7 +372,8 @@ def train(run: EarRun, cfg, *, seed: int, progress: bool = False, checkpoint_pat
         data = d_pre(data)
     trainable = {"gan": ("generator", "discriminator"), "inv_pre": ("e_h",), "inv_tune": ("e_h", "generator"),
                  "e_l": ("e_l",), "e_a": ("e_a",),
-                 "fusion": ("fusion",) + (("e_a",) if run.audio == "tuned" else ())}[run.stage]
+                 "fusion": ("fusion",) + (("e_a",) if run.audio == "tuned" else ()),
+                 "lapsrn": ("lapsrn",), "wsrnet": ("wsrnet",)}[run.stage]
     for name, m in models.items():
         m.requires_grad_(name in trainable)
         m.train(name in trainable)
@@ -511,8 +533,46 @@ def _fusion_step(run, cfg, models, e_h):
     return step_fn, opt, cfg.ear_fusion_steps, cfg.ear_batch
 
 
+def baseline_input(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The LR input of a Table 2 baseline: the batch's 8x8 image, or for the reference row the HR frame reduced
+    by the model's own factor (antialiased bicubic, 8-bit like x^l)."""
+    hr, lr = batch["hr"], batch["lr"]
+    if hr.shape[-1] // model.scale == lr.shape[-1]:
+        return lr
+    return (bicubic_down(hr, model.scale) * 255).round() / 255
+
+
+def _baseline_step(run, cfg, models, _e_h):
+    """Table 2's baselines (ours, small): LapSRN-style with the Charbonnier loss at every pyramid level (its
+    targets: x^h reduced to each level's side); W-SRNet-style with the MSE of the wavelet-packet coefficients plus
+    the L1 of the image (weights 1 and 1, ours; the original also has a texture term). Adam(cfg.ear_lr)."""
+    name = run.stage
+    net = models[name]
+    opt = {name: torch.optim.Adam(net.parameters(), lr=cfg.ear_lr)}
+    weights = {"charbonnier": 1.0} if name == "lapsrn" else {"wavelet": 1.0, "image": 1.0}
+
+    def step_fn(batch, step):
+        hr, x = batch["hr"], baseline_input(net, batch)
+        if name == "lapsrn":
+            outs = net(x)
+            terms = {"charbonnier": sum(charbonnier(o, F.interpolate(hr, size=o.shape[-2:], mode="bicubic",
+                                                                     align_corners=False, antialias=True))
+                                        for o in outs) / len(outs)}
+        else:
+            sr, coef = net(x)
+            terms = {"wavelet": F.mse_loss(coef, haar_dwt(hr, net.levels)), "image": F.l1_loss(sr, hr)}
+        terms["total"] = sum(weights[k] * v for k, v in terms.items())
+        log = _shares(step, terms, weights, net.parameters())
+        opt[name].zero_grad(set_to_none=True)
+        terms["total"].backward()
+        opt[name].step()
+        return {**log, **{k: v.item() for k, v in terms.items()}}
+
+    return step_fn, opt, cfg.ear_baseline_steps, cfg.ear_batch
+
+
 _STEPS = {"gan": _gan_step, "inv_pre": _inversion_step, "inv_tune": _inversion_step, "e_l": _encoder_step,
-          "e_a": _encoder_step, "fusion": _fusion_step}
+          "e_a": _encoder_step, "fusion": _fusion_step, "lapsrn": _baseline_step, "wsrnet": _baseline_step}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -578,7 +638,11 @@ def eval_set(run: EarRun, cfg) -> tuple[EarSet, list[int]]:
 def predict(models: Mapping[str, nn.Module], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """The generated HR face [B, 3, R, R] in [0, 1] of whichever stage `models` holds: fused (e)-(h), E_l only (c),
     E_a only (d), the inversion of x^h (a)/(b), or, for the GAN stage, samples of fixed random codes (a floor:
-    they know nothing of the person)."""
+    they know nothing of the person), or Table 2's baselines."""
+    if "lapsrn" in models:
+        return models["lapsrn"](baseline_input(models["lapsrn"], batch))[-1].clamp(0, 1)
+    if "wsrnet" in models:
+        return models["wsrnet"](baseline_input(models["wsrnet"], batch))[0].clamp(0, 1)
     G = models["generator"]
     if "fusion" in models:
         z = fused_codes(models, batch["lr"], batch.get("audio"))

@@ -34,7 +34,7 @@
 # $F$'s last layer starts at zero (ours), so fusion training starts exactly at the LR-only model. The ablations
 # (c)-(h) of Table 1 isolate what each part does; **(f) vs (h)** is the paper's key claim: the same $F$ fed zeros
 # instead of the voice. A causal control follows (a world whose voices say nothing about the speaker must remove
-# the gain), then the planted positive controls and the claims audit.
+# the gain), and Table 3: a face and a voice of opposite gender. Notebook 03 adds Table 2 and scores every claim.
 
 # %% tags=["parameters"]
 preset: str = "course"  # smoke | course | gpu | paper
@@ -49,7 +49,6 @@ import matplotlib.pyplot as plt
 import torch
 
 from avfh_core.config import setup
-from avfh_core.reproduce.audit import audit_claims, audit_controls, verdict_counts
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import load_tables
 from avfh_core.train import ear
@@ -143,46 +142,8 @@ for row, sets3 in t3.items():
                                               f"{sum(v) / len(v):6.2f} %" for s, v in sets3.items()))
 
 # %% [markdown]
-# ## Positive controls and the claims audit
-# Before a claim can be called "not reproduced", the instrument must be able to see it. Planted effects: (1)
-# every LR image erased to flat grey, so only the voice can say who it is: (h) must beat (f) wherever the voice
-# carries identity, gender or age; (2) the full model against the next seed's full model with a fraction of its
-# outputs swapped for another person's; (3) the mixing of Table 3 on row (f), which never hears the voice, so
-# its output's gender can only follow the face. The audit scores every claim one-sided, paired over seeds, with the
-# minimum detectable effect (MDE) at this many seeds; a family whose control is not detected cannot be "not
-# reproduced". At the smoke preset every verdict is inconclusive by construction.
-
-# %%
-ctl = ear.positive_controls(cfg)
-csets = ear.split_sets(ctl)
-for s in ("closed", "open"):
-    res.log(f"controls_{s}_seeds", csets[s])
-res.log("controls_mixing_seeds", ear.mixing_control(cfg))
-controls = audit_controls(paper, [res.data])
-for c in controls:
-    if c["verdict"] == "not run":
-        print(f"control {c['id']:42s} not run")
-        continue
-    print(f"control {c['id']:42s} {'detected' if c['detected'] else 'NOT detected':12s} ours {c['effect']:+7.2f} "
-          f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}] n={c['n']} MDE {c['mde']:.2f}")
-claims = audit_claims(paper, [res.data], controls=controls)
-for c in claims:
-    if c["verdict"] == "not run":
-        print(f"{c['id']:40s} not run")
-        continue
-    flag = "" if c["refutable"] else "  (|paper|/2 < MDE)"
-    print(f"{c['id']:40s} {c['verdict']:15s} ours {c['effect']:+7.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}] "
-          f"n={c['n']} MDE {c['mde']:.2f}   paper {c['published_effect']:+.2f}{flag}"
-          + (f"  [{c['void']}]" if c.get("void") else ""))
-res.log("controls_audit", controls)
-res.log("claims", claims)
-counts = verdict_counts(claims)
-res.log("claim_counts", counts)
-print(counts)
-
-# %% [markdown]
 # ## What this shows
 # The table above says, row by row, which of the paper's ablations our small world and short schedule
 # reproduce; the causal control says whether a gain of (h) over (f) is the voice's doing; Table 3 says which
-# modality decides the gender when the two disagree; the controls say which "not reproduced" verdicts could have
-# been seen at all. Table 2 (general-purpose SR baselines) is not built yet: its claims are reported "not run".
+# modality decides the gender when the two disagree. Notebook 03 compares with general-purpose SR (Table 2) and
+# scores every claim against its positive control.
