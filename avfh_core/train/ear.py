@@ -14,6 +14,9 @@ loads the earlier ones through `experiment.cached_run`):
     e_a       eq. 4, E_a (E_h fixed):   |E_a(a) - z_bar|_1,  z_bar = (E_h(x^h) + E_h(flip x^h)) / 2
     fusion    eq. 5, F (+ E_a unless frozen; E_l, G fixed): |z^f - z|_1 + lambda * |D o G(z^f) - x^l|_1,
               z^f = E_l(x^l) + F(E_l(x^l), E_a(a))
+    lapsrn,   Table 2's baselines, small stand-ins for the paper's retrained LapSRN [27] and W-SRNet [22]
+    wsrnet    (`_baseline_step`; models/ear.py), trained on D from x^l (LapSRN's reference row: from x^h reduced
+              by cfg.ear_ref_scale)
 
 Weights and their source: lambda_f = 1, lambda_t = 1 (initial), lambda = 40 (sec. 4.2; knobs ear_lambda_f,
 ear_lambda_t, ear_lambda). Stages 2-4 use Adam(cfg.ear_lr) (sec. 4.2: 1e-4 for 200K-715K iterations; the short
