@@ -81,7 +81,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         # ear: the paper's 8x8 input, 32x32 output, 4 s of audio as a 129x129 log spectrogram (window 256, stride
         # 496; the paper's 512 / 248 give 257x257 and made E_a 6x slower). CPU ms per step, batch 16, one thread,
         # load ~4 on 2 cores (2026-12-04): G+D 610, eq. 1 340, eq. 2 270, eq. 3 130, eq. 4 280, eq. 5 (tuned E_a)
-        # 390. One seed of Table 1 + controls + causal rows ~27 min of one loaded core (estimate, not a course run).
+        # 390; Table 2 baselines 57-156 (400 steps: ~2 min a seed). One seed of Tables 1-3 + controls + causal rows:
+        # ~30 min of one loaded core (an estimate from these step times, not a course run).
         ear_hr_size=32, ear_lr_size=8, ear_audio_seconds=4.0, ear_train_ids=40, ear_open_ids=12, ear_clips=1200,
         ear_frames_per_clip=4, ear_eval_clips=200, ear_cls_clips=400, ear_latent_dim=128, ear_mapping_layers=4,
         ear_fmap_base=256, ear_fmap_max=64, ear_eh_filters=16, ear_el_filters=32, ear_ea_filters=8, ear_enc_max=128,
