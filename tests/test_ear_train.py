@@ -168,3 +168,16 @@ def test_judges_do_not_depend_on_the_stage_schedules(cfg):
     other = setup("smoke", seed=0, device="cpu", **{**TINY, "ear_fusion_steps": 3})
     assert E.judges(other) is a  # the same judges: a stage knob does not retrain them
     assert E.judges(setup("smoke", seed=0, device="cpu", **{**TINY, "ear_judge_steps": 3})) is not a
+
+
+def test_erased_control_hides_the_lr_input_but_not_the_supervision(cfg):
+    run = E.EarRun.make(erase_lr=True)
+    data, idx = E.eval_set(run, cfg)
+    plain, _ = E.eval_set(E.EarRun.make(), cfg)
+    item = data[0]
+    assert item["lr"].eq(128 / 255).all()  # the model never sees the face ...
+    assert torch.equal(data.t["lr_target"], plain.t["lr"])  # ... the LR-consistency target is the true x^l
+    batch = E.collate_items(data, [0, 1])
+    assert torch.equal(E._lr_target(batch), E.collate_items(plain, [0, 1])["lr"])
+    scores, trained = X.cached_run(E, run, cfg, 0)
+    assert trained.log.steps_done == 2 and math.isfinite(scores["closed/acc_ci"])

@@ -344,9 +344,15 @@ def feat_loss(net: FeatureNet, x_pm1: torch.Tensor, y01: torch.Tensor) -> torch.
     return sum(F.l1_loss(a, b) for a, b in zip(fx, fy)) / len(fx)
 
 
-def _lr_input(batch, run: EarRun) -> torch.Tensor:
-    lr = batch["lr"]
-    return torch.full_like(lr, 0.5) if run.erase_lr else lr
+def erased(data: EarSet) -> EarSet:
+    """The control's data: every LR input flat grey (8-bit 128), the true x^l kept as "lr_target" for the
+    LR-consistency terms of eqs. 3 and 5 (the supervision still sees the person; the input does not)."""
+    return EarSet({**data.t, "lr": torch.full_like(data.t["lr"], 128), "lr_target": data.t["lr"]})
+
+
+def _lr_target(batch) -> torch.Tensor:
+    """x^l of the LR-consistency term: the true one also where the input is erased (`erased`)."""
+    return batch["lr_target"].float() / 255 if "lr_target" in batch else batch["lr"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -373,6 +379,8 @@ def train(run: EarRun, cfg, *, seed: int, progress: bool = False, checkpoint_pat
             models["e_a"].load_state_dict(_upstream_models(run, "e_a", cfg, seed)["e_a"].state_dict())
     if run.stage in ("e_l", "e_a"):
         data = d_pre(data)
+    if run.erase_lr:
+        data = erased(data)
     trainable = {"gan": ("generator", "discriminator"), "inv_pre": ("e_h",), "inv_tune": ("e_h", "generator"),
                  "e_l": ("e_l",), "e_a": ("e_a",),
                  "fusion": ("fusion",) + (("e_a",) if run.audio == "tuned" else ()),
@@ -487,9 +495,8 @@ def _encoder_step(run, cfg, models, e_h):
     def step_fn(batch, step):
         if name == "e_l":
             z = _targets(e_h, batch["hr"])
-            lr = _lr_input(batch, run)
-            pred = net(_to_pm1(lr))
-            terms = {"code": F.l1_loss(pred, z), "lr": F.l1_loss(_down(G(pred), cfg), lr)}
+            pred = net(_to_pm1(batch["lr"]))
+            terms = {"code": F.l1_loss(pred, z), "lr": F.l1_loss(_down(G(pred), cfg), _lr_target(batch))}
         else:
             z = _targets(e_h, batch["hr"], flip_average=True)
             terms = {"code": F.l1_loss(net.encode_audio(batch["audio"]), z)}
@@ -523,9 +530,8 @@ def _fusion_step(run, cfg, models, e_h):
 
     def step_fn(batch, step):
         z = _targets(e_h, batch["hr"])
-        lr = _lr_input(batch, run)
-        zf = fused_codes(models, lr, batch["audio"])
-        terms = {"code": F.l1_loss(zf, z), "lr": F.l1_loss(_down(G(zf), cfg), lr)}
+        zf = fused_codes(models, batch["lr"], batch["audio"])
+        terms = {"code": F.l1_loss(zf, z), "lr": F.l1_loss(_down(G(zf), cfg), _lr_target(batch))}
         terms["total"] = sum(weights[k] * v for k, v in terms.items())
         log = _shares(step, terms, weights, params)
         opt["fusion"].zero_grad(set_to_none=True)
@@ -631,11 +637,11 @@ def judges(cfg, progress: bool = False) -> AttributeJudge:
 
 def eval_set(run: EarRun, cfg) -> tuple[EarSet, list[int]]:
     """The closed set (unseen clips of the training people) followed by the open set (people never trained on),
-    with the run's voices; every item."""
+    with the run's voices (and its LR inputs erased for the erase_lr control); every item."""
     w = dict(run.world)
     closed, open_ = ear_data(cfg, "closed", w), ear_data(cfg, "open", w)
     both = EarSet({k: torch.cat([closed.t[k], open_.t[k]]) for k in closed.t})
-    return both, list(range(len(both)))
+    return (erased(both) if run.erase_lr else both), list(range(len(both)))
 
 
 def predict(models: Mapping[str, nn.Module], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
