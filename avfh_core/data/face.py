@@ -723,7 +723,9 @@ def _raycast(idn, albedo_tex, normal_tex, R, centre, scale, light, box):
     T = R.shape[0]
     x0, y0, x1, y1 = box
     a, b, c = idn.face_width, 1.0, idn.face_depth
-    # 1. rays: q = (X, Y, Z) in head units in camera space; solve q^T M q = 1 for the front Z
+    # 1. rays: q = (X, Y, Z) in head units in camera space; solve q^T M q = 1 for the front Z.
+    # (Written for speed with the exact floating-point operations of the plain formulas, so the pixels do not
+    # change: doubling is exact, so 2 B m02 = B (2 m02) bit for bit; in-place ops round as their out-of-place forms.)
     X = ((torch.arange(x0, x1, dtype=torch.float32) + 0.5)[None, None, :] - centre[:, 0, None, None]) / scale
     Y = ((torch.arange(y0, y1, dtype=torch.float32) + 0.5)[None, :, None] - centre[:, 1, None, None]) / scale
     D = torch.tensor([1 / a**2, 1 / b**2, 1 / c**2])
@@ -731,31 +733,45 @@ def _raycast(idn, albedo_tex, normal_tex, R, centre, scale, light, box):
     m = lambda i, j: M[:, i, j, None, None]
     A = m(2, 2)
     B = m(0, 2) * X + m(1, 2) * Y
-    C = m(0, 0) * X * X + 2 * m(0, 1) * X * Y + m(1, 1) * Y * Y - 1
-    disc = B * B - A * C
-    Z = (-B + disc.clamp_min(0).sqrt()) / A
+    C = m(0, 0) * X * X + 2 * m(0, 1) * X * Y
+    C += m(1, 1) * Y * Y
+    C -= 1
+    disc = B * B
+    disc -= A * C
+    Z = disc.clamp_min(0).sqrt_().sub_(B).div_(A)  # (-B + sqrt(max(disc, 0))) / A
     # silhouette distance in pixels: disc is smooth in (X, Y); d = disc / |grad disc| (first-order)
-    gx = 2 * B * m(0, 2) - A * (2 * m(0, 0) * X + 2 * m(0, 1) * Y)
-    gy = 2 * B * m(1, 2) - A * (2 * m(1, 1) * Y + 2 * m(0, 1) * X)
-    alpha = (0.5 + disc * scale * torch.rsqrt((gx * gx + gy * gy).clamp_min(1e-12))).clamp(0, 1)  # [T,h,w]
+    # gx = 2 B m02 - A (2 m00 X + 2 m01 Y), gy = 2 B m12 - A (2 m11 Y + 2 m01 X)
+    gx = B * (2 * m(0, 2))
+    gx -= A * (2 * m(0, 0) * X + 2 * m(0, 1) * Y)
+    gy = B * (2 * m(1, 2))
+    gy -= A * (2 * m(1, 1) * Y + 2 * m(0, 1) * X)
+    g2 = gx.mul_(gx)
+    g2 += gy.mul_(gy)
+    alpha = (disc * scale).mul_(g2.clamp_min_(1e-12).rsqrt_()).add_(0.5).clamp_(0, 1)  # [T,h,w]
     # head coordinates p = R^T q
     r = lambda i, j: R[:, i, j, None, None]
-    px_ = r(0, 0) * X + r(1, 0) * Y + r(2, 0) * Z
-    py_ = r(0, 1) * X + r(1, 1) * Y + r(2, 1) * Z
-    pz_ = r(0, 2) * X + r(1, 2) * Y + r(2, 2) * Z
-    # 2. texture lookup by (azimuth, elevation)
-    az = torch.atan2(px_ / a, pz_ / c)
-    el = torch.asin((py_ / b).clamp(-1, 1))
+
+    def head(k):
+        p = r(0, k) * X + r(1, k) * Y
+        p += r(2, k) * Z
+        return p
+
+    px_, py_, pz_ = head(0), head(1), head(2)
+    # 2. texture lookup by (azimuth, elevation): grid[..., 0] = az / pi, grid[..., 1] = el / (pi / 2)
     h, w = y1 - y0, x1 - x0
-    grid = torch.stack([az * (1 / math.pi), el * (2 / math.pi)], -1).reshape(1, T * h, w, 2)
+    grid = torch.empty(T, h, w, 2)
+    torch.mul(torch.atan2(px_ / a, pz_ / c), 1 / math.pi, out=grid[..., 0])
+    torch.mul(torch.asin((py_ / b).clamp(-1, 1)), 2 / math.pi, out=grid[..., 1])
     tex = torch.cat([albedo_tex, normal_tex])[None]
-    samp = F.grid_sample(tex, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    samp = samp.reshape(6, T, h, w).transpose(0, 1)  # [T,6,h,w]
+    samp = F.grid_sample(tex, grid.view(1, T * h, w, 2), mode="bilinear", padding_mode="border",
+                         align_corners=False).view(6, T, h, w)
     # 4. Lambertian shading with n_cam = R n_head: (R n) . l = n . (R^T l)
     lh = (R.transpose(1, 2) @ light.view(1, 3, 1))[:, :, 0]  # light in head coordinates [T,3]
-    lam = (samp[:, 3:] * lh[:, :, None, None]).sum(1, keepdim=True).clamp_min(0)
-    shade = 0.42 + 0.68 * lam
-    return alpha, px_, py_, pz_, samp[:, :3].contiguous(), shade
+    lam = samp[3] * lh[:, 0, None, None]
+    lam += samp[4] * lh[:, 1, None, None]
+    lam += samp[5] * lh[:, 2, None, None]
+    shade = lam.clamp_min_(0).mul_(0.68).add_(0.42)[:, None]
+    return alpha, px_, py_, pz_, samp[:3].transpose(0, 1), shade
 
 
 def _box(lm: torch.Tensor, idx: slice, pad: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
