@@ -579,16 +579,21 @@ def background(gen: torch.Generator, size: int) -> torch.Tensor:
 
 def render(idn: Identity, albedo_tex: torch.Tensor, normal_tex: torch.Tensor, pose: torch.Tensor,
            centre: torch.Tensor, scale: float, mouth: dict[str, torch.Tensor], blink: torch.Tensor,
-           bg: torch.Tensor, light: torch.Tensor, cloth: tuple[float, float, float] = (0.2, 0.25, 0.4)
-           ) -> tuple[torch.Tensor, torch.Tensor]:
+           bg: torch.Tensor, light: torch.Tensor, cloth: tuple[float, float, float] = (0.2, 0.25, 0.4),
+           chart: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Render frames [T, 3, H, W] and landmarks [T, 68, 2] (pixels) for a pose track.
 
     pose [T,3] degrees; centre [T,2] pixels; scale pixels per head unit; mouth: jaw/spread/closed [T];
-    blink [T]; bg [3,H,W]; light [3] unit vector towards the light (camera coordinates); cloth: shirt colour."""
+    blink [T]; bg [3,H,W]; light [3] unit vector towards the light (camera coordinates); cloth: shirt colour;
+    chart: landmarks_chart(idn, jaw, spread, closed, blink) [T,68,2] if the caller has it already (a clip's
+    frontal ground truth reuses its video's), else computed here."""
     T = pose.shape[0]
     H = bg.shape[-1]
     R = rotation(pose)  # [T,3,3]
-    chart = landmarks_chart(idn, mouth["jaw"], mouth["spread"], mouth["closed"], blink)
+    if chart is None:
+        chart = landmarks_chart(idn, mouth["jaw"], mouth["spread"], mouth["closed"], blink)
+    elif tuple(chart.shape) != (T, 68, 2):
+        raise ValueError(f"render: chart has shape {tuple(chart.shape)}, expected [{T}, 68, 2] (one per frame)")
     lm3 = chart_to_surface(chart, idn)
     lm = project(lm3, R, scale, centre)
 
@@ -617,10 +622,10 @@ def render(idn: Identity, albedo_tex: torch.Tensor, normal_tex: torch.Tensor, po
     # 3. dynamic mouth and eyelids, inside boxes around their projected landmarks
     _mouth(idn, alb, chart, lm - off, px_, py_, pz_, scale)
     _eyelids(idn, alb, blink, lm - off, px_, py_, pz_, scale)
-    face = (alb * shade).clamp(0, 1)
+    # composite face * al + crop * (1 - al), in place (the same two products and sum, bit for bit)
     al = alpha[:, None]
-    crop = img[:, :, by0:by1, bx0:bx1]
-    img[:, :, by0:by1, bx0:bx1] = face * al + crop * (1 - al)
+    face = (alb * shade).clamp_(0, 1).mul_(al)
+    img[:, :, by0:by1, bx0:bx1].mul_(1 - al).add_(face)
     return img, lm
 
 
