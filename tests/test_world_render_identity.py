@@ -13,6 +13,7 @@ import hashlib
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from avfh_core.data import SynthConfig, SynthWorld
@@ -138,3 +139,53 @@ if __name__ == "__main__" and "--record" in sys.argv:
     for name, thunk in _cases():
         print(f"    {name!r}: {_fields(thunk())!r},")
     print("}")
+
+
+def test_per_frame_boxes_render_the_clip_box_pixels(monkeypatch):
+    """A moving head ray-cast frame by frame in its own box (face._frame_boxes) gives the pixels of the clip's whole
+    box, for wide poses and strong motion too (where the boxes differ most)."""
+    from avfh_core.data import face as facemod
+
+    w = SynthWorld(SynthConfig(image_size=48, num_frames=6, pose_preset="wide", rotation_motion=6.0,
+                               translation_motion=10.0, blink_rate=5.0))
+    used = []
+    real = facemod._frame_boxes
+    monkeypatch.setattr(facemod, "_frame_boxes", lambda *a: used.append(real(*a)) or used[-1])
+    fast = [w.clip(i, "train") for i in range(4)]
+    assert any(u is not None for u in used), "the per-frame path was not exercised"
+    monkeypatch.setattr(facemod, "_frame_boxes", lambda *a: None)
+    for i, s in enumerate(fast):
+        ref = w.clip(i, "train")
+        assert torch.equal(s.video, ref.video) and torch.equal(s.frontal, ref.frontal), f"clip {i}"
+
+
+def test_render_reuses_a_given_chart_and_checks_its_shape():
+    from avfh_core.data import face as facemod
+
+    w = SynthWorld(SynthConfig(image_size=32, num_frames=3))
+    sc = w._scene(0, "train")
+    idn = sc["plan"]["idn"]
+    alb, nrm = w._texture(idn)
+    args = (idn, alb, nrm, sc["pose"], sc["centre"], sc["scale"], sc["mouth"], sc["blink"], sc["bg"], sc["light"],
+            sc["cloth"])
+    chart = facemod.landmarks_chart(idn, sc["mouth"]["jaw"], sc["mouth"]["spread"], sc["mouth"]["closed"], sc["blink"])
+    img, lm = facemod.render(*args)
+    img2, lm2 = facemod.render(*args, chart=chart)
+    assert torch.equal(img, img2) and torch.equal(lm, lm2)
+    with pytest.raises(ValueError, match=r"chart has shape \(2, 68, 2\), expected \[3, 68, 2\]"):
+        facemod.render(*args, chart=chart[:2])
+
+
+def test_bench_cpu_time_option():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_data.py"
+    spec = importlib.util.spec_from_file_location("bench_data", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    r = bench.cpu_time(dict(image_size=32, num_frames=4), n_frames=8, repeat=2)
+    assert r["clips"] == 2 and r["frames"] == 8 and len(r["runs_cpu_s"]) == 2
+    assert r["cpu_s"] == min(r["runs_cpu_s"]) > 0 and r["cpu_fps"] > 0
+    with pytest.raises(ValueError, match="repeat=0"):
+        bench.cpu_time(dict(image_size=32, num_frames=4), n_frames=8, repeat=0)
