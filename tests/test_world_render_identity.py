@@ -184,7 +184,7 @@ def test_bench_cpu_time_option():
     spec = importlib.util.spec_from_file_location("bench_data", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    r = bench.cpu_time(dict(image_size=32, num_frames=4), n_frames=8, repeat=2)
+    r = bench.cpu_time(dict(image_size=32, num_frames=4, n_train_identities=2), n_frames=8, repeat=2)
     assert r["clips"] == 2 and r["frames"] == 8 and len(r["runs_cpu_s"]) == 2
     assert r["cpu_s"] == min(r["runs_cpu_s"]) > 0 and r["cpu_fps"] > 0
     with pytest.raises(ValueError, match="repeat=0"):

@@ -899,10 +899,9 @@ def _mouth(idn, alb, chart, lm, px_, py_, pz_, scale):
         return
     sl = (slice(None), slice(y0, y1), slice(x0, x1))
     T = alb.shape[0]
-    p = torch.stack([px_[sl], py_[sl]], -1).reshape(T, -1, 2)
+    px, py = px_[sl].reshape(T, -1), py_[sl].reshape(T, -1)
     front = (pz_[sl] > 0).reshape(T, -1)
     w = 1.2 / scale
-    px, py = p[..., 0], p[..., 1]
     hw = chart[:, 54, 0][:, None]
     hi = chart[:, 64, 0][:, None]
     o_up, o_lo = _interp(px / hw, OUTER_X, chart[:, 48:55, 1], chart[:, [48, 59, 58, 57, 56, 55, 54], 1])
@@ -913,20 +912,20 @@ def _mouth(idn, alb, chart, lm, px_, py_, pz_, scale):
     cav = _sstep(inner, w) * front
     lipc = torch.tensor(idn.lip_colour)[None, :, None]
     # lip texture: vertical creases
-    crease = 1 + 0.06 * torch.sin(p[..., 0] * 180.0)[:, None]
+    crease = 1 + 0.06 * torch.sin(px * 180.0)[:, None]
     upper_lip_y = chart[:, 62, 1][:, None]
     lower_lip_y = chart[:, 66, 1][:, None]
     gap = (lower_lip_y - upper_lip_y).clamp_min(0)
-    teeth_up = _sstep(p[..., 1] - (upper_lip_y + 0.035), w) * cav
-    teeth_lo = _sstep(-(p[..., 1] - (lower_lip_y - 0.02)), w) * cav * (gap > 0.06)
-    tongue = _sstep(_ellipse_sd(p[..., 0], p[..., 1], 0.0, lower_lip_y, idn.lip_width * 0.6, gap * 0.45 + 1e-4),
+    teeth_up = _sstep(py - (upper_lip_y + 0.035), w) * cav
+    teeth_lo = _sstep(-(py - (lower_lip_y - 0.02)), w) * cav * (gap > 0.06)
+    tongue = _sstep(_ellipse_sd(px, py, 0.0, lower_lip_y, idn.lip_width * 0.6, gap * 0.45 + 1e-4),
                     w) * cav
     cavc = torch.tensor([0.18, 0.05, 0.05])[None, :, None]
     teethc = torch.tensor([0.9, 0.88, 0.8])[None, :, None]
     tonguec = torch.tensor([0.62, 0.25, 0.25])[None, :, None]
     region = alb[:, :, y0:y1, x0:x1].reshape(T, 3, -1)
     region = region * (1 - lips[:, None]) + lips[:, None] * lipc * crease
-    depth = (1 - 0.6 * (1 - (p[..., 1] - upper_lip_y).abs() / (gap + 1e-3)).clamp(0, 1))[:, None]
+    depth = (1 - 0.6 * (1 - (py - upper_lip_y).abs() / (gap + 1e-3)).clamp(0, 1))[:, None]
     region = region * (1 - cav[:, None]) + cav[:, None] * cavc * depth
     region = region * (1 - tongue[:, None]) + tongue[:, None] * tonguec
     teeth = torch.maximum(teeth_up, teeth_lo)[:, None]
