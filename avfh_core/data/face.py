@@ -713,19 +713,19 @@ def _render_static(idn, albedo_tex, normal_tex, R, centre, scale, chart, lm, lmo
     under = bg[None].clone()
     _neck(under, idn, centre[:1], scale, cloth)
     if bx1 <= bx0 or by1 <= by0:
-        return under.expand(T, -1, -1, -1).clone()
+        return under.repeat(T, 1, 1, 1)
     alpha, px_, py_, pz_, alb, shade = _raycast(idn, albedo_tex, normal_tex, R[:1], centre[:1], scale, light, box)
     img1 = under.clone()
     al = alpha[:, None]
     img1[:, :, by0:by1, bx0:bx1] = (alb * shade).clamp(0, 1) * al + under[:, :, by0:by1, bx0:bx1] * (1 - al)
-    img = img1.expand(T, -1, -1, -1).clone()
+    img = img1.repeat(T, 1, 1, 1)  # (a copy of an expanded view is several times slower)
     parts = [("mouth", slice(48, 68))] + ([("eyes", slice(36, 48))] if float(blink.max()) > 0 else [])
     for kind, idx in parts:
         x0, y0, x1, y1 = _box(lmo, idx, 4, alb.shape[-2:])
         if x1 <= x0 or y1 <= y0:
             continue
         sub = (slice(None), slice(y0, y1), slice(x0, x1))
-        a_b = alb[:, :, y0:y1, x0:x1].expand(T, -1, -1, -1).clone()
+        a_b = alb[:, :, y0:y1, x0:x1].repeat(T, 1, 1, 1)
         pxb, pyb, pzb = (t[sub].expand(T, -1, -1) for t in (px_, py_, pz_))
         lmb = lmo - torch.tensor([x0, y0], dtype=lmo.dtype)
         if kind == "mouth":
@@ -799,6 +799,20 @@ def _hair_mass(img: torch.Tensor, idn: Identity, centre: torch.Tensor, scale: fl
     img[:, :, y0:y1, :] = img[:, :, y0:y1, :] * (1 - al) + col * al
 
 
+_TEX6: list = []  # [(albedo_tex, normal_tex, their versions, the two as one [1, 6, h, w] tensor)]: the last pair
+
+
+def _texture6(albedo_tex: torch.Tensor, normal_tex: torch.Tensor) -> torch.Tensor:
+    """torch.cat([albedo_tex, normal_tex])[None], kept for the last pair of texture tensors (a clip's video and
+    frontal ground truth are rendered from the same pair), and made afresh if either was changed in place."""
+    key = (albedo_tex._version, normal_tex._version)
+    if _TEX6 and _TEX6[0][0] is albedo_tex and _TEX6[0][1] is normal_tex and _TEX6[0][2] == key:
+        return _TEX6[0][3]
+    tex = torch.cat([albedo_tex, normal_tex])[None]
+    _TEX6[:] = [(albedo_tex, normal_tex, key, tex)]
+    return tex
+
+
 def _raycast(idn, albedo_tex, normal_tex, R, centre, scale, light, box, offsets=None):
     """Steps 1, 2 and 4 of the module docstring for the pixels of `box` (x0, y0, x1, y1), or with offsets = (ox, oy)
     (T ints each) for frame t's box shifted by (ox[t], oy[t]) pixels: returns alpha [T,h,w], head-coordinate hit
@@ -851,7 +865,7 @@ def _raycast(idn, albedo_tex, normal_tex, R, centre, scale, light, box, offsets=
     grid = torch.empty(T, h, w, 2)
     torch.mul(torch.atan2(px_ / a, pz_ / c), 1 / math.pi, out=grid[..., 0])
     torch.mul(torch.asin(py_.clamp(-1, 1)), 2 / math.pi, out=grid[..., 1])  # py / b with b = 1: exact
-    tex = torch.cat([albedo_tex, normal_tex])[None]
+    tex = _texture6(albedo_tex, normal_tex)
     samp = F.grid_sample(tex, grid.view(1, T * h, w, 2), mode="bilinear", padding_mode="border",
                          align_corners=False).view(6, T, h, w)
     # 4. Lambertian shading with n_cam = R n_head: (R n) . l = n . (R^T l)
