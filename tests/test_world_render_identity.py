@@ -189,3 +189,15 @@ def test_bench_cpu_time_option():
     assert r["cpu_s"] == min(r["runs_cpu_s"]) > 0 and r["cpu_fps"] > 0
     with pytest.raises(ValueError, match="repeat=0"):
         bench.cpu_time(dict(image_size=32, num_frames=4), n_frames=8, repeat=0)
+
+
+def test_texture_pair_is_reused_until_changed():
+    from avfh_core.data import face as facemod
+
+    alb, nrm = torch.rand(3, 8, 16), torch.rand(3, 8, 16)
+    t1 = facemod._texture6(alb, nrm)
+    assert facemod._texture6(alb, nrm) is t1 and torch.equal(t1[0], torch.cat([alb, nrm]))
+    alb.mul_(0.5)  # changed in place: the kept pair is stale
+    t2 = facemod._texture6(alb, nrm)
+    assert t2 is not t1 and torch.equal(t2[0], torch.cat([alb, nrm]))
+    assert facemod._texture6(alb.clone(), nrm) is not t2  # another tensor with the same values: made afresh
