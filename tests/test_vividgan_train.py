@@ -55,7 +55,10 @@ def test_every_run_kind_trains_a_few_steps_and_logs_its_terms(cfg):
         if run.model == "tann":
             assert trained.models["generator"].config.width == V.tann_width(cfg) > cfg.vividgan_width
         touch_up = run.model == "vividgan" and dict(run.generator).get("prior", "estimated") == "estimated"
-        assert set(h["stage"]) == ({1.0} if run.model in ("coarse", "tann") else {1.0, 2.0, 3.0} if touch_up else {1.0, 3.0})
+        single = run.model in ("coarse", "tann", *V.CASCADES)
+        assert set(h["stage"]) == ({1.0} if single else {1.0, 2.0, 3.0} if touch_up else {1.0, 3.0})
+        if run.model in V.CASCADES:
+            continue  # the frontaliser has one term (tested in test_cascades_frontalise_before_or_after_bicubic)
         assert math.isfinite(h["c_mse"][0]) and "gshare/c_mse" in h  # step 0 logs every term's gradient share
     full = E.cached_run(V, runs["vividgan"], cfg, 0, disk_cache=False)[1].log.history
     for term in ("c_sym", "c_id", "c_adv", "t_mse", "f_mse", "f_id", "f_h", "f_adv"):
@@ -116,6 +119,28 @@ def test_recognition_rows_with_a_pixel_embedding(cfg, monkeypatch):
     g_emb, g_ids = V.gallery(cfg, Pixels())
     assert g_emb.shape[0] == len(g_ids) == cfg.world_test_people
     rows = V.recognition(cfg, n_seeds=1)
-    assert set(rows) == {"lr", "vividgan_coarse", "tann", "vividgan", "truth", "truth_shuffled"}
+    assert set(rows) == {"lr", "bicubic_f_sr", "bicubic_sr_f", "vividgan_coarse", "tann", "vividgan", "truth",
+                         "truth_shuffled"}
     for r in rows.values():
         assert 0 <= r["rank1"][0] <= r["rank5"][0] <= 100
+
+
+def test_cascades_frontalise_before_or_after_bicubic(cfg):
+    lr, hr = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 64, 64)
+    x, y = V.cascade_io("f_bicubic", lr, hr)
+    assert x is lr and y.shape == (2, 3, 16, 16)
+    x, y = V.cascade_io("bicubic_f", lr, hr)
+    assert x.shape == (2, 3, 64, 64) and y is hr
+    with pytest.raises(ValueError, match="cascade_io: model must be one of"):
+        V.cascade_io("bicubic", lr, hr)
+    rows = V.table1(cfg)
+    for row, key in (("bicubic_f_sr", "frontaliser_lr"), ("bicubic_sr_f", "frontaliser_hr")):
+        untrained = V.init(rows[row], cfg, seed=0)
+        assert set(untrained) == {key}
+        batch = {"lr": lr, "hr": hr}
+        # an untrained frontaliser returns its input: both cascades start at the LR face upsampled
+        assert torch.allclose(V.predict(untrained, batch), V.predict({}, batch).clamp(0, 1), atol=1e-6)
+        scores, trained = E.cached_run(V, rows[row], cfg, 0, disk_cache=False)
+        assert trained.log.steps_done == cfg.vividgan_coarse_steps + cfg.vividgan_joint_steps
+        assert math.isfinite(scores["psnr"]) and not torch.equal(
+            trained.models[key].tail.weight, untrained[key].tail.weight)

@@ -41,13 +41,19 @@ import torch.nn.functional as F
 
 from avfh_core.data import synth
 from avfh_core.data.batching import spread_indices, step_batches
-from avfh_core.data.degrade import bicubic_up
+from avfh_core.data.degrade import bicubic_down, bicubic_up
 from avfh_core.data.frontal_pairs import FrontalPairs, grid_yaws
 from avfh_core.data.landmarks import landmark_heatmaps
 from avfh_core.losses.adversarial import vanilla_d_loss, vanilla_g_loss
 from avfh_core.losses.face_structure import heatmap_loss, identity_loss, symmetry_loss
 from avfh_core.metrics.image import box_mask, psnr, ssim
-from avfh_core.models.vividgan import VividGANConfig, VividGANGenerator, crop_components, discriminator
+from avfh_core.models.vividgan import (
+    Frontaliser,
+    VividGANConfig,
+    VividGANGenerator,
+    crop_components,
+    discriminator,
+)
 from avfh_core.nn.init import build, seeded
 from avfh_core.train.experiment import Trained
 from avfh_core.train.loop import TrainLog, gradient_shares, train_loop
@@ -55,7 +61,8 @@ from avfh_core.train.loop import TrainLog, gradient_shares, train_loop
 PAPER = "vividgan"
 PAPER_WEIGHTS: dict[str, float] = dict(c_mse=1.0, c_sym=1.0, c_id=0.01, c_adv=0.01, t_mse=1.0, f_mse=1.0,
                                        f_id=0.01, f_h=0.01, f_adv=0.01)
-MODELS = ("vividgan", "coarse", "tann", "bicubic")
+MODELS = ("vividgan", "coarse", "tann", "bicubic", "f_bicubic", "bicubic_f")
+CASCADES = {"f_bicubic": "frontaliser_lr", "bicubic_f": "frontaliser_hr"}  # model -> the key of its frontaliser
 TANN_PARAMETER_RATIO = 196_231 / 242_089  # Tab. IV: TANN's parameters over VividGAN's
 WORLD_KEYS = ("side_light", "symmetric_truth")
 
@@ -63,7 +70,8 @@ WORLD_KEYS = ("side_light", "symmetric_truth")
 @dataclass(frozen=True)
 class VividGANRun:
     """One table row: model ("vividgan", "coarse" = VividGAN-dagger trained alone, "tann" = the single-stage joint
-    stand-in of TANN (`tann_width`), "bicubic" = the LR face upsampled), generator (VividGANConfig overrides), weights (overrides of PAPER_WEIGHTS), world (pair knobs of
+    stand-in of TANN (`tann_width`), "bicubic" = the LR face upsampled, "f_bicubic" / "bicubic_f" = Tab. I's
+    two-step cascades F + Bicubic / Bicubic + F with our frontaliser F, `train_cascade`), generator (VividGANConfig overrides), weights (overrides of PAPER_WEIGHTS), world (pair knobs of
     data.frontal_pairs: side_light, symmetric_truth). Build it with `make` so equal runs cache equal."""
 
     model: str = "vividgan"
@@ -90,6 +98,8 @@ class VividGANRun:
 
     def loss_weights(self) -> dict[str, float]:
         w = {**PAPER_WEIGHTS, **({"c_sym": 0.0} if self.model == "tann" else {}), **dict(self.weights)}
+        if self.model in CASCADES:
+            return {k: (v if k == "c_mse" else 0.0) for k, v in w.items()}
         if self.model in ("coarse", "tann") or dict(self.generator).get("use_fine") is False:
             w.update(t_mse=0.0, f_mse=0.0, f_id=0.0, f_h=0.0, f_adv=0.0)
         return w
@@ -141,9 +151,10 @@ FIG8_ROWS: dict[str, dict] = {"v_tn": dict(prior="none"), "vividgan": {}, "v_gt"
 
 
 def table1(cfg) -> dict[str, VividGANRun]:
-    """Tab. I rows we build: the LR face upsampled (do nothing), VividGAN-dagger trained alone, the TANN stand-in,
-    VividGAN."""
-    return {"bicubic": VividGANRun.make("bicubic"), "vividgan_coarse": VividGANRun.make("coarse"),
+    """Tab. I rows we build: the LR face upsampled (do nothing), the two Bicubic cascades with our frontaliser
+    (F + Bicubic, Bicubic + F), VividGAN-dagger trained alone, the TANN stand-in, VividGAN."""
+    return {"bicubic": VividGANRun.make("bicubic"), "bicubic_f_sr": VividGANRun.make("f_bicubic"),
+            "bicubic_sr_f": VividGANRun.make("bicubic_f"), "vividgan_coarse": VividGANRun.make("coarse"),
             "tann": VividGANRun.make("tann"), "vividgan": VividGANRun.make()}
 
 
@@ -243,9 +254,13 @@ def total(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> to
 
 def init(run: VividGANRun, cfg, *, seed: int) -> dict[str, nn.Module]:
     """The run's untrained networks, each from its own random stream: the generator, Coarse-D when p1 > 0, Fine-D
-    when p2 > 0 (and the model has a fine level). "bicubic" has none."""
+    when p2 > 0 (and the model has a fine level). "bicubic" has none; a cascade has its frontaliser alone
+    (cfg.vividgan_width features, `CASCADE_BLOCKS` residual blocks)."""
     if run.model == "bicubic":
         return {}
+    if run.model in CASCADES:
+        key = CASCADES[run.model]
+        return {key: build(seed, key, lambda: Frontaliser(cfg.vividgan_width, CASCADE_BLOCKS))}
     c = run.generator_config(cfg)
     w = run.loss_weights()
     models: dict[str, nn.Module] = {"generator": build(seed, "generator", lambda: VividGANGenerator(c))}
@@ -275,14 +290,61 @@ def _d_step(d: nn.Module, opt, real: torch.Tensor, fake: torch.Tensor) -> float:
     return loss.item()
 
 
+CASCADE_BLOCKS = 2  # residual blocks of the cascades' frontaliser F
+
+
+def cascade_io(model: str, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input, target) of a cascade's frontaliser: F + Bicubic frontalises at the LR size (posed LR -> the
+    frontal truth bicubic-downsampled); Bicubic + F frontalises the upsampled posed face at the HR size."""
+    scale = hr.shape[-1] // lr.shape[-1]
+    if model == "f_bicubic":
+        return lr, bicubic_down(hr, scale)
+    if model == "bicubic_f":
+        return bicubic_up(lr, scale), hr
+    raise ValueError(f"cascade_io: model must be one of {sorted(CASCADES)}, got {model!r}")
+
+
+def train_cascade(run: VividGANRun, models: dict[str, nn.Module], cfg, data: FrontalPairs, *, seed: int,
+                  progress: bool = False, checkpoint_path=None) -> Trained:
+    """Tab. I's two-step cascades: the frontaliser F alone, trained with L_mse (the paper's F, DR-GAN, also has
+    identity and adversarial terms; ours is a pixel-loss stand-in) for the steps of VividGAN-dagger (stages (i) +
+    (iii)) at cfg.vividgan_lr; the SR step is bicubic and has nothing to train. The paper trains F and the SR
+    method separately, as here."""
+    key = CASCADES[run.model]
+    net = models[key]
+    opt = {key: torch.optim.Adam(net.parameters(), lr=cfg.vividgan_lr, betas=(0.9, 0.99))}
+    batches = step_batches(data, cfg.batch_size, seed, cfg.device)
+
+    def step(batch, s):
+        x, y = cascade_io(run.model, batch["lr"], batch["hr"])
+        loss = F.mse_loss(net(x), y)
+        opt[key].zero_grad(set_to_none=True)
+        loss.backward()
+        opt[key].step()
+        return {"c_mse": loss.item()}
+
+    with seeded(seed, "train/cascade"):
+        lg = train_loop(step, models, opt, batches, cfg.vividgan_coarse_steps + cfg.vividgan_joint_steps, cfg=cfg,
+                        checkpoint_path=checkpoint_path, checkpoint_every=cfg.checkpoint_every if checkpoint_path else 0,
+                        progress=progress, desc=f"vividgan {run.model} seed {seed}")
+    log = TrainLog()
+    for k in range(len(lg.history.get("c_mse", []))):
+        log.record({"stage": 1, "c_mse": lg.history["c_mse"][k]})
+    log.steps_done, log.seconds = lg.steps_done, lg.seconds
+    return Trained({k: m.eval() for k, m in models.items()}, log)
+
+
 def train(run: VividGANRun, cfg, *, seed: int, progress: bool = False, checkpoint_path=None,
           data: FrontalPairs | None = None) -> Trained:
     """The three stages of sec. III-E through `train_loop` (one checkpoint file per stage when checkpoint_path is
-    given); returns the networks in eval mode and one log with a "stage" column (1, 2, 3)."""
+    given); returns the networks in eval mode and one log with a "stage" column (1, 2, 3). A cascade trains its
+    frontaliser alone (`train_cascade`)."""
     models = init(run, cfg, seed=seed)
     if run.model == "bicubic":
         return Trained({}, TrainLog())
     data = data if data is not None else pairs(cfg, "train", dict(run.world))
+    if run.model in CASCADES:
+        return train_cascade(run, models, cfg, data, seed=seed, progress=progress, checkpoint_path=checkpoint_path)
     gen = models["generator"]
     with torch.no_grad():
         gen.template.copy_(data.mean_centres())  # the stitching template: the mean frontal component centres
@@ -382,10 +444,16 @@ def eval_set(run: VividGANRun, cfg) -> tuple[FrontalPairs, list[int]]:
 
 
 def predict(models: Mapping[str, nn.Module], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """The fine frontal face (the coarse one for VividGAN-dagger; the LR face upsampled for "bicubic")."""
+    """The fine frontal face (the coarse one for VividGAN-dagger; the LR face upsampled for "bicubic"; for a
+    cascade, its frontaliser before or after the bicubic upsampling)."""
+    lr, hr = batch["lr"], batch["hr"]
+    scale = hr.shape[-1] // lr.shape[-1]
+    if "frontaliser_lr" in models:
+        return bicubic_up(models["frontaliser_lr"](lr), scale).clamp(0, 1)
+    if "frontaliser_hr" in models:
+        return models["frontaliser_hr"](bicubic_up(lr, scale)).clamp(0, 1)
     if "generator" not in models:
-        lr, hr = batch["lr"], batch["hr"]
-        return bicubic_up(lr, hr.shape[-1] // lr.shape[-1])
+        return bicubic_up(lr, scale)
     out = models["generator"](batch["lr"], truth=batch["hr"])
     return out.get("fine", out["coarse"]).clamp(0, 1)
 

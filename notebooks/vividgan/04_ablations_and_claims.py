@@ -30,8 +30,8 @@
 #
 # Then the positive controls (planted effects the audit must detect) and every claim of
 # `reproduce/tables/vividgan.yaml`, with its verdict and minimum detectable effect, Tab. VI's identification rates
-# of notebook 03 included (read from the caches). Claims whose rows are not built (the cascades) come out "not
-# run".
+# of notebook 03 included (read from the caches). Claims whose rows are not built (the cascades with a learned SR
+# method, the Multi-PIE columns) come out "not run".
 
 # %% tags=["parameters"]
 preset: str = "course"  # smoke | course | gpu | paper
