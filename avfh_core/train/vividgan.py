@@ -534,16 +534,75 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
 # ----------------------------------------------------------------------------------------------------------------
 # Identification (Tab. VI): rank-1 / rank-5 against a gallery of one frontal image per held-out person
 
-RECOGNITION_SEED = 1  # the recognition embedding's seed and width differ from Phi's (L_id): another network
+RECOGNITION_SEED = 1
+RECOGNITION_CACHE = "vividgan_recognition"
+
+
+def recognition_data(cfg) -> dict[str, torch.Tensor]:
+    """The recognition net's training images: 2 frames of each of cfg.n_train_clips clips of the train people and of
+    cfg.n_train_clips // 2 clips of the held-out people, all from the pair world's scenes *after* the first
+    cfg.vividgan_test_scenes test scenes (those make the test pairs: no probe's scene is seen in training).
+    {"x": [N, 3, H, W], "identity": [N] indexing train then test people}."""
+    from avfh_core.train.pretrain import frames_and_labels
+
+    w = pair_world(cfg)
+    people = [p.id for p in w.identities("train")] + [p.id for p in w.identities("test")]
+    index = {p: k for k, p in enumerate(people)}
+    n = int(cfg.n_train_clips)
+    a = frames_and_labels(w, "train", range(n), frames_per_clip=2, identity_index=index)
+    start = int(cfg.vividgan_test_scenes)
+    b = frames_and_labels(w, "test", range(start, start + max(2, n // 2)), frames_per_clip=2, identity_index=index)
+    return {"x": torch.cat([a["x"], b["x"]]), "identity": torch.cat([a["identity"], b["identity"]])}
 
 
 def recognition_net(cfg) -> nn.Module:
-    """The evaluation embedding (the paper's SphereFace): an in-project FeatureNet trained on the world's train
-    people like Phi, but with its own seed and twice Phi's width, so the net that scores identity is not the one
-    that L_id trained against (same architecture and data, though: a stricter split is left to do)."""
-    from avfh_core.train.pretrain import load_feature_net
+    """The evaluation embedding (the paper's SphereFace): `models.face_recognition.RecognitionNet`, a residual
+    backbone with an ArcFace head, trained (cached) on identity alone over all the world's people
+    (`recognition_data`) for cfg.featnet_steps steps of 32 images at lr 2e-3 with flips and +-2 px shifts. It
+    differs from Phi of L_id (FeatureNet: plain VGG-style CNN, average pool, softmax heads, train people only) in
+    architecture, loss and data, so L_id does not train against the scorer."""
+    from avfh_core.models.face_recognition import RecognitionNet
+    from avfh_core.train.checkpoint import load_or_train
 
-    net = load_feature_net(cfg, prefer_vgg=False, seed=RECOGNITION_SEED, width=2 * cfg.featnet_width)
+    w = pair_world(cfg)
+    n_ids = len(w.identities("train")) + len(w.identities("test"))
+    stages = 3 if cfg.hr_size % 8 == 0 and cfg.hr_size >= 32 else 2
+    config = {"net": "RecognitionNet", "width": int(cfg.featnet_width), "stages": stages, "image_size": cfg.hr_size,
+              "steps": int(cfg.featnet_steps), "n_clips": int(cfg.n_train_clips),
+              "test_scenes": int(cfg.vividgan_test_scenes), "seed": RECOGNITION_SEED, "world": w.key}
+    net = build(RECOGNITION_SEED, "recognition",
+                lambda: RecognitionNet(n_ids, cfg.hr_size, width=int(cfg.featnet_width), stages=stages))
+
+    def train_fn(model: nn.Module) -> dict[str, Any]:
+        data = recognition_data(cfg)
+        x, y = data["x"], data["identity"]
+        model.to(cfg.device).train()
+        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+
+        def batch_fn(step: int) -> dict[str, torch.Tensor]:
+            g = torch.Generator().manual_seed(RECOGNITION_SEED * 1_000_003 + step)
+            idx = torch.randint(0, len(x), (min(32, len(x)),), generator=g)
+            xb = x[idx]
+            flip = torch.rand(len(idx), generator=g) < 0.5
+            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+            dy, dx = torch.randint(-2, 3, (2,), generator=g).tolist()
+            return {"x": torch.roll(xb, (dy, dx), (-2, -1)).to(cfg.device), "y": y[idx].to(cfg.device)}
+
+        def step_fn(batch, step):
+            loss = F.cross_entropy(model.logits(batch["x"], batch["y"]), batch["y"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return {"loss": loss.item()}
+
+        with seeded(RECOGNITION_SEED, "recognition/train"):
+            lg = train_loop(step_fn, {"recognition": model}, {"recognition": opt}, batch_fn, int(cfg.featnet_steps),
+                            cfg=cfg, progress=False, desc="recognition net")
+        model.cpu().eval()
+        curve = lg.history["loss"]
+        return {"final_loss": sum(curve[-10:]) / max(1, len(curve[-10:])), "steps": len(curve), "images": len(x)}
+
+    net, _ = load_or_train(RECOGNITION_CACHE, config, net, train_fn)
     return net.to(cfg.device).eval()
 
 
