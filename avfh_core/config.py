@@ -108,10 +108,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         # 8, course sizes, 10 steps per stage, 2026-12-04, load ~2.5): F + Bicubic 0.011, Bicubic + F 0.064,
         # VividGAN-dagger 0.110, TANN stand-in 0.195, the L_sym control rows and L_mse-only 0.035 (320 steps each);
         # three-stage rows (mean over stages (i)/(ii)/(iii)) VividGAN 0.146, l_mse_h 0.073, l_id 0.127, l_sym 0.121,
-        # l_coarse_d 0.137, V-TN 0.179 and V+GT 0.184 (stages (i)/(iii)). At 200/60/120 steps the 13 distinct trained
-        # rows of a seed (Tab. III's l_full and Fig. 8's VividGAN are Tab. I's VividGAN run: one cached run) take
-        # ~510 CPU s, so ~26 min for 3 seeds; once per preset: Phi 400 x 0.21 s, the recognition net 400 x 0.26 s,
-        # rendering the 3,600 pairs ~30 s: ~30 min of CPU in all on one thread, under 45 min at these step counts.
+        # l_coarse_d 0.137, V-TN 0.179 and V+GT 0.184 (stages (i)/(iii)). At 200/60/120 steps the 14 distinct trained
+        # rows of a seed (Tab. III's l_full and Fig. 8's VividGAN are Tab. I's VividGAN run: one cached run; Tab. III's
+        # l_balanced costs as VividGAN) take ~570 CPU s, so ~29 min for 3 seeds; once per preset: Phi 400 x 0.21 s, the
+        # recognition net 400 x 0.26 s, rendering the 3,600 pairs ~30 s: ~33 min of CPU on one thread, under 45 min.
         # (Earlier wall-clock figures, ~25 min per seed, were on a machine loaded ~4.5 on 2 cores.)
         vividgan_scale=4, vividgan_multipie_grid=False, vividgan_views=8, vividgan_train_scenes=400, vividgan_test_scenes=50,
         vividgan_width=16, vividgan_touch_width=8, vividgan_hg_depth=2, vividgan_coarse_steps=200,

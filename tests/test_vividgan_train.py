@@ -144,3 +144,17 @@ def test_cascades_frontalise_before_or_after_bicubic(cfg):
         assert trained.log.steps_done == cfg.vividgan_coarse_steps + cfg.vividgan_joint_steps
         assert math.isfinite(scores["psnr"]) and not torch.equal(
             trained.models[key].tail.weight, untrained[key].tail.weight)
+
+
+def test_balanced_weights_set_each_terms_step0_share(cfg):
+    g = V.step0_gradient_norms(cfg, n_batches=1)
+    assert set(V.BALANCED_SHARES) | {"c_mse", "f_mse"} <= set(g) and all(v > 0 for v in g.values())
+    w = V.balanced_weights(cfg, n_batches=1)
+    assert set(w) == set(V.PAPER_WEIGHTS) and w["c_mse"] == w["f_mse"] == 1.0
+    for k, share in V.BALANCED_SHARES.items():
+        ref = "c_mse" if k.startswith("c_") else "f_mse"
+        assert w[k] * g[k] / g[ref] == pytest.approx(share, rel=0.06), k  # two significant digits
+    assert V.balanced_weights(cfg, n_batches=1) == w  # cached
+    assert V.table3(cfg)["l_balanced"].loss_weights() == V.balanced_weights(cfg)  # Tab. III's balanced row
+    with pytest.raises(ValueError, match="shares: each key"):
+        V.balanced_weights(cfg, dict(c_mse=0.5))

@@ -159,7 +159,10 @@ def table1(cfg) -> dict[str, VividGANRun]:
 
 
 def table3(cfg) -> dict[str, VividGANRun]:
-    return {k: VividGANRun.make(weights=w) for k, w in TABLE3_ROWS.items()}
+    """Tab. III's rows, then ours: "l_balanced", the full objective with `balanced_weights`."""
+    rows = {k: VividGANRun.make(weights=w) for k, w in TABLE3_ROWS.items()}
+    rows["l_balanced"] = VividGANRun.make(weights=balanced_weights(cfg))
+    return rows
 
 
 def fig8(cfg) -> dict[str, VividGANRun]:
@@ -240,6 +243,65 @@ class Objective:
         if self._on("f_adv") and fine_d is not None:
             t["f_adv"] = vanilla_g_loss(fine_d(f))
         return t
+
+
+# Each auxiliary term's share of the generator's gradient at step 0, relative to its level's L_mse (c_* to c_mse,
+# f_* to f_mse): fixed a priori (before any test score), the symmetry prior a third of the pixel term, the rest a
+# tenth each.
+BALANCED_SHARES: dict[str, float] = dict(c_sym=0.3, c_id=0.1, c_adv=0.1, f_id=0.1, f_h=0.1, f_adv=0.1)
+_BALANCED: dict[tuple, dict[str, float]] = {}
+
+
+def step0_gradient_norms(cfg, *, seed: int = 0, n_batches: int = 4) -> dict[str, float]:
+    """{term: mean ||d L_term / d generator params||} of the untrained VividGAN (seed `seed`, template set as in
+    training) on the first `n_batches` training batches, every term at weight 1: the coarse terms on the coarse
+    network's output, the touch-up and fine terms on the full forward pass (which starts at the coarse face)."""
+    if n_batches < 1:
+        raise ValueError(f"n_batches must be >= 1, got {n_batches}")
+    run = VividGANRun.make()
+    models = {k: m.to(cfg.device) for k, m in init(run, cfg, seed=seed).items()}
+    gen, data = models["generator"], pairs(cfg, "train")
+    with torch.no_grad():
+        gen.template.copy_(data.mean_centres())
+    ones = {k: 1.0 for k in PAPER_WEIGHTS}
+    objective = Objective(ones, _phi(cfg, ones))
+    params = [p for p in gen.parameters() if p.requires_grad]
+    batches = step_batches(data, cfg.batch_size, seed, cfg.device)
+    sums: dict[str, float] = {}
+    for b in range(n_batches):
+        batch = batches(b)
+        h = batch["hr"]
+        res = gen(batch["lr"], truth=h)
+        terms = objective.coarse_terms(res["coarse"], h, models.get("coarse_d"))
+        terms.update(objective.fine_terms(res, h, batch["landmarks"], models.get("fine_d")))
+        for k, v in gradient_shares(terms, ones, params).items():
+            if k.startswith("gnorm/"):
+                sums[k[6:]] = sums.get(k[6:], 0.0) + v / n_batches
+    return sums
+
+
+def balanced_weights(cfg, shares: Mapping[str, float] | None = None, *, n_batches: int = 4) -> dict[str, float]:
+    """The "balanced" setting (as VFH-GAN's `train.vfhgan.balanced_weights`): the paper's weights with each
+    auxiliary term's weight w_k = shares[k] * g(level's mse) / g(k), g = `step0_gradient_norms` (seed 0), so that
+    at step 0 its weighted gradient norm is shares[k] times its level's L_mse's (default `BALANCED_SHARES`).
+    Rounded to two significant digits; cached in-process per configuration."""
+    shares = dict(BALANCED_SHARES if shares is None else shares)
+    bad = [k for k, v in shares.items() if k not in BALANCED_SHARES or not v > 0]
+    if bad:
+        raise ValueError(f"shares: each key must be one of {sorted(BALANCED_SHARES)} with a value > 0, got {shares}")
+    key = (tuple(sorted((k, str(v)) for k, v in cfg.values.items())), str(cfg.device), tuple(sorted(shares.items())),
+           n_batches)
+    if key not in _BALANCED:
+        g = step0_gradient_norms(cfg, n_batches=n_batches)
+        out = dict(PAPER_WEIGHTS)
+        for k, share in shares.items():
+            ref = "c_mse" if k.startswith("c_") else "f_mse"
+            if not g.get(k, 0.0) > 0:
+                raise ValueError(f"balanced_weights: the {k} term has no gradient at step 0 (norm {g.get(k)}); "
+                                 "cannot set its weight by its share")
+            out[k] = float(f"{share * g[ref] / g[k]:.2g}")
+        _BALANCED[key] = out
+    return dict(_BALANCED[key])
 
 
 def total(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
