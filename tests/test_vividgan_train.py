@@ -85,6 +85,9 @@ def test_positive_controls_are_detected(cfg):
     assert {"side/sym_on", "side/sym_off", "symmetric/sym_on", "ours", "handicapped", "loss_kept"} <= set(rows)
     assert rows["ours"]["psnr"][0] - rows["handicapped"]["psnr"][0] == pytest.approx(0.5, abs=0.1)
     assert rows["loss_kept"]["psnr"][0] > rows["loss_removed"]["psnr"][0] + 1.0
+    # the mirror projection never hurts a symmetric truth (a planted sign), per image and so on average
+    assert rows["symmetric/mirrored"]["psnr"][0] >= rows["symmetric/sym_off"]["psnr"][0]
+    assert math.isfinite(rows["side/mirrored"]["psnr"][0])
     # the symmetry knob's rows are measured, not planted: at a few steps L_sym can help even a side-lit truth
     assert all(math.isfinite(rows[r]["psnr"][0]) for r in ("side/sym_on", "side/sym_off", "symmetric/sym_off"))
 
@@ -99,7 +102,7 @@ def test_tables_yaml_claims_name_existing_rows_and_our_rows_exist(cfg):
     ids = {c.id for c in t.claims}
     controls = load_controls(t)
     control_rows = {"side/sym_on", "side/sym_off", "ours", "handicapped", "loss_kept", "loss_removed", "truth",
-                    "truth_shuffled"}
+                    "truth_shuffled", "symmetric/sym_off", "symmetric/mirrored", "side/mirrored"}
     for k in controls:
         assert set(k["claims"]) <= ids and {k["a"], k["b"]} <= control_rows, k["id"]
     # every testable claim is covered by a control; our table rows are rows of the tables they sit beside
@@ -158,3 +161,18 @@ def test_balanced_weights_set_each_terms_step0_share(cfg):
     assert V.table3(cfg)["l_balanced"].loss_weights() == V.balanced_weights(cfg)  # Tab. III's balanced row
     with pytest.raises(ValueError, match="shares: each key"):
         V.balanced_weights(cfg, dict(c_mse=0.5))
+
+
+def test_mirroring_cannot_raise_the_error_of_a_symmetric_truth(monkeypatch):
+    from avfh_core.metrics.image import psnr
+
+    torch.manual_seed(0)
+    h = torch.rand(3, 3, 16, 16)
+    h = (h + h.flip(-1)) / 2
+    pred = (h + 0.2 * torch.randn_like(h)).clamp(0, 1)
+    monkeypatch.setattr(V, "predict", lambda models, batch: pred)
+    m = V.mirrored({}, {"lr": pred, "hr": h})
+    assert torch.allclose(m, m.flip(-1)) and (psnr(m, h) >= psnr(pred, h) - 1e-6).all()
+    side = (0.1 + 0.8 * h + torch.linspace(-0.1, 0.1, 16)).clamp(0, 1)  # a ramp the prediction reproduces exactly
+    monkeypatch.setattr(V, "predict", lambda models, batch: side)
+    assert (psnr(V.mirrored({}, {}), side) < 40).all()  # the projection loses the ramp
