@@ -36,7 +36,7 @@ def test_arcface_logits_margin_and_errors():
 def test_recognition_net_is_not_phi_and_learns_all_people(tmp_path, monkeypatch):
     monkeypatch.setenv("AVFH_HOME", str(tmp_path))
     E.clear_memory()
-    cfg = setup("smoke", device="cpu", featnet_steps=20, n_train_clips=12, vividgan_test_scenes=2)
+    cfg = setup("smoke", device="cpu", featnet_steps=12, n_train_clips=8, vividgan_test_scenes=2)
     data = V.recognition_data(cfg)
     w = V.pair_world(cfg)
     n_train = len(w.identities("train"))
