@@ -154,6 +154,7 @@ def test_balanced_weights_set_each_terms_step0_share(cfg):
     assert set(V.BALANCED_SHARES) | {"c_mse", "f_mse"} <= set(g) and all(v > 0 for v in g.values())
     w = V.balanced_weights(cfg, n_batches=1)
     assert set(w) == set(V.PAPER_WEIGHTS) and w["c_mse"] == w["f_mse"] == 1.0
+    assert w["c_sym"] == V.PAPER_WEIGHTS["c_sym"]  # L_sym keeps the paper's weight (near-zero gradient at step 0)
     for k, share in V.BALANCED_SHARES.items():
         ref = "c_mse" if k.startswith("c_") else "f_mse"
         assert w[k] * g[k] / g[ref] == pytest.approx(share, rel=0.06), k  # two significant digits

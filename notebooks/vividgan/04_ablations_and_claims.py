@@ -23,9 +23,10 @@
 #
 # - **Tab. III**: $L_{mse}$ and $L_h$ only, then $+L_{id}$, $+L_{sym}$, $+$Coarse-D, $+$Fine-D (the full model).
 #   The paper keeps $L_h$ in every row ("a prerequisite constraint" of the component-aware module). One row more is
-#   ours: the full objective with *balanced* weights, each auxiliary term's weight set so that its gradient at step
-#   0 is a fixed share of its level's $L_{mse}$ gradient (`train.vividgan.BALANCED_SHARES`, chosen before any test
-#   score), instead of the paper's 0.01 whose effect depends on each term's scale.
+#   ours: the full objective with *balanced* weights, each of the paper's low-weight terms ($L_{id}$, $L_h$, the
+#   adversarial ones) weighted so that its gradient at step 0 is a fixed share of its level's $L_{mse}$ gradient
+#   (`train.vividgan.BALANCED_SHARES`, chosen before any test score), instead of the paper's 0.01 whose effect
+#   depends on each term's scale.
 # - **Fig. 8**: no touching-up and no prior (V-TN), the estimated prior (VividGAN), the ground-truth components as
 #   the prior (V+GT, an oracle).
 # - **The symmetry knob** (ours): the coarse network with and without $L_{sym}$, for a truth that is exactly
