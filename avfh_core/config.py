@@ -77,6 +77,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=5, ear_judge_steps=30,
         ear_judge_width=8, ear_spec_window=256, ear_spec_stride=248,
         ear_ref_scale=2, ear_baseline_steps=5, ear_baseline_width=8, ear_handicap=0.25,
+        vividgan_grad_every=4,  # the gradient shares at each stage's step 0 only (every 2 steps cost ~4 s in 04)
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -112,11 +113,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=400,
         talkingface_eval_clips=24, talkingface_grad_every=250, talkingface_monitor_every=250,
         talkingface_noise_seconds=8.0, talkingface_train_frames=8, talkingface_ablations=False,
-        # vividgan: 16 -> 64 (x4; vividgan_scale=8 gives the x8 variant 8 -> 64). Measured 2026-12-04, one thread,
-        # load average ~4.5 on 2 cores, seed 0: rendering the 3,600 pairs 30 s; Phi (FeatureNet, shared cache) 208 s;
-        # training VividGAN-dagger 51 s (320 steps, 0.16 s/step), TANN stand-in 103 s, VividGAN 120 s (200 / 60 / 120
-        # steps). About 15 trained rows per seed in notebooks 02-04: ~25 min per seed loaded, so 3 seeds exceed the
-        # issue's 45 min unless a quiet machine is ~2.5x faster; not yet checked by a course run.
+        # vividgan: 16 -> 64 (x4; vividgan_scale=8 gives the x8 variant 8 -> 64). Budget (issue 15: notebooks 01-04 at
+        # 3 seeds <= 45 min on a quiet 2-core machine) from CPU seconds per step (time.process_time, one thread, batch
+        # 8, course sizes, 10 steps per stage, 2026-12-04, load ~2.5): F + Bicubic 0.011, Bicubic + F 0.064,
+        # VividGAN-dagger 0.110, TANN stand-in 0.195, the L_sym control rows and L_mse-only 0.035 (320 steps each);
+        # three-stage rows (mean over stages (i)/(ii)/(iii)) VividGAN 0.146, l_mse_h 0.073, l_id 0.127, l_sym 0.121,
+        # l_coarse_d 0.137, V-TN 0.179 and V+GT 0.184 (stages (i)/(iii)). At 200/60/120 steps the 14 distinct trained
+        # rows of a seed (Tab. III's l_full and Fig. 8's VividGAN are Tab. I's VividGAN run: one cached run; Tab. III's
+        # l_balanced costs as VividGAN) take ~570 CPU s, so ~29 min for 3 seeds; once per preset: Phi 400 x 0.21 s, the
+        # recognition net 400 x 0.26 s, rendering the 3,600 pairs ~30 s: ~33 min of CPU on one thread, under 45 min.
+        # (Earlier wall-clock figures, ~25 min per seed, were on a machine loaded ~4.5 on 2 cores.)
         vividgan_scale=4, vividgan_multipie_grid=False, vividgan_views=8, vividgan_train_scenes=400, vividgan_test_scenes=50,
         vividgan_width=16, vividgan_touch_width=8, vividgan_hg_depth=2, vividgan_coarse_steps=200,
         vividgan_touch_steps=60, vividgan_joint_steps=120, vividgan_lr=1e-3, vividgan_fine_lr=1e-3,
