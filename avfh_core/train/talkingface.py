@@ -156,7 +156,7 @@ def mouth_box(landmarks: torch.Tensor, margin: float = 0.3) -> torch.Tensor:
 class ClipSet(torch.utils.data.Dataset):
     """Clips of a synthetic world as training / evaluation items (dicts of tensors):
     video [T, 3, H, W], condition [3, H, W] (the first frame), audio [320 T] (8 kHz), mask [T, H, W] (the mouth
-    Gaussian + 0.01), box [T, 4] (mouth box), and with `noisy` the per-band noisy speech audio_lt10 / audio_ge10,
+    Gaussian + 0.01), box [T, 4] (mouth box), landmarks [T, 68, 2] (rendered, for the landmark estimator), and with `noisy` the per-band noisy speech audio_lt10 / audio_ge10,
     their SNRs and the test noise type (`noise_bank.TEST_TYPES`, item i gets type i % 5; SNRs drawn per item from a
     fixed stream)."""
 
@@ -174,7 +174,7 @@ class ClipSet(torch.utils.data.Dataset):
             lm = s.landmarks.float()
             item = dict(video=s.video.float(), condition=s.video[0].float(), audio=audio,
                         mask=gaussian_mouth_mask(lm, (H, W), sigma=face_sigma(lm, sigma_fraction)),
-                        box=mouth_box(lm))
+                        box=mouth_box(lm), landmarks=lm)
             if noisy:
                 kind = i % len(nb.TEST_TYPES)
                 noise = nb.noise(nb.TEST_TYPES[kind], len(audio), seed=1000 + i)[None]
