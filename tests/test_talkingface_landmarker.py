@@ -88,7 +88,9 @@ def test_landmarker_trains_caches_and_reports(tmp_path, monkeypatch):
     report = tl.landmark_report(model, _Clips(1, 2))
     assert set(report) == {f"{k}_{m}" for k in ("clean", "degraded") for m in ("px", "iod", "mouth_px")}
     assert all(v > 0 for v in report.values())
-    assert tl.template(cfg).shape == (68, 2)
+    est, tmpl = tl.scorer(cfg)
+    assert tmpl.shape == (68, 2) and torch.equal(est(x), model(x))
+    assert torch.tensor(info["mean_landmarks"]).shape == (68, 2)
     truth = _Clips(1, 2)
     exact = tl.landmark_report(model, truth, constant=truth.items[0]["landmarks"][0])
     assert exact["constant_px"] == pytest.approx(

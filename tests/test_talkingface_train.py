@@ -57,6 +57,8 @@ def test_copy_row_and_scores(cfg):
     lrw = batch["dataset"] == 0
     assert torch.isnan(s["grid/psnr_all"][lrw]).all() and not torch.isnan(s["lrw/psnr_all"][lrw]).any()
     assert (s["lrw/mouth_l1_clean"][lrw] == 0).all() and (s["lrw/psnr_clean"][lrw] >= 99).all()
+    assert s["lrw/nlmd_all"][lrw].abs().max() < 1e-9 and s["lrw/nlmd_mouth_clean"][lrw].abs().max() < 1e-9
+    assert (s["lrw/nlmd_floor"][lrw] > 0).all() and torch.isnan(s["lrw/nlmd_floor"][~lrw]).all()
     noisy = batch["audio_lt10"] - batch["audio"]
     assert torch.allclose(snr_db(batch["audio"], noisy), batch["snr_lt10"].double(), atol=1e-2)
     view = TF.table_view({"copy": {"lrw/psnr_all": [1.0], "grid/psnr_all": [2.0]}}, "grid")
@@ -76,6 +78,7 @@ def test_snr_sweep_shapes_and_noise_effect(cfg):
     data = TF.clip_data(cfg, "test")
     copy = TF.snr_sweep({"generator": TF.CopyCondition()}, data, cfg, snrs=(-10.0, 30.0), types=("babble",))
     assert set(copy) == {-10.0, 30.0} and copy[-10.0] == copy[30.0]  # the floor ignores the audio
+    assert {"nlmd", "nlmd_mouth"} <= set(copy[30.0]) and "nlmd_floor" not in copy[30.0]
     driven = TF.snr_sweep({"generator": _AudioDriven()}, data, cfg, snrs=(-10.0, 30.0), types=("factory",))
     assert driven[-10.0]["mouth_psnr"] != driven[30.0]["mouth_psnr"]
 

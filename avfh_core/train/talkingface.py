@@ -77,7 +77,7 @@ WORLD = dict(pose_preset="frontal", rotation_motion=0.0, translation_motion=0.0)
 DATASETS = {"lrw": dict(utterance="word"), "grid": dict(utterance="sentence")}
 CONDITIONS = ("clean", "lt10", "ge10")  # clean speech; SNR bands of Fig. 5: -10..9 dB and 10..30 dB
 BANDS = {"lt10": tuple(range(-10, 10)), "ge10": tuple(range(10, 31))}
-METRICS = ("psnr", "ssim", "mouth_psnr", "mouth_l1")
+METRICS = ("psnr", "ssim", "nlmd", "nlmd_mouth", "mouth_psnr", "mouth_l1")
 
 
 @dataclass(frozen=True)
@@ -286,6 +286,8 @@ def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[st
     conditions clean / lt10 / ge10 and "all" (-10 ... 30 dB: the two bands weighted by their 20 and 21 levels)."""
     out: dict[str, torch.Tensor] = {}
     per = {c: video_scores(pred[:, k], batch["video"], batch["mask"], batch["box"]) for k, c in enumerate(CONDITIONS)}
+    for k, c in enumerate(CONDITIONS):
+        per[c].update(_nlmd(pred[:, k], batch, cfg))
     wl, wg = len(BANDS["lt10"]) / 41, len(BANDS["ge10"]) / 41
     for d, name in enumerate(DATASETS):
         mine = batch["dataset"] == d
@@ -294,15 +296,27 @@ def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[st
             vals["all"] = wl * vals["lt10"] + wg * vals["ge10"]
             for c, v in vals.items():
                 out[f"{name}/{metric}_{c}"] = torch.where(mine, v.double(), torch.full_like(v.double(), float("nan")))
+        floor = per["clean"]["nlmd_floor"].double()
+        out[f"{name}/nlmd_floor"] = torch.where(mine, floor, torch.full_like(floor, float("nan")))
     return out
+
+
+def _nlmd(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[str, torch.Tensor]:
+    """NLMD, mouth-only NLMD and the estimator's floor per clip [B] through the in-project landmark estimator
+    (`train.talkingface_landmarker`, trained once per world and cached)."""
+    from avfh_core.train import talkingface_landmarker as tl  # (it imports this module)
+
+    est, tmpl = tl.scorer(cfg)
+    est.to(pred.device)
+    return tl.nlmd_scores(est, pred, batch["video"], tmpl, batch.get("landmarks"))
 
 
 @torch.no_grad()
 def snr_sweep(models: Mapping[str, nn.Module], data: ClipSet, cfg, snrs=nb.TEST_SNRS_DB,
               types=nb.TEST_TYPES) -> dict[float, dict[str, float]]:
-    """Fig. 5's x axis: {snr_db: {metric: mean}} over every clip of `data` mixed with each of `types` at each SNR
-    (clip i with noise segment seed 1000 + i, as the eval set), frames 1.. as `score`. Costs len(snrs) x
-    len(types) generations of every clip."""
+    """Fig. 5's x axis: {snr_db: {metric: mean}} (the metrics of `video_scores`, NLMD and mouth-only NLMD) over
+    every clip of `data` mixed with each of `types` at each SNR (clip i with noise segment seed 1000 + i, as the
+    eval set), frames 1.. as `score`. Costs len(snrs) x len(types) generations of every clip."""
     for m in models.values():
         m.eval()
     b = collate(data.items, cfg.device)
@@ -315,7 +329,9 @@ def snr_sweep(models: Mapping[str, nn.Module], data: ClipSet, cfg, snrs=nb.TEST_
         acc: dict[str, list[torch.Tensor]] = {}
         for k in types:
             noisy = torch.where(ok[:, None], nb.mix_at_snr(clean + (~ok)[:, None] * 1e-6, noises[k], float(snr)), clean)
-            v = video_scores(generate(models, b["condition"], noisy), b["video"], b["mask"], b["box"])
+            p = generate(models, b["condition"], noisy)
+            v = video_scores(p, b["video"], b["mask"], b["box"]) | _nlmd(p, b, cfg)
+            v.pop("nlmd_floor", None)
             for name, val in v.items():
                 acc.setdefault(name, []).append(val.double().cpu())
         out[float(snr)] = {name: float(torch.cat(vals).mean()) for name, vals in acc.items()}

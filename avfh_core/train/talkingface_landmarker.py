@@ -10,7 +10,7 @@ ground-truth frames, and both landmark sets are aligned to one template face (`m
   only exercises the code); cached with `load_or_train` (key: preset sizes, steps, world).
 - `landmark_report` gives its error on HELD-OUT people (test split): mean point error in pixels and divided by the
   inter-ocular distance (outer eye corners 36, 45), mouth points (48-67) apart, on clean and on degraded frames.
-- The template face for NLMD is the Procrustes mean shape of the training split's landmarks (`template`).
+- The template face for NLMD is the Procrustes mean shape of the training split's landmarks (`scorer`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
+from avfh_core.data import synth
 from avfh_core.data.landmarks import MOUTH
 from avfh_core.metrics.landmarks import mean_shape, nlmd
 from avfh_core.models.talkingface_landmarker import LandmarkEstimator
@@ -59,15 +60,20 @@ def degrade(frames: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return (out * gain + bias + noise).clamp(0, 1)
 
 
+def _world_key(cfg):
+    return synth.world(cfg, **{**tf.WORLD, **tf.DATASETS["lrw"]}).key
+
+
 def landmarker(cfg, *, progress: bool = False) -> tuple[LandmarkEstimator, dict]:
-    """The estimator for cfg's world (trained once, then loaded from the cache) and its training info."""
-    data = tf.clip_data(cfg, "train")
+    """The estimator for cfg's world (trained once, then loaded from the cache without rendering the training clips)
+    and its training info, which also holds the NLMD template ("template", `mean_shape` of the training split's
+    landmarks) and the training split's mean landmarks ("mean_landmarks", pixels), both [68, 2] lists."""
     steps = STEPS.get(cfg.preset, STEPS["course"])
     config = dict(paper=tf.PAPER, part="landmarker", preset=cfg.preset, steps=steps, batch=BATCH,
-                  clips=int(cfg.talkingface_train_clips), size=tuple(data.items[0]["video"].shape), world=tf.WORLD)
-    frames, lms = _frames(data)
+                  clips=int(cfg.talkingface_train_clips), world=str(_world_key(cfg)))
 
     def train_fn(model):
+        frames, lms = _frames(tf.clip_data(cfg, "train"))
         g = torch.Generator().manual_seed(0)
         opt = torch.optim.Adam(model.parameters(), lr=2e-3)
         losses = []
@@ -80,11 +86,24 @@ def landmarker(cfg, *, progress: bool = False) -> tuple[LandmarkEstimator, dict]
             losses.append(loss.item())
             if progress and step % max(1, steps // 10) == 0:
                 print(f"landmarker step {step}: L1 {loss.item():.3f} px")
-        return {"steps": steps, "final_l1_px": sum(losses[-10:]) / len(losses[-10:])}
+        return {"steps": steps, "final_l1_px": sum(losses[-10:]) / len(losses[-10:]),
+                "template": mean_shape(lms).tolist(), "mean_landmarks": lms.mean(0).tolist()}
 
     model = build(0, "landmarker", LandmarkEstimator)
     model, info = load_or_train("talkingface_landmarker", config, model, train_fn)
     return model.eval(), info
+
+
+_SCORERS: dict[tuple, tuple[LandmarkEstimator, torch.Tensor]] = {}
+
+
+def scorer(cfg) -> tuple[LandmarkEstimator, torch.Tensor]:
+    """(estimator, NLMD template [68, 2]) for cfg, cached in-process."""
+    key = (cfg.preset, int(cfg.talkingface_train_clips), str(_world_key(cfg)))
+    if key not in _SCORERS:
+        model, info = landmarker(cfg)
+        _SCORERS[key] = (model, torch.tensor(info["template"], dtype=torch.float64))
+    return _SCORERS[key]
 
 
 @torch.no_grad()
@@ -93,16 +112,6 @@ def estimate(model: LandmarkEstimator, video: torch.Tensor, chunk: int = 256) ->
     flat = video.reshape(-1, *video.shape[-3:]).float()
     out = torch.cat([model(flat[i:i + chunk]) for i in range(0, len(flat), chunk)])
     return out.reshape(*video.shape[:-3], 68, 2)
-
-
-def mean_landmarks(cfg) -> torch.Tensor:
-    """The training split's mean rendered landmarks [68, 2] (pixels): the constant guess of `landmark_report`."""
-    return _frames(tf.clip_data(cfg, "train"))[1].mean(0)
-
-
-def template(cfg) -> torch.Tensor:
-    """The NLMD template face [68, 2]: the Procrustes mean shape of the training split's rendered landmarks."""
-    return mean_shape(_frames(tf.clip_data(cfg, "train"))[1])
 
 
 @torch.no_grad()
@@ -135,6 +144,7 @@ def nlmd_scores(model: LandmarkEstimator, pred: torch.Tensor, video: torch.Tenso
     if pred.shape != video.shape:
         raise ValueError(f"nlmd_scores: pred {tuple(pred.shape)} and video {tuple(video.shape)} differ in shape")
     p, g = estimate(model, pred[:, 1:]), estimate(model, video[:, 1:])
+    tmpl = tmpl.to(p.device)
     out = {"nlmd": nlmd(p, g, template=tmpl), "nlmd_mouth": nlmd(p, g, template=tmpl, mouth_only=True)}
     if landmarks is not None:
         out["nlmd_floor"] = nlmd(g, landmarks[:, 1:].to(g.dtype), template=tmpl)
@@ -148,5 +158,4 @@ def scored(models: Mapping, batch: Mapping[str, torch.Tensor], model: LandmarkEs
                        batch.get("landmarks"))
 
 
-__all__ = ["BATCH", "STEPS", "degrade", "estimate", "landmark_report", "landmarker", "mean_landmarks", "nlmd_scores", "scored",
-           "template"]
+__all__ = ["BATCH", "STEPS", "degrade", "estimate", "landmark_report", "landmarker", "nlmd_scores", "scored", "scorer"]
