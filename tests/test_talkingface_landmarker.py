@@ -79,7 +79,8 @@ def test_landmarker_trains_caches_and_reports(tmp_path, monkeypatch):
     monkeypatch.setitem(tl.STEPS, "smoke", 3)
     monkeypatch.setattr(tf, "clip_data", lambda cfg, split, *a, **k: _Clips(2, 0 if split == "train" else 1))
     cfg = setup("smoke", seed=0, device="cpu")
-    model, info = tl.landmarker(cfg)
+    with torch.no_grad():  # first built inside a no_grad evaluation
+        model, info = tl.landmarker(cfg)
     assert info["steps"] == 3 and info["cached"] is False and info["final_l1_px"] > 0
     again, info2 = tl.landmarker(cfg)
     assert info2["cached"] is True

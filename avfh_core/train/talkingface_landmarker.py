@@ -77,19 +77,21 @@ def landmarker(cfg, *, progress: bool = False) -> tuple[LandmarkEstimator, dict]
         g = torch.Generator().manual_seed(0)
         opt = torch.optim.Adam(model.parameters(), lr=2e-3)
         losses = []
-        for step in range(steps):
-            idx = torch.randint(len(frames), (BATCH,), generator=g)
-            loss = (model(degrade(frames[idx], g)) - lms[idx]).abs().mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            if progress and step % max(1, steps // 10) == 0:
-                print(f"landmarker step {step}: L1 {loss.item():.3f} px")
+        with torch.enable_grad():  # first needed inside a no_grad evaluation (`train.talkingface.score`)
+            for step in range(steps):
+                idx = torch.randint(len(frames), (BATCH,), generator=g)
+                loss = (model(degrade(frames[idx], g)) - lms[idx]).abs().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+                if progress and step % max(1, steps // 10) == 0:
+                    print(f"landmarker step {step}: L1 {loss.item():.3f} px")
         return {"steps": steps, "final_l1_px": sum(losses[-10:]) / len(losses[-10:]),
                 "template": mean_shape(lms).tolist(), "mean_landmarks": lms.mean(0).tolist()}
 
     model = build(0, "landmarker", LandmarkEstimator)
+    model.train()
     model, info = load_or_train("talkingface_landmarker", config, model, train_fn)
     return model.eval(), info
 
