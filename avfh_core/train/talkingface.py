@@ -66,13 +66,14 @@ from avfh_core.models.talkingface import (
     TalkingFaceConfig,
     TalkingFaceGenerator,
 )
+from avfh_core.models.talkingface_baseline import TwoStageBaseline, mouth_displacement
 from avfh_core.nn.init import build, module_generator, seeded
 from avfh_core.train.evaluate import evaluate
 from avfh_core.train.experiment import Trained
 from avfh_core.train.loop import gradient_shares, rank, train_loop
 
 PAPER = "talkingface"
-MODELS = ("proposed", "copy")
+MODELS = ("proposed", "baseline", "copy")
 WORLD = dict(pose_preset="frontal", rotation_motion=0.0, translation_motion=0.0)  # aligned near-frontal crops
 DATASETS = {"lrw": dict(utterance="word"), "grid": dict(utterance="sentence")}
 CONDITIONS = ("clean", "lt10", "ge10")  # clean speech; SNR bands of Fig. 5: -10..9 dB and 10..30 dB
@@ -106,11 +107,13 @@ class TalkingFaceRun:
 PROPOSED = TalkingFaceRun()
 PROPOSED_NR = TalkingFaceRun(noise_resilient=True)
 COPY = TalkingFaceRun(model="copy")
+BASELINE = TalkingFaceRun(model="baseline", frame_d=False, pair_d=False)
 
 
 def fig5(cfg) -> dict[str, TalkingFaceRun]:
-    """Fig. 5's systems (the two-stage baseline [8] is not built yet) and the copy-the-condition-frame floor."""
-    return {"proposed": PROPOSED, "proposed_nr": PROPOSED_NR, "copy": COPY}
+    """Fig. 5's systems (the two-stage baseline [8] reduced: `models.talkingface_baseline`) and the
+    copy-the-condition-frame floor."""
+    return {"baseline": BASELINE, "proposed": PROPOSED, "proposed_nr": PROPOSED_NR, "copy": COPY}
 
 
 def ablations(cfg) -> dict[str, TalkingFaceRun]:
@@ -237,6 +240,8 @@ def init(run: TalkingFaceRun, cfg, *, seed: int) -> dict[str, nn.Module]:
     if run.model == "copy":
         return {"generator": CopyCondition()}
     gcfg = run.generator_config(cfg)
+    if run.model == "baseline":
+        return {"generator": build(seed, "baseline", lambda: TwoStageBaseline(gcfg))}
     models: dict[str, nn.Module] = {"generator": build(seed, "generator", lambda: TalkingFaceGenerator(gcfg))}
     if run.frame_d:
         models["frame_d"] = build(seed, "frame_d", lambda: FrameDiscriminator(gcfg))
@@ -421,7 +426,28 @@ def train(run: TalkingFaceRun, cfg, *, seed: int, progress: bool = False, checkp
 
     win = int(cfg.talkingface_train_frames)
 
+    def baseline_step(batch, step):
+        """Both stages of the two-stage baseline in one step: (b) renders the TRUE mouth displacements (teacher
+        forcing, masked L1), (a) regresses them from the speech (L1, weight 1: both losses are O(0.01-0.1))."""
+        video, audio, mask = batch["video"], batch["audio"], batch["mask"]
+        target = mouth_displacement(batch["landmarks"])
+        if win < video.shape[1]:
+            s0 = int(torch.randint(video.shape[1] - win + 1, (1,)))
+            video, mask, target = video[:, s0:s0 + win], mask[:, s0:s0 + win], target[:, s0:s0 + win]
+            audio = audio[:, s0 * 320:(s0 + win) * 320]
+        mask = mask if run.mask else torch.ones_like(mask)
+        z = torch.randn(*video.shape[:2], gen.cfg.noise_dim, device=video.device)
+        terms = {"l1": masked_l1(gen.render(batch["condition"], target, z), video, mask),
+                 "landmarks": (gen.landmarks(audio) - target).abs().mean()}
+        terms["total"] = terms["l1"] + terms["landmarks"]
+        opt["generator"].zero_grad(set_to_none=True)
+        terms["total"].backward()
+        opt["generator"].step()
+        return {"phase": 1.0, **{k: v.item() for k, v in terms.items()}}
+
     def step_fn(batch, step):
+        if run.model == "baseline":
+            return baseline_step(batch, step)
         cond, video, audio, mask0 = batch["condition"], batch["video"], batch["audio"], batch["mask"]
         if win < video.shape[1]:  # a random window of the clips (the condition image stays the clip's first frame)
             s0 = int(torch.randint(video.shape[1] - win + 1, (1,)))

@@ -26,8 +26,9 @@
 # **The paper prints no number.** Every claim is a direction, so the audit scores direction and significance over
 # seeds (one-sided, with the minimum detectable effect) and says "no published magnitude": a claim can be
 # reproduced, or refuted by a significant effect the other way, never "half the published effect ruled out".
-# Not built yet, and so "not run": the two-stage baseline [8]. NLMD needs the landmarks of generated frames: the paper
-# ran dlib on them, we run an in-project landmark estimator, checked first on held-out people.
+# The baseline [8] is ATVGnet-like and reduced (audio -> mouth landmarks -> face, with our speech encoder and decoder),
+# so its claims read "end-to-end beats a two-stage landmark pipeline". NLMD needs the landmarks of generated frames:
+# the paper ran dlib on them, we run an in-project landmark estimator, checked first on held-out people.
 # Our rows add "copy", copying the condition frame: the floor a model that ignores its audio converges to.
 
 # %% tags=["parameters"]
