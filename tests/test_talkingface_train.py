@@ -115,6 +115,22 @@ def test_planted_control_is_detected(cfg, monkeypatch, tmp_path):
     assert recs["ours_beats_handicapped"]["effect"] == pytest.approx(10.0, abs=1e-3)
     assert recs["ours_beats_handicapped"]["detected"]
     assert len(rows["clean"]["mouth_psnr"]) == len(rows["low_snr"]["mouth_psnr"]) == 3
+    assert len(rows["blurred_mouth"]["mouth_psnr"]) == len(rows["ours_mouth"]["mouth_psnr"]) == 3
+    assert recs["blurred_mouth_is_worse"]["verdict"] != "not run"
+
+
+def test_blur_mouth_touches_only_the_mouth_box():
+    g = torch.Generator().manual_seed(0)
+    video = torch.rand(2, 3, 4, 3, 16, 16, generator=g)  # [B, conditions, T, 3, H, W]
+    box = torch.tensor([4.0, 8.0, 12.0, 13.0]).expand(2, 4, 4)
+    out = TF.blur_mouth(video, box, 1.5)
+    inside = torch.zeros(16, 16, dtype=torch.bool)
+    inside[8:13, 4:12] = True
+    assert torch.equal(out[..., ~inside], video[..., ~inside])
+    assert (out[..., inside] - video[..., inside]).abs().mean() > 0.05
+    assert out[..., inside].std() < video[..., inside].std()  # blurred: less contrast
+    with pytest.raises(ValueError, match="sigma"):
+        TF.blur_mouth(video, box, 0.0)
 
 
 def test_ablation_rows_follow_the_knob(cfg):

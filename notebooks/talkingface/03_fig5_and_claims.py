@@ -139,7 +139,8 @@ for row, m in means(ta).items():
 # %% [markdown]
 # ## Positive controls and the claims audit
 # A "not reproduced" counts only when the instrument can see an effect of the kind claimed: a planted 0.5 dB
-# handicap must be detected (claims against the baseline), and noise must be seen to hurt the Proposed model
+# handicap must be detected (claims against the baseline), so must a planted blur of the mouth box (the mask
+# ablation), and noise must be seen to hurt the Proposed model
 # (claims about noise resilience: a model that ignores its audio is not hurt by noise, and then NR has nothing to
 # recover). With one seed every verdict is inconclusive by construction.
 
