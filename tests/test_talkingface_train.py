@@ -59,6 +59,8 @@ def test_copy_row_and_scores(cfg):
     assert (s["lrw/mouth_l1_clean"][lrw] == 0).all() and (s["lrw/psnr_clean"][lrw] >= 99).all()
     assert s["lrw/nlmd_all"][lrw].abs().max() < 1e-9 and s["lrw/nlmd_mouth_clean"][lrw].abs().max() < 1e-9
     assert (s["lrw/nlmd_floor"][lrw] > 0).all() and torch.isnan(s["lrw/nlmd_floor"][~lrw]).all()
+    assert torch.isfinite(s["lrw/sync_confidence"][lrw]).all() and (s["lrw/sync_confidence"][lrw] >= 0).all()
+    assert torch.isnan(s["grid/sync_distance"][lrw]).all()
     noisy = batch["audio_lt10"] - batch["audio"]
     assert torch.allclose(snr_db(batch["audio"], noisy), batch["snr_lt10"].double(), atol=1e-2)
     view = TF.table_view({"copy": {"lrw/psnr_all": [1.0], "grid/psnr_all": [2.0]}}, "grid")

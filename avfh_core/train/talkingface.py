@@ -288,11 +288,16 @@ def video_scores(pred: torch.Tensor, video: torch.Tensor, mask: torch.Tensor, bo
 
 def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[str, torch.Tensor]:
     """{"<dataset>/<metric>_<condition>": [B]} for datasets lrw / grid (NaN for the other dataset's items),
-    conditions clean / lt10 / ge10 and "all" (-10 ... 30 dB: the two bands weighted by their 20 and 21 levels)."""
+    conditions clean / lt10 / ge10 and "all" (-10 ... 30 dB: the two bands weighted by their 20 and 21 levels);
+    plus "<dataset>/nlmd_floor" and, on clean speech, "<dataset>/sync_confidence" and "<dataset>/sync_distance"
+    from the in-project sync network (`train.talkingface_sync`)."""
     out: dict[str, torch.Tensor] = {}
     per = {c: video_scores(pred[:, k], batch["video"], batch["mask"], batch["box"]) for k, c in enumerate(CONDITIONS)}
     for k, c in enumerate(CONDITIONS):
         per[c].update(_nlmd(pred[:, k], batch, cfg))
+    from avfh_core.train import talkingface_sync as ts  # (it imports this module)
+
+    sync = ts.scores(pred[:, 0], batch, cfg)  # clean speech
     wl, wg = len(BANDS["lt10"]) / 41, len(BANDS["ge10"]) / 41
     for d, name in enumerate(DATASETS):
         mine = batch["dataset"] == d
@@ -301,8 +306,10 @@ def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[st
             vals["all"] = wl * vals["lt10"] + wg * vals["ge10"]
             for c, v in vals.items():
                 out[f"{name}/{metric}_{c}"] = torch.where(mine, v.double(), torch.full_like(v.double(), float("nan")))
-        floor = per["clean"]["nlmd_floor"].double()
-        out[f"{name}/nlmd_floor"] = torch.where(mine, floor, torch.full_like(floor, float("nan")))
+        extra = {"nlmd_floor": per["clean"]["nlmd_floor"], "sync_confidence": sync["sync_confidence"],
+                 "sync_distance": sync["sync_distance"]}
+        for metric, v in extra.items():
+            out[f"{name}/{metric}"] = torch.where(mine, v.double(), torch.full_like(v.double(), float("nan")))
     return out
 
 
