@@ -34,3 +34,19 @@ def test_mean_shape_is_similarity_invariant_and_checks_input():
     assert procrustes(b, a)[0].sub(a).abs().max().item() < 1e-9
     with pytest.raises(ValueError, match="at least 3 points"):
         mean_shape(torch.rand(4, 2, 2))
+
+
+def test_nlmd_default_template_is_per_sequence_so_batches_do_not_mix():
+    """A sequence's NLMD is the same alone and in a batch with other sequences (the default template is built from
+    its own frames only), and the template does not move with the mouth within a sequence."""
+    from avfh_core.metrics.landmarks import nlmd, sequence_template
+
+    g = torch.Generator().manual_seed(0)
+    gt = torch.rand(3, 5, 68, 2, generator=g, dtype=torch.float64) * 64
+    pred = gt + torch.randn(3, 5, 68, 2, generator=g, dtype=torch.float64)
+    batch = nlmd(pred, gt)
+    for i in range(3):
+        assert torch.allclose(nlmd(pred[i:i + 1], gt[i:i + 1]), batch[i:i + 1], atol=1e-12)
+    assert sequence_template(gt).shape == (3, 68, 2)
+    with pytest.raises(ValueError, match="sequence_template"):
+        sequence_template(gt[0, 0])

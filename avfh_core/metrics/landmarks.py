@@ -4,9 +4,10 @@ speech" (ICASSP 2020, section 4.3).
 Per frame, the predicted and the ground-truth landmarks are each aligned to a template face by Procrustes analysis
 (translation, rotation and scale removed; no reflection), then their distance is measured. The paper does not print
 the template nor the normalisation, so we choose, and say so:
-- template: given by the caller (e.g. the mean shape of the training split), else ONE template for all frames:
-  the Procrustes mean of the ground-truth shapes passed in (`mean_shape`). The paper aligns every frame to "a
-  template face"; the former default, each ground-truth frame itself, made the template move with the mouth;
+- template: given by the caller (e.g. the mean shape of the training split), else ONE template per sequence: the
+  Procrustes mean of that sequence's ground-truth frames (`sequence_template`), so a sequence's score never depends
+  on which other sequences share its batch. The paper aligns every frame to "a template face"; the former default,
+  each ground-truth frame itself, made the template move with the mouth;
 - the template is normalised to zero mean and unit RMS radius (sqrt(mean ||p - mean||^2) = 1), so NLMD is a
   fraction of the face size and independent of the image resolution;
 - distance: mean over points of the Euclidean distance between the two aligned shapes, averaged over frames.
@@ -40,12 +41,24 @@ def mean_shape(landmarks: torch.Tensor) -> torch.Tensor:
     return normalise_shape(procrustes(flat, flat[0])[0].mean(dim=0))
 
 
+def sequence_template(landmarks: torch.Tensor) -> torch.Tensor:
+    """One template face per sequence: [..., T, P, 2] -> [..., P, 2], each sequence's frames normalised, aligned by
+    Procrustes to its first frame and averaged, then normalised again (`mean_shape` applied per sequence)."""
+    check_landmarks(landmarks, "landmarks", points=None)
+    if landmarks.ndim < 3 or landmarks.shape[-2] < 3:
+        raise ValueError(f"sequence_template needs [..., T, P >= 3, 2] landmarks, got shape {tuple(landmarks.shape)}")
+    g = normalise_shape(landmarks.to(torch.float64))
+    aligned = procrustes(g, g[..., :1, :, :].expand_as(g))[0]
+    return normalise_shape(aligned.mean(dim=-3))
+
+
 def nlmd(pred_landmarks: torch.Tensor, gt_landmarks: torch.Tensor, *, mouth_only: bool = False,
          template: torch.Tensor | None = None) -> torch.Tensor:
     """NLMD (Eskimez et al. section 4.3) per sequence: [..., T, P, 2] pairs -> [...] (mean over T frames).
 
     Invariant to any similarity transform of the prediction; zero for identical landmarks. template: [P, 2] or
-    broadcastable to the inputs; default: `mean_shape(gt_landmarks)`, one template for every frame. mouth_only: distance over iBUG points 48-67.
+    broadcastable to the inputs; default: `sequence_template(gt_landmarks)`, one template for all frames of a
+    sequence. mouth_only: distance over iBUG points 48-67.
     """
     check_landmarks(pred_landmarks, "pred_landmarks", points=None)
     check_landmarks(gt_landmarks, "gt_landmarks", points=None)
@@ -59,7 +72,7 @@ def nlmd(pred_landmarks: torch.Tensor, gt_landmarks: torch.Tensor, *, mouth_only
     if pred_landmarks.ndim < 3:
         raise ValueError(f"landmarks must be [..., T, P, 2] sequences, got shape {tuple(pred_landmarks.shape)}")
     p, g = pred_landmarks.to(torch.float64), gt_landmarks.to(torch.float64)
-    tmpl = mean_shape(g) if template is None else torch.as_tensor(template, dtype=torch.float64)
+    tmpl = sequence_template(g).unsqueeze(-3) if template is None else torch.as_tensor(template, dtype=torch.float64)
     tmpl = tmpl.expand_as(g)
     tmpl = normalise_shape(tmpl)
     pa, ga = procrustes(p, tmpl)[0], procrustes(g, tmpl)[0]
