@@ -67,7 +67,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         vividgan_scale=4, vividgan_multipie_grid=False, vividgan_views=4, vividgan_train_scenes=16, vividgan_test_scenes=4,
         vividgan_width=8, vividgan_touch_width=4, vividgan_hg_depth=1, vividgan_coarse_steps=4,
         vividgan_touch_steps=2, vividgan_joint_steps=4, vividgan_lr=2e-3, vividgan_fine_lr=2e-3, vividgan_d_lr=2e-3,
-        vividgan_grad_every=2,
+        vividgan_grad_every=4,  # the gradient shares at each stage's step 0 only (every 2 steps cost ~4 s in 04)
+        # ear (Meishvili et al. 2020): tiny sizes, 1 s of audio; proves the stage chain runs
+        ear_hr_size=32, ear_lr_size=8, ear_audio_seconds=1.0, ear_train_ids=8, ear_open_ids=4, ear_clips=32,
+        ear_frames_per_clip=2, ear_eval_clips=12, ear_cls_clips=12, ear_latent_dim=32, ear_mapping_layers=2,
+        ear_fmap_base=64, ear_fmap_max=16, ear_eh_filters=4, ear_el_filters=8, ear_ea_filters=2, ear_enc_max=16,
+        ear_hidden=64, ear_gan_steps=10, ear_gan_batch=8, ear_gan_lr=0.002, ear_r1_gamma=10.0, ear_eh_pre_steps=5,
+        ear_eh_tune_steps=5, ear_el_steps=5, ear_ea_steps=5, ear_fusion_steps=5, ear_batch=8, ear_lr=0.001,
+        ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=5, ear_judge_steps=30,
+        ear_judge_width=8, ear_spec_window=256, ear_spec_stride=248,
+        ear_ref_scale=2, ear_baseline_steps=5, ear_baseline_width=8, ear_handicap=0.25,
     ),
     "course": dict(
         hr_size=64, scale=4, window=2, n_train_clips=192, n_eval_clips=24, clip_frames=29, vocab_size=20,
@@ -103,15 +112,33 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=400,
         talkingface_eval_clips=24, talkingface_grad_every=250, talkingface_monitor_every=250,
         talkingface_noise_seconds=8.0, talkingface_train_frames=8, talkingface_ablations=False,
-        # vividgan: 16 -> 64 (x4; vividgan_scale=8 gives the x8 variant 8 -> 64). Measured 2026-12-04, one thread,
-        # load average ~4.5 on 2 cores, seed 0: rendering the 3,600 pairs 30 s; Phi (FeatureNet, shared cache) 208 s;
-        # training VividGAN-dagger 51 s (320 steps, 0.16 s/step), TANN stand-in 103 s, VividGAN 120 s (200 / 60 / 120
-        # steps). About 15 trained rows per seed in notebooks 02-04: ~25 min per seed loaded, so 3 seeds exceed the
-        # issue's 45 min unless a quiet machine is ~2.5x faster; not yet checked by a course run.
+        # vividgan: 16 -> 64 (x4; vividgan_scale=8 gives the x8 variant 8 -> 64). Budget (issue 15: notebooks 01-04 at
+        # 3 seeds <= 45 min on a quiet 2-core machine) from CPU seconds per step (time.process_time, one thread, batch
+        # 8, course sizes, 10 steps per stage, 2026-12-04, load ~2.5): F + Bicubic 0.011, Bicubic + F 0.064,
+        # VividGAN-dagger 0.110, TANN stand-in 0.195, the L_sym control rows and L_mse-only 0.035 (320 steps each);
+        # three-stage rows (mean over stages (i)/(ii)/(iii)) VividGAN 0.146, l_mse_h 0.073, l_id 0.127, l_sym 0.121,
+        # l_coarse_d 0.137, V-TN 0.179 and V+GT 0.184 (stages (i)/(iii)). At 200/60/120 steps the 14 distinct trained
+        # rows of a seed (Tab. III's l_full and Fig. 8's VividGAN are Tab. I's VividGAN run: one cached run; Tab. III's
+        # l_balanced costs as VividGAN) take ~570 CPU s, so ~29 min for 3 seeds; once per preset: Phi 400 x 0.21 s, the
+        # recognition net 400 x 0.26 s, rendering the 3,600 pairs ~30 s: ~33 min of CPU on one thread, under 45 min.
+        # (Earlier wall-clock figures, ~25 min per seed, were on a machine loaded ~4.5 on 2 cores.)
         vividgan_scale=4, vividgan_multipie_grid=False, vividgan_views=8, vividgan_train_scenes=400, vividgan_test_scenes=50,
         vividgan_width=16, vividgan_touch_width=8, vividgan_hg_depth=2, vividgan_coarse_steps=200,
         vividgan_touch_steps=60, vividgan_joint_steps=120, vividgan_lr=1e-3, vividgan_fine_lr=1e-3,
         vividgan_d_lr=1e-3, vividgan_grad_every=50,
+        # ear: the paper's 8x8 input, 32x32 output, 4 s of audio as a 129x129 log spectrogram (window 256, stride
+        # 496; the paper's 512 / 248 give 257x257 and made E_a 6x slower). CPU ms per step, batch 16, one thread,
+        # load ~4 on 2 cores (2026-12-04): G+D 610, eq. 1 340, eq. 2 270, eq. 3 130, eq. 4 280, eq. 5 (tuned E_a)
+        # 390; Table 2 baselines 57-156 (400 steps: ~2 min a seed). One seed of Tables 1-3 + controls + causal rows:
+        # ~30 min of one loaded core (an estimate from these step times, not a course run).
+        ear_hr_size=32, ear_lr_size=8, ear_audio_seconds=4.0, ear_train_ids=40, ear_open_ids=12, ear_clips=1200,
+        ear_frames_per_clip=4, ear_eval_clips=200, ear_cls_clips=400, ear_latent_dim=128, ear_mapping_layers=4,
+        ear_fmap_base=256, ear_fmap_max=64, ear_eh_filters=16, ear_el_filters=32, ear_ea_filters=8, ear_enc_max=128,
+        ear_hidden=512, ear_gan_steps=400, ear_gan_batch=16, ear_gan_lr=0.002, ear_r1_gamma=10.0,
+        ear_eh_pre_steps=200, ear_eh_tune_steps=300, ear_el_steps=400, ear_ea_steps=300, ear_fusion_steps=300,
+        ear_batch=16, ear_lr=0.001, ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=50,
+        ear_judge_steps=600, ear_judge_width=16, ear_spec_window=256, ear_spec_stride=496,
+        ear_ref_scale=2, ear_baseline_steps=400, ear_baseline_width=32, ear_handicap=0.25,
     ),
     "gpu": dict(
         hr_size=128, scale=4, window=2, n_train_clips=2000, n_eval_clips=100, clip_frames=29, vocab_size=20,
@@ -141,6 +168,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         vividgan_test_scenes=600, vividgan_width=64, vividgan_touch_width=32, vividgan_hg_depth=3,
         vividgan_coarse_steps=3000, vividgan_touch_steps=1000, vividgan_joint_steps=6000, vividgan_lr=5e-4,
         vividgan_fine_lr=1e-3, vividgan_d_lr=1e-4, vividgan_grad_every=200,
+        # ear: 8x8 -> 128x128 (the paper's 16x), d = 256, widths of the spec's gpu plan (not measured on a GPU)
+        ear_hr_size=128, ear_lr_size=8, ear_audio_seconds=4.0, ear_train_ids=100, ear_open_ids=25, ear_clips=16000,
+        ear_frames_per_clip=4, ear_eval_clips=2000, ear_cls_clips=4000, ear_latent_dim=256, ear_mapping_layers=8,
+        ear_fmap_base=4096, ear_fmap_max=256, ear_eh_filters=32, ear_el_filters=64, ear_ea_filters=32,
+        ear_enc_max=512, ear_hidden=3072, ear_gan_steps=8000, ear_gan_batch=64, ear_gan_lr=0.0015, ear_r1_gamma=10.0,
+        ear_eh_pre_steps=3000, ear_eh_tune_steps=6000, ear_el_steps=8000, ear_ea_steps=6000, ear_fusion_steps=6000,
+        ear_batch=64, ear_lr=0.0003, ear_lambda=40.0, ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=300,
+        ear_judge_steps=3000, ear_judge_width=32, ear_spec_window=512, ear_spec_stride=248,
+        ear_ref_scale=4, ear_baseline_steps=5000, ear_baseline_width=64, ear_handicap=0.25,
     ),
     "paper": dict(
         hr_size=128, scale=4, window=2, n_train_clips=20000, n_eval_clips=500, clip_frames=29, vocab_size=20,
@@ -170,6 +206,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         vividgan_test_scenes=600, vividgan_width=64, vividgan_touch_width=64, vividgan_hg_depth=3,
         vividgan_coarse_steps=20000, vividgan_touch_steps=5000, vividgan_joint_steps=100000, vividgan_lr=1e-4,
         vividgan_fine_lr=1e-3, vividgan_d_lr=1e-4, vividgan_grad_every=1000,
+        # ear: the released demo's networks (EarConfig.paper()), the schedules of sec. 4.2 (G: 31M images / 32)
+        ear_hr_size=128, ear_lr_size=8, ear_audio_seconds=4.0, ear_train_ids=1000, ear_open_ids=250,
+        ear_clips=100000, ear_frames_per_clip=8, ear_eval_clips=5000, ear_cls_clips=20000, ear_latent_dim=512,
+        ear_mapping_layers=8, ear_fmap_base=8192, ear_fmap_max=512, ear_eh_filters=64, ear_el_filters=128,
+        ear_ea_filters=64, ear_enc_max=1024, ear_hidden=6144, ear_gan_steps=970000, ear_gan_batch=32,
+        ear_gan_lr=0.0015, ear_r1_gamma=10.0, ear_eh_pre_steps=350000, ear_eh_tune_steps=365000, ear_el_steps=240000,
+        ear_ea_steps=200000, ear_fusion_steps=420000, ear_batch=128, ear_lr=0.0001, ear_lambda=40.0,
+        ear_lambda_f=1.0, ear_lambda_t=1.0, ear_anchor_patience=1000, ear_judge_steps=20000, ear_judge_width=64,
+        ear_spec_window=512, ear_spec_stride=248,
+        ear_ref_scale=4, ear_baseline_steps=100000, ear_baseline_width=64, ear_handicap=0.25,
     ),
 }
 
@@ -331,6 +377,18 @@ KNOB_BOUNDS: dict[str, str] = {
     "vividgan_width": ">= 1", "vividgan_touch_width": ">= 1", "vividgan_hg_depth": ">= 1",
     "vividgan_coarse_steps": ">= 1", "vividgan_touch_steps": ">= 0", "vividgan_joint_steps": ">= 0",
     "vividgan_lr": "> 0", "vividgan_fine_lr": "> 0", "vividgan_d_lr": "> 0", "vividgan_grad_every": ">= 0",
+    # ear
+    "ear_hr_size": ">= 16", "ear_lr_size": ">= 4", "ear_audio_seconds": "> 0", "ear_train_ids": ">= 1",
+    "ear_open_ids": ">= 1", "ear_clips": ">= 1", "ear_frames_per_clip": ">= 1", "ear_eval_clips": ">= 1",
+    "ear_cls_clips": ">= 1", "ear_latent_dim": ">= 1", "ear_mapping_layers": ">= 1", "ear_fmap_base": ">= 1",
+    "ear_fmap_max": ">= 1", "ear_eh_filters": ">= 1", "ear_el_filters": ">= 1", "ear_ea_filters": ">= 1",
+    "ear_enc_max": ">= 1", "ear_hidden": ">= 1", "ear_gan_steps": ">= 1", "ear_gan_batch": ">= 1",
+    "ear_gan_lr": "> 0", "ear_r1_gamma": ">= 0", "ear_eh_pre_steps": ">= 1", "ear_eh_tune_steps": ">= 1",
+    "ear_el_steps": ">= 1", "ear_ea_steps": ">= 1", "ear_fusion_steps": ">= 1", "ear_batch": ">= 1", "ear_lr": "> 0",
+    "ear_lambda": ">= 0", "ear_lambda_f": ">= 0", "ear_lambda_t": ">= 0", "ear_anchor_patience": ">= 1",
+    "ear_judge_steps": ">= 1", "ear_judge_width": ">= 1", "ear_handicap": "> 0",
+    "ear_spec_window": ">= 2", "ear_spec_stride": ">= 1", "ear_ref_scale": ">= 2", "ear_baseline_steps": ">= 1",
+    "ear_baseline_width": ">= 1",
 }
 
 

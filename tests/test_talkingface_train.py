@@ -57,6 +57,10 @@ def test_copy_row_and_scores(cfg):
     lrw = batch["dataset"] == 0
     assert torch.isnan(s["grid/psnr_all"][lrw]).all() and not torch.isnan(s["lrw/psnr_all"][lrw]).any()
     assert (s["lrw/mouth_l1_clean"][lrw] == 0).all() and (s["lrw/psnr_clean"][lrw] >= 99).all()
+    assert s["lrw/nlmd_all"][lrw].abs().max() < 1e-9 and s["lrw/nlmd_mouth_clean"][lrw].abs().max() < 1e-9
+    assert (s["lrw/nlmd_floor"][lrw] > 0).all() and torch.isnan(s["lrw/nlmd_floor"][~lrw]).all()
+    assert torch.isfinite(s["lrw/sync_confidence"][lrw]).all() and (s["lrw/sync_confidence"][lrw] >= 0).all()
+    assert torch.isnan(s["grid/sync_distance"][lrw]).all()
     noisy = batch["audio_lt10"] - batch["audio"]
     assert torch.allclose(snr_db(batch["audio"], noisy), batch["snr_lt10"].double(), atol=1e-2)
     view = TF.table_view({"copy": {"lrw/psnr_all": [1.0], "grid/psnr_all": [2.0]}}, "grid")
@@ -76,6 +80,7 @@ def test_snr_sweep_shapes_and_noise_effect(cfg):
     data = TF.clip_data(cfg, "test")
     copy = TF.snr_sweep({"generator": TF.CopyCondition()}, data, cfg, snrs=(-10.0, 30.0), types=("babble",))
     assert set(copy) == {-10.0, 30.0} and copy[-10.0] == copy[30.0]  # the floor ignores the audio
+    assert {"nlmd", "nlmd_mouth"} <= set(copy[30.0]) and "nlmd_floor" not in copy[30.0]
     driven = TF.snr_sweep({"generator": _AudioDriven()}, data, cfg, snrs=(-10.0, 30.0), types=("factory",))
     assert driven[-10.0]["mouth_psnr"] != driven[30.0]["mouth_psnr"]
 
@@ -112,6 +117,22 @@ def test_planted_control_is_detected(cfg, monkeypatch, tmp_path):
     assert recs["ours_beats_handicapped"]["effect"] == pytest.approx(10.0, abs=1e-3)
     assert recs["ours_beats_handicapped"]["detected"]
     assert len(rows["clean"]["mouth_psnr"]) == len(rows["low_snr"]["mouth_psnr"]) == 3
+    assert len(rows["blurred_mouth"]["mouth_psnr"]) == len(rows["ours_mouth"]["mouth_psnr"]) == 3
+    assert recs["blurred_mouth_is_worse"]["verdict"] != "not run"
+
+
+def test_blur_mouth_touches_only_the_mouth_box():
+    g = torch.Generator().manual_seed(0)
+    video = torch.rand(2, 3, 4, 3, 16, 16, generator=g)  # [B, conditions, T, 3, H, W]
+    box = torch.tensor([4.0, 8.0, 12.0, 13.0]).expand(2, 4, 4)
+    out = TF.blur_mouth(video, box, 1.5)
+    inside = torch.zeros(16, 16, dtype=torch.bool)
+    inside[8:13, 4:12] = True
+    assert torch.equal(out[..., ~inside], video[..., ~inside])
+    assert (out[..., inside] - video[..., inside]).abs().mean() > 0.05
+    assert out[..., inside].std() < video[..., inside].std()  # blurred: less contrast
+    with pytest.raises(ValueError, match="sigma"):
+        TF.blur_mouth(video, box, 0.0)
 
 
 def test_ablation_rows_follow_the_knob(cfg):

@@ -130,3 +130,16 @@ def test_build_is_deterministic_per_seed_and_name():
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert any(not torch.equal(sa[k], sd[k]) for k in sa)
     assert discriminator(c)(torch.rand(1, 3, 32, 32)).shape == (1, 1, 4, 4)
+
+
+def test_frontaliser_keeps_the_size_and_starts_at_identity():
+    from avfh_core.models.vividgan import Frontaliser
+
+    f = Frontaliser(width=4, blocks=1)
+    for s in (16, 64):
+        x = torch.rand(2, 3, s, s)
+        assert torch.allclose(f(x), x)
+    with pytest.raises(ValueError, match="Frontaliser expects faces"):
+        f(torch.rand(2, 1, 16, 16))
+    with pytest.raises(ValueError, match="Frontaliser: width"):
+        Frontaliser(width=0)

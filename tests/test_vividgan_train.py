@@ -55,7 +55,10 @@ def test_every_run_kind_trains_a_few_steps_and_logs_its_terms(cfg):
         if run.model == "tann":
             assert trained.models["generator"].config.width == V.tann_width(cfg) > cfg.vividgan_width
         touch_up = run.model == "vividgan" and dict(run.generator).get("prior", "estimated") == "estimated"
-        assert set(h["stage"]) == ({1.0} if run.model in ("coarse", "tann") else {1.0, 2.0, 3.0} if touch_up else {1.0, 3.0})
+        single = run.model in ("coarse", "tann", *V.CASCADES)
+        assert set(h["stage"]) == ({1.0} if single else {1.0, 2.0, 3.0} if touch_up else {1.0, 3.0})
+        if run.model in V.CASCADES:
+            continue  # the frontaliser has one term (tested in test_cascades_frontalise_before_or_after_bicubic)
         assert math.isfinite(h["c_mse"][0]) and "gshare/c_mse" in h  # step 0 logs every term's gradient share
     full = E.cached_run(V, runs["vividgan"], cfg, 0, disk_cache=False)[1].log.history
     for term in ("c_sym", "c_id", "c_adv", "t_mse", "f_mse", "f_id", "f_h", "f_adv"):
@@ -82,6 +85,9 @@ def test_positive_controls_are_detected(cfg):
     assert {"side/sym_on", "side/sym_off", "symmetric/sym_on", "ours", "handicapped", "loss_kept"} <= set(rows)
     assert rows["ours"]["psnr"][0] - rows["handicapped"]["psnr"][0] == pytest.approx(0.5, abs=0.1)
     assert rows["loss_kept"]["psnr"][0] > rows["loss_removed"]["psnr"][0] + 1.0
+    # the mirror projection never hurts a symmetric truth (a planted sign), per image and so on average
+    assert rows["symmetric/mirrored"]["psnr"][0] >= rows["symmetric/sym_off"]["psnr"][0]
+    assert math.isfinite(rows["side/mirrored"]["psnr"][0])
     # the symmetry knob's rows are measured, not planted: at a few steps L_sym can help even a side-lit truth
     assert all(math.isfinite(rows[r]["psnr"][0]) for r in ("side/sym_on", "side/sym_off", "symmetric/sym_off"))
 
@@ -96,7 +102,7 @@ def test_tables_yaml_claims_name_existing_rows_and_our_rows_exist(cfg):
     ids = {c.id for c in t.claims}
     controls = load_controls(t)
     control_rows = {"side/sym_on", "side/sym_off", "ours", "handicapped", "loss_kept", "loss_removed", "truth",
-                    "truth_shuffled"}
+                    "truth_shuffled", "symmetric/sym_off", "symmetric/mirrored", "side/mirrored"}
     for k in controls:
         assert set(k["claims"]) <= ids and {k["a"], k["b"]} <= control_rows, k["id"]
     # every testable claim is covered by a control; our table rows are rows of the tables they sit beside
@@ -116,6 +122,58 @@ def test_recognition_rows_with_a_pixel_embedding(cfg, monkeypatch):
     g_emb, g_ids = V.gallery(cfg, Pixels())
     assert g_emb.shape[0] == len(g_ids) == cfg.world_test_people
     rows = V.recognition(cfg, n_seeds=1)
-    assert set(rows) == {"lr", "vividgan_coarse", "tann", "vividgan", "truth", "truth_shuffled"}
+    assert set(rows) == {"lr", "bicubic_f_sr", "bicubic_sr_f", "vividgan_coarse", "tann", "vividgan", "truth",
+                         "truth_shuffled"}
     for r in rows.values():
         assert 0 <= r["rank1"][0] <= r["rank5"][0] <= 100
+
+
+def test_cascades_frontalise_before_or_after_bicubic(cfg):
+    lr, hr = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 64, 64)
+    x, y = V.cascade_io("f_bicubic", lr, hr)
+    assert x is lr and y.shape == (2, 3, 16, 16)
+    x, y = V.cascade_io("bicubic_f", lr, hr)
+    assert x.shape == (2, 3, 64, 64) and y is hr
+    with pytest.raises(ValueError, match="cascade_io: model must be one of"):
+        V.cascade_io("bicubic", lr, hr)
+    rows = V.table1(cfg)
+    for row, key in (("bicubic_f_sr", "frontaliser_lr"), ("bicubic_sr_f", "frontaliser_hr")):
+        untrained = V.init(rows[row], cfg, seed=0)
+        assert set(untrained) == {key}
+        batch = {"lr": lr, "hr": hr}
+        # an untrained frontaliser returns its input: both cascades start at the LR face upsampled
+        assert torch.allclose(V.predict(untrained, batch), V.predict({}, batch).clamp(0, 1), atol=1e-6)
+        scores, trained = E.cached_run(V, rows[row], cfg, 0, disk_cache=False)
+        assert trained.log.steps_done == cfg.vividgan_coarse_steps + cfg.vividgan_joint_steps
+        assert math.isfinite(scores["psnr"]) and not torch.equal(
+            trained.models[key].tail.weight, untrained[key].tail.weight)
+
+
+def test_balanced_weights_set_each_terms_step0_share(cfg):
+    g = V.step0_gradient_norms(cfg, n_batches=1)
+    assert set(V.BALANCED_SHARES) | {"c_mse", "f_mse"} <= set(g) and all(v > 0 for v in g.values())
+    w = V.balanced_weights(cfg, n_batches=1)
+    assert set(w) == set(V.PAPER_WEIGHTS) and w["c_mse"] == w["f_mse"] == 1.0
+    assert w["c_sym"] == V.PAPER_WEIGHTS["c_sym"]  # L_sym keeps the paper's weight (near-zero gradient at step 0)
+    for k, share in V.BALANCED_SHARES.items():
+        ref = "c_mse" if k.startswith("c_") else "f_mse"
+        assert w[k] * g[k] / g[ref] == pytest.approx(share, rel=0.06), k  # two significant digits
+    assert V.balanced_weights(cfg, n_batches=1) == w  # cached
+    assert V.table3(cfg)["l_balanced"].loss_weights() == V.balanced_weights(cfg)  # Tab. III's balanced row
+    with pytest.raises(ValueError, match="shares: each key"):
+        V.balanced_weights(cfg, dict(c_mse=0.5))
+
+
+def test_mirroring_cannot_raise_the_error_of_a_symmetric_truth(monkeypatch):
+    from avfh_core.metrics.image import psnr
+
+    torch.manual_seed(0)
+    h = torch.rand(3, 3, 16, 16)
+    h = (h + h.flip(-1)) / 2
+    pred = (h + 0.2 * torch.randn_like(h)).clamp(0, 1)
+    monkeypatch.setattr(V, "predict", lambda models, batch: pred)
+    m = V.mirrored({}, {"lr": pred, "hr": h})
+    assert torch.allclose(m, m.flip(-1)) and (psnr(m, h) >= psnr(pred, h) - 1e-6).all()
+    side = (0.1 + 0.8 * h + torch.linspace(-0.1, 0.1, 16)).clamp(0, 1)  # a ramp the prediction reproduces exactly
+    monkeypatch.setattr(V, "predict", lambda models, batch: side)
+    assert (psnr(V.mirrored({}, {}), side) < 40).all()  # the projection loses the ramp

@@ -398,13 +398,14 @@ class SynthWorld:
         plan, tracks, meta, mouth, blink = sc["plan"], sc["tracks"], sc["meta"], sc["mouth"], sc["blink"]
         idn = plan["idn"]
         alb, nrm = self._texture(idn)
+        chart = facemod.landmarks_chart(idn, mouth["jaw"], mouth["spread"], mouth["closed"], blink)
         video, lm = facemod.render(idn, alb, nrm, pose, sc["centre"], sc["scale"], mouth, blink, sc["bg"],
-                                   sc["light"], sc["cloth"])
+                                   sc["light"], sc["cloth"], chart=chart)
         frontal = frontal_lm = None
         if c.render_frontal:
             frontal, frontal_lm = facemod.render(idn, alb, nrm, torch.zeros(T, 3), self._frontal_centre(T),
                                                  H * 0.36 * c.face_scale, mouth, blink, sc["bg"],
-                                                 _canonical_light(), sc["cloth"])
+                                                 _canonical_light(), sc["cloth"], chart=chart)
             frontal = _quantize(frontal)
         attrs = {"gender": idn.gender, "age": idn.age, **idn.attributes()}
         extras = dict(word_index=plan["word_index"], f1=torch.from_numpy(tracks["f1"]).float(),

@@ -267,7 +267,12 @@ class TalkingFaceGenerator(nn.Module):
             noise = torch.randn(B, T, self.cfg.noise_dim, device=condition.device)
         elif tuple(noise.shape) != (B, T, self.cfg.noise_dim):
             raise ValueError(f"noise must be [{B}, {T}, {self.cfg.noise_dim}], got {tuple(noise.shape)}")
-        s = self.speech(audio)  # [B, T, Hs]
+        return self.decode(condition, self.speech(audio), noise)
+
+    def decode(self, condition: torch.Tensor, s: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The frames from the per-frame code s [B, T, speech_hidden] (the speech encoder's output here, the
+        landmark code in the two-stage baseline), the condition image and the noise [B, T, noise_dim]."""
+        B, T = s.shape[:2]
         ident, skips = self.image(condition)
         z = self.noise_lstm(noise)[0]
         x = self.fc(torch.cat([s, ident[:, None].expand(B, T, -1), z], -1))

@@ -214,6 +214,33 @@ class CoarseNet(nn.Module):
         return self.tail(x), thetas
 
 
+class Frontaliser(nn.Module):
+    """The frontaliser F of Tab. I's two-step cascades (the paper's F is DR-GAN [5]; ours is a small stand-in):
+    face [B, 3, s, s] -> frontal face at the same size s. A 3x3 convolution, an STN on the features (the global
+    alignment), `blocks` residual blocks, a 3x3 head; the output is the input plus the head's residual, and the
+    head starts at zero, so an untrained F returns its input. The same architecture runs at the LR size (before a
+    bicubic upsampling: F + Bicubic) or at the HR size (after one: Bicubic + F)."""
+
+    def __init__(self, width: int = 16, blocks: int = 2, use_stn: bool = True):
+        super().__init__()
+        if width < 1 or blocks < 0:
+            raise ValueError(f"Frontaliser: width must be >= 1 and blocks >= 0, got {width}, {blocks}")
+        self.head = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.LeakyReLU(0.2, inplace=True))
+        self.stn = SpatialTransformer(width) if use_stn else None
+        self.body = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
+        self.tail = nn.Conv2d(width, 3, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"Frontaliser expects faces [B, 3, H, W], got shape {tuple(x.shape)}")
+        f = self.head(x)
+        if self.stn is not None:
+            f = self.stn(f)[0]
+        return x + self.tail(self.body(f))
+
+
 class TouchUpNet(nn.Module):
     """Sec. III-B(a), Fig. 4(a): a U-Net (two stride-2 levels, skip concatenations) shared by the four components
     (a one-hot component code is concatenated to the RGB crop). forward(crop [B, 3, h, w], k) -> crop + residual
@@ -351,6 +378,6 @@ def parameter_counts(gen: VividGANGenerator) -> dict[str, int]:
     return out
 
 
-__all__ = ["COMPONENTS", "CROP_SIZES_128", "PAPER_PARAMETERS", "PRIORS", "TEMPLATE_128", "CoarseNet", "FTModule",
+__all__ = ["COMPONENTS", "CROP_SIZES_128", "PAPER_PARAMETERS", "PRIORS", "TEMPLATE_128", "CoarseNet", "FTModule", "Frontaliser",
            "FineNet", "TouchUpNet", "VividGANConfig", "VividGANGenerator", "corners", "crop_components",
            "crop_sizes", "discriminator", "parameter_counts", "stitch_components"]

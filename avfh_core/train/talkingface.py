@@ -66,18 +66,19 @@ from avfh_core.models.talkingface import (
     TalkingFaceConfig,
     TalkingFaceGenerator,
 )
+from avfh_core.models.talkingface_baseline import TwoStageBaseline, mouth_displacement
 from avfh_core.nn.init import build, module_generator, seeded
 from avfh_core.train.evaluate import evaluate
 from avfh_core.train.experiment import Trained
 from avfh_core.train.loop import gradient_shares, rank, train_loop
 
 PAPER = "talkingface"
-MODELS = ("proposed", "copy")
+MODELS = ("proposed", "baseline", "copy")
 WORLD = dict(pose_preset="frontal", rotation_motion=0.0, translation_motion=0.0)  # aligned near-frontal crops
 DATASETS = {"lrw": dict(utterance="word"), "grid": dict(utterance="sentence")}
 CONDITIONS = ("clean", "lt10", "ge10")  # clean speech; SNR bands of Fig. 5: -10..9 dB and 10..30 dB
 BANDS = {"lt10": tuple(range(-10, 10)), "ge10": tuple(range(10, 31))}
-METRICS = ("psnr", "ssim", "mouth_psnr", "mouth_l1")
+METRICS = ("psnr", "ssim", "nlmd", "nlmd_mouth", "mouth_psnr", "mouth_l1")
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,13 @@ class TalkingFaceRun:
 PROPOSED = TalkingFaceRun()
 PROPOSED_NR = TalkingFaceRun(noise_resilient=True)
 COPY = TalkingFaceRun(model="copy")
+BASELINE = TalkingFaceRun(model="baseline", frame_d=False, pair_d=False)
 
 
 def fig5(cfg) -> dict[str, TalkingFaceRun]:
-    """Fig. 5's systems (the two-stage baseline [8] is not built yet) and the copy-the-condition-frame floor."""
-    return {"proposed": PROPOSED, "proposed_nr": PROPOSED_NR, "copy": COPY}
+    """Fig. 5's systems (the two-stage baseline [8] reduced: `models.talkingface_baseline`) and the
+    copy-the-condition-frame floor."""
+    return {"baseline": BASELINE, "proposed": PROPOSED, "proposed_nr": PROPOSED_NR, "copy": COPY}
 
 
 def ablations(cfg) -> dict[str, TalkingFaceRun]:
@@ -156,7 +159,7 @@ def mouth_box(landmarks: torch.Tensor, margin: float = 0.3) -> torch.Tensor:
 class ClipSet(torch.utils.data.Dataset):
     """Clips of a synthetic world as training / evaluation items (dicts of tensors):
     video [T, 3, H, W], condition [3, H, W] (the first frame), audio [320 T] (8 kHz), mask [T, H, W] (the mouth
-    Gaussian + 0.01), box [T, 4] (mouth box), and with `noisy` the per-band noisy speech audio_lt10 / audio_ge10,
+    Gaussian + 0.01), box [T, 4] (mouth box), landmarks [T, 68, 2] (rendered, for the landmark estimator), and with `noisy` the per-band noisy speech audio_lt10 / audio_ge10,
     their SNRs and the test noise type (`noise_bank.TEST_TYPES`, item i gets type i % 5; SNRs drawn per item from a
     fixed stream)."""
 
@@ -174,7 +177,7 @@ class ClipSet(torch.utils.data.Dataset):
             lm = s.landmarks.float()
             item = dict(video=s.video.float(), condition=s.video[0].float(), audio=audio,
                         mask=gaussian_mouth_mask(lm, (H, W), sigma=face_sigma(lm, sigma_fraction)),
-                        box=mouth_box(lm))
+                        box=mouth_box(lm), landmarks=lm)
             if noisy:
                 kind = i % len(nb.TEST_TYPES)
                 noise = nb.noise(nb.TEST_TYPES[kind], len(audio), seed=1000 + i)[None]
@@ -237,6 +240,8 @@ def init(run: TalkingFaceRun, cfg, *, seed: int) -> dict[str, nn.Module]:
     if run.model == "copy":
         return {"generator": CopyCondition()}
     gcfg = run.generator_config(cfg)
+    if run.model == "baseline":
+        return {"generator": build(seed, "baseline", lambda: TwoStageBaseline(gcfg))}
     models: dict[str, nn.Module] = {"generator": build(seed, "generator", lambda: TalkingFaceGenerator(gcfg))}
     if run.frame_d:
         models["frame_d"] = build(seed, "frame_d", lambda: FrameDiscriminator(gcfg))
@@ -283,9 +288,16 @@ def video_scores(pred: torch.Tensor, video: torch.Tensor, mask: torch.Tensor, bo
 
 def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[str, torch.Tensor]:
     """{"<dataset>/<metric>_<condition>": [B]} for datasets lrw / grid (NaN for the other dataset's items),
-    conditions clean / lt10 / ge10 and "all" (-10 ... 30 dB: the two bands weighted by their 20 and 21 levels)."""
+    conditions clean / lt10 / ge10 and "all" (-10 ... 30 dB: the two bands weighted by their 20 and 21 levels);
+    plus "<dataset>/nlmd_floor" and, on clean speech, "<dataset>/sync_confidence" and "<dataset>/sync_distance"
+    from the in-project sync network (`train.talkingface_sync`)."""
     out: dict[str, torch.Tensor] = {}
     per = {c: video_scores(pred[:, k], batch["video"], batch["mask"], batch["box"]) for k, c in enumerate(CONDITIONS)}
+    for k, c in enumerate(CONDITIONS):
+        per[c].update(_nlmd(pred[:, k], batch, cfg))
+    from avfh_core.train import talkingface_sync as ts  # (it imports this module)
+
+    sync = ts.scores(pred[:, 0], batch, cfg)  # clean speech
     wl, wg = len(BANDS["lt10"]) / 41, len(BANDS["ge10"]) / 41
     for d, name in enumerate(DATASETS):
         mine = batch["dataset"] == d
@@ -294,15 +306,29 @@ def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[st
             vals["all"] = wl * vals["lt10"] + wg * vals["ge10"]
             for c, v in vals.items():
                 out[f"{name}/{metric}_{c}"] = torch.where(mine, v.double(), torch.full_like(v.double(), float("nan")))
+        extra = {"nlmd_floor": per["clean"]["nlmd_floor"], "sync_confidence": sync["sync_confidence"],
+                 "sync_distance": sync["sync_distance"]}
+        for metric, v in extra.items():
+            out[f"{name}/{metric}"] = torch.where(mine, v.double(), torch.full_like(v.double(), float("nan")))
     return out
+
+
+def _nlmd(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[str, torch.Tensor]:
+    """NLMD, mouth-only NLMD and the estimator's floor per clip [B] through the in-project landmark estimator
+    (`train.talkingface_landmarker`, trained once per world and cached)."""
+    from avfh_core.train import talkingface_landmarker as tl  # (it imports this module)
+
+    est, tmpl = tl.scorer(cfg)
+    est.to(pred.device)
+    return tl.nlmd_scores(est, pred, batch["video"], tmpl, batch.get("landmarks"))
 
 
 @torch.no_grad()
 def snr_sweep(models: Mapping[str, nn.Module], data: ClipSet, cfg, snrs=nb.TEST_SNRS_DB,
               types=nb.TEST_TYPES) -> dict[float, dict[str, float]]:
-    """Fig. 5's x axis: {snr_db: {metric: mean}} over every clip of `data` mixed with each of `types` at each SNR
-    (clip i with noise segment seed 1000 + i, as the eval set), frames 1.. as `score`. Costs len(snrs) x
-    len(types) generations of every clip."""
+    """Fig. 5's x axis: {snr_db: {metric: mean}} (the metrics of `video_scores`, NLMD and mouth-only NLMD) over
+    every clip of `data` mixed with each of `types` at each SNR (clip i with noise segment seed 1000 + i, as the
+    eval set), frames 1.. as `score`. Costs len(snrs) x len(types) generations of every clip."""
     for m in models.values():
         m.eval()
     b = collate(data.items, cfg.device)
@@ -315,7 +341,9 @@ def snr_sweep(models: Mapping[str, nn.Module], data: ClipSet, cfg, snrs=nb.TEST_
         acc: dict[str, list[torch.Tensor]] = {}
         for k in types:
             noisy = torch.where(ok[:, None], nb.mix_at_snr(clean + (~ok)[:, None] * 1e-6, noises[k], float(snr)), clean)
-            v = video_scores(generate(models, b["condition"], noisy), b["video"], b["mask"], b["box"])
+            p = generate(models, b["condition"], noisy)
+            v = video_scores(p, b["video"], b["mask"], b["box"]) | _nlmd(p, b, cfg)
+            v.pop("nlmd_floor", None)
             for name, val in v.items():
                 acc.setdefault(name, []).append(val.double().cpu())
         out[float(snr)] = {name: float(torch.cat(vals).mean()) for name, vals in acc.items()}
@@ -405,7 +433,28 @@ def train(run: TalkingFaceRun, cfg, *, seed: int, progress: bool = False, checkp
 
     win = int(cfg.talkingface_train_frames)
 
+    def baseline_step(batch, step):
+        """Both stages of the two-stage baseline in one step: (b) renders the TRUE mouth displacements (teacher
+        forcing, masked L1), (a) regresses them from the speech (L1, weight 1: both losses are O(0.01-0.1))."""
+        video, audio, mask = batch["video"], batch["audio"], batch["mask"]
+        target = mouth_displacement(batch["landmarks"])
+        if win < video.shape[1]:
+            s0 = int(torch.randint(video.shape[1] - win + 1, (1,)))
+            video, mask, target = video[:, s0:s0 + win], mask[:, s0:s0 + win], target[:, s0:s0 + win]
+            audio = audio[:, s0 * 320:(s0 + win) * 320]
+        mask = mask if run.mask else torch.ones_like(mask)
+        z = torch.randn(*video.shape[:2], gen.cfg.noise_dim, device=video.device)
+        terms = {"l1": masked_l1(gen.render(batch["condition"], target, z), video, mask),
+                 "landmarks": (gen.landmarks(audio) - target).abs().mean()}
+        terms["total"] = terms["l1"] + terms["landmarks"]
+        opt["generator"].zero_grad(set_to_none=True)
+        terms["total"].backward()
+        opt["generator"].step()
+        return {"phase": 1.0, **{k: v.item() for k, v in terms.items()}}
+
     def step_fn(batch, step):
+        if run.model == "baseline":
+            return baseline_step(batch, step)
         cond, video, audio, mask0 = batch["condition"], batch["video"], batch["audio"], batch["mask"]
         if win < video.shape[1]:  # a random window of the clips (the condition image stays the clip's first frame)
             s0 = int(torch.randint(video.shape[1] - win + 1, (1,)))
@@ -473,6 +522,26 @@ def train(run: TalkingFaceRun, cfg, *, seed: int, progress: bool = False, checkp
 # Positive controls of the claims audit (the `controls:` section of reproduce/tables/talkingface.yaml)
 
 
+MOUTH_BLUR_SIGMA = 1.5  # px: the planted mouth blur of the ablation family's positive control
+
+
+def blur_mouth(video: torch.Tensor, box: torch.Tensor, sigma: float) -> torch.Tensor:
+    """video [B, ..., T, 3, H, W] with the mouth box [B, T, 4] of every frame replaced by a Gaussian blur (sigma px,
+    7x7 separable, replicate padding) of the frame itself; the rest untouched."""
+    if not sigma > 0:
+        raise ValueError(f"blur_mouth: sigma must be > 0, got {sigma}")
+    H, W = video.shape[-2:]
+    r = torch.arange(-3, 4, dtype=video.dtype, device=video.device)
+    k = torch.exp(-r**2 / (2 * sigma**2))
+    k = k / k.sum()
+    flat = video.reshape(-1, 1, H, W)
+    b = F.conv2d(F.pad(flat, (3, 3, 0, 0), mode="replicate"), k.view(1, 1, 1, 7))
+    b = F.conv2d(F.pad(b, (0, 0, 3, 3), mode="replicate"), k.view(1, 1, 7, 1)).reshape(video.shape)
+    m = box_mask((H, W), box, device=video.device).to(video.dtype)  # [B, T, H, W]
+    m = m.reshape(m.shape[0], *([1] * (video.ndim - 5)), m.shape[1], 1, H, W)
+    return m * b + (1 - m) * video
+
+
 def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
                       fig5_table: Mapping[str, Mapping[str, list[float]]] | None = None
                       ) -> dict[str, dict[str, list[float]]]:
@@ -482,6 +551,10 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
       the trained Proposed of the next seed (cyclically) with its error amplified, y + k (g - y), k =
       10^(handicap_db / 20): a planted PSNR drop of exactly `handicap_db` (before clipping) on top of the
       seed-to-seed spread. Metric: LRW psnr_all.
+    - "ours_mouth" vs "blurred_mouth" (family: ablations, C10-C12): the trained Proposed of seed s against the
+      trained Proposed of the next seed whose mouth box is replaced by its own Gaussian blur (sigma
+      MOUTH_BLUR_SIGMA px), a known loss of mouth detail of the kind "the mask improves the mouth" is about.
+      Metric: LRW mouth_psnr_all; sign only (the dB size of a blur depends on the images).
     - "clean" vs "low_snr" (family: noise resilience, C7 and C9): the Proposed model's mouth PSNR on clean speech
       against the < 10 dB band (from `fig5_table`, the fig5 run_rows output, or the cached runs). Noise must be
       seen to hurt before a noise-resilience claim can be refuted: a model that ignores its audio passes noise
@@ -501,12 +574,20 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
         y = batch["video"][:, None]
         return (y + k * (predict(models, batch) - y)).clamp(0, 1)
 
+    def blurred_mouth(models, batch):
+        return blur_mouth(predict(models, batch), batch["box"], MOUTH_BLUR_SIGMA)
+
     runs = [cached_run(me, PROPOSED, cfg, s) for s in ss]
     out: dict[str, dict[str, list[float]]] = {"ours": {"psnr_all": []}, "handicapped": {"psnr_all": []}}
     for i in range(len(ss)):
         out["ours"]["psnr_all"].append(runs[i][0]["lrw/psnr_all"])
         out["handicapped"]["psnr_all"].append(
             evaluate(handicapped, score, runs[(i + 1) % len(ss)][1].models, data, idx, cfg)["lrw/psnr_all"])
+    out["ours_mouth"], out["blurred_mouth"] = {"mouth_psnr": []}, {"mouth_psnr": []}
+    for i in range(len(ss)):
+        out["ours_mouth"]["mouth_psnr"].append(runs[i][0]["lrw/mouth_psnr_all"])
+        out["blurred_mouth"]["mouth_psnr"].append(
+            evaluate(blurred_mouth, score, runs[(i + 1) % len(ss)][1].models, data, idx, cfg)["lrw/mouth_psnr_all"])
     t = fig5_table if fig5_table is not None else run_rows(me, {"proposed": PROPOSED}, cfg, n_seeds, progress=False)
     out["clean"] = {"mouth_psnr": list(t["proposed"]["lrw/mouth_psnr_clean"])}
     out["low_snr"] = {"mouth_psnr": list(t["proposed"]["lrw/mouth_psnr_lt10"])}

@@ -41,13 +41,19 @@ import torch.nn.functional as F
 
 from avfh_core.data import synth
 from avfh_core.data.batching import spread_indices, step_batches
-from avfh_core.data.degrade import bicubic_up
+from avfh_core.data.degrade import bicubic_down, bicubic_up
 from avfh_core.data.frontal_pairs import FrontalPairs, grid_yaws
 from avfh_core.data.landmarks import landmark_heatmaps
 from avfh_core.losses.adversarial import vanilla_d_loss, vanilla_g_loss
 from avfh_core.losses.face_structure import heatmap_loss, identity_loss, symmetry_loss
 from avfh_core.metrics.image import box_mask, psnr, ssim
-from avfh_core.models.vividgan import VividGANConfig, VividGANGenerator, crop_components, discriminator
+from avfh_core.models.vividgan import (
+    Frontaliser,
+    VividGANConfig,
+    VividGANGenerator,
+    crop_components,
+    discriminator,
+)
 from avfh_core.nn.init import build, seeded
 from avfh_core.train.experiment import Trained
 from avfh_core.train.loop import TrainLog, gradient_shares, train_loop
@@ -55,7 +61,8 @@ from avfh_core.train.loop import TrainLog, gradient_shares, train_loop
 PAPER = "vividgan"
 PAPER_WEIGHTS: dict[str, float] = dict(c_mse=1.0, c_sym=1.0, c_id=0.01, c_adv=0.01, t_mse=1.0, f_mse=1.0,
                                        f_id=0.01, f_h=0.01, f_adv=0.01)
-MODELS = ("vividgan", "coarse", "tann", "bicubic")
+MODELS = ("vividgan", "coarse", "tann", "bicubic", "f_bicubic", "bicubic_f")
+CASCADES = {"f_bicubic": "frontaliser_lr", "bicubic_f": "frontaliser_hr"}  # model -> the key of its frontaliser
 TANN_PARAMETER_RATIO = 196_231 / 242_089  # Tab. IV: TANN's parameters over VividGAN's
 WORLD_KEYS = ("side_light", "symmetric_truth")
 
@@ -63,7 +70,8 @@ WORLD_KEYS = ("side_light", "symmetric_truth")
 @dataclass(frozen=True)
 class VividGANRun:
     """One table row: model ("vividgan", "coarse" = VividGAN-dagger trained alone, "tann" = the single-stage joint
-    stand-in of TANN (`tann_width`), "bicubic" = the LR face upsampled), generator (VividGANConfig overrides), weights (overrides of PAPER_WEIGHTS), world (pair knobs of
+    stand-in of TANN (`tann_width`), "bicubic" = the LR face upsampled, "f_bicubic" / "bicubic_f" = Tab. I's
+    two-step cascades F + Bicubic / Bicubic + F with our frontaliser F, `train_cascade`), generator (VividGANConfig overrides), weights (overrides of PAPER_WEIGHTS), world (pair knobs of
     data.frontal_pairs: side_light, symmetric_truth). Build it with `make` so equal runs cache equal."""
 
     model: str = "vividgan"
@@ -90,6 +98,8 @@ class VividGANRun:
 
     def loss_weights(self) -> dict[str, float]:
         w = {**PAPER_WEIGHTS, **({"c_sym": 0.0} if self.model == "tann" else {}), **dict(self.weights)}
+        if self.model in CASCADES:
+            return {k: (v if k == "c_mse" else 0.0) for k, v in w.items()}
         if self.model in ("coarse", "tann") or dict(self.generator).get("use_fine") is False:
             w.update(t_mse=0.0, f_mse=0.0, f_id=0.0, f_h=0.0, f_adv=0.0)
         return w
@@ -141,14 +151,18 @@ FIG8_ROWS: dict[str, dict] = {"v_tn": dict(prior="none"), "vividgan": {}, "v_gt"
 
 
 def table1(cfg) -> dict[str, VividGANRun]:
-    """Tab. I rows we build: the LR face upsampled (do nothing), VividGAN-dagger trained alone, the TANN stand-in,
-    VividGAN."""
-    return {"bicubic": VividGANRun.make("bicubic"), "vividgan_coarse": VividGANRun.make("coarse"),
+    """Tab. I rows we build: the LR face upsampled (do nothing), the two Bicubic cascades with our frontaliser
+    (F + Bicubic, Bicubic + F), VividGAN-dagger trained alone, the TANN stand-in, VividGAN."""
+    return {"bicubic": VividGANRun.make("bicubic"), "bicubic_f_sr": VividGANRun.make("f_bicubic"),
+            "bicubic_sr_f": VividGANRun.make("bicubic_f"), "vividgan_coarse": VividGANRun.make("coarse"),
             "tann": VividGANRun.make("tann"), "vividgan": VividGANRun.make()}
 
 
 def table3(cfg) -> dict[str, VividGANRun]:
-    return {k: VividGANRun.make(weights=w) for k, w in TABLE3_ROWS.items()}
+    """Tab. III's rows, then ours: "l_balanced", the full objective with `balanced_weights`."""
+    rows = {k: VividGANRun.make(weights=w) for k, w in TABLE3_ROWS.items()}
+    rows["l_balanced"] = VividGANRun.make(weights=balanced_weights(cfg))
+    return rows
 
 
 def fig8(cfg) -> dict[str, VividGANRun]:
@@ -231,6 +245,67 @@ class Objective:
         return t
 
 
+# Each low-weight term's share of the generator's gradient at step 0, relative to its level's L_mse (c_* to c_mse,
+# f_* to f_mse): fixed a priori (before any test score), a tenth each. These are the terms the paper weights 0.01
+# ("lower weights on L_id, L_h and L_adv"); L_sym keeps the paper's 1 (the weight of L_mse): the untrained coarse
+# output is nearly symmetric, so L_sym's step-0 gradient is near zero and a step-0 share would give it a weight of
+# tens (41 measured at the smoke preset) that bites only once the output becomes asymmetric.
+BALANCED_SHARES: dict[str, float] = dict(c_id=0.1, c_adv=0.1, f_id=0.1, f_h=0.1, f_adv=0.1)
+_BALANCED: dict[tuple, dict[str, float]] = {}
+
+
+def step0_gradient_norms(cfg, *, seed: int = 0, n_batches: int = 4) -> dict[str, float]:
+    """{term: mean ||d L_term / d generator params||} of the untrained VividGAN (seed `seed`, template set as in
+    training) on the first `n_batches` training batches, every term at weight 1: the coarse terms on the coarse
+    network's output, the touch-up and fine terms on the full forward pass (which starts at the coarse face)."""
+    if n_batches < 1:
+        raise ValueError(f"n_batches must be >= 1, got {n_batches}")
+    run = VividGANRun.make()
+    models = {k: m.to(cfg.device) for k, m in init(run, cfg, seed=seed).items()}
+    gen, data = models["generator"], pairs(cfg, "train")
+    with torch.no_grad():
+        gen.template.copy_(data.mean_centres())
+    ones = {k: 1.0 for k in PAPER_WEIGHTS}
+    objective = Objective(ones, _phi(cfg, ones))
+    params = [p for p in gen.parameters() if p.requires_grad]
+    batches = step_batches(data, cfg.batch_size, seed, cfg.device)
+    sums: dict[str, float] = {}
+    for b in range(n_batches):
+        batch = batches(b)
+        h = batch["hr"]
+        res = gen(batch["lr"], truth=h)
+        terms = objective.coarse_terms(res["coarse"], h, models.get("coarse_d"))
+        terms.update(objective.fine_terms(res, h, batch["landmarks"], models.get("fine_d")))
+        for k, v in gradient_shares(terms, ones, params).items():
+            if k.startswith("gnorm/"):
+                sums[k[6:]] = sums.get(k[6:], 0.0) + v / n_batches
+    return sums
+
+
+def balanced_weights(cfg, shares: Mapping[str, float] | None = None, *, n_batches: int = 4) -> dict[str, float]:
+    """The "balanced" setting (as VFH-GAN's `train.vfhgan.balanced_weights`): the paper's weights with each
+    auxiliary term's weight w_k = shares[k] * g(level's mse) / g(k), g = `step0_gradient_norms` (seed 0), so that
+    at step 0 its weighted gradient norm is shares[k] times its level's L_mse's (default `BALANCED_SHARES`).
+    Rounded to two significant digits; cached in-process per configuration."""
+    shares = dict(BALANCED_SHARES if shares is None else shares)
+    bad = [k for k, v in shares.items() if k not in BALANCED_SHARES or not v > 0]
+    if bad:
+        raise ValueError(f"shares: each key must be one of {sorted(BALANCED_SHARES)} with a value > 0, got {shares}")
+    key = (tuple(sorted((k, str(v)) for k, v in cfg.values.items())), str(cfg.device), tuple(sorted(shares.items())),
+           n_batches)
+    if key not in _BALANCED:
+        g = step0_gradient_norms(cfg, n_batches=n_batches)
+        out = dict(PAPER_WEIGHTS)
+        for k, share in shares.items():
+            ref = "c_mse" if k.startswith("c_") else "f_mse"
+            if not g.get(k, 0.0) > 0:
+                raise ValueError(f"balanced_weights: the {k} term has no gradient at step 0 (norm {g.get(k)}); "
+                                 "cannot set its weight by its share")
+            out[k] = float(f"{share * g[ref] / g[k]:.2g}")
+        _BALANCED[key] = out
+    return dict(_BALANCED[key])
+
+
 def total(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
     if not terms:
         raise ValueError(f"every loss term is off (weights {dict(weights)}); nothing to train")
@@ -243,9 +318,13 @@ def total(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> to
 
 def init(run: VividGANRun, cfg, *, seed: int) -> dict[str, nn.Module]:
     """The run's untrained networks, each from its own random stream: the generator, Coarse-D when p1 > 0, Fine-D
-    when p2 > 0 (and the model has a fine level). "bicubic" has none."""
+    when p2 > 0 (and the model has a fine level). "bicubic" has none; a cascade has its frontaliser alone
+    (cfg.vividgan_width features, `CASCADE_BLOCKS` residual blocks)."""
     if run.model == "bicubic":
         return {}
+    if run.model in CASCADES:
+        key = CASCADES[run.model]
+        return {key: build(seed, key, lambda: Frontaliser(cfg.vividgan_width, CASCADE_BLOCKS))}
     c = run.generator_config(cfg)
     w = run.loss_weights()
     models: dict[str, nn.Module] = {"generator": build(seed, "generator", lambda: VividGANGenerator(c))}
@@ -275,14 +354,61 @@ def _d_step(d: nn.Module, opt, real: torch.Tensor, fake: torch.Tensor) -> float:
     return loss.item()
 
 
+CASCADE_BLOCKS = 2  # residual blocks of the cascades' frontaliser F
+
+
+def cascade_io(model: str, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input, target) of a cascade's frontaliser: F + Bicubic frontalises at the LR size (posed LR -> the
+    frontal truth bicubic-downsampled); Bicubic + F frontalises the upsampled posed face at the HR size."""
+    scale = hr.shape[-1] // lr.shape[-1]
+    if model == "f_bicubic":
+        return lr, bicubic_down(hr, scale)
+    if model == "bicubic_f":
+        return bicubic_up(lr, scale), hr
+    raise ValueError(f"cascade_io: model must be one of {sorted(CASCADES)}, got {model!r}")
+
+
+def train_cascade(run: VividGANRun, models: dict[str, nn.Module], cfg, data: FrontalPairs, *, seed: int,
+                  progress: bool = False, checkpoint_path=None) -> Trained:
+    """Tab. I's two-step cascades: the frontaliser F alone, trained with L_mse (the paper's F, DR-GAN, also has
+    identity and adversarial terms; ours is a pixel-loss stand-in) for the steps of VividGAN-dagger (stages (i) +
+    (iii)) at cfg.vividgan_lr; the SR step is bicubic and has nothing to train. The paper trains F and the SR
+    method separately, as here."""
+    key = CASCADES[run.model]
+    net = models[key]
+    opt = {key: torch.optim.Adam(net.parameters(), lr=cfg.vividgan_lr, betas=(0.9, 0.99))}
+    batches = step_batches(data, cfg.batch_size, seed, cfg.device)
+
+    def step(batch, s):
+        x, y = cascade_io(run.model, batch["lr"], batch["hr"])
+        loss = F.mse_loss(net(x), y)
+        opt[key].zero_grad(set_to_none=True)
+        loss.backward()
+        opt[key].step()
+        return {"c_mse": loss.item()}
+
+    with seeded(seed, "train/cascade"):
+        lg = train_loop(step, models, opt, batches, cfg.vividgan_coarse_steps + cfg.vividgan_joint_steps, cfg=cfg,
+                        checkpoint_path=checkpoint_path, checkpoint_every=cfg.checkpoint_every if checkpoint_path else 0,
+                        progress=progress, desc=f"vividgan {run.model} seed {seed}")
+    log = TrainLog()
+    for k in range(len(lg.history.get("c_mse", []))):
+        log.record({"stage": 1, "c_mse": lg.history["c_mse"][k]})
+    log.steps_done, log.seconds = lg.steps_done, lg.seconds
+    return Trained({k: m.eval() for k, m in models.items()}, log)
+
+
 def train(run: VividGANRun, cfg, *, seed: int, progress: bool = False, checkpoint_path=None,
           data: FrontalPairs | None = None) -> Trained:
     """The three stages of sec. III-E through `train_loop` (one checkpoint file per stage when checkpoint_path is
-    given); returns the networks in eval mode and one log with a "stage" column (1, 2, 3)."""
+    given); returns the networks in eval mode and one log with a "stage" column (1, 2, 3). A cascade trains its
+    frontaliser alone (`train_cascade`)."""
     models = init(run, cfg, seed=seed)
     if run.model == "bicubic":
         return Trained({}, TrainLog())
     data = data if data is not None else pairs(cfg, "train", dict(run.world))
+    if run.model in CASCADES:
+        return train_cascade(run, models, cfg, data, seed=seed, progress=progress, checkpoint_path=checkpoint_path)
     gen = models["generator"]
     with torch.no_grad():
         gen.template.copy_(data.mean_centres())  # the stitching template: the mean frontal component centres
@@ -382,10 +508,16 @@ def eval_set(run: VividGANRun, cfg) -> tuple[FrontalPairs, list[int]]:
 
 
 def predict(models: Mapping[str, nn.Module], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """The fine frontal face (the coarse one for VividGAN-dagger; the LR face upsampled for "bicubic")."""
+    """The fine frontal face (the coarse one for VividGAN-dagger; the LR face upsampled for "bicubic"; for a
+    cascade, its frontaliser before or after the bicubic upsampling)."""
+    lr, hr = batch["lr"], batch["hr"]
+    scale = hr.shape[-1] // lr.shape[-1]
+    if "frontaliser_lr" in models:
+        return bicubic_up(models["frontaliser_lr"](lr), scale).clamp(0, 1)
+    if "frontaliser_hr" in models:
+        return models["frontaliser_hr"](bicubic_up(lr, scale)).clamp(0, 1)
     if "generator" not in models:
-        lr, hr = batch["lr"], batch["hr"]
-        return bicubic_up(lr, hr.shape[-1] // lr.shape[-1])
+        return bicubic_up(lr, scale)
     out = models["generator"](batch["lr"], truth=batch["hr"])
     return out.get("fine", out["coarse"]).clamp(0, 1)
 
@@ -418,15 +550,26 @@ def symmetry_rows(cfg) -> dict[str, VividGANRun]:
     return out
 
 
+def mirrored(models: Mapping[str, nn.Module], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """`predict` projected onto mirror-symmetric images: (p + flip(p)) / 2 (the flip is left-right)."""
+    p = predict(models, batch)
+    return (p + p.flip(-1)) / 2
+
+
 def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
                       progress: bool = False) -> dict[str, dict[str, list[float]]]:
     """Planted effects, one per claim family, scored like the table rows: {row: {metric: [one value per seed]}}.
 
     - the symmetry knob (issue 15: L_sym must help where the truth is symmetric and not where lighting breaks the
       symmetry): "<world>/sym_on" vs "<world>/sym_off" for a symmetric and a side-lit truth (`symmetry_rows`). Its
-      sign at convergence is known (L_sym biases the optimum away from an asymmetric truth), but not after a few
-      steps: measured at a smoke size (coarse net, 25 steps) L_sym still helped the side-lit truth, so it is a
-      measured knob, not a planted effect, and the yaml's control on it may come out undetected.
+      sign after a few steps is not known (measured at a smoke size, L_sym still helped the side-lit truth), so
+      these rows are a measured knob, logged, and no control.
+    - the symmetry prior, planted (`mirrored`): "<world>/mirrored" is the "<world>/sym_off" network's output
+      projected onto mirror-symmetric images, (p + flip(p)) / 2, the limit an unbounded L_sym weight enforces. With
+      h = h_s + h_a and p = p_s + p_a (symmetric and antisymmetric parts, orthogonal; flipping commutes with the
+      per-pixel Y transform) the squared error goes from |h_s - p_s|^2 + |h_a - p_a|^2 to |h_s - p_s|^2 + |h_a|^2:
+      for a symmetric truth (h_a = 0) the projection never hurts, per image (a planted sign); for the side-lit
+      truth it hurts as soon as the network reproduces part of the lighting (|h_a - p_a| < |h_a|).
     - the method beats a baseline ("ours" vs "handicapped"): Tab. I's VividGAN of seed s against the VividGAN of
       the next seed (cyclically) with its error amplified, hr + k (pred - hr), k = 10^(handicap_db / 20).
     - removing the only term matters ("loss_kept" vs "loss_removed"): the coarse network trained on L_mse alone
@@ -443,6 +586,12 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
     for row, run in symmetry_rows(cfg).items():
         for s in ss:
             per.setdefault(row, []).append(cached_run(me, run, cfg, s, progress=progress)[0])
+    for world in ("symmetric", "side"):
+        run = symmetry_rows(cfg)[f"{world}/sym_off"]
+        wdata, widx = eval_set(run, cfg)
+        for s in ss:
+            models = cached_run(me, run, cfg, s, progress=progress)[1].models
+            per.setdefault(f"{world}/mirrored", []).append(evaluate(mirrored, score, models, wdata, widx, cfg))
     k = 10 ** (handicap_db / 20)
 
     def handicapped(models, batch):
@@ -466,16 +615,75 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
 # ----------------------------------------------------------------------------------------------------------------
 # Identification (Tab. VI): rank-1 / rank-5 against a gallery of one frontal image per held-out person
 
-RECOGNITION_SEED = 1  # the recognition embedding's seed and width differ from Phi's (L_id): another network
+RECOGNITION_SEED = 1
+RECOGNITION_CACHE = "vividgan_recognition"
+
+
+def recognition_data(cfg) -> dict[str, torch.Tensor]:
+    """The recognition net's training images: 2 frames of each of cfg.n_train_clips clips of the train people and of
+    cfg.n_train_clips // 2 clips of the held-out people, all from the pair world's scenes *after* the first
+    cfg.vividgan_test_scenes test scenes (those make the test pairs: no probe's scene is seen in training).
+    {"x": [N, 3, H, W], "identity": [N] indexing train then test people}."""
+    from avfh_core.train.pretrain import frames_and_labels
+
+    w = pair_world(cfg)
+    people = [p.id for p in w.identities("train")] + [p.id for p in w.identities("test")]
+    index = {p: k for k, p in enumerate(people)}
+    n = int(cfg.n_train_clips)
+    a = frames_and_labels(w, "train", range(n), frames_per_clip=2, identity_index=index)
+    start = int(cfg.vividgan_test_scenes)
+    b = frames_and_labels(w, "test", range(start, start + max(2, n // 2)), frames_per_clip=2, identity_index=index)
+    return {"x": torch.cat([a["x"], b["x"]]), "identity": torch.cat([a["identity"], b["identity"]])}
 
 
 def recognition_net(cfg) -> nn.Module:
-    """The evaluation embedding (the paper's SphereFace): an in-project FeatureNet trained on the world's train
-    people like Phi, but with its own seed and twice Phi's width, so the net that scores identity is not the one
-    that L_id trained against (same architecture and data, though: a stricter split is left to do)."""
-    from avfh_core.train.pretrain import load_feature_net
+    """The evaluation embedding (the paper's SphereFace): `models.face_recognition.RecognitionNet`, a residual
+    backbone with an ArcFace head, trained (cached) on identity alone over all the world's people
+    (`recognition_data`) for cfg.featnet_steps steps of 32 images at lr 2e-3 with flips and +-2 px shifts. It
+    differs from Phi of L_id (FeatureNet: plain VGG-style CNN, average pool, softmax heads, train people only) in
+    architecture, loss and data, so L_id does not train against the scorer."""
+    from avfh_core.models.face_recognition import RecognitionNet
+    from avfh_core.train.checkpoint import load_or_train
 
-    net = load_feature_net(cfg, prefer_vgg=False, seed=RECOGNITION_SEED, width=2 * cfg.featnet_width)
+    w = pair_world(cfg)
+    n_ids = len(w.identities("train")) + len(w.identities("test"))
+    stages = 3 if cfg.hr_size % 8 == 0 and cfg.hr_size >= 32 else 2
+    config = {"net": "RecognitionNet", "width": int(cfg.featnet_width), "stages": stages, "image_size": cfg.hr_size,
+              "steps": int(cfg.featnet_steps), "n_clips": int(cfg.n_train_clips),
+              "test_scenes": int(cfg.vividgan_test_scenes), "seed": RECOGNITION_SEED, "world": w.key}
+    net = build(RECOGNITION_SEED, "recognition",
+                lambda: RecognitionNet(n_ids, cfg.hr_size, width=int(cfg.featnet_width), stages=stages))
+
+    def train_fn(model: nn.Module) -> dict[str, Any]:
+        data = recognition_data(cfg)
+        x, y = data["x"], data["identity"]
+        model.to(cfg.device).train()
+        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+
+        def batch_fn(step: int) -> dict[str, torch.Tensor]:
+            g = torch.Generator().manual_seed(RECOGNITION_SEED * 1_000_003 + step)
+            idx = torch.randint(0, len(x), (min(32, len(x)),), generator=g)
+            xb = x[idx]
+            flip = torch.rand(len(idx), generator=g) < 0.5
+            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+            dy, dx = torch.randint(-2, 3, (2,), generator=g).tolist()
+            return {"x": torch.roll(xb, (dy, dx), (-2, -1)).to(cfg.device), "y": y[idx].to(cfg.device)}
+
+        def step_fn(batch, step):
+            loss = F.cross_entropy(model.logits(batch["x"], batch["y"]), batch["y"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return {"loss": loss.item()}
+
+        with seeded(RECOGNITION_SEED, "recognition/train"):
+            lg = train_loop(step_fn, {"recognition": model}, {"recognition": opt}, batch_fn, int(cfg.featnet_steps),
+                            cfg=cfg, progress=False, desc="recognition net")
+        model.cpu().eval()
+        curve = lg.history["loss"]
+        return {"final_loss": sum(curve[-10:]) / max(1, len(curve[-10:])), "steps": len(curve), "images": len(x)}
+
+    net, _ = load_or_train(RECOGNITION_CACHE, config, net, train_fn)
     return net.to(cfg.device).eval()
 
 

@@ -29,12 +29,15 @@
 # discriminators, at the paper's learning rates (1e-3 for the fine-integration network, 1e-4 elsewhere; short
 # presets raise the latter). The paper gives no optimiser, batch size or step counts.
 #
-# Tab. I compares the whole test set; Tab. II splits it by yaw. We build four of its rows: the LR face upsampled
-# (our do-nothing row, *not* the paper's frontalise-then-bicubic), VividGAN-dagger (the coarse network trained
+# Tab. I compares the whole test set; Tab. II splits it by yaw. We build six of its rows: the LR face upsampled
+# (our do-nothing row, *not* the paper's frontalise-then-bicubic), the two Bicubic cascades (F + Bicubic frontalises
+# the posed LR face, then upsamples it; Bicubic + F upsamples, then frontalises at the HR size; our frontaliser F is
+# a small STN + residual network trained with the pixel loss alone, not the paper's DR-GAN), VividGAN-dagger (the
+# coarse network trained
 # alone for the steps of stages (i) and (iii)), a stand-in for TANN, the single-stage joint method (TANN has no
 # public code: ours is the coarse network alone, widened to the share of VividGAN's parameters that Tab. IV gives
-# TANN, trained with pixel, identity and adversarial losses for the same steps), and VividGAN. The frontalise/SR
-# cascades are not built yet.
+# TANN, trained with pixel, identity and adversarial losses for the same steps), and VividGAN. The cascades with a
+# learned SR method (SRGAN, WaveletSRNet, ...) are not built.
 
 # %% tags=["parameters"]
 preset: str = "course"  # smoke | course | gpu | paper

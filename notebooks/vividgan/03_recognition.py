@@ -25,10 +25,12 @@
 # not.)
 #
 # Here the gallery is `SynthWorld.gallery` (frontal, mouth closed, canonical light, plain background) for every
-# held-out person, and the embedding is an in-project network trained on the train people: not Phi, the network of
-# the identity loss, but another one (its own seed and width), so the score is not the training target. Rows: the
-# LR face upsampled, VividGAN-dagger, the TANN stand-in of notebook 02, VividGAN, and the frontal truth (the ceiling
-# of this recogniser).
+# held-out person, and the embedding is an in-project recogniser that is not Phi, the network of the identity loss:
+# a residual network with an ArcFace (additive angular margin) head, trained on identity alone over all the world's
+# people (the held-out ones included, as a face recogniser knows the people it is asked about), on scenes that no
+# test pair uses. Phi is a plain VGG-style network with softmax heads trained on the train people, so the score is
+# not the training target. Rows: the LR face upsampled, the two Bicubic cascades, VividGAN-dagger, the TANN
+# stand-in of notebook 02, VividGAN, and the frontal truth (the ceiling of this recogniser).
 
 # %% tags=["parameters"]
 preset: str = "course"  # smoke | course | gpu | paper
