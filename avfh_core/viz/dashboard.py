@@ -242,17 +242,22 @@ def serve(port: int = 8866, run_dir: str | Path | None = None, open_browser: boo
     """Blocking: serve the dashboard until Ctrl-C."""
     if run_dir and not Path(run_dir).is_dir():
         raise FileNotFoundError(f"--run-dir {run_dir}: not a folder")
-    proc = start(port, run_dir)
-    base = f"http://127.0.0.1:{port}/"
-    url = url_with_token(base, proc.token)
-    print(f"avfh dashboard: {url} (Ctrl-C to stop; figures under {figures_folder(run_dir)})", flush=True)
 
     def _terminate(signum, _frame):  # SIGTERM (and SIGINT where a shell ignored it): stop the server cleanly
         raise KeyboardInterrupt
 
+    # the handlers go in before the URL is printed: a caller that stops us as soon as it reads the line (as the
+    # tests do) must get a clean stop, not a death by the default SIGTERM action
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
     try:
+        proc = start(port, run_dir)
+    except KeyboardInterrupt:
+        return 0
+    base = f"http://127.0.0.1:{port}/"
+    url = url_with_token(base, proc.token)
+    try:
+        print(f"avfh dashboard: {url} (Ctrl-C to stop; figures under {figures_folder(run_dir)})", flush=True)
         if open_browser:
             import webbrowser
 
