@@ -42,4 +42,6 @@ def test_timing_keys():
     assert samenumbers.is_timing("lipreader.train_seconds")
     assert samenumbers.is_timing("speed_128.cpu_frames_per_s")
     assert samenumbers.is_timing("preset_generator.forward_ms_per_batch")
+    assert samenumbers.is_timing("fps.secnet") and samenumbers.is_timing("ms_per_face.vividgan")
+    assert samenumbers.is_timing("table2.secnet_fps") and not samenumbers.is_timing("table2.fpsx")
     assert not samenumbers.is_timing("table1.audio.psnr")

@@ -21,7 +21,7 @@ from typing import Any
 
 from avfh_core.reproduce.results import read_sidecar
 
-TIMING = re.compile(r"(seconds|_per_s$|per_second|_ms_|_ms$|elapsed|^threads$|wall_|_time$|^time_)")
+TIMING = re.compile(r"(seconds|_per_s$|per_second|_ms_|_ms$|^ms_per_|(^|_)fps($|_)|elapsed|^threads$|wall_|_time$|^time_)")
 
 
 def flatten(d: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
