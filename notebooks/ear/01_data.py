@@ -16,19 +16,20 @@
 # ---
 
 # %% [markdown] tags=[]
-# # Ear 01 · What an 8x8 face and a voice know; the face prior and its inversion
+# # Ear 01 · What an 8x8 face and 4 s of voice know; the judges
 #
-# Meishvili, Jenni, Favaro, *Learning to Have an Ear for Face Super-Resolution* (CVPR 2020), sec. 3.1-3.2 and 4.1-4.4.
+# Meishvili, Jenni, Favaro, *Learning to Have an Ear for Face Super-Resolution* (CVPR 2020), sec. 4.1-4.4.
 # The paper super-resolves an 8x8 face 16x with the help of 4 s of the same person's voice. It does not train
 # one network end to end (which learns to ignore the voice, sec. 3.1): it first builds a **face prior**, a
-# StyleGAN generator $G$ whose $k$ style inputs form a latent space, **inverts** it with an encoder $E_h$, and
-# then maps each modality into that space (notebook 02).
+# StyleGAN generator $G$ whose $k$ style inputs form a latent space (notebook 02), **inverts** it with an
+# encoder $E_h$ (notebook 03), maps each modality into that space (notebook 04) and fuses the two codes
+# (notebook 05); notebooks 06 and 07 put Tables 1-3 beside the paper's and score its claims.
 #
-# This notebook: the data (a frame, its 8x8 version and 4 s of audio from the same clip), the **judges** (the
-# identity, gender and age classifiers of sec. 4.4, which score every generated face and are never part of a
-# training loss), the face prior $G$ and its inversion with $G$ fixed (eq. 1, Table 1 row (a)) and fine-tuned
-# with an anchor to its initial weights (eq. 2, row (b)). Everything runs in a synthetic audio-visual world
-# (world v5) whose voices carry the speaker's identity, gender and age; the paper used VoxCeleb2.
+# This notebook: the networks at the paper's size, the data (a frame, its 8x8 version and 4 s of audio from the
+# same clip) and the **judges** (the identity, gender and age classifiers of sec. 4.4, which score every
+# generated face of the later notebooks and are never part of a training loss). Everything runs in a synthetic
+# audio-visual world (world v5) whose voices carry the speaker's identity, gender and age; the paper used
+# VoxCeleb2.
 
 # %% tags=["parameters"]
 preset: str = "course"  # smoke | course | gpu | paper
@@ -45,12 +46,11 @@ from avfh_core.models.ear import PAPER_PARAMS, EarConfig, log_spectrogram, param
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import load_tables
 from avfh_core.train import ear
-from avfh_core.train.evaluate import evaluate, predict_all
-from avfh_core.train.experiment import cached_run, run_rows
+from avfh_core.train.evaluate import evaluate
 from avfh_core.viz import save_figure
 
 cfg = setup(preset, seed=seed, device=device, data_root=data_root)
-res = Results("ear/01_data_and_prior", cfg)
+res = Results("ear/01_data", cfg)
 paper = load_tables("ear")
 c = ear.ear_config(cfg)
 print(f"preset={cfg.preset} device={cfg.device}: {cfg.ear_lr_size}x{cfg.ear_lr_size} -> {c.hr_size}x{c.hr_size} "
@@ -126,69 +126,6 @@ res.log("classifiers", {"c_i": {"acc": gt_scores["closed/acc_ci"]}, "c_g": {"acc
 res.log("judges_on_real", gt_scores)
 
 # %% [markdown] tags=[]
-# ## The face prior $G$ (sec. 3.1)
-# StyleGAN v1 in small: a mapping network sends each code $z_j$ to a style $w_j$ (W+: one per synthesis layer),
-# the synthesis network grows a learned 4x4 constant to the HR side, two style-modulated layers per resolution
-# with noise inputs. Trained with the non-saturating logistic loss and R1 on the real frames (the GAN stage is
-# a cached run: re-running the notebook reloads it).
-
-# %% tags=[]
-gan_scores, gan = cached_run(ear, ear.EarRun.make("gan"), cfg, cfg.seed)
-h = gan.log.history
-fig, ax = plt.subplots(1, 2, figsize=(10, 3))
-ax[0].plot(h["d_loss"], label="D loss")
-ax[0].plot(h["g_loss"], label="G loss")
-ax[0].legend()
-ax[0].set_xlabel("step")
-with torch.no_grad():
-    z = torch.randn(8, c.latent_dim, generator=torch.Generator().manual_seed(1)).to(cfg.device)
-    samples = (gan.models["generator"](z) / 2 + 0.5).clamp(0, 1).cpu()
-ax[1].imshow(torch.cat(list(samples), dim=2).permute(1, 2, 0))
-ax[1].axis("off")
-ax[1].set_title("samples of G")
-save_figure(fig, "ear", "01_gan")
-print(f"G trained {gan.log.steps_done} steps; last D loss {h['d_loss'][-1]:.3f}, G loss {h['g_loss'][-1]:.3f}")
-
-# %% [markdown] tags=[]
-# ## Inverting $G$: eq. 1 (G fixed) and eq. 2 (G fine-tuned with an anchor)
-# $$L_{pre} = |G(E_h(x^h)) - x^h|_1 + \lambda_f\, l_{feat}(G(E_h(x^h)), x^h) \quad (1)$$
-# $$\min_{E_h, G}\; L_{pre} + \lambda_t\, |G_{init} - G|_2^2 \quad (2)$$
-# $\lambda_f = 1$, $\lambda_t = 1$ halved whenever the loss stops improving (our plateau rule: the paper says
-# "as soon as the overall loss is minimized (locally)"). $l_{feat}$ uses a fixed random CNN's features (the
-# paper's VGG features are not available here), never the judges. Rows (a) and (b) of Table 1 are these two
-# inversions scored by the judges. Each loss term's share of the gradient at step 0 is printed: it says what
-# the weights mean at this reduction (means, not the printed sums).
-
-# %% tags=[]
-rows = {k: v for k, v in ear.table1(cfg).items() if k in ("a_eh_fixed_g", "b_eh_tuned_g")}
-inv = run_rows(ear, rows, cfg)
-sets = ear.split_sets(inv)
-for s in ("closed", "open"):
-    res.log(f"table1_{s}_seeds", sets[s])
-    for row, m in sets[s].items():
-        ours = {k: sum(v) / len(v) for k, v in m.items()}
-        t = paper.tables[f"table1_{s}"]
-        print(f"{s:6s} {t.label(row):22s} identity {ours['acc_ci']:6.2f} % (paper {t.published(row, 'acc_ci')}), "
-              f"gender {ours['acc_cg']:6.2f} % (paper {t.published(row, 'acc_cg')}), age error "
-              f"{ours['err_ca']:5.2f} (paper {t.published(row, 'err_ca')}), PSNR {ours['psnr']:5.2f} dB")
-tuned = cached_run(ear, rows["b_eh_tuned_g"], cfg, cfg.seed)[1]
-th = tuned.log.history
-print("step-0 gradient shares, eq. 2:", {k.split('/')[1]: round(v[0], 3) for k, v in th.items() if k.startswith("gshare/")})
-fig, ax = plt.subplots(1, 2, figsize=(10, 3))
-ax[0].plot(th["lambda_t"])
-ax[0].set_title("lambda_t during eq. 2")
-ax[0].set_xlabel("step")
-fixed = cached_run(ear, rows["a_eh_fixed_g"], cfg, cfg.seed)[1]
-k = list(range(0, len(closed_d), max(1, len(closed_d) // 6)))[:6]
-pa, batch = predict_all(ear.predict, fixed.models, closed_d, k, cfg.device)
-pb, _ = predict_all(ear.predict, tuned.models, closed_d, k, cfg.device)
-grid = torch.cat([torch.cat(list(x), dim=2) for x in (batch["hr"], pa, pb)], dim=1)
-ax[1].imshow(grid.permute(1, 2, 0))
-ax[1].axis("off")
-ax[1].set_title("x^h / G fixed (a) / G tuned (b)")
-save_figure(fig, "ear", "01_inversion")
-
-# %% [markdown] tags=[]
 # ## What this shows
-# The judges set the ceiling; rows (a) and (b) say how much of a person survives the trip through the
-# prior's latent space. Notebook 02 maps the 8x8 face and the voice into that space and fuses them.
+# The judges set the ceiling every generated face is measured against: the gap between chance and their
+# accuracy on real frames is the room the later notebooks have. Notebook 02 trains the face prior $G$.
