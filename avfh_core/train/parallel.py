@@ -107,8 +107,10 @@ def prefetch(paper: ModuleType, jobs: Iterable[tuple[Any, int]], cfg, processes:
     """Train the jobs [(run, seed), ...] that are not cached yet, up to `processes` (default `train_processes()`)
     at a time, each in its own single-threaded worker process; returns how many were trained in workers.
 
-    The first job is trained here, and timed: a worker costs a few seconds to start (it imports torch), so the
-    rest go to workers only if that job took at least `min_seconds` (the smoke preset's runs do not). Nothing
+    Jobs are first trained here, one after the other and timed, until one takes at least `min_seconds`: a worker
+    costs a few seconds to start (it imports torch), which short runs (a bicubic row, the smoke preset) do not
+    repay; the first long run also builds what every run shares (the world's data cache, pretrained loss
+    networks), which the workers then load. The rest go to the workers. Nothing
     happens (returns 0) when fewer than two jobs need training, when only one process is allowed, for CUDA runs
     (one device is not shared between processes here), or when the paper module cannot be imported by name;
     `cached_run` then trains them in this process, with the same numbers (`one_thread`). A job that
@@ -127,10 +129,13 @@ def prefetch(paper: ModuleType, jobs: Iterable[tuple[Any, int]], cfg, processes:
             todo.append((run, int(seed)))
     if len(todo) < 2 or n < 2 or torch.device(cfg.device).type != "cpu" or not _importable(paper):
         return 0
-    start = time.perf_counter()
-    first_run, first_seed = todo.pop(0)
-    cached_run(paper, first_run, cfg, first_seed)
-    if time.perf_counter() - start < min_seconds or len(todo) < 2:
+    while todo:  # here, one after the other, until a run proves long enough to be worth a worker's start
+        start = time.perf_counter()
+        run, seed = todo.pop(0)
+        cached_run(paper, run, cfg, seed)
+        if time.perf_counter() - start >= min_seconds:
+            break
+    if len(todo) < 2:
         return 0
     home = str(avfh_home())
     ctx = multiprocessing.get_context("spawn")
