@@ -89,7 +89,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # model 244, SRGAN 302, lip rows ~2x; a quiet machine ran 05's 600 full steps in 77 s (~130 ms/step wall).
         # The ablations (released: Tables 1-3, backbone, fusion, causal; balanced: Tables 1-3) are ~80 row-seed
         # units at 3 seeds: at 100 steps ~11 s of CPU per step of all rows quiet (~21 s loaded), i.e. ~9 min on
-        # 2 processes (vfhgan.train_parallel) quiet, ~16 min loaded; 60 steps if the quiet total runs over.
+        # 2 processes (train.parallel.prefetch) quiet, ~16 min loaded; 60 steps if the quiet total runs over.
         vfhgan_stages=3, vfhgan_eval_windows=64, vfhgan_ablation_steps=100,
         vfhgan_ablation_seeds=3, vfhgan_ablation_lip=False,
         vfhgan_lip_demo_steps=120,

@@ -159,19 +159,3 @@ def test_fusion_is_additive_by_default_and_concat_is_a_row():
     rows = V.fusion(setup("smoke", seed=0, device="cpu"))
     assert rows["add"] == V.table1(setup("smoke", seed=0, device="cpu"))["audio_attention"]  # no extra run
     assert dict(rows["concat"].generator) == {"fusion": "concat"}
-
-
-def test_train_parallel_fills_the_disk_cache(monkeypatch, tmp_path):
-    from avfh_core.train import experiment as E
-
-    monkeypatch.setenv("AVFH_HOME", str(tmp_path))
-    cfg = setup("smoke", seed=0, device="cpu", steps=2)
-    run = V.pixel_only(cfg)
-    E.clear_memory()
-    assert V.train_parallel([run, run], cfg, n_seeds=2, workers=1) == 0  # serial: run_rows trains
-    assert V.train_parallel([run, run, V.VFHGANRun.make("bicubic")], cfg, n_seeds=2, workers=2) == 2
-    assert all(E.run_path(V, run, cfg, s).exists() for s in (0, 1))
-    assert V.train_parallel([run], cfg, n_seeds=2, workers=2) == 0  # cached: nothing to do
-    table = E.run_rows(V, {"pixel_only": run}, cfg, n_seeds=2, progress=False)
-    assert len(table["pixel_only"]["psnr"]) == 2
-    E.clear_memory()

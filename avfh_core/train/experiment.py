@@ -36,6 +36,7 @@ from avfh_core.data.synth import GENERATOR_VERSION
 from avfh_core.train.checkpoint import config_hash, load_checkpoint, save_checkpoint, source_fingerprint
 from avfh_core.train.evaluate import evaluate
 from avfh_core.train.loop import TrainLog
+from avfh_core.train.parallel import one_thread, prefetch
 
 CACHE_VERSION = 2  # bump when what a cached run stores changes
 
@@ -113,9 +114,10 @@ def cached_run(paper: ModuleType, run: Any, cfg, seed: int, *, progress: bool = 
             log = TrainLog(history=state["history"], steps_done=int(state["steps"]), seconds=float(state["seconds"]))
         _RUNS[key] = (dict(state["scores"]), Trained({k: m.eval() for k, m in models.items()}, log))
         return _RUNS[key]
-    trained = paper.train(run, cfg, seed=seed, progress=progress)
-    data, indices = paper.eval_set(run, cfg)
-    scores = evaluate(paper.predict, paper.score, trained.models, data, indices, cfg)
+    with one_thread(cfg.device):  # the same numbers whatever the cores and the load (train/parallel.py)
+        trained = paper.train(run, cfg, seed=seed, progress=progress)
+        data, indices = paper.eval_set(run, cfg)
+        scores = evaluate(paper.predict, paper.score, trained.models, data, indices, cfg)
     scores["train_seconds"] = trained.seconds
     _RUNS[key] = (scores, trained)
     if disk_cache:
@@ -146,11 +148,15 @@ def quiet() -> bool:
 def run_rows(paper: ModuleType, rows: Mapping[str, Any], cfg, n_seeds: int | None = None,
              progress: bool = True) -> dict[str, dict[str, list[float]]]:
     """{row: {metric: [one value per seed]}} for the runs `rows` ({row: run}), with one progress bar over
-    rows x seeds whose postfix says whether the current run is "cached" or "training" (quiet under CI)."""
+    rows x seeds whose postfix says whether the current run is "cached" or "training" (quiet under CI).
+
+    The (row, seed) runs not cached yet are first trained side by side in worker processes
+    (`train.parallel.prefetch`, as many as this process's thread budget allows), then read from the cache."""
     if not rows:
         raise ValueError("run_rows: no rows to run")
     ss = seeds(cfg, n_seeds)
     show = progress and not quiet()
+    prefetch(paper, [(run, s) for run in rows.values() for s in ss], cfg, progress=show)
     bar = tqdm(total=len(rows) * len(ss), desc=f"{paper.PAPER}: rows x seeds", disable=not show, leave=False)
     out: dict[str, dict[str, list[float]]] = {}
     for name, run in rows.items():

@@ -34,7 +34,7 @@ perceptual term alone. The balanced setting gives the adversarial term a 0.1 sha
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -437,41 +437,6 @@ def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[st
     """Sec. 4.1: PSNR/SSIM on Y, ERQA, and PSNR/SSIM inside the mouth box, against the centre HR frame."""
     hr = batch["hr"][:, batch["hr"].shape[1] // 2]
     return sr_scores(pred, hr, cfg.scale, batch["mouth_box"])
-
-
-def _train_one(run: VFHGANRun, cfg, seed: int) -> float:
-    """Worker of `train_parallel`: train and score one (run, seed) into the disk cache; its training seconds."""
-    torch.set_num_threads(1)
-    from avfh_core.train.experiment import cached_run
-
-    return float(cached_run(sys.modules[__name__], run, cfg, seed)[0].get("train_seconds", 0.0))
-
-
-def train_parallel(runs: Iterable[VFHGANRun], cfg, n_seeds: int | None = None, workers: int = 2) -> int:
-    """Train every (run, seed) of `runs` that is not cached yet in `workers` spawned processes (one torch thread
-    each), so that a later `experiment.run_rows` over the same rows only reads the disk cache. The pretrained
-    feature net and lip reader are built first, in this process (the workers then load them). Equal runs are
-    trained once. Returns how many runs were trained. workers <= 1: nothing in parallel (run_rows trains)."""
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
-    from avfh_core.train.experiment import is_cached, seeds
-
-    if workers <= 1:
-        return 0
-    todo = list(dict.fromkeys((run, s) for run in runs for s in seeds(cfg, n_seeds)))
-    todo = [(run, s) for run, s in todo if run.model != "bicubic" and not is_cached(sys.modules[__name__], run, cfg, s)]
-    if not todo:
-        return 0
-    weights = {k: max(r.loss_weights()[k] for r, _ in todo) for k in RELEASED_WEIGHTS}
-    build_objective(cfg, weights)  # pretrain (or load) the feature net and the lip reader once, here
-    for world in dict.fromkeys(r.world for r, _ in todo):
-        window_data(cfg, "train", dict(world))  # build each synthetic world once (the workers read its cache)
-        window_data(cfg, "test", dict(world))
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-        for f in cf.as_completed([ex.submit(_train_one, run, cfg, s) for run, s in todo]):
-            f.result()
-    return len(todo)
 
 
 CLI_RUNS: dict[str, Callable[[Any], VFHGANRun]] = {

@@ -71,6 +71,7 @@ from avfh_core.reproduce.tables import beside_paper, load_tables
 from avfh_core.train import vfhgan
 from avfh_core.train.evaluate import audio_use, predict_all
 from avfh_core.train.experiment import cached_run, means, run_rows, seeds
+from avfh_core.train.parallel import prefetch
 from avfh_core.viz import save_figure
 
 steps = vfhgan_ablation_steps or preset_values(preset)["vfhgan_ablation_steps"]
@@ -104,15 +105,15 @@ def show_table(name, ours_means, metrics=METRICS, extra=()):
 
 
 # %% [markdown]
-# Every (row, seed) of this notebook, under both weight settings, is trained first, in two processes
-# (`vfhgan.train_parallel`); the tables below then read the disk cache.
+# Every (row, seed) of this notebook, under both weight settings, is trained first, side by side in
+# single-threaded processes, one per core (`train.parallel.prefetch`); the tables below then read the disk cache.
 
 # %%
 settings = ("released", "balanced")
 all_runs = [r for st in settings for f in (vfhgan.table1, vfhgan.table2, vfhgan.table3) for r in f(cfg, st).values()]
 all_runs += [*vfhgan.backbone(cfg).values(), *vfhgan.fusion(cfg).values(), *vfhgan.causal(cfg).values()]
 t_train = time.perf_counter()
-n_trained = vfhgan.train_parallel(all_runs, cfg, n_seeds=max(cfg.n_seeds, n2), workers=2)
+n_trained = prefetch(vfhgan, [(r, s) for r in all_runs for s in seeds(cfg, max(cfg.n_seeds, n2))], cfg)
 print(f"trained {n_trained} (row, seed) runs in {(time.perf_counter() - t_train) / 60:.1f} min (0: all cached)")
 
 # %% [markdown]
