@@ -30,7 +30,7 @@ detected (or not run) cannot be "not reproduced": its verdict becomes "inconclus
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +194,8 @@ def audit_claims(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha: f
         if mine:
             rec["controls"] = [k["id"] for k in mine]
         if rec["verdict"] == NOT_RUN:
+            if c.untestable:
+                rec["reason"] = f"untestable here: {c.untestable}"
             records.append(rec)
             continue
         if smoke:
@@ -217,5 +219,62 @@ def verdict_counts(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def _num(x: Any, spec: str) -> str:
+    """A number for an audit line: 'n/a' for a missing one (None, NaN), 'inf' for an unbounded MDE."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return format(x, spec)
+
+
+def _width(records: Sequence[Mapping[str, Any]]) -> int:
+    return max([len(str(r["id"])) for r in records] + [8])
+
+
+def control_lines(controls: Sequence[Mapping[str, Any]], digits: int = 3) -> list[str]:
+    """One line per record of `audit_controls`: detected or not, ours with its one-sided interval, n, the MDE and
+    the planted effect ("sign only" where the YAML plants no size)."""
+    w, d = _width(controls), digits
+    lines = []
+    for k in controls:
+        if k["verdict"] == NOT_RUN:
+            lines.append(f"control {k['id']:{w}s} not run ({k.get('reason', '')})")
+            continue
+        planted = "sign only" if k.get("planted_effect") is None else f"{k['planted_effect']:+.{d}f}"
+        lines.append(f"control {k['id']:{w}s} {'detected' if k['detected'] else 'NOT detected':12s} ours "
+                     f"{_num(k['effect'], f'+.{d}f')} [{_num(k['ci_low'], f'+.{d}f')}, {_num(k['ci_high'], f'+.{d}f')}] "
+                     f"n={k['n']} MDE {_num(k['mde'], f'.{d}f')}  planted {planted}")
+    return lines
+
+
+def claim_lines(claims: Sequence[Mapping[str, Any]], digits: int = 3, prefix: str = "") -> list[str]:
+    """One line per record of `audit_claims`: verdict, ours with its one-sided interval, p, n, the MDE, the paper's
+    effect ("none" for a directional claim), whether half the paper's effect was refutable at this n, and why a
+    "not reproduced" was voided; a claim not run says why (untestable here, or no run logged its rows)."""
+    w, d = _width(claims), digits
+    lines = []
+    for c in claims:
+        if c["verdict"] == NOT_RUN:
+            lines.append(f"{prefix}{c['id']:{w}s} not run: {c.get('reason', '')}")
+            continue
+        paper = "none (a direction)" if c.get("published_effect") is None else f"{c['published_effect']:+.{d}f}"
+        flag = "" if c.get("refutable", True) else "  (|paper|/2 < MDE: not refutable at this n)"
+        void = f"  [{c['void']}]" if c.get("void") else ""
+        lines.append(f"{prefix}{c['id']:{w}s} {c['verdict']:15s} ours {_num(c['effect'], f'+.{d}f')} "
+                     f"[{_num(c['ci_low'], f'+.{d}f')}, {_num(c['ci_high'], f'+.{d}f')}] p={_num(c.get('p_value'), '.3f')} "
+                     f"n={c['n']} MDE {_num(c['mde'], f'.{d}f')}   paper {paper}{flag}{void}")
+    return lines
+
+
+def print_audit(controls: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, Any]], digits: int = 3,
+                prefix: str = "") -> dict[str, int]:
+    """What every claims notebook prints: the control lines, the claim lines and the verdict counts (returned)."""
+    for line in control_lines(controls, digits) + claim_lines(claims, digits, prefix):
+        print(line)
+    counts = verdict_counts(claims)
+    print(f"{prefix}verdicts:", counts)
+    return counts
+
+
 __all__ = ["collect_table", "summarize", "audit_claims", "audit_controls", "load_controls", "parse_controls",
-           "min_detectable_effect", "one_sided_verdict", "t_quantile", "verdict_counts", "NOT_RUN", "NO_MAGNITUDE"]
+           "min_detectable_effect", "one_sided_verdict", "t_quantile", "verdict_counts", "NOT_RUN", "NO_MAGNITUDE",
+           "claim_lines", "control_lines", "print_audit"]

@@ -59,6 +59,7 @@ class Claim:
     a: str
     b: str
     published_effect: float | None = None
+    untestable: str | None = None  # why this world cannot test the claim (the claim is then "not run")
 
 
 @dataclass
@@ -132,8 +133,11 @@ def parse_tables(data: Any, where: Path) -> PaperTables:
         pe = c.get("published_effect")
         if pe is not None and not isinstance(pe, int | float):
             _fail(where, f"claim {cid}: published_effect must be a number or null, got {pe!r}")
+        why = c.get("untestable")
+        if why is not None and (not isinstance(why, str) or not why.strip()):
+            _fail(where, f"claim {cid}: untestable must be a sentence saying why, got {why!r}")
         out.claims.append(Claim(cid, str(c["text"]), c["table"], c["metric"], c["better"], c["a"], c["b"],
-                                None if pe is None else float(pe)))
+                                None if pe is None else float(pe), why))
     return out
 
 

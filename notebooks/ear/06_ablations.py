@@ -34,7 +34,7 @@ data_root: str | None = None  # a folder holding the real dataset; None: the syn
 import math
 
 from avfh_core.config import setup
-from avfh_core.reproduce.audit import audit_claims, audit_controls, verdict_counts
+from avfh_core.reproduce.audit import audit_claims, audit_controls, print_audit
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import load_tables
 from avfh_core.train import ear
@@ -98,26 +98,10 @@ for s in ("closed", "open"):
     res.log(f"controls_{s}_seeds", csets[s])
 res.log("controls_mixing_seeds", ear.mixing_control(cfg))
 controls = [c for c in audit_controls(paper, [res.data]) if scored.intersection(c["claims"])]
-for c in controls:
-    if c["verdict"] == "not run":
-        print(f"control {c['id']:42s} not run")
-        continue
-    print(f"control {c['id']:42s} {'detected' if c['detected'] else 'NOT detected':12s} ours {c['effect']:+7.2f} "
-          f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}] n={c['n']} MDE {c['mde']:.2f}")
 claims = [c for c in audit_claims(paper, [res.data], controls=controls) if c["id"] in scored]
-for c in claims:
-    if c["verdict"] == "not run":
-        print(f"{c['id']:40s} not run")
-        continue
-    flag = "" if c["refutable"] else "  (|paper|/2 < MDE)"
-    print(f"{c['id']:40s} {c['verdict']:15s} ours {c['effect']:+7.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}] "
-          f"n={c['n']} MDE {c['mde']:.2f}   paper {c['published_effect']:+.2f}{flag}"
-          + (f"  [{c['void']}]" if c.get("void") else ""))
 res.log("controls_audit", controls)
 res.log("claims", claims)
-counts = verdict_counts(claims)
-res.log("claim_counts", counts)
-print(counts)
+res.log("claim_counts", print_audit(controls, claims, digits=2))
 
 # %% [markdown]
 # ## What this shows

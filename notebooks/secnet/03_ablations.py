@@ -43,12 +43,8 @@ secnet_ablation_steps: int | None = None  # >= 1
 secnet_ablation_seeds: int | None = None  # >= 1
 
 # %%
-import math
-
-import yaml
-
 from avfh_core.config import setup
-from avfh_core.reproduce.audit import audit_claims, audit_controls, verdict_counts
+from avfh_core.reproduce.audit import audit_claims, audit_controls, claim_lines, control_lines, verdict_counts
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import beside_paper, load_tables
 from avfh_core.train import secnet
@@ -131,13 +127,7 @@ for w in secnet.MOTION_WORLDS:
     a, b = means(ctl)[f"{w}/srrescnn"]["psnr"], means(ctl)[f"{w}/lffnet"]["psnr"]
     print(f"{w:7s} world: single frame {a:.3f} dB, 5 frames {b:.3f} dB, gain {b - a:+.3f} dB")
 controls = audit_controls(paper, [res.data])
-for k in controls:
-    if k["verdict"] == "not run":
-        print(f"control {k['id']:32s} not run")
-        continue
-    planted = "sign only" if k["planted_effect"] is None else f"{k['planted_effect']:+.3f}"
-    print(f"control {k['id']:32s} {'detected' if k['detected'] else 'NOT detected':12s} ours {k['effect']:+.3f} "
-          f"[{k['ci_low']:+.3f}, {k['ci_high']:+.3f}] n={k['n']} MDE {k['mde']:.3f}  planted {planted}")
+print("\n".join(control_lines(controls)))
 res.log("controls_audit", controls)
 
 # %% [markdown]
@@ -149,17 +139,9 @@ res.log("controls_audit", controls)
 # reason from the tables file.
 
 # %%
-untestable = {c["id"]: c.get("untestable") for c in yaml.safe_load(paper.source.read_text())["claims"]}
 claims = audit_claims(paper, [res.data], controls=controls)
-for c in claims:
-    if c["verdict"] == "not run":
-        print(f"{c['id']:32s} {untestable.get(c['id']) or 'not run: ' + c.get('reason', '')}")
-        continue
-    mde = c["mde"] if c["mde"] is not None and math.isfinite(c["mde"]) else float("nan")
-    print(f"{c['id']:32s} {c['verdict']:15s} ours {c['effect']:+.4f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] "
-          f"n={c['n']} MDE {mde:.3f}   paper {c['published_effect'] if c['published_effect'] is not None else float('nan'):+.3f}"
-          + (f"  [{c['void']}]" if c.get("void") else ""))
+print("\n".join(claim_lines(claims)))
 res.log("claims", claims)
 counts = verdict_counts(claims)
 res.log("claim_counts", counts)
-print(counts)
+print("verdicts:", counts)
