@@ -44,8 +44,7 @@ import torch
 
 from avfh_core.config import setup
 from avfh_core.data import noise_bank as nb
-from avfh_core.reproduce.audit import (NO_MAGNITUDE, audit_claims, audit_controls, one_sided_verdict,
-                                       verdict_counts)
+from avfh_core.reproduce.audit import NO_MAGNITUDE, audit_claims, audit_controls, one_sided_verdict, print_audit
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import load_tables
 from avfh_core.train import talkingface as tf
@@ -167,25 +166,11 @@ ctl = tf.positive_controls(cfg, fig5_table=t5)
 res.log("controls", means(ctl))
 res.log("controls_seeds", ctl)
 controls = audit_controls(paper, [res.data])
-for k in controls:
-    planted = "sign only" if k["planted_effect"] is None else f"{k['planted_effect']:+.3f}"
-    if k["verdict"] == "not run":
-        print(f"control {k['id']:24s} not run")
-        continue
-    print(f"control {k['id']:24s} {'detected' if k['detected'] else 'NOT detected':12s} ours {k['effect']:+.4f} "
-          f"[{k['ci_low']:+.4f}, {k['ci_high']:+.4f}] n={k['n']} MDE {k['mde']:.4f}  planted {planted}")
 claims = audit_claims(paper, [res.data], controls=controls)
 print("published magnitude of every claim: none, so", NO_MAGNITUDE.split(": ", 1)[1])
-for c in claims:
-    if c["verdict"] == "not run":
-        print(f"{c['id']:32s} not run ({c['reason']})")
-        continue
-    print(f"{c['id']:32s} {c['verdict']:14s} ours {c['effect']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] "
-          f"p={c['p_value']:.3f} n={c['n']} MDE {c['mde']:.4f}; paper: {'none' if c.get('magnitude') else 'a size'}"
-          + (f"  [{c['void']}]" if c.get("void") else ""))
 res.log("controls_audit", controls)
 res.log("claims", claims)
-counts = verdict_counts(claims)
+counts = print_audit(controls, claims, digits=4)
 res.log("claim_counts", counts)
 
 # %% [markdown]
