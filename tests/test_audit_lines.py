@@ -37,6 +37,8 @@ def test_ids_share_one_column_and_not_run_says_why(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("control handicap") and out[-1] == f"verdicts: {counts}"
     assert counts["not reproduced"] == 2 and counts["reproduced"] == 0
+    print_audit([CONTROL], [CLAIM], prefix="balanced ")
+    assert all(ln.startswith("balanced ") for ln in capsys.readouterr().out.splitlines())
 
 
 def test_untestable_claims_say_why_in_the_audit(tmp_path):

@@ -230,17 +230,17 @@ def _width(records: Sequence[Mapping[str, Any]]) -> int:
     return max([len(str(r["id"])) for r in records] + [8])
 
 
-def control_lines(controls: Sequence[Mapping[str, Any]], digits: int = 3) -> list[str]:
+def control_lines(controls: Sequence[Mapping[str, Any]], digits: int = 3, prefix: str = "") -> list[str]:
     """One line per record of `audit_controls`: detected or not, ours with its one-sided interval, n, the MDE and
     the planted effect ("sign only" where the YAML plants no size)."""
     w, d = _width(controls), digits
     lines = []
     for k in controls:
         if k["verdict"] == NOT_RUN:
-            lines.append(f"control {k['id']:{w}s} not run ({k.get('reason', '')})")
+            lines.append(f"{prefix}control {k['id']:{w}s} not run ({k.get('reason', '')})")
             continue
         planted = "sign only" if k.get("planted_effect") is None else f"{k['planted_effect']:+.{d}f}"
-        lines.append(f"control {k['id']:{w}s} {'detected' if k['detected'] else 'NOT detected':12s} ours "
+        lines.append(f"{prefix}control {k['id']:{w}s} {'detected' if k['detected'] else 'NOT detected':12s} ours "
                      f"{_num(k['effect'], f'+.{d}f')} [{_num(k['ci_low'], f'+.{d}f')}, {_num(k['ci_high'], f'+.{d}f')}] "
                      f"n={k['n']} MDE {_num(k['mde'], f'.{d}f')}  planted {planted}")
     return lines
@@ -267,8 +267,9 @@ def claim_lines(claims: Sequence[Mapping[str, Any]], digits: int = 3, prefix: st
 
 def print_audit(controls: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, Any]], digits: int = 3,
                 prefix: str = "") -> dict[str, int]:
-    """What every claims notebook prints: the control lines, the claim lines and the verdict counts (returned)."""
-    for line in control_lines(controls, digits) + claim_lines(claims, digits, prefix):
+    """What every claims notebook prints: the control lines, the claim lines and the verdict counts (returned);
+    `prefix` starts every line (e.g. the weight setting)."""
+    for line in control_lines(controls, digits, prefix) + claim_lines(claims, digits, prefix):
         print(line)
     counts = verdict_counts(claims)
     print(f"{prefix}verdicts:", counts)
