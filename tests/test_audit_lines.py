@@ -24,7 +24,7 @@ def test_control_and_claim_lines_carry_every_field():
     voided = dict(CLAIM, verdict="inconclusive", void="control x not detected", refutable=False)
     line = claim_lines([voided], prefix="balanced ")[0]
     assert line.startswith("balanced fusion_helps") and line.endswith("not refutable at this n)  [control x not detected]")
-    direction = dict(CLAIM, published_effect=None, p_value=None, mde=float("nan"))
+    direction = dict(CLAIM, published_effect=None, p_value=None, mde=float("nan"), refutable=False)
     assert claim_lines([direction])[0].endswith("p=n/a n=3 MDE n/a   paper none (a direction)")
 
 
@@ -52,7 +52,7 @@ def test_untestable_claims_say_why_in_the_audit(tmp_path):
                         "b": "b", "published_effect": 1.0, "untestable": "no such data in this world"}]}
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(spec))
     (rec,) = audit_claims(load_tables("t", tmp_path), [{"metrics": {}}], controls=[])
-    assert rec["verdict"] == "not run" and rec["reason"] == "untestable here: no such data in this world"
+    assert rec["verdict"] == "not run" and rec["reason"] == "no such data in this world"
     spec["claims"][0]["untestable"] = ""
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(ValueError, match="untestable must be a sentence"):

@@ -195,7 +195,7 @@ def audit_claims(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha: f
             rec["controls"] = [k["id"] for k in mine]
         if rec["verdict"] == NOT_RUN:
             if c.untestable:
-                rec["reason"] = f"untestable here: {c.untestable}"
+                rec["reason"] = c.untestable
             records.append(rec)
             continue
         if smoke:
@@ -257,7 +257,8 @@ def claim_lines(claims: Sequence[Mapping[str, Any]], digits: int = 3, prefix: st
             lines.append(f"{prefix}{c['id']:{w}s} not run: {c.get('reason', '')}")
             continue
         paper = "none (a direction)" if c.get("published_effect") is None else f"{c['published_effect']:+.{d}f}"
-        flag = "" if c.get("refutable", True) else "  (|paper|/2 < MDE: not refutable at this n)"
+        flag = "" if c.get("refutable", True) or c.get("published_effect") is None else \
+            "  (|paper|/2 < MDE: not refutable at this n)"
         void = f"  [{c['void']}]" if c.get("void") else ""
         lines.append(f"{prefix}{c['id']:{w}s} {c['verdict']:15s} ours {_num(c['effect'], f'+.{d}f')} "
                      f"[{_num(c['ci_low'], f'+.{d}f')}, {_num(c['ci_high'], f'+.{d}f')}] p={_num(c.get('p_value'), '.3f')} "
