@@ -62,15 +62,24 @@ print(f"G lr {cfg.talkingface_g_lr:g}, D lr {cfg.talkingface_d_lr:g}; alpha {cfg
 # %% [markdown]
 # ## Train (cached)
 # Each run is cached on disk under a hash of the run, the configuration and the code: re-running this notebook
-# reloads it. At the course preset this is a one-time training of a single seed.
+# reloads it. At the course preset this is a one-time training of a single seed, one cell per model (each of them
+# takes tens of minutes on a laptop CPU the first time).
 
 # %%
 runs = {"proposed": tf.PROPOSED, "proposed_nr": tf.PROPOSED_NR}
 trained, scores = {}, {}
-for name, run in runs.items():
-    print(f"{name}: {'cached' if is_cached(tf, run, cfg, seed) else 'training'}")
-    scores[name], trained[name] = cached_run(tf, run, cfg, seed)
+
+
+def train_or_load(name):
+    print(f"{name}: {'cached' if is_cached(tf, runs[name], cfg, seed) else 'training'}")
+    scores[name], trained[name] = cached_run(tf, runs[name], cfg, seed)
     print(f"  {trained[name].seconds:.0f} s of training")
+
+
+train_or_load("proposed")
+
+# %%
+train_or_load("proposed_nr")
 
 # %% [markdown]
 # ## What each loss term does to the gradient
