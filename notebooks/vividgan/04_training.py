@@ -15,10 +15,12 @@
 #     name: avfh
 # ---
 
+# %%
+
 # %% [markdown]
-# # VividGAN 02 · Training in three stages, Tables I and II
+# # VividGAN 04 · Training in three stages
 #
-# Zhang et al. 2021, sec. III-D/E and V. The objective (the module docstring of `avfh_core.train.vividgan` has the
+# Zhang et al. 2021, sec. III-D/E. The objective (the module docstring of `avfh_core.train.vividgan` has the
 # equations and every open choice):
 #
 # $$L_C = L^c_{mse} + L^c_{sym} + \alpha_1 L^c_{id} + \psi_1 L^c_{adv} \ (9) \qquad L_T = L^t_{mse} \ (10)$$
@@ -27,17 +29,11 @@
 # with every auxiliary weight 0.01. Stage (i) trains the coarse network with $L_C$; stage (ii) the touching-up
 # subnetwork with $L_T$ on component crops of the (frozen) coarse faces; stage (iii) everything with $L_G$ and both
 # discriminators, at the paper's learning rates (1e-3 for the fine-integration network, 1e-4 elsewhere; short
-# presets raise the latter). The paper gives no optimiser, batch size or step counts.
+# presets raise the latter). The paper gives no optimiser, batch size or step counts: ours are in the preset.
 #
-# Tab. I compares the whole test set; Tab. II splits it by yaw. We build six of its rows: the LR face upsampled
-# (our do-nothing row, *not* the paper's frontalise-then-bicubic), the two Bicubic cascades (F + Bicubic frontalises
-# the posed LR face, then upsamples it; Bicubic + F upsamples, then frontalises at the HR size; our frontaliser F is
-# a small STN + residual network trained with the pixel loss alone, not the paper's DR-GAN), VividGAN-dagger (the
-# coarse network trained
-# alone for the steps of stages (i) and (iii)), a stand-in for TANN, the single-stage joint method (TANN has no
-# public code: ours is the coarse network alone, widened to the share of VividGAN's parameters that Tab. IV gives
-# TANN, trained with pixel, identity and adversarial losses for the same steps), and VividGAN. The cascades with a
-# learned SR method (SRGAN, WaveletSRNet, ...) are not built.
+# This notebook trains (and caches) the main run, shows what each term contributes to the gradient, what each
+# level makes of held-out faces, and whether the fine level improves on the coarse one at every yaw (the paper's
+# VividGAN vs VividGAN-dagger, Tab. I).
 
 # %% tags=["parameters"]
 preset: str = "course"  # smoke | course | gpu | paper
@@ -53,24 +49,24 @@ import torch
 
 from avfh_core.config import setup
 from avfh_core.data.batching import collate
+from avfh_core.data.degrade import bicubic_up
+from avfh_core.metrics.image import psnr
+from avfh_core.models.vividgan import crop_components
 from avfh_core.reproduce.results import Results
-from avfh_core.reproduce.tables import beside_paper, load_tables
 from avfh_core.train import vividgan as V
-from avfh_core.train.experiment import cached_run, means, run_rows
+from avfh_core.train.experiment import cached_run
 from avfh_core.viz import save_figure
 
 cfg = setup(preset, seed=seed, device=device, data_root=data_root)
-res = Results("vividgan/02_training", cfg)
-paper = load_tables("vividgan")
+res = Results("vividgan/04_training", cfg)
 print(f"preset={cfg.preset} device={cfg.device} stages (i) {cfg.vividgan_coarse_steps} / (ii) "
-      f"{cfg.vividgan_touch_steps} / (iii) {cfg.vividgan_joint_steps} steps, batch {cfg.batch_size}, seeds {cfg.n_seeds}")
+      f"{cfg.vividgan_touch_steps} / (iii) {cfg.vividgan_joint_steps} steps, batch {cfg.batch_size}")
 
 # %% [markdown]
 # ## The main run: every term and its share of the gradient
-# A loss weight says little by itself: what a term does to training is its share of the generator's gradient.
-# The run logs each term's value and gradient norm at the first step of every stage (and every
-# `vividgan_grad_every` steps); with the paper's weights of 0.01 the auxiliary terms' shares show how much they can
-# matter here.
+# The run logs each term's value and its share of the generator's gradient norm at the first step of every stage
+# (and every `vividgan_grad_every` steps). With the paper's weights of 0.01, the auxiliary terms' shares say how
+# much they can matter here.
 
 # %%
 run = V.table1(cfg)["vividgan"]
@@ -95,21 +91,23 @@ for ax, s, terms in zip(axes, (1.0, 2.0, 3.0), (("c_mse", "c_sym"), ("t_mse",), 
         if t in h and idx:
             ax.plot([h[t][i] for i in idx], label=t)
     ax.set_title(f"stage {int(s)}")
+    ax.set_xlabel("step")
     ax.set_yscale("log")
     ax.legend(fontsize=7)
 fig.tight_layout()
-save_figure(fig, "vividgan", "02_curves")
+save_figure(fig, "vividgan", "04_curves")
 
 # %% [markdown]
-# ## What each level makes (Fig. 7 and Fig. 6, redrawn on held-out people)
+# ## What each level makes (Figs. 6 and 7, redrawn on held-out people)
 # From left: the LR input, the coarse face, the component prior (touched-up components on the template), the fine
-# face, the truth.
+# face, the truth. Then the components themselves: the coarse face's crop, its touched-up version and the truth's.
 
 # %%
 data, idx = V.eval_set(run, cfg)
 batch = collate([data[i] for i in idx[:: max(1, len(idx) // 4)][:4]], cfg.device)
+gen = trained.models["generator"]
 with torch.no_grad():
-    out = trained.models["generator"](batch["lr"], truth=batch["hr"])
+    out = gen(batch["lr"], truth=batch["hr"])
 cols = [("LR", batch["lr"]), ("coarse", out["coarse"]), ("prior", out["prior"]), ("fine", out["fine"]),
         ("truth", batch["hr"])]
 fig, axes = plt.subplots(len(batch["lr"]), len(cols), figsize=(1.7 * len(cols), 1.7 * len(batch["lr"])))
@@ -120,23 +118,47 @@ for r in range(len(batch["lr"])):
         if r == 0:
             axes[r, c].set_title(name, fontsize=8)
 fig.tight_layout()
-save_figure(fig, "vividgan", "02_samples")
+save_figure(fig, "vividgan", "04_samples")
+
+truth_crops = crop_components(batch["hr"], gen.template)
+fig, axes = plt.subplots(3, 4, figsize=(6, 4.2))
+for k, name in enumerate(("left eye", "right eye", "nose", "mouth")):
+    for r, (label, crops) in enumerate((("coarse", out["crops"]), ("touched up", out["components"]),
+                                        ("truth", truth_crops))):
+        axes[r, k].imshow(crops[k][0].clamp(0, 1).permute(1, 2, 0).cpu().numpy(), interpolation="nearest")
+        axes[r, k].set_xticks([])
+        axes[r, k].set_yticks([])
+        if k == 0:
+            axes[r, k].set_ylabel(label, fontsize=8)
+    axes[0, k].set_title(name, fontsize=8)
+fig.tight_layout()
+save_figure(fig, "vividgan", "04_components")
 
 # %% [markdown]
-# ## Tab. I and Tab. II beside the paper
-# Our numbers are on synthetic faces at the preset's size: compare directions and gaps, not levels.
+# ## Coarse against fine, per yaw
+# The same trained generator's coarse and fine faces on every held-out pair, beside the do-nothing baseline (the
+# LR face upsampled): PSNR per |yaw|.
 
 # %%
-t1 = run_rows(V, V.table1(cfg), cfg)
-res.log("table1_celeba", means(t1))
-res.log("table1_celeba_seeds", t1)
-res.log("table2_celeba", means(t1))
-res.log("table2_celeba_seeds", t1)
-for rec in beside_paper(paper, "table1_celeba", means(t1)):
-    print(f"{rec['label'][:40]:40s} PSNR paper {rec['paper_psnr'] or float('nan'):7.3f} ours {rec['ours_psnr']:7.3f}"
-          f"   SSIM paper {rec['paper_ssim'] or float('nan'):.3f} ours {rec['ours_ssim']:.3f}")
-yaws = [m for m in paper.tables["table2_celeba"].metrics if m in next(iter(t1.values()))]
-print("per yaw (PSNR):", ", ".join(yaws))
-for rec in beside_paper(paper, "table2_celeba", means(t1), yaws):
-    print(f"{rec['label'][:40]:40s} " + "  ".join(
-        f"{m[5:]:>3s}: paper {rec['paper_' + m] or float('nan'):6.2f} ours {rec['ours_' + m]:6.2f}" for m in yaws))
+per = {"bicubic": [], "coarse": [], "fine": []}
+yaws = []
+for k in range(0, len(idx), 32):
+    b = collate([data[i] for i in idx[k:k + 32]], cfg.device)
+    with torch.no_grad():
+        o = gen(b["lr"], truth=b["hr"])
+    hr = b["hr"].cpu()
+    per["bicubic"].append(psnr(bicubic_up(b["lr"], cfg.vividgan_scale).clamp(0, 1).cpu(), hr))
+    per["coarse"].append(psnr(o["coarse"].cpu(), hr))
+    per["fine"].append(psnr(o["fine"].cpu(), hr))
+    yaws.append(b["yaw"].abs().cpu())
+yaws = torch.cat(yaws)
+per = {k: torch.cat(v) for k, v in per.items()}
+levels = {}
+for y in sorted(set(yaws.tolist())):
+    m = (yaws - y).abs() < 0.5
+    levels[f"{y:g}"] = {k: float(v[m].mean()) for k, v in per.items()}
+levels["all"] = {k: float(v.mean()) for k, v in per.items()}
+res.log("coarse_vs_fine_per_yaw", levels)
+print(f"{'|yaw|':>6s} " + " ".join(f"{k:>8s}" for k in per) + "   fine - coarse")
+for y, row in levels.items():
+    print(f"{y:>6s} " + " ".join(f"{row[k]:8.2f}" for k in per) + f"   {row['fine'] - row['coarse']:+.2f}")
