@@ -79,6 +79,8 @@ for k in range(n_views):
     axes[2, k].imshow(item["hr"].permute(1, 2, 0).numpy())
     if k == 0:
         axes[0, k].set_ylabel("LR x4")
+        axes[1, k].set_ylabel("LR x8")
+        axes[2, k].set_ylabel("frontal truth")
         for (x0, y0), (h, w) in zip(corners(item["centres"], cfg.hr_size).tolist(), crop_sizes(cfg.hr_size).values(),
                                     strict=True):
             axes[2, k].add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), w, h, fill=False, color="yellow", lw=1))
