@@ -162,3 +162,9 @@ res.log("coarse_vs_fine_per_yaw", levels)
 print(f"{'|yaw|':>6s} " + " ".join(f"{k:>8s}" for k in per) + "   fine - coarse")
 for y, row in levels.items():
     print(f"{y:>6s} " + " ".join(f"{row[k]:8.2f}" for k in per) + f"   {row['fine'] - row['coarse']:+.2f}")
+
+# %% [markdown]
+# ## What the committed course run shows
+# The identity term takes a large share of the gradient in stages (i) and (iii) despite its weight of 0.01. After a
+# few hundred steps per stage the faces are blurred mean faces with the head's layout and colours; the fine level
+# barely changes the coarse face, and both stay below the do-nothing baseline at every yaw.
