@@ -68,6 +68,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vividgan_width=8, vividgan_touch_width=4, vividgan_hg_depth=1, vividgan_coarse_steps=4,
         vividgan_touch_steps=2, vividgan_joint_steps=4, vividgan_lr=2e-3, vividgan_fine_lr=2e-3, vividgan_d_lr=2e-3,
         vividgan_grad_every=4,  # the gradient shares at each stage's step 0 only (every 2 steps cost ~4 s in 04)
+        vividgan_sr_steps=4,
         # ear (Meishvili et al. 2020): tiny sizes, 1 s of audio; proves the stage chain runs
         ear_hr_size=32, ear_lr_size=8, ear_audio_seconds=1.0, ear_train_ids=8, ear_open_ids=4, ear_clips=32,
         ear_frames_per_clip=2, ear_eval_clips=12, ear_cls_clips=12, ear_latent_dim=32, ear_mapping_layers=2,
@@ -122,10 +123,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         # l_balanced costs as VividGAN) take ~570 CPU s, so ~29 min for 3 seeds; once per preset: Phi 400 x 0.21 s, the
         # recognition net 400 x 0.26 s, rendering the 3,600 pairs ~30 s: ~33 min of CPU on one thread, under 45 min.
         # (Earlier wall-clock figures, ~25 min per seed, were on a machine loaded ~4.5 on 2 cores.)
+        # Tab. I's learned-SR cascades (F + SR, SR + F): the SR network (models.baselines.SRResNet, width 16, 2 blocks,
+        # x4) costs 0.082 CPU s per step (same measure, 2026-12-05, load ~3); vividgan_sr_steps=320 SR steps plus
+        # the F steps above make ~30 s (F + SR) + ~47 s (SR + F) per seed: ~4 min for 3 seeds (~37 min in all).
         vividgan_scale=4, vividgan_multipie_grid=False, vividgan_views=8, vividgan_train_scenes=400, vividgan_test_scenes=50,
         vividgan_width=16, vividgan_touch_width=8, vividgan_hg_depth=2, vividgan_coarse_steps=200,
         vividgan_touch_steps=60, vividgan_joint_steps=120, vividgan_lr=1e-3, vividgan_fine_lr=1e-3,
-        vividgan_d_lr=1e-3, vividgan_grad_every=50,
+        vividgan_d_lr=1e-3, vividgan_grad_every=50, vividgan_sr_steps=320,
         # ear: the paper's 8x8 input, 32x32 output, 4 s of audio as a 129x129 log spectrogram (window 256, stride
         # 496; the paper's 512 / 248 give 257x257 and made E_a 6x slower). CPU ms per step, batch 16, one thread,
         # load ~4 on 2 cores (2026-12-04): G+D 610, eq. 1 340, eq. 2 270, eq. 3 130, eq. 4 280, eq. 5 (tuned E_a)
@@ -167,7 +171,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vividgan_scale=8, vividgan_multipie_grid=False, vividgan_views=8, vividgan_train_scenes=6000,
         vividgan_test_scenes=600, vividgan_width=64, vividgan_touch_width=32, vividgan_hg_depth=3,
         vividgan_coarse_steps=3000, vividgan_touch_steps=1000, vividgan_joint_steps=6000, vividgan_lr=5e-4,
-        vividgan_fine_lr=1e-3, vividgan_d_lr=1e-4, vividgan_grad_every=200,
+        vividgan_fine_lr=1e-3, vividgan_d_lr=1e-4, vividgan_grad_every=200, vividgan_sr_steps=9000,
         # ear: 8x8 -> 128x128 (the paper's 16x), d = 256, widths of the spec's gpu plan (not measured on a GPU)
         ear_hr_size=128, ear_lr_size=8, ear_audio_seconds=4.0, ear_train_ids=100, ear_open_ids=25, ear_clips=16000,
         ear_frames_per_clip=4, ear_eval_clips=2000, ear_cls_clips=4000, ear_latent_dim=256, ear_mapping_layers=8,
@@ -206,6 +210,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         vividgan_test_scenes=600, vividgan_width=64, vividgan_touch_width=64, vividgan_hg_depth=3,
         vividgan_coarse_steps=20000, vividgan_touch_steps=5000, vividgan_joint_steps=100000, vividgan_lr=1e-4,
         vividgan_fine_lr=1e-3, vividgan_d_lr=1e-4, vividgan_grad_every=1000,
+        vividgan_sr_steps=120000,
         # ear: the released demo's networks (EarConfig.paper()), the schedules of sec. 4.2 (G: 31M images / 32)
         ear_hr_size=128, ear_lr_size=8, ear_audio_seconds=4.0, ear_train_ids=1000, ear_open_ids=250,
         ear_clips=100000, ear_frames_per_clip=8, ear_eval_clips=5000, ear_cls_clips=20000, ear_latent_dim=512,
@@ -377,6 +382,7 @@ KNOB_BOUNDS: dict[str, str] = {
     "vividgan_width": ">= 1", "vividgan_touch_width": ">= 1", "vividgan_hg_depth": ">= 1",
     "vividgan_coarse_steps": ">= 1", "vividgan_touch_steps": ">= 0", "vividgan_joint_steps": ">= 0",
     "vividgan_lr": "> 0", "vividgan_fine_lr": "> 0", "vividgan_d_lr": "> 0", "vividgan_grad_every": ">= 0",
+    "vividgan_sr_steps": ">= 0",
     # ear
     "ear_hr_size": ">= 16", "ear_lr_size": ">= 4", "ear_audio_seconds": "> 0", "ear_train_ids": ">= 1",
     "ear_open_ids": ">= 1", "ear_clips": ">= 1", "ear_frames_per_clip": ">= 1", "ear_eval_clips": ">= 1",

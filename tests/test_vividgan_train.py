@@ -55,8 +55,10 @@ def test_every_run_kind_trains_a_few_steps_and_logs_its_terms(cfg):
         if run.model == "tann":
             assert trained.models["generator"].config.width == V.tann_width(cfg) > cfg.vividgan_width
         touch_up = run.model == "vividgan" and dict(run.generator).get("prior", "estimated") == "estimated"
-        single = run.model in ("coarse", "tann", *V.CASCADES)
-        assert set(h["stage"]) == ({1.0} if single else {1.0, 2.0, 3.0} if touch_up else {1.0, 3.0})
+        single = run.model in ("coarse", "tann", *V.CASCADES) and run.model not in V.SR_CASCADES
+        stages = {1.0, 2.0} if run.model in V.SR_CASCADES else {1.0} if single else (
+            {1.0, 2.0, 3.0} if touch_up else {1.0, 3.0})
+        assert set(h["stage"]) == stages, name
         if run.model in V.CASCADES:
             continue  # the frontaliser has one term (tested in test_cascades_frontalise_before_or_after_bicubic)
         assert math.isfinite(h["c_mse"][0]) and "gshare/c_mse" in h  # step 0 logs every term's gradient share
@@ -122,8 +124,8 @@ def test_recognition_rows_with_a_pixel_embedding(cfg, monkeypatch):
     g_emb, g_ids = V.gallery(cfg, Pixels())
     assert g_emb.shape[0] == len(g_ids) == cfg.world_test_people
     rows = V.recognition(cfg, n_seeds=1)
-    assert set(rows) == {"lr", "bicubic_f_sr", "bicubic_sr_f", "vividgan_coarse", "tann", "vividgan", "truth",
-                         "truth_shuffled"}
+    assert set(rows) == {"lr", "bicubic_f_sr", "bicubic_sr_f", "srresnet_f_sr", "srresnet_sr_f", "vividgan_coarse",
+                         "tann", "vividgan", "truth", "truth_shuffled"}
     for r in rows.values():
         assert 0 <= r["rank1"][0] <= r["rank5"][0] <= 100
 
@@ -147,6 +149,35 @@ def test_cascades_frontalise_before_or_after_bicubic(cfg):
         assert trained.log.steps_done == cfg.vividgan_coarse_steps + cfg.vividgan_joint_steps
         assert math.isfinite(scores["psnr"]) and not torch.equal(
             trained.models[key].tail.weight, untrained[key].tail.weight)
+
+
+def test_learned_sr_cascades_train_frontaliser_then_sr_and_use_both(cfg):
+    rows = V.table1(cfg)
+    assert rows["srresnet_f_sr"].model == "f_srresnet" and rows["srresnet_sr_f"].model == "srresnet_f"
+    lr, hr = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 64, 64)
+    batch = {"lr": lr, "hr": hr}
+    for row, key in (("srresnet_f_sr", "frontaliser_lr"), ("srresnet_sr_f", "frontaliser_hr")):
+        untrained = {k: m.eval() for k, m in V.init(rows[row], cfg, seed=0).items()}
+        assert set(untrained) == {key, "sr"}
+        # untrained, F returns its input and the SR network outputs bicubic: the cascade starts at the LR face
+        # upsampled
+        assert torch.allclose(V.predict(untrained, batch), V.predict({}, batch).clamp(0, 1), atol=1e-6)
+        with torch.no_grad():
+            untrained["sr"].tail.bias.fill_(0.05)  # the prediction goes through the SR network
+        assert (V.predict(untrained, batch) - V.predict({}, batch).clamp(0, 1)).mean() > 0.03
+        scores, trained = E.cached_run(V, rows[row], cfg, 0, disk_cache=False)
+        h = trained.log.history
+        f_steps = cfg.vividgan_coarse_steps + cfg.vividgan_joint_steps
+        assert trained.log.steps_done == f_steps + cfg.vividgan_sr_steps and math.isfinite(scores["psnr"])
+        assert h["stage"] == [1.0] * f_steps + [2.0] * cfg.vividgan_sr_steps
+        assert all(math.isfinite(v) for v in h["sr_mse"][f_steps:])
+        fresh = V.init(rows[row], cfg, seed=0)
+        for k in (key, "sr"):
+            assert not torch.equal(trained.models[k].tail.weight, fresh[k].tail.weight), (row, k)
+    # the frontaliser is the Bicubic cascade's, step for step: only the SR step differs
+    f_bic = E.cached_run(V, rows["bicubic_f_sr"], cfg, 0, disk_cache=False)[1].models["frontaliser_lr"]
+    f_sr = E.cached_run(V, rows["srresnet_f_sr"], cfg, 0, disk_cache=False)[1].models["frontaliser_lr"]
+    assert all(torch.equal(a, b) for a, b in zip(f_bic.state_dict().values(), f_sr.state_dict().values(), strict=True))
 
 
 def test_balanced_weights_set_each_terms_step0_share(cfg):

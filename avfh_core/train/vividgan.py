@@ -61,8 +61,11 @@ from avfh_core.train.loop import TrainLog, gradient_shares, train_loop
 PAPER = "vividgan"
 PAPER_WEIGHTS: dict[str, float] = dict(c_mse=1.0, c_sym=1.0, c_id=0.01, c_adv=0.01, t_mse=1.0, f_mse=1.0,
                                        f_id=0.01, f_h=0.01, f_adv=0.01)
-MODELS = ("vividgan", "coarse", "tann", "bicubic", "f_bicubic", "bicubic_f")
-CASCADES = {"f_bicubic": "frontaliser_lr", "bicubic_f": "frontaliser_hr"}  # model -> the key of its frontaliser
+MODELS = ("vividgan", "coarse", "tann", "bicubic", "f_bicubic", "bicubic_f", "f_srresnet", "srresnet_f")
+# model -> the key of its frontaliser; the "*srresnet*" cascades also have a learned SR network ("sr", `SR_CASCADES`)
+CASCADES = {"f_bicubic": "frontaliser_lr", "bicubic_f": "frontaliser_hr", "f_srresnet": "frontaliser_lr",
+            "srresnet_f": "frontaliser_hr"}
+SR_CASCADES = ("f_srresnet", "srresnet_f")
 TANN_PARAMETER_RATIO = 196_231 / 242_089  # Tab. IV: TANN's parameters over VividGAN's
 WORLD_KEYS = ("side_light", "symmetric_truth")
 
@@ -71,7 +74,9 @@ WORLD_KEYS = ("side_light", "symmetric_truth")
 class VividGANRun:
     """One table row: model ("vividgan", "coarse" = VividGAN-dagger trained alone, "tann" = the single-stage joint
     stand-in of TANN (`tann_width`), "bicubic" = the LR face upsampled, "f_bicubic" / "bicubic_f" = Tab. I's
-    two-step cascades F + Bicubic / Bicubic + F with our frontaliser F, `train_cascade`), generator (VividGANConfig overrides), weights (overrides of PAPER_WEIGHTS), world (pair knobs of
+    two-step cascades F + Bicubic / Bicubic + F with our frontaliser F, `train_cascade`; "f_srresnet" /
+    "srresnet_f" = the same with a learned SR network in place of Bicubic, an SRResNet-style stand-in for Tab. I's
+    WaveletSRNet, SRGAN, CBN and TDAE), generator (VividGANConfig overrides), weights (overrides of PAPER_WEIGHTS), world (pair knobs of
     data.frontal_pairs: side_light, symmetric_truth). Build it with `make` so equal runs cache equal."""
 
     model: str = "vividgan"
@@ -152,9 +157,11 @@ FIG8_ROWS: dict[str, dict] = {"v_tn": dict(prior="none"), "vividgan": {}, "v_gt"
 
 def table1(cfg) -> dict[str, VividGANRun]:
     """Tab. I rows we build: the LR face upsampled (do nothing), the two Bicubic cascades with our frontaliser
-    (F + Bicubic, Bicubic + F), VividGAN-dagger trained alone, the TANN stand-in, VividGAN."""
+    (F + Bicubic, Bicubic + F), the two learned-SR cascades (F + SR, SR + F with an SRResNet-style SR network),
+    VividGAN-dagger trained alone, the TANN stand-in, VividGAN."""
     return {"bicubic": VividGANRun.make("bicubic"), "bicubic_f_sr": VividGANRun.make("f_bicubic"),
-            "bicubic_sr_f": VividGANRun.make("bicubic_f"), "vividgan_coarse": VividGANRun.make("coarse"),
+            "bicubic_sr_f": VividGANRun.make("bicubic_f"), "srresnet_f_sr": VividGANRun.make("f_srresnet"),
+            "srresnet_sr_f": VividGANRun.make("srresnet_f"), "vividgan_coarse": VividGANRun.make("coarse"),
             "tann": VividGANRun.make("tann"), "vividgan": VividGANRun.make()}
 
 
@@ -318,13 +325,17 @@ def total(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> to
 
 def init(run: VividGANRun, cfg, *, seed: int) -> dict[str, nn.Module]:
     """The run's untrained networks, each from its own random stream: the generator, Coarse-D when p1 > 0, Fine-D
-    when p2 > 0 (and the model has a fine level). "bicubic" has none; a cascade has its frontaliser alone
-    (cfg.vividgan_width features, `CASCADE_BLOCKS` residual blocks)."""
+    when p2 > 0 (and the model has a fine level). "bicubic" has none; a cascade has its frontaliser
+    (cfg.vividgan_width features, `CASCADE_BLOCKS` residual blocks) and, for a learned-SR cascade, its SR network
+    "sr" (`sr_network`)."""
     if run.model == "bicubic":
         return {}
     if run.model in CASCADES:
         key = CASCADES[run.model]
-        return {key: build(seed, key, lambda: Frontaliser(cfg.vividgan_width, CASCADE_BLOCKS))}
+        out = {key: build(seed, key, lambda: Frontaliser(cfg.vividgan_width, CASCADE_BLOCKS))}
+        if run.model in SR_CASCADES:
+            out["sr"] = build(seed, "sr", lambda: sr_network(cfg))
+        return out
     c = run.generator_config(cfg)
     w = run.loss_weights()
     models: dict[str, nn.Module] = {"generator": build(seed, "generator", lambda: VividGANGenerator(c))}
@@ -355,15 +366,26 @@ def _d_step(d: nn.Module, opt, real: torch.Tensor, fake: torch.Tensor) -> float:
 
 
 CASCADE_BLOCKS = 2  # residual blocks of the cascades' frontaliser F
+SR_BLOCKS = 2  # residual blocks of the learned-SR cascades' SR network
+
+
+def sr_network(cfg) -> nn.Module:
+    """The SR step of the learned-SR cascades: the shared single-image SRResNet (models.baselines.SRResNet:
+    residual blocks, sub-pixel x cfg.vividgan_scale, a bicubic global skip so that the untrained network outputs
+    exactly bicubic) with cfg.vividgan_width features and `SR_BLOCKS` blocks. A stand-in for Tab. I's learned SR
+    methods (WaveletSRNet, SRGAN, CBN, TDAE), trained with L_mse alone on frontal LR/HR pairs (`train_cascade`)."""
+    from avfh_core.models.baselines import SRResNet
+
+    return SRResNet(width=cfg.vividgan_width, n_blocks=SR_BLOCKS, scale=cfg.vividgan_scale, bicubic_skip=True)
 
 
 def cascade_io(model: str, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(input, target) of a cascade's frontaliser: F + Bicubic frontalises at the LR size (posed LR -> the
     frontal truth bicubic-downsampled); Bicubic + F frontalises the upsampled posed face at the HR size."""
     scale = hr.shape[-1] // lr.shape[-1]
-    if model == "f_bicubic":
+    if model in ("f_bicubic", "f_srresnet"):
         return lr, bicubic_down(hr, scale)
-    if model == "bicubic_f":
+    if model in ("bicubic_f", "srresnet_f"):
         return bicubic_up(lr, scale), hr
     raise ValueError(f"cascade_io: model must be one of {sorted(CASCADES)}, got {model!r}")
 
@@ -372,8 +394,10 @@ def train_cascade(run: VividGANRun, models: dict[str, nn.Module], cfg, data: Fro
                   progress: bool = False, checkpoint_path=None) -> Trained:
     """Tab. I's two-step cascades: the frontaliser F alone, trained with L_mse (the paper's F, DR-GAN, also has
     identity and adversarial terms; ours is a pixel-loss stand-in) for the steps of VividGAN-dagger (stages (i) +
-    (iii)) at cfg.vividgan_lr; the SR step is bicubic and has nothing to train. The paper trains F and the SR
-    method separately, as here."""
+    (iii)) at cfg.vividgan_lr, on the pairs of `cascade_io` (the same F, step for step, whatever the SR step). The
+    Bicubic cascades' SR step has nothing to train; a learned-SR cascade then trains its SR network "sr" with
+    L_mse on the frontal pairs (bicubic_down(h) -> h) for cfg.vividgan_sr_steps steps at cfg.vividgan_lr, logged as
+    stage 2 ("sr_mse"). The paper trains F and the SR method separately, as here: neither sees the other's output."""
     key = CASCADES[run.model]
     net = models[key]
     opt = {key: torch.optim.Adam(net.parameters(), lr=cfg.vividgan_lr, betas=(0.9, 0.99))}
@@ -395,6 +419,28 @@ def train_cascade(run: VividGANRun, models: dict[str, nn.Module], cfg, data: Fro
     for k in range(len(lg.history.get("c_mse", []))):
         log.record({"stage": 1, "c_mse": lg.history["c_mse"][k]})
     log.steps_done, log.seconds = lg.steps_done, lg.seconds
+    if run.model in SR_CASCADES:
+        sr = models["sr"]
+        sr_opt = {"sr": torch.optim.Adam(sr.parameters(), lr=cfg.vividgan_lr, betas=(0.9, 0.99))}
+        scale = cfg.vividgan_scale
+
+        def sr_step(batch, s):
+            h = batch["hr"]
+            loss = F.mse_loss(sr(bicubic_down(h, scale)), h)
+            sr_opt["sr"].zero_grad(set_to_none=True)
+            loss.backward()
+            sr_opt["sr"].step()
+            return {"sr_mse": loss.item()}
+
+        path = None if checkpoint_path is None else f"{checkpoint_path}.sr"
+        with seeded(seed, "train/cascade_sr"):
+            lg2 = train_loop(sr_step, {"sr": sr}, sr_opt, lambda s: batches(s + 200_003), cfg.vividgan_sr_steps,
+                             cfg=cfg, checkpoint_path=path, checkpoint_every=cfg.checkpoint_every if path else 0,
+                             progress=progress, desc=f"vividgan {run.model} SR seed {seed}")
+        for v in lg2.history.get("sr_mse", []):
+            log.record({"stage": 2, "sr_mse": v})
+        log.steps_done += lg2.steps_done
+        log.seconds += lg2.seconds
     return Trained({k: m.eval() for k, m in models.items()}, log)
 
 
@@ -509,13 +555,19 @@ def eval_set(run: VividGANRun, cfg) -> tuple[FrontalPairs, list[int]]:
 
 def predict(models: Mapping[str, nn.Module], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """The fine frontal face (the coarse one for VividGAN-dagger; the LR face upsampled for "bicubic"; for a
-    cascade, its frontaliser before or after the bicubic upsampling)."""
+    cascade, its frontaliser before or after the upsampling: bicubic, or its SR network "sr" when it has one)."""
     lr, hr = batch["lr"], batch["hr"]
     scale = hr.shape[-1] // lr.shape[-1]
+    if "sr" in models:
+        def up(x):
+            return models["sr"](x)
+    else:
+        def up(x):
+            return bicubic_up(x, scale)
     if "frontaliser_lr" in models:
-        return bicubic_up(models["frontaliser_lr"](lr), scale).clamp(0, 1)
+        return up(models["frontaliser_lr"](lr)).clamp(0, 1)
     if "frontaliser_hr" in models:
-        return models["frontaliser_hr"](bicubic_up(lr, scale)).clamp(0, 1)
+        return models["frontaliser_hr"](up(lr)).clamp(0, 1)
     if "generator" not in models:
         return bicubic_up(lr, scale)
     out = models["generator"](batch["lr"], truth=batch["hr"])
