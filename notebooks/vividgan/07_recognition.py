@@ -40,7 +40,7 @@ data_root: str | None = None  # a folder holding the real dataset; None: the syn
 
 # %%
 from avfh_core.config import setup
-from avfh_core.reproduce.audit import audit_claims, audit_controls, verdict_counts
+from avfh_core.reproduce.audit import audit_claims, audit_controls, claim_lines, control_lines, verdict_counts
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import beside_paper, load_tables
 from avfh_core.train import vividgan as V
@@ -98,13 +98,7 @@ for world in ("symmetric", "side"):
     print(f"{world:9s} truth: without L_sym {mc[world + '/sym_off']['psnr']:.3f}, its mirror projection "
           f"{mc[world + '/mirrored']['psnr']:.3f}")
 controls = audit_controls(paper, [res.data])
-for k in controls:
-    planted = "sign only" if k["planted_effect"] is None else f"{k['planted_effect']:+.3f}"
-    if k["verdict"] == "not run":
-        print(f"control {k['id']:40s} not run")
-        continue
-    print(f"control {k['id']:40s} {'detected' if k['detected'] else 'NOT detected':12s} ours {k['effect']:+.3f} "
-          f"[{k['ci_low']:+.3f}, {k['ci_high']:+.3f}] n={k['n']} MDE {k['mde']:.3f}  planted {planted}")
+print("\n".join(control_lines(controls)))
 _ = res.log("controls_audit", controls)
 
 # %% [markdown]
@@ -116,18 +110,11 @@ _ = res.log("controls_audit", controls)
 
 # %%
 claims = audit_claims(paper, [res.data], controls=controls)
-for c in claims:
-    if c["verdict"] == "not run":
-        print(f"{c['id']:26s} not run")
-        continue
-    flag = "" if c["refutable"] else "  (|paper|/2 < MDE: not refutable at this n)"
-    print(f"{c['id']:26s} {c['verdict']:15s} ours {c['effect']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] "
-          f"n={c['n']} MDE {c['mde']:.3f}   paper {c['published_effect']:+.3f}{flag}"
-          + (f"  [{c['void']}]" if c.get("void") else ""))
+print("\n".join(claim_lines(claims)))
 res.log("claims", claims)
 counts = verdict_counts(claims)
 res.log("claim_counts", counts)
-print("claims:", counts)
+print("verdicts:", counts)
 
 # %% [markdown]
 # ## What the committed course run shows
