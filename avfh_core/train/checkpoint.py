@@ -8,10 +8,12 @@ changed configuration nor changed code ever reuses a stale file.
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,23 +106,90 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def source_fingerprint(packages: tuple[str, ...] = ("data", "nn", "models", "losses", "metrics", "train")) -> str:
+PAPER_MODULES = ("vfhgan", "ear", "secnet", "talkingface", "vividgan")
+"""Module-name stems of the papers' own files (models/vfhgan.py, train/talkingface_sync.py, data/real_ear.py, ...)."""
+
+_PACKAGES = ("data", "nn", "models", "losses", "metrics", "train")
+
+
+def paper_of_file(path: str | os.PathLike) -> str | None:
+    """The paper a source file belongs to by its name (`talkingface_sync.py` -> "talkingface"), or None if shared."""
+    stem = Path(path).stem.removeprefix("real_")
+    return next((p for p in PAPER_MODULES if stem == p or stem.startswith(p + "_")), None)
+
+
+def _module_file(root: Path, module: str) -> Path | None:
+    """avfh_core.train.vfhgan -> <root>/train/vfhgan.py (None outside avfh_core or for a package)."""
+    parts = module.split(".")
+    if parts[0] != "avfh_core" or len(parts) < 2:
+        return None
+    path = root.joinpath(*parts[1:]).with_suffix(".py")
+    return path if path.is_file() else None
+
+
+def _imports(root: Path, path: Path) -> set[Path]:
+    """The avfh_core source files `path` imports anywhere (module level or inside functions)."""
+    st = path.stat()
+    return _imports_cached(root, path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _imports_cached(root: Path, path: Path, mtime_ns: int, size: int) -> frozenset[Path]:
+    found: set[Path] = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        found.update(f for f in (_module_file(root, n) for n in names) if f is not None)
+    return frozenset(found)
+
+
+def source_fingerprint(packages: tuple[str, ...] = _PACKAGES, *, roots: Iterable[str] | None = None,
+                       root: Path | None = None) -> str:
     """A short hash of the avfh_core sources that produce a trained result (default: everything but reproduce/viz).
 
-    Put it in a cache key so that a code change never reuses results computed by older code.
+    Put it in a cache key so that a code change never reuses results computed by older code. With `roots` (module
+    names, e.g. a paper's training module), the other papers' files (`PAPER_MODULES`) count only where the
+    roots or the shared files import them, directly or through other files: a change to one paper's training code then leaves
+    the other papers' cached runs valid, while a change to a shared file, or to a paper file that shared code
+    imports (models/baselines.py uses models/vfhgan.py), still invalidates everything built on it.
     """
-    root = Path(__file__).resolve().parent.parent
+    root = root or Path(__file__).resolve().parent.parent
+    files = sorted(f for pkg in packages for f in (root / pkg).rglob("*.py"))
+    if roots is not None:
+        inside = set(files)
+        keep = {f for f in files if paper_of_file(f) is None}
+        own = {paper_of_file(f) for f in (_module_file(root, m) for m in roots) if f in inside} - {None}
+        todo = list(keep) + [f for f in files if paper_of_file(f) in own]  # all of a root's paper's own files
+        while todo:
+            f = todo.pop()
+            keep.add(f)
+            todo += [g for g in _imports(root, f) if g in inside and g not in keep]
+        files = sorted(keep)
     digest = hashlib.sha256()
-    for pkg in packages:
-        for path in sorted((root / pkg).rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
-def cached_model_path(name: str, config: dict[str, Any]) -> Path:
-    """$AVFH_HOME/models/<name>-<hash of config and of the training sources>.pt."""
-    return avfh_home() / "models" / f"{name}-{config_hash({**config, '_code': source_fingerprint()})}.pt"
+def cached_model_path(name: str, config: dict[str, Any], roots: Iterable[str] = ()) -> Path:
+    """$AVFH_HOME/models/<name>-<hash of config and of the training sources>.pt (`roots`: see source_fingerprint)."""
+    code = source_fingerprint(roots=tuple(roots))
+    return avfh_home() / "models" / f"{name}-{config_hash({**config, '_code': code})}.pt"
+
+
+def _defining_modules(*objs: Any) -> tuple[str, ...]:
+    """The modules that define these objects: a function's (or a partial's function's), a model's class's."""
+    mods = []
+    for obj in objs:
+        if isinstance(obj, torch.nn.Module):
+            mods.append(type(obj).__module__)
+        else:
+            mods.append(getattr(getattr(obj, "func", obj), "__module__", None) or "")
+    return tuple(m for m in mods if m)
 
 
 def load_or_train(
@@ -139,7 +208,7 @@ def load_or_train(
     cache file: one trains, on its own process (`train_loop` inside train_fn does not use the process group), the
     others wait and load the result.
     """
-    path = cached_model_path(name, config)
+    path = cached_model_path(name, config, _defining_modules(train_fn, model))
     if path.exists() and not retrain:
         return _load_cached(path, model)
     with file_lock(path):  # concurrent builders take turns: the second loads what the first wrote

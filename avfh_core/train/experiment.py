@@ -63,8 +63,9 @@ def run_dict(run: Any) -> dict[str, Any]:
 
 
 def paper_fingerprint(paper: ModuleType) -> str:
-    """The shared training sources and the paper's own module (which may live outside avfh_core)."""
-    digest = hashlib.sha256(source_fingerprint().encode())
+    """The shared training sources, the paper files the paper's module imports (not the other papers': see
+    `source_fingerprint`), and the paper's own module (which may live outside avfh_core)."""
+    digest = hashlib.sha256(source_fingerprint(roots=(paper.__name__,)).encode())
     src = getattr(paper, "__file__", None)
     if src:
         digest.update(Path(src).read_bytes())
