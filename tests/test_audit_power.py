@@ -204,3 +204,25 @@ def test_vfhgan_positive_controls_rows_and_the_known_handicap():
     assert 0.3 < drop < 0.55
     with pytest.raises(ValueError, match="handicap_db must be > 0"):
         vfhgan.positive_controls(cfg, handicap_db=0)
+
+
+def test_vfhgan_audio_control_rows_are_cached_runs_of_the_erased_world_per_setting():
+    from avfh_core.config import setup
+    from avfh_core.train import vfhgan
+
+    cfg = setup("smoke", seed=0, device="cpu", window=1, steps=2, batch_size=2, width=8, hr_size=32)
+    rel, bal = vfhgan.control_runs(cfg, "released"), vfhgan.control_runs(cfg, "balanced")
+    assert set(rel) == {"erased_visual", "erased_audio"} and rel["erased_audio"] != bal["erased_audio"]
+    for run in (*rel.values(), *bal.values()):
+        assert dict(run.world) == {vfhgan.ERASE_MOUTH: True}
+    assert dict(bal["erased_audio"].generator) == dict(vfhgan.table1(cfg, "balanced")["audio_attention"].generator)
+    intact, _ = vfhgan.eval_set(vfhgan.VFHGANRun.make(), cfg)
+    erased, _ = vfhgan.eval_set(rel["erased_audio"], cfg)
+    a, b = intact[0], erased[0]
+    assert torch.equal(a["hr"], b["hr"]) and torch.equal(a["mel"], b["mel"])  # targets and audio untouched
+    assert not torch.equal(a["lr"], b["lr"])
+    x0, y0, x1, y1 = (int(v) for v in (b["mouth_box"] / cfg.scale).round())
+    inside = b["lr"][:, :, y0 + 1:y1 - 1, x0 + 1:x1 - 1]  # the mouth box in LR pixels: one flat colour per frame
+    assert float(inside.flatten(2).std(-1).max()) < 1e-6
+    bal_rows = vfhgan.positive_controls(cfg, "balanced", n_seeds=1)
+    assert set(bal_rows) == {"erased_visual", "erased_audio", "ours", "handicapped", "loss_kept", "loss_removed"}

@@ -166,3 +166,56 @@ def test_run_is_cached_on_disk_and_reloaded(cfg, monkeypatch, tmp_path):
     assert nan_free(t2.log.history) == nan_free(t1.log.history) and t2.log.steps_done == cfg.steps
     assert E.run_path(V, run, cfg, 1) != path
     E.clear_memory()
+
+
+def test_lip_window_study_compares_the_trained_form_with_a_fully_generated_window():
+    from avfh_core.losses.lipreading import LipReadingLoss
+    from avfh_core.models.baselines import Bicubic
+    from avfh_core.models.lipreader import LipReader, LipReaderConfig
+
+    torch.manual_seed(0)
+    lip = LipReadingLoss(LipReader(LipReaderConfig.small(width=4, num_classes=5, input_size=16)))
+    cfg = setup("smoke", seed=0, device="cpu", window=1, hr_size=32)
+    data = V.window_data(cfg, "test")
+    # a window's neighbours are the neighbouring items of the same clip, each generated from its own window
+    k = 1
+    frames = V.generated_windows(Bicubic(cfg.scale), data, k)
+    for d in (-1, 0, 1):
+        own = Bicubic(cfg.scale)(data[k + d]["lr"][None], data[k + d]["mel"][None]).clamp(0, 1)[0]
+        assert torch.allclose(frames[d + 1], own)
+    first_of_clip = 0  # its left neighbour would need a frame before the clip starts
+    assert V.generated_windows(Bicubic(cfg.scale), data, first_of_clip) is None
+    usable = V.windows_with_context(data, len(data))
+    assert first_of_clip not in usable and 1 in usable
+    assert all(V.generated_windows(Bicubic(cfg.scale), data, k) is not None for k in usable)
+    assert len(V.windows_with_context(data, 2)) == 2
+    out = V.lip_window_study(Bicubic(cfg.scale), lip, data, [first_of_clip, 1, 2])
+    assert out["n_windows"] == 2
+    assert out["loss_generated_window"] != out["loss_trained"]  # bicubic neighbours are not the ground truth
+    assert -1 <= out["grad_cosine"] < 0.999 and out["grad_norm_ratio"] > 0
+    with pytest.raises(ValueError, match="none of the 1 windows"):
+        V.lip_window_study(Bicubic(cfg.scale), lip, data, [first_of_clip])
+
+
+def test_lip_window_study_with_perfect_neighbours_is_the_trained_form(monkeypatch):
+    from avfh_core.losses.lipreading import LipReadingLoss
+    from avfh_core.models.baselines import Bicubic
+    from avfh_core.models.lipreader import LipReader, LipReaderConfig
+
+    torch.manual_seed(0)
+    lip = LipReadingLoss(LipReader(LipReaderConfig.small(width=4, num_classes=5, input_size=16)))
+    cfg = setup("smoke", seed=0, device="cpu", window=1, hr_size=32)
+    data = V.window_data(cfg, "test")
+    real = V.generated_windows
+
+    def perfect_neighbours(gen, ds, k):
+        frames = real(gen, ds, k)
+        if frames is None:
+            return None
+        return torch.cat([ds[k]["hr"][:1], frames[1:2], ds[k]["hr"][2:]])  # generated centre, true neighbours
+
+    # neighbours generated perfectly (the ground truth): the two forms are the same loss, cosine and ratio 1
+    monkeypatch.setattr(V, "generated_windows", perfect_neighbours)
+    same = V.lip_window_study(Bicubic(cfg.scale), lip, data, [1, 2])
+    assert same["loss_generated_window"] == pytest.approx(same["loss_trained"])
+    assert same["grad_cosine"] == pytest.approx(1.0, abs=1e-5) and same["grad_norm_ratio"] == pytest.approx(1.0)

@@ -33,8 +33,9 @@ perceptual term alone. The balanced setting gives the adversarial term a 0.1 sha
 
 from __future__ import annotations
 
+import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +119,7 @@ TABLE2_ROWS: dict[str, dict[str, float]] = {  # which terms of eq. 11 are on (pi
 BACKBONE_ROWS: dict[str, dict] = {"mixnet": dict(backbone="mixnet"), "phfe": {}}
 FUSION_ROWS: dict[str, dict] = {"add": {}, "concat": dict(fusion="concat")}  # eq. 2 / released code vs the text
 WORLDS: dict[str, dict] = {"intact": {}, "no_coupling": dict(voice_coupling=0.0), "shuffled": dict(shuffle_audio=True)}
+ERASE_MOUTH = "erase_mouth"  # a world option of ours (not data.synth's): the LR mouth erased, `erase_mouths`
 
 
 def ablation_weights(cfg) -> dict[str, float] | None:
@@ -206,11 +208,26 @@ def window_data(cfg, split: str, world: Mapping[str, Any] | None = None) -> Wind
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     n = cfg.n_train_clips if split == "train" else cfg.n_eval_clips
-    w = synth.world(cfg, **dict(world or {}))
-    key = (w.key, cfg.window, cfg.scale, split, n)
+    world = dict(world or {})
+    erase = bool(world.pop(ERASE_MOUTH, False))
+    w = synth.world(cfg, **world)
+    key = (w.key, cfg.window, cfg.scale, split, n, erase)
     if key not in _DATA:
-        _DATA[key] = WindowDataset(w.dataset(split, n_clips=n), window=cfg.window, scale=cfg.scale)
+        ds = WindowDataset(w.dataset(split, n_clips=n), window=cfg.window, scale=cfg.scale)
+        _DATA[key] = erase_mouths(ds) if erase else ds
     return _DATA[key]
+
+
+def erase_mouths(ds: WindowDataset) -> WindowDataset:
+    """A copy of `ds` whose LR frames have the mouth box erased (`data.degrade.erase_boxes`) in every frame: the HR
+    targets keep their mouths, so the mouth can be restored only from what else the model gets (the audio)."""
+    import copy
+
+    from avfh_core.data.degrade import erase_boxes
+
+    out = copy.copy(ds)
+    out.clips = [dict(c, lr=erase_boxes(c["lr"], c["box"], box_scale=ds.scale)) for c in ds.clips]
+    return out
 
 
 def replace_centre(window: torch.Tensor, frame: torch.Tensor, centre: int) -> torch.Tensor:
@@ -465,31 +482,110 @@ def cli(argv: list[str] | None = None) -> None:
     print("bicubic:", evaluate(predict, score, {"generator": Bicubic(cfg.scale)}, data, indices, cfg))
 
 
+def generated_windows(generator: nn.Module, data: WindowDataset, index: int) -> torch.Tensor | None:
+    """Every frame of window `index` generated from its *own* LR window and audio: [2j+1, 3, H, W], or None when
+    the clip lacks the j frames either side that the neighbours' windows need. Windows of one clip are consecutive
+    items of `data`, so the neighbours of item k are items k-j .. k+j."""
+    j = data.window
+    if index - j < 0 or index + j >= len(data):
+        return None
+    items = [data[index + d] for d in range(-j, j + 1)]
+    if len({it["clip"] for it in items}) != 1:
+        return None
+    dev = next(iter(generator.parameters()), torch.empty(0)).device
+    lr = torch.stack([it["lr"] for it in items]).to(dev)
+    mel = torch.stack([it["mel"] for it in items]).to(dev)
+    return generator(lr, mel).clamp(0, 1)
+
+
+def windows_with_context(data: WindowDataset, n: int) -> list[int]:
+    """Up to `n` evenly spread items of `data` whose neighbours' own windows exist (j more frames either side in
+    the clip): the windows `lip_window_study` can use. Empty when the clips are too short (e.g. the smoke preset)."""
+    j = data.window
+    ok = [k for k in range(j, len(data) - j) if data.index[k - j][0] == data.index[k + j][0]]
+    return [ok[i] for i in spread_indices(ok, n)] if ok else []
+
+
+def lip_window_study(generator: nn.Module, lip, data: WindowDataset, indices: Sequence[int]) -> dict[str, float]:
+    """Eq. 5 as the paper writes it (the lip reader sees a window whose 2j+1 frames are all generated) against the
+    form we train with (`VFHGANObjective`: the ground-truth window with only the centre frame generated), on the
+    same held-out windows and the same generated centre frame x.
+
+    Returns the means over windows of: both loss values, and the cosine and the norm ratio (paper / trained) of
+    their gradients with respect to x. A cosine near 1 and a ratio near 1 say that training on the centre-only
+    form follows eq. 5's gradient on x; a low cosine says it pushes x elsewhere. (The paper's form also sends
+    gradient to the neighbouring frames, generated from other windows; that part is not compared.) `lip` is a
+    `LipReadingLoss`; windows whose clip lacks the frames for the neighbours' own windows are skipped."""
+    gen_mode = generator.training
+    generator.eval()
+    out: dict[str, list[float]] = {k: [] for k in ("loss_trained", "loss_generated_window", "grad_cosine",
+                                                  "grad_norm_ratio")}
+    try:
+        for k in indices:
+            with torch.no_grad():
+                frames = generated_windows(generator, data, int(k))
+            if frames is None:
+                continue
+            item = data[int(k)]
+            dev = frames.device
+            hr, lm = item["hr"][None].to(dev), item["landmarks"][None].float().to(dev)
+            c = data.window
+            x = frames[c].clone()[None].requires_grad_(True)
+            l_trained = lip(replace_centre(hr, x, c), hr, lm)
+            g_trained, = torch.autograd.grad(l_trained, x)
+            l_paper = lip(replace_centre(frames[None], x, c), hr, lm)
+            g_paper, = torch.autograd.grad(l_paper, x)
+            a, b = g_trained.flatten(), g_paper.flatten()
+            na, nb = float(a.norm()), float(b.norm())
+            out["loss_trained"].append(float(l_trained.detach()))
+            out["loss_generated_window"].append(float(l_paper.detach()))
+            out["grad_cosine"].append(float(a @ b) / (na * nb) if na > 0 and nb > 0 else math.nan)
+            out["grad_norm_ratio"].append(nb / na if na > 0 else math.nan)
+    finally:
+        generator.train(gen_mode)
+    n = len(out["loss_trained"])
+    if n == 0:
+        raise ValueError(f"lip_window_study: none of the {len(indices)} windows has the {data.window} frames either "
+                         "side in its clip that the neighbours' own windows need")
+    return {**{k: sum(v) / n for k, v in out.items()}, "n_windows": n}
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Positive controls of the claims audit (the `controls:` section of reproduce/tables/vfhgan.yaml)
 
 
-def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
-                      progress: bool = False) -> dict[str, dict[str, list[float]]]:
-    """Planted effects, one per claim family, scored like the table rows: {row: {metric: [one value per seed]}}
-    (seeds cfg.seed, cfg.seed + 1, ...; log it as `controls_seeds` and the audit scores it).
+def control_runs(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
+    """The trained rows of the audio control under one weight setting, as cached runs: Table 1's audio_attention
+    ("erased_audio") and visual_only ("erased_visual") generators in the world whose LR mouths are erased."""
+    erased = {ERASE_MOUTH: True}
+    return {"erased_visual": _make(cfg, setting, generator=TABLE1_ROWS["visual_only"], world=erased,
+                                   weights=ablation_weights(cfg)),
+            "erased_audio": _make(cfg, setting, generator=TABLE1_ROWS["audio_attention"], world=erased,
+                                  weights=ablation_weights(cfg))}
 
-    - audio helps: "erased_visual" vs "erased_audio". The mouth box is erased from every LR frame of the windows
-      (`data.degrade.erase_boxes`, train and test), so the mouth can come only from the audio: the audio model
-      (Table 1's audio_attention) must beat the same generator without its audio branch (visual_only) on mouth
-      PSNR. Trained here (the erased world is not a cached run).
-    - the method beats a baseline: "ours" vs "handicapped". The handicapped row of seed s is the trained Table-3
-      "ours" of the next seed (cyclically) with its error amplified, hr + k (sr - hr), k = 10^(handicap_db / 20):
-      its MSE is k^2 times, a PSNR drop of exactly `handicap_db` before clipping to [0, 1] (at most that after).
-      Taking the next seed's model makes the seed-to-seed spread enter the difference as it does for two trained
-      rows (with one seed the row pairs with itself). Reuses the cached Table-3 runs.
+
+def positive_controls(cfg, setting: str = "released", n_seeds: int | None = None, handicap_db: float = 0.5,
+                      progress: bool = False) -> dict[str, dict[str, list[float]]]:
+    """Planted effects, one per claim family, under one weight setting, scored like the table rows:
+    {row: {metric: [one value per seed]}} (seeds cfg.seed, cfg.seed + 1, ...; log it as `controls_seeds`, or
+    `controls_balanced_seeds` for the balanced setting, and the audit scores it). Each family's control is run under
+    the setting whose claims it guards: a handicap detectable with one setting's seed spread may not be with the
+    other's.
+
+    - audio helps: "erased_visual" vs "erased_audio" (`control_runs`). The mouth box is erased from every LR frame
+      of the windows (train and test), so the mouth can come only from the audio: the audio model (Table 1's
+      audio_attention) must beat the same generator without its audio branch (visual_only) on mouth PSNR.
+    - the method beats a baseline: "ours" vs "handicapped". The handicapped row of seed s is the setting's trained
+      Table-3 "ours" of the next seed (cyclically) with its error amplified, hr + k (sr - hr), k = 10^(handicap_db /
+      20): its MSE is k^2 times, a PSNR drop of exactly `handicap_db` before clipping to [0, 1] (at most that
+      after). Taking the next seed's model makes the seed-to-seed spread enter the difference as it does for two
+      trained rows (with one seed the row pairs with itself).
     - a loss term helps: "loss_removed" vs "loss_kept": the pixel-MSE-only objective, trained ("kept"), against the
       same generator with that term removed, which leaves nothing to train: the untrained generator of the same
-      seed. Removing the only term must matter.
+      seed. Removing the only term must matter. (The same rows under both settings: one term has no balance.)
+    Every trained row is a cached run, so the rows can be trained side by side beforehand (`control_runs`,
+    `pixel_only`, `table3`) and this function only scores them.
     """
-    import copy
-
-    from avfh_core.data.degrade import erase_boxes
     from avfh_core.train.evaluate import evaluate
     from avfh_core.train.experiment import cached_run
     from avfh_core.train.experiment import seeds as seed_list
@@ -498,21 +594,9 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
         raise ValueError(f"handicap_db must be > 0, got {handicap_db}")
     me = sys.modules[__name__]
     ss = seed_list(cfg, n_seeds)
-
-    def erased(ds: WindowDataset) -> WindowDataset:
-        out = copy.copy(ds)
-        out.clips = [dict(c, lr=erase_boxes(c["lr"], c["box"], box_scale=ds.scale)) for c in ds.clips]
-        return out
-
-    test, idx = eval_set(VFHGANRun.make(), cfg)
-    train_e, test_e = erased(window_data(cfg, "train")), erased(test)
-    weights = ablation_weights(cfg)
     per: dict[str, list[dict[str, float]]] = {}
-    for row, gen in (("erased_visual", TABLE1_ROWS["visual_only"]), ("erased_audio", TABLE1_ROWS["audio_attention"])):
-        run = VFHGANRun.make(generator=gen, weights=weights)
-        for s in ss:
-            trained = train(run, cfg, seed=s, data=train_e, progress=progress)
-            per.setdefault(row, []).append(evaluate(predict, score, trained.models, test_e, idx, cfg))
+    for row, run in control_runs(cfg, setting).items():
+        per[row] = [cached_run(me, run, cfg, s, progress=progress)[0] for s in ss]
 
     k = 10 ** (handicap_db / 20)
 
@@ -520,16 +604,16 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap_db: float = 0.5,
         hr = batch["hr"][:, batch["hr"].shape[1] // 2]
         return (hr + k * (predict(models, batch) - hr)).clamp(0, 1)
 
-    ours = table3(cfg)["ours"]
-    runs = [cached_run(me, ours, cfg, s) for s in ss]
+    test, idx = eval_set(VFHGANRun.make(), cfg)
+    runs = [cached_run(me, table3(cfg, setting)["ours"], cfg, s, progress=progress) for s in ss]
     for i in range(len(ss)):
         per.setdefault("ours", []).append(runs[i][0])
         per.setdefault("handicapped", []).append(
             evaluate(handicapped, score, runs[(i + 1) % len(ss)][1].models, test, idx, cfg))
 
-    pix = pixel_only(cfg)  # the sanity row's runs: cached once for both uses
+    pix = pixel_only(cfg)
     for s in ss:
-        per.setdefault("loss_kept", []).append(cached_run(me, pix, cfg, s)[0])
+        per.setdefault("loss_kept", []).append(cached_run(me, pix, cfg, s, progress=progress)[0])
         untrained = {n: m.to(cfg.device).eval() for n, m in init(pix, cfg, seed=s).items()}
         per.setdefault("loss_removed", []).append(evaluate(predict, score, untrained, test, idx, cfg))
     return {row: {m: [p[m] for p in vals] for m in vals[0]} for row, vals in per.items()}

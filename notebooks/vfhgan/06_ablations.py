@@ -65,7 +65,7 @@ import matplotlib.pyplot as plt
 
 from avfh_core.config import preset_values, setup
 from avfh_core.data.batching import spread_indices
-from avfh_core.reproduce.audit import audit_claims, audit_controls, verdict_counts
+from avfh_core.reproduce.audit import audit_claims, audit_controls, print_audit
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import beside_paper, load_tables
 from avfh_core.train import vfhgan
@@ -105,13 +105,15 @@ def show_table(name, ours_means, metrics=METRICS, extra=()):
 
 
 # %% [markdown]
-# Every (row, seed) of this notebook, under both weight settings, is trained first, side by side in
-# single-threaded processes, one per core (`train.parallel.prefetch`); the tables below then read the disk cache.
+# Every (row, seed) of this notebook, under both weight settings and with the positive controls' rows, is trained
+# first, side by side in single-threaded processes, one per core (`train.parallel.prefetch`); the tables below then
+# read the disk cache.
 
 # %%
 settings = ("released", "balanced")
 all_runs = [r for st in settings for f in (vfhgan.table1, vfhgan.table2, vfhgan.table3) for r in f(cfg, st).values()]
 all_runs += [*vfhgan.backbone(cfg).values(), *vfhgan.fusion(cfg).values(), *vfhgan.causal(cfg).values()]
+all_runs += [r for st in settings for r in vfhgan.control_runs(cfg, st).values()] + [vfhgan.pixel_only(cfg)]
 t_train = time.perf_counter()
 n_trained = prefetch(vfhgan, [(r, s) for r in all_runs for s in seeds(cfg, max(cfg.n_seeds, n2))], cfg)
 print(f"trained {n_trained} (row, seed) runs in {(time.perf_counter() - t_train) / 60:.1f} min (0: all cached)")
@@ -278,16 +280,16 @@ for name, t in (("table1", t1b), ("table2", t2b), ("table3", t3b)):
 # of each claim. One-sided rule: *reproduced* when the one-sided 95% lower bound of the effect is above 0 in the
 # paper's direction; *not reproduced* only when the upper bound rules out half the published effect; otherwise
 # *inconclusive*. Beside each verdict: the minimum detectable effect (MDE) at the seeds run, and whether half the
-# paper's effect was refutable at all. First the **positive controls**: planted effects of known size (the mouth
-# erased from the LR frames so only the audio can restore it; a planted handicap of known dB; a loss term whose
-# removal must matter). A family whose control is not detected cannot say "not reproduced": its verdicts are void.
-# The claims are scored for the released weights, then for the balanced ones.
+# paper's effect was refutable at all.
+#
+# First the **positive controls**: planted effects of known size (the mouth erased from the LR frames so only the
+# audio can restore it; a planted handicap of known dB; a loss term whose removal must matter). A family whose
+# control is not detected cannot say "not reproduced": its verdicts are void. Each weight setting gets its own
+# controls, trained under that setting (`vfhgan.positive_controls(cfg, setting)`), because what the instrument can
+# detect depends on the seed spread of the rows it guards. Before them, audio use at evaluation time: the trained
+# audio model fed its own audio, another clip's audio, and silence.
 
 # %%
-# Positive controls (planted effects the audit must detect) and audio use at evaluation time, then every claim.
-ctl_rows = vfhgan.positive_controls(cfg)
-res.log("controls", means(ctl_rows))
-res.log("controls_seeds", ctl_rows)
 audio_run = vfhgan.table1(cfg)["audio_attention"]
 au_data, au_idx = vfhgan.eval_set(audio_run, cfg)
 au = [audio_use(vfhgan.predict, vfhgan.score, cached_run(vfhgan, audio_run, cfg, s)[1].models, au_data, au_idx, cfg,
@@ -297,40 +299,25 @@ for c in au[0]:
     print(f"audio {c:9s} PSNR {sum(a[c]['psnr'] for a in au) / len(au):.3f}  "
           f"mouth PSNR {sum(a[c]['mouth_psnr'] for a in au) / len(au):.3f}  (audio_attention, {len(au)} seeds)")
 
-controls = audit_controls(paper, [res.data])
-for k in controls:
-    planted = "sign only" if k["planted_effect"] is None else f"{k['planted_effect']:+.3f}"
-    if k["verdict"] == "not run":
-        print(f"control {k['id']:32s} not run")
-        continue
-    print(f"control {k['id']:32s} {'detected' if k['detected'] else 'NOT detected':12s} ours {k['effect']:+.3f} "
-          f"[{k['ci_low']:+.3f}, {k['ci_high']:+.3f}] n={k['n']} MDE {k['mde']:.3f}  planted {planted}")
-claims = audit_claims(paper, [res.data], controls=controls)
-for c in claims:
-    if c["verdict"] == "not run":
-        print(f"{c['id']:26s} not run ({c['a']} or {c['b']} not in our table)")
-        continue
-    flag = "" if c["refutable"] else "  (|paper|/2 < MDE: not refutable at this n)"
-    print(f"{c['id']:26s} {c['verdict']:15s} ours {c['effect']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] "
-          f"p={c['p_value']:.3f} n={c['n']} MDE {c['mde']:.3f}   paper {c['published_effect']:+.3f}{flag}"
-          + (f"  [{c['void']}]" if c.get("void") else ""))
-res.log("controls_audit", controls)
-res.log("claims", claims)
-counts = verdict_counts(claims)
-print("released weights:", counts)
-res.log("claim_counts", counts)
-# the balanced setting: the same audit over the balanced tables (Table 3's bicubic is the same row)
-bal_metrics = dict(res.data["metrics"])
-bal_metrics.update({f"{n}_seeds": bal_metrics[f"{n}_balanced_seeds"] for n in ("table1", "table2", "table3")})
-bal_metrics.update({n: bal_metrics[f"{n}_balanced"] for n in ("table1", "table2", "table3")})
-claims_bal = audit_claims(paper, [{**res.data, "metrics": bal_metrics}], controls=controls)
-for c in claims_bal:
-    if c["verdict"] != "not run":
-        print(f"balanced {c['id']:26s} {c['verdict']:15s} ours {c['effect']:+.3f} [{c['ci_low']:+.3f}, "
-              f"{c['ci_high']:+.3f}] MDE {c['mde']:.3f}   paper {c['published_effect']:+.3f}")
-res.log("claims_balanced", claims_bal)
-res.log("claim_counts_balanced", verdict_counts(claims_bal))
-print("balanced weights:", verdict_counts(claims_bal))
+# %%
+audits = {}
+for st in settings:
+    suffix = "" if st == "released" else "_balanced"
+    ctl_rows = vfhgan.positive_controls(cfg, st)
+    res.log(f"controls{suffix}", means(ctl_rows))
+    res.log(f"controls{suffix}_seeds", ctl_rows)
+    metrics = dict(res.data["metrics"])  # the audit reads the tables (and controls) under their plain names
+    metrics.update({f"{n}_seeds": metrics[f"{n}{suffix}_seeds"] for n in ("table1", "table2", "table3", "controls")})
+    metrics.update({n: metrics[f"{n}{suffix}"] for n in ("table1", "table2", "table3", "controls")})
+    sidecar = {**res.data, "metrics": metrics}
+    controls = audit_controls(paper, [sidecar])
+    claims = audit_claims(paper, [sidecar], controls=controls)
+    print(f"--- {st} weights")
+    counts = print_audit(controls, claims, prefix=f"{st[:3]} ")
+    audits[st] = {"controls": controls, "claims": claims, "counts": counts}
+    res.log(f"controls_audit{suffix}", controls)
+    res.log(f"claims{suffix}", claims)
+    res.log(f"claim_counts{suffix}", counts)
 
 # %% [markdown]
 # ## The numbers as a figure
@@ -458,9 +445,10 @@ print(f"all experiments: {total / 60:.1f} min on {cfg.device}")
 # large with shuffled audio as with intact audio is not the audio's content at work.
 
 # %%
-print("claims, released weights:", ", ".join(f"{n} {v}" for v, n in counts.items()))
-print("claims, balanced weights:", ", ".join(f"{n} {v}" for v, n in verdict_counts(claims_bal).items()))
-print("positive controls detected:", sum(bool(k.get("detected")) for k in controls), "of", len(controls))
+for st, a in audits.items():
+    print(f"claims, {st} weights:", ", ".join(f"{n} {v}" for v, n in a["counts"].items()),
+          f"| positive controls detected: {sum(bool(k.get('detected')) for k in a['controls'])} of "
+          f"{len(a['controls'])}")
 bic_mean = means(t3)["bicubic"]
 print(f"against bicubic (PSNR {bic_mean['psnr']:.2f} dB, SSIM {bic_mean['ssim']:.3f}, ERQA {bic_mean['erqa']:.3f}):")
 for name, table in (("table1", t1), ("table2", t2), ("backbone", tb), ("table3", t3)):
