@@ -133,6 +133,16 @@ def test_prefetch_reports_the_failing_run_and_seed(partoy, tmp_path, monkeypatch
                    processes=2, min_seconds=0)
 
 
+def test_prefetch_refuses_a_worker_that_caches_where_this_process_does_not_read(partoy, tmp_path, monkeypatch):
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
+    cfg = setup("smoke", seed=0, device="cpu", steps=2)
+    real = E.run_path
+    # this process keys its cache on other code than the (freshly spawned) workers do
+    monkeypatch.setattr(E, "run_path", lambda *a, **k: real(*a, **k).with_name("other-" + real(*a, **k).name))
+    with pytest.raises(RuntimeError, match=r"worker cached partoy run .* but this process reads .*other-"):
+        P.prefetch(partoy, [(partoy.Run(width=w), 0) for w in (4, 5, 6)], cfg, processes=2, min_seconds=0)
+
+
 def test_prefetch_leaves_work_to_this_process_when_it_cannot_help(partoy, tmp_path, monkeypatch):
     monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
     cfg = setup("smoke", seed=0, device="cpu", steps=2)

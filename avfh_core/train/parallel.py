@@ -118,7 +118,7 @@ def prefetch(paper: ModuleType, jobs: Iterable[tuple[Any, int]], cfg, processes:
     dropped. `progress`: a bar over the finished jobs.
     """
     from avfh_core.config import avfh_home
-    from avfh_core.train.experiment import cached_run, is_cached
+    from avfh_core.train.experiment import cached_run, is_cached, run_path
 
     n = train_processes() if processes is None else int(processes)
     if n < 1:
@@ -151,10 +151,14 @@ def prefetch(paper: ModuleType, jobs: Iterable[tuple[Any, int]], cfg, processes:
         for fut in as_completed(futures):
             run, seed = futures[fut]
             try:
-                fut.result()
+                written = fut.result()
             except Exception as e:
                 raise RuntimeError(f"prefetch: training {paper.PAPER} run {run!r} seed {seed} failed in a "
                                    f"worker process: {type(e).__name__}: {e}") from e
+            expected = str(run_path(paper, run, cfg, seed))
+            if written != expected:  # a worker importing other code (or another AVFH_HOME) keys its cache apart
+                raise RuntimeError(f"prefetch: the worker cached {paper.PAPER} run {run!r} seed {seed} at {written}, "
+                                   f"but this process reads {expected}: its code or AVFH_HOME differs from ours")
             bar.update(1)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # after an error: the queued jobs are dropped, not run
