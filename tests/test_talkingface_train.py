@@ -123,8 +123,9 @@ def test_snr_sweep_chunks_per_type_and_its_shortcuts(cfg, monkeypatch):
     # once per chunk for the truth, once per chunk for the (single) scoring of the floor: 2 x 2 clips
     assert calls == [1] * (2 * len(data))
     assert copy[-10.0] == copy[30.0]
-    with pytest.raises(ValueError, match="clips must be >= 1"):
-        TF.snr_sweep({"generator": gen}, data, cfg, snrs=snrs, clips=-1)
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="clips must be >= 1"):
+            TF.snr_sweep({"generator": gen}, data, cfg, snrs=snrs, clips=bad)
     with pytest.raises(ValueError, match="unknown noise type"):
         TF.snr_sweep({"generator": gen}, data, cfg, snrs=snrs, types=("rain",))
     with pytest.raises(ValueError, match="at least one SNR"):

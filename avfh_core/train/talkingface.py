@@ -352,7 +352,8 @@ def snr_sweep(models: Mapping[str, nn.Module], data: ClipSet, cfg, snrs=nb.TEST_
     snrs, types = [float(x) for x in snrs], list(types)
     if not snrs or not types:
         raise ValueError(f"snr_sweep: needs at least one SNR and one noise type, got {snrs} and {types}")
-    clips = int(clips or (SWEEP_CPU_CLIPS if torch.device(cfg.device).type == "cpu" else SWEEP_DEVICE_CLIPS))
+    if clips is None:
+        clips = SWEEP_CPU_CLIPS if torch.device(cfg.device).type == "cpu" else SWEEP_DEVICE_CLIPS
     if clips < 1:
         raise ValueError(f"snr_sweep: clips must be >= 1, got {clips}")
     for m in models.values():
