@@ -3,9 +3,11 @@ the shared experiment code and gets its claim scored by the report, with no edit
 
 import importlib.util
 import json
+import math
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -212,3 +214,58 @@ def test_evaluate_leaves_out_nan_and_needs_indices():
     assert out["v"] == pytest.approx((0 + 2 + 3) / 3)
     with pytest.raises(ValueError, match="no indices"):
         evaluate(lambda m, b: b["y"], score, {}, data, [], cfg)
+
+
+def test_cached_eval_reloads_exactly_and_recomputes_when_its_key_changes(toy):
+    """An evaluation of a run (e.g. an SNR sweep) is computed once per (run key, name, params), then loaded bit for
+    bit; new params, another seed or another run recompute; bad files and bad input give errors naming what."""
+    cfg = setup("smoke", seed=0, device="cpu", steps=3)
+    run, calls = toy.ToyRun(), []
+
+    def sweep(scale):
+        def fn():
+            calls.append(scale)
+            return {float(s): {"mse": scale / 3 + s * 0.1, "nan": math.nan} for s in (-10.0, 0.5, 30.0)}
+        return fn
+
+    params = {"snrs": [-10.0, 0.5, 30.0], "types": ["babble"], "clips": 4}
+    first = E.cached_eval(toy, run, cfg, 0, "sweep", params, sweep(1.0))
+    path = E.eval_path(toy, run, cfg, 0, "sweep", params)
+    assert path.exists() and path.parent == E.run_path(toy, run, cfg, 0).parent.parent.parent / "evals" / "toy"
+    again = E.cached_eval(toy, run, cfg, 0, "sweep", dict(params), sweep(2.0))  # a warm cache: fn is not called
+    assert calls == [1.0] and list(again) == [-10.0, 0.5, 30.0]
+    assert all(again[s]["mse"] == first[s]["mse"] and math.isnan(again[s]["nan"]) for s in first)  # bit for bit
+    assert again[0.5]["mse"] == 1.0 / 3 + 0.05
+    assert not any(E.is_cached(toy, run, cfg, s) for s in (0, 1))  # an evaluation does not train the run itself
+
+    E.cached_eval(toy, run, cfg, 0, "sweep", {**params, "clips": 5}, sweep(3.0))  # new params
+    E.cached_eval(toy, run, cfg, 1, "sweep", params, sweep(4.0))  # another seed: another run key
+    E.cached_eval(toy, toy.ToyRun(bias=False), cfg, 0, "sweep", params, sweep(5.0))  # another run
+    E.cached_eval(toy, run, setup("smoke", seed=0, device="cpu", steps=4), 0, "sweep", params, sweep(6.0))  # config
+    E.cached_eval(toy, run, cfg, 0, "other", params, sweep(7.0))  # another evaluation of the same run
+    assert calls == [1.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert E.cached_eval(toy, run, cfg, 0, "nodisk", params, sweep(8.0), disk_cache=False)[0.5]["mse"] == 8.0 / 3 + 0.05
+    assert not E.eval_path(toy, run, cfg, 0, "nodisk", params).exists()
+
+    # a file of another key at this path (copied by hand), a corrupt and an empty file: errors name the file
+    other = E.eval_path(toy, run, cfg, 1, "sweep", params)
+    path.write_bytes(other.read_bytes())
+    with pytest.raises(ValueError, match=f"{path}: holds the evaluation of another key"):
+        E.cached_eval(toy, run, cfg, 0, "sweep", params, sweep(9.0))
+    path.write_bytes(other.read_bytes()[:200])  # truncated
+    with pytest.raises(ValueError, match=f"{path}: not a readable checkpoint"):
+        E.cached_eval(toy, run, cfg, 0, "sweep", params, sweep(9.0))
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=f"{path}: empty checkpoint"):
+        E.cached_eval(toy, run, cfg, 0, "sweep", params, sweep(9.0))
+    assert 9.0 not in calls
+
+    with pytest.raises(ValueError, match="params must be JSON data"):
+        E.cached_eval(toy, run, cfg, 0, "sweep", {"net": object()}, sweep(9.0))
+    with pytest.raises(ValueError, match="params must be JSON data"):
+        E.cached_eval(toy, run, cfg, 0, "sweep", {"snr": math.nan}, sweep(9.0))
+    with pytest.raises(ValueError, match="name must be"):
+        E.cached_eval(toy, run, cfg, 0, "../escape", params, sweep(9.0))
+    with pytest.raises(TypeError, match=r"result\[0\]\['x'\] is a float64"):
+        E.cached_eval(toy, run, cfg, 0, "numpy", params, lambda: {0: {"x": np.float64(1.0)}})
+    assert not E.eval_path(toy, run, cfg, 0, "numpy", params).exists()  # nothing stored that would not reload

@@ -59,6 +59,14 @@ def test_nlmd_scores_zero_for_the_truth_positive_for_a_changed_mouth_and_floor()
     assert (tl.nlmd_scores(m, other, video, tmpl)["nlmd"] > 0).all()
     with pytest.raises(ValueError, match="differ in shape"):
         tl.nlmd_scores(m, video[:, :2], video, tmpl)
+    # the true frames' landmarks given (a sweep estimates them once): the same scores; the wrong shape is refused
+    known = tl.nlmd_scores(m, other, video, tmpl, truth=tl.estimate(m, video[:, 1:]))
+    assert all(torch.equal(known[k], v) for k, v in tl.nlmd_scores(m, other, video, tmpl).items())
+    with pytest.raises(ValueError, match="truth must be the landmarks of video"):
+        tl.nlmd_scores(m, other, video, tmpl, truth=tl.estimate(m, video))
+    assert torch.allclose(tl.estimate(m, video, chunk=1), tl.estimate(m, video, chunk=256), atol=1e-4)  # chunking
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        tl.estimate(m, video, chunk=0)
     copy = tl.scored({"generator": CopyCondition()}, dict(condition=video[:, 0], audio=torch.zeros(2, 960),
                                                           video=video), m, tmpl)
     assert set(copy) == {"nlmd", "nlmd_mouth"}
@@ -84,6 +92,7 @@ def test_landmarker_trains_caches_and_reports(tmp_path, monkeypatch):
     assert info["steps"] == 3 and info["cached"] is False and info["final_l1_px"] > 0
     again, info2 = tl.landmarker(cfg)
     assert info2["cached"] is True
+    assert list((tmp_path / "models").glob(f"{tl.landmarker_id(cfg)}.pt"))  # the identity a cached sweep keys on
     x = torch.rand(2, 3, 16, 16)
     assert torch.equal(model(x), again(x))
     report = tl.landmark_report(model, _Clips(1, 2))

@@ -85,6 +85,73 @@ def test_snr_sweep_shapes_and_noise_effect(cfg):
     assert driven[-10.0]["mouth_psnr"] != driven[30.0]["mouth_psnr"]
 
 
+class _Counting(nn.Module):
+    """A trained-like generator (a TalkingFaceGenerator with a noise code) that counts the clips it generates."""
+
+    def __init__(self, gen):
+        super().__init__()
+        self.gen, self.cfg, self.clips = gen, gen.cfg, 0
+
+    def forward(self, condition, audio, noise=None):
+        self.clips += condition.shape[0]
+        return self.gen(condition, audio, noise)
+
+
+def test_snr_sweep_chunks_per_type_and_its_shortcuts(cfg, monkeypatch):
+    """Generating one clip per pass gives the numbers of one pass over all clips (each clip keeps its noise code);
+    by_type gives each noise type's mean, whose mean is the all-type mean; the true frames' landmarks are estimated
+    once per sweep, and the copy floor is scored once (it never reads its audio) with the numbers of scoring it at
+    every SNR and type."""
+    data = TF.clip_data(cfg, "test")
+    gen = _Counting(TF.init(TF.PROPOSED, cfg, seed=0)["generator"])
+    types, snrs = ("babble", "factory"), (-10.0, 30.0)
+    one = TF.snr_sweep({"generator": gen}, data, cfg, snrs=snrs, types=types, by_type=True, clips=1)
+    assert gen.clips == len(snrs) * len(types) * len(data)
+    every = TF.snr_sweep({"generator": gen}, data, cfg, snrs=snrs, types=types, by_type=True, clips=len(data))
+    assert one.keys() == every.keys() and all(one[s][m] == pytest.approx(every[s][m], rel=1e-5) for s in one
+                                              for m in one[s])
+    assert {"psnr", "psnr/babble", "psnr/factory", "nlmd_mouth/factory"} <= set(one[-10.0])
+    assert one[-10.0]["psnr"] == pytest.approx((one[-10.0]["psnr/babble"] + one[-10.0]["psnr/factory"]) / 2)
+    assert "psnr/babble" not in TF.snr_sweep({"generator": gen}, data, cfg, snrs=snrs, types=types)[30.0]
+
+    from avfh_core.train import talkingface_landmarker as tl
+
+    calls, real = [], tl.estimate
+    monkeypatch.setattr(tl, "estimate", lambda model, video, chunk=None: calls.append(len(video)) or
+                        real(model, video, chunk))
+    copy = TF.snr_sweep({"generator": TF.CopyCondition()}, data, cfg, snrs=snrs, types=types, clips=1)
+    # once per chunk for the truth, once per chunk for the (single) scoring of the floor: 2 x 2 clips
+    assert calls == [1] * (2 * len(data))
+    assert copy[-10.0] == copy[30.0]
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="clips must be >= 1"):
+            TF.snr_sweep({"generator": gen}, data, cfg, snrs=snrs, clips=bad)
+    with pytest.raises(ValueError, match="unknown noise type"):
+        TF.snr_sweep({"generator": gen}, data, cfg, snrs=snrs, types=("rain",))
+    with pytest.raises(ValueError, match="at least one SNR"):
+        TF.snr_sweep({"generator": gen}, data, cfg, snrs=())
+
+
+def test_fig5_sweep_is_cached_beside_the_run(cfg, monkeypatch, tmp_path):
+    """Cold: the run is trained and swept; warm (a new process: empty memory): the same floats, bit for bit, with
+    no training and no generation; other settings or another dataset sweep again."""
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path))
+    experiment.clear_memory()
+    cold = TF.fig5_sweep(TF.PROPOSED, cfg, 0, "grid", snrs=(-10.0, 30.0))
+    assert set(cold) == {-10.0, 30.0} and {"mouth_psnr", "mouth_psnr/factory"} <= set(cold[30.0])
+    assert list((tmp_path / "evals" / "talkingface").glob("fig5_sweep-*.pt"))
+    experiment.clear_memory()
+    monkeypatch.setattr(TF, "train", lambda *a, **k: pytest.fail("a cached sweep must not train"))
+    monkeypatch.setattr(TF, "snr_sweep", lambda *a, **k: pytest.fail("a cached sweep must not sweep"))
+    warm = TF.fig5_sweep(TF.PROPOSED, cfg, 0, "grid", snrs=(-10.0, 30.0))
+    assert warm == cold and all(warm[s][m] == cold[s][m] for s in cold for m in cold[s])
+    for other in (dict(dataset="lrw"), dict(snrs=(-10.0,)), dict(types=("babble",))):
+        with pytest.raises(pytest.fail.Exception):
+            TF.fig5_sweep(TF.PROPOSED, cfg, 0, **{"dataset": "grid", "snrs": (-10.0, 30.0), **other})
+    with pytest.raises(ValueError, match="dataset must be"):
+        TF.fig5_sweep(TF.PROPOSED, cfg, 0, "lrs3")
+
+
 def test_collapse_monitor_tells_audio_use(cfg):
     data = TF.clip_data(cfg, "test")
     copy = TF.collapse_monitor({"generator": TF.CopyCondition()}, data)

@@ -1,4 +1,4 @@
-"""Experiments for every paper: cached runs, table rows x seeds, means.
+"""Experiments for every paper: cached runs, cached evaluations of runs, table rows x seeds, means.
 
 `paper` below is a paper's training module (`avfh_core.train.vfhgan`, or any module with the same plain names;
 see CONTRIBUTING.md, "The per-paper contract"). This file only calls:
@@ -18,21 +18,26 @@ retrain what it has.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import json
 import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
 from avfh_core.config import avfh_home
 from avfh_core.data.synth import GENERATOR_VERSION
+from avfh_core.fsutil import file_lock
 from avfh_core.train.checkpoint import config_hash, load_checkpoint, save_checkpoint, source_fingerprint
 from avfh_core.train.evaluate import evaluate
 from avfh_core.train.loop import TrainLog
@@ -128,6 +133,91 @@ def cached_run(paper: ModuleType, run: Any, cfg, seed: int, *, progress: bool = 
     return _RUNS[key]
 
 
+EVAL_VERSION = 1  # bump when what a cached evaluation stores changes
+_EVAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def eval_key(paper: ModuleType, run: Any, cfg, seed: int, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything a cached evaluation of a run depends on: the run's own key (`run_key`: its configuration, seed,
+    world and code, so a retrained run never reuses an old evaluation) plus the evaluation's name and parameters."""
+    if not isinstance(name, str) or not _EVAL_NAME.fullmatch(name):
+        raise ValueError(f"cached_eval: name must be letters, digits, '_', '.' or '-' (a file name), got {name!r}")
+    if not isinstance(params, Mapping):
+        raise TypeError(f"cached_eval {name!r}: params must be a mapping, got {type(params).__name__}")
+    try:  # strict: a parameter without a stable JSON form (an object's repr) would make a new key at every call
+        plain = json.loads(json.dumps(dict(params), sort_keys=True, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"cached_eval {name!r}: params must be JSON data (str, finite numbers, bool, None, "
+                         f"lists, dicts with str keys): {e}") from e
+    return {"run": run_key(paper, run, cfg, seed), "eval": name, "params": plain, "eval_version": EVAL_VERSION}
+
+
+def eval_path(paper: ModuleType, run: Any, cfg, seed: int, name: str, params: Mapping[str, Any]) -> Path:
+    """$AVFH_HOME/evals/<paper>/<name>-<hash of eval_key>.pt, beside the cached runs ($AVFH_HOME/runs/<paper>)."""
+    return _eval_path(paper, name, eval_key(paper, run, cfg, seed, name, params))
+
+
+def _eval_path(paper: ModuleType, name: str, key: dict[str, Any]) -> Path:
+    return avfh_home() / "evals" / paper.PAPER / f"{name}-{config_hash(key)}.pt"
+
+
+def _check_result(value: Any, where: str = "result") -> None:
+    """A cached evaluation's result must be plain data that `torch.load(weights_only=True)` restores exactly:
+    str / int / float / bool / None, tensors, lists, tuples and dicts of them (dict keys str, int, float or bool)."""
+    if type(value) in _PLAIN or isinstance(value, torch.Tensor):  # exact types: numpy.float64 subclasses float
+        return
+    if type(value) is dict:
+        for k, v in value.items():
+            if type(k) not in _PLAIN[:4]:
+                raise TypeError(f"cached_eval: {where} has a dict key {k!r} of type {type(k).__name__}; keys must be "
+                                "str, int, float or bool")
+            _check_result(v, f"{where}[{k!r}]")
+        return
+    if type(value) in (list, tuple):
+        for i, v in enumerate(value):
+            _check_result(v, f"{where}[{i}]")
+        return
+    raise TypeError(f"cached_eval: {where} is a {type(value).__name__}; a cached result holds only str, int, float, "
+                    "bool, None, tensors, lists, tuples and dicts (convert numpy values with float() / tolist())")
+
+
+def cached_eval(paper: ModuleType, run: Any, cfg, seed: int, name: str, params: Mapping[str, Any],
+                fn: Callable[[], Any], *, disk_cache: bool = True) -> Any:
+    """The result of `fn()`, an evaluation of the run (paper, run, cfg, seed) with `params`, cached on disk at
+    `eval_path` so that a notebook re-run loads it instead of recomputing.
+
+    `params` (JSON data) must name everything the result depends on beyond the run itself: e.g. an SNR sweep's
+    SNRs, noise types, clip count and the identity of the networks that score it. The key also holds the run's key,
+    so new code or a changed configuration recomputes. `fn` is called only on a miss (it may train or load the run
+    through `cached_run`); its result (plain data: see `_check_result`) is stored with `torch.save` and loaded with
+    `weights_only=True`, so floats come back bit for bit (a warm notebook prints the same numbers as a cold one).
+    The file also stores the full key: a file whose key differs (a copied or colliding file), or a corrupt one,
+    raises ValueError naming the file."""
+    full = eval_key(paper, run, cfg, seed, name, params)
+    path, key = _eval_path(paper, name, full), json.dumps(full, sort_keys=True)
+    if disk_cache and path.exists():
+        return _load_eval(path, key)
+    with file_lock(path) if disk_cache else contextlib.nullcontext():  # two notebooks on a cold cache: one computes
+        if disk_cache and path.exists():
+            return _load_eval(path, key)
+        result = fn()
+        _check_result(result)
+        if disk_cache:
+            save_checkpoint({"key": key, "result": result}, path)
+    return result
+
+
+def _load_eval(path: Path, key: str) -> Any:
+    state = load_checkpoint(path)
+    if "result" not in state or not isinstance(state.get("key"), str):
+        raise ValueError(f"{path}: not a cached evaluation (no 'key' and 'result'); delete it to recompute")
+    if state["key"] != key:
+        raise ValueError(f"{path}: holds the evaluation of another key (a copied file or a hash collision); "
+                         "delete it to recompute")
+    return state["result"]
+
+
 def clear_memory() -> None:
     """Forget the in-process runs (the disk cache stays)."""
     _RUNS.clear()
@@ -215,5 +305,5 @@ def main(paper: ModuleType, run: Any, argv: list[str] | None = None) -> None:
                           "seconds": trained.seconds, "checkpoint": str(ckpt), **scores}, indent=1))
 
 
-__all__ = ["Trained", "main", "cached_run", "clear_memory", "is_cached", "means", "paper_fingerprint", "quiet", "run_dict",
-           "run_key", "run_path", "run_rows", "seeds"]
+__all__ = ["Trained", "main", "cached_eval", "cached_run", "clear_memory", "eval_key", "eval_path", "is_cached", "means",
+           "paper_fingerprint", "quiet", "run_dict", "run_key", "run_path", "run_rows", "seeds"]

@@ -257,12 +257,15 @@ def _noise_code(gen: nn.Module, B: int, T: int, device, seed: int = 0) -> torch.
     return torch.randn(B, T, cfg.noise_dim, generator=module_generator(seed, "noise_code")).to(device)
 
 
-def generate(models: Mapping[str, nn.Module], condition: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+def generate(models: Mapping[str, nn.Module], condition: torch.Tensor, audio: torch.Tensor,
+             noise: torch.Tensor | None = None) -> torch.Tensor:
     """The video [B, T, 3, H, W] in [0, 1] with a fixed noise code (the same for every call: evaluation compares
-    conditions, not noise draws)."""
+    conditions, not noise draws); `noise` [B, T, noise_dim] gives it instead (a slice of a larger batch's code)."""
     gen = models["generator"]
     T = audio.shape[1] // 320
-    return gen(condition, audio, _noise_code(gen, condition.shape[0], T, condition.device)).clamp(0, 1)
+    if noise is None:
+        noise = _noise_code(gen, condition.shape[0], T, condition.device)
+    return gen(condition, audio, noise).clamp(0, 1)
 
 
 def predict(models: Mapping[str, nn.Module], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -323,31 +326,103 @@ def _nlmd(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[st
     return tl.nlmd_scores(est, pred, batch["video"], tmpl, batch.get("landmarks"))
 
 
+SWEEP_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0, 20.0, 30.0)  # the coarse grid of notebook 03's Fig. 5 curves
+SWEEP_CPU_CLIPS, SWEEP_DEVICE_CLIPS = 4, 32
+"""Clips per generator pass of `snr_sweep`: on one CPU thread 4 clips (116 frames of 64 px) generated 20% faster
+than all 24 course clips at once (the same frames bit for bit here, 2026-12-05); on an accelerator more; both bound
+the memory at the larger presets (the paper preset holds 1000 clips)."""
+
+
 @torch.no_grad()
 def snr_sweep(models: Mapping[str, nn.Module], data: ClipSet, cfg, snrs=nb.TEST_SNRS_DB,
-              types=nb.TEST_TYPES) -> dict[float, dict[str, float]]:
+              types=nb.TEST_TYPES, *, by_type: bool = False, clips: int | None = None
+              ) -> dict[float, dict[str, float]]:
     """Fig. 5's x axis: {snr_db: {metric: mean}} (the metrics of `video_scores`, NLMD and mouth-only NLMD) over
     every clip of `data` mixed with each of `types` at each SNR (clip i with noise segment seed 1000 + i, as the
-    eval set), frames 1.. as `score`. Costs len(snrs) x len(types) generations of every clip."""
+    eval set), frames 1.. as `score`; with `by_type` also "<metric>/<type>", the mean over one noise type's clips.
+    Costs len(snrs) x len(types) generations of every clip, `clips` clips per pass (default SWEEP_CPU_CLIPS on the
+    CPU, SWEEP_DEVICE_CLIPS elsewhere); each clip keeps the noise code `generate` gives it in one pass over all the
+    clips, so the chunking changes no number beyond float reordering.
+
+    Work done once, not per (SNR, type): the estimator's landmarks of the true frames (NLMD's reference), and for
+    the copy floor (`CopyCondition`, which never reads its audio) the whole scoring: its output is the same at
+    every SNR and type, so the scores are too."""
+    from avfh_core.train import talkingface_landmarker as tl  # (it imports this module)
+
+    snrs, types = [float(x) for x in snrs], list(types)
+    if not snrs or not types:
+        raise ValueError(f"snr_sweep: needs at least one SNR and one noise type, got {snrs} and {types}")
+    if clips is None:
+        clips = SWEEP_CPU_CLIPS if torch.device(cfg.device).type == "cpu" else SWEEP_DEVICE_CLIPS
+    if clips < 1:
+        raise ValueError(f"snr_sweep: clips must be >= 1, got {clips}")
     for m in models.values():
         m.eval()
     b = collate(data.items, cfg.device)
-    clean = b["audio"]
-    noises = {k: torch.stack([nb.noise(k, clean.shape[1], seed=1000 + i) for i in range(len(data))]).to(clean.device)
+    clean, N = b["audio"], len(data)
+    T = clean.shape[1] // 320
+    gen = models["generator"]
+    z = _noise_code(gen, N, T, clean.device)  # what generate() gives a batch of all N clips
+    est, tmpl = tl.scorer(cfg)
+    est.to(clean.device)
+    parts = [slice(i, min(i + clips, N)) for i in range(0, N, clips)]
+    truth = [tl.estimate(est, b["video"][c, 1:]) for c in parts]  # NLMD's reference, once per sweep
+
+    def scores(audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per clip [N] of the generation from `audio` [N, S], one chunk of clips at a time."""
+        per: dict[str, list[torch.Tensor]] = {}
+        for c, g in zip(parts, truth):
+            p = generate(models, b["condition"][c], audio[c], None if z is None else z[c])
+            v = video_scores(p, b["video"][c], b["mask"][c], b["box"][c]) | \
+                tl.nlmd_scores(est, p, b["video"][c], tmpl, truth=g)
+            for name, val in v.items():
+                per.setdefault(name, []).append(val.double().cpu())
+        return {name: torch.cat(vals) for name, vals in per.items()}
+
+    noises = {k: torch.stack([nb.noise(k, clean.shape[1], seed=1000 + i) for i in range(N)]).to(clean.device)
               for k in types}
+    blind = scores(clean) if isinstance(gen, CopyCondition) else None  # the floor never reads its audio
     ok = clean.pow(2).sum(1) > 0
     out: dict[float, dict[str, float]] = {}
     for snr in snrs:
         acc: dict[str, list[torch.Tensor]] = {}
         for k in types:
-            noisy = torch.where(ok[:, None], nb.mix_at_snr(clean + (~ok)[:, None] * 1e-6, noises[k], float(snr)), clean)
-            p = generate(models, b["condition"], noisy)
-            v = video_scores(p, b["video"], b["mask"], b["box"]) | _nlmd(p, b, cfg)
-            v.pop("nlmd_floor", None)
+            if blind is None:
+                noisy = torch.where(ok[:, None], nb.mix_at_snr(clean + (~ok)[:, None] * 1e-6, noises[k], snr), clean)
+                v = scores(noisy)
+            else:
+                v = blind
             for name, val in v.items():
-                acc.setdefault(name, []).append(val.double().cpu())
-        out[float(snr)] = {name: float(torch.cat(vals).mean()) for name, vals in acc.items()}
+                acc.setdefault(name, []).append(val)
+        out[snr] = {name: float(torch.cat(vals).mean()) for name, vals in acc.items()}
+        if by_type:
+            out[snr].update({f"{name}/{k}": float(val.mean()) for name, vals in acc.items()
+                             for k, val in zip(types, vals)})
     return out
+
+
+def fig5_sweep(run: TalkingFaceRun, cfg, seed: int, dataset: str = "lrw", snrs=SWEEP_SNRS, types=nb.TEST_TYPES
+               ) -> dict[float, dict[str, float]]:
+    """`snr_sweep` (by_type) of the cached run (run, seed) on the held-out clips of `dataset` ("lrw" word world,
+    "grid" sentence world), itself cached on disk (`experiment.cached_eval`, $AVFH_HOME/evals/talkingface): keyed
+    by the run's key (configuration, seed, code) and the sweep's SNRs, noise types, dataset and its world, clip
+    count and the landmark estimator's identity. The run is trained (or loaded) only when the sweep is not cached."""
+    from avfh_core.train import talkingface_landmarker as tl  # (it imports this module)
+    from avfh_core.train.experiment import cached_eval, cached_run
+
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
+    snrs, types = [float(x) for x in snrs], list(types)
+    me = sys.modules[__name__]
+    world = synth.world(cfg, **{**WORLD, **DATASETS[dataset], **dict(run.world)})
+    params = {"dataset": dataset, "world": str(world.key), "snrs": snrs, "types": types,
+              "eval_clips": int(cfg.talkingface_eval_clips), "landmarker": tl.landmarker_id(cfg)}
+
+    def fn():
+        models = cached_run(me, run, cfg, seed)[1].models
+        return snr_sweep(models, clip_data(cfg, "test", dataset, dict(run.world)), cfg, snrs, types, by_type=True)
+
+    return cached_eval(me, run, cfg, seed, "fig5_sweep", params, fn)
 
 
 # ----------------------------------------------------------------------------------------------------------------

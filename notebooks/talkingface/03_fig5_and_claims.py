@@ -50,7 +50,7 @@ from avfh_core.reproduce.tables import load_tables
 from avfh_core.train import talkingface as tf
 from avfh_core.train import talkingface_landmarker as tl
 from avfh_core.train import talkingface_sync as ts
-from avfh_core.train.experiment import cached_run, means, run_rows
+from avfh_core.train.experiment import means, run_rows
 from avfh_core.viz import save_figure
 
 cfg = setup(preset, seed=seed, device=device, data_root=data_root, n_seeds=n_seeds)
@@ -120,24 +120,31 @@ for name, table in (("LRW (word world)", lrw), ("GRID (sentence world, unseen)",
 
 # %% [markdown]
 # ## Fig. 5's curves
-# The models of the first seed at a coarse grid of SNRs, each averaged over the five noise types.
+# The models of the first seed at a coarse grid of SNRs, each averaged over the five noise types, on both worlds.
+# Each sweep (every clip x 5 noise types x each SNR) is cached on disk beside its run (`tf.fig5_sweep`, keyed by the
+# run and the sweep's settings), so it is computed once per trained model and re-running the notebook reloads it.
 
 # %%
-snrs = (-10.0, -5.0, 0.0, 5.0, 10.0, 20.0, 30.0) if cfg.preset != "smoke" else (-10.0, 10.0, 30.0)
-curves = {}
-for row, run in tf.fig5(cfg).items():
-    models = cached_run(tf, run, cfg, cfg.seed)[1].models
-    curves[row] = tf.snr_sweep(models, tf.clip_data(cfg, "test", "lrw"), cfg, snrs=snrs)
-res.log("fig5_lrw_curves", {r: {str(k): v for k, v in c.items()} for r, c in curves.items()})
-fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
-for ax, metric in zip(axes, ("psnr", "ssim", "mouth_psnr", "nlmd_mouth")):
-    for row, c in curves.items():
-        ax.plot(list(c), [c[s][metric] for s in c], marker="o", label=row)
-    ax.set_xlabel("SNR (dB)")
-    ax.set_title(f"{metric} (LRW-like, held-out people)")
-axes[0].legend(fontsize=8)
+snrs = tf.SWEEP_SNRS if cfg.preset != "smoke" else (-10.0, 10.0, 30.0)
+sweeps = {d: {row: tf.fig5_sweep(run, cfg, cfg.seed, d, snrs=snrs) for row, run in tf.fig5(cfg).items()}
+          for d in tf.DATASETS}
+curves = sweeps["lrw"]
+for d, rows in sweeps.items():
+    res.log(f"fig5_{d}_curves", {r: {str(k): v for k, v in c.items()} for r, c in rows.items()})
+fig, axes = plt.subplots(2, 4, figsize=(15, 6.4))
+for ax_row, (d, name) in zip(axes, (("lrw", "LRW-like"), ("grid", "GRID-like, unseen"))):
+    for ax, metric in zip(ax_row, ("psnr", "ssim", "mouth_psnr", "nlmd_mouth")):
+        for row, c in sweeps[d].items():
+            ax.plot(list(c), [c[s][metric] for s in c], marker="o", label=row)
+        ax.set_xlabel("SNR (dB)")
+        ax.set_title(f"{metric} ({name})", fontsize=9)
+axes[0, 0].legend(fontsize=8)
 fig.tight_layout()
 save_figure(fig, "talkingface", "03_fig5_curves")
+low = snrs[0]
+print(f"mouth PSNR at {low:+.0f} dB by noise type (LRW-like, seed {cfg.seed}):")
+for row, c in curves.items():
+    print(f"  {row:12s} " + "  ".join(f"{k} {c[low][f'mouth_psnr/{k}']:.3f}" for k in nb.TEST_TYPES))
 
 # %% [markdown]
 # ## What the paper reasons about but never runs
