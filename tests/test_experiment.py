@@ -269,3 +269,15 @@ def test_cached_eval_reloads_exactly_and_recomputes_when_its_key_changes(toy):
     with pytest.raises(TypeError, match=r"result\[0\]\['x'\] is a float64"):
         E.cached_eval(toy, run, cfg, 0, "numpy", params, lambda: {0: {"x": np.float64(1.0)}})
     assert not E.eval_path(toy, run, cfg, 0, "numpy", params).exists()  # nothing stored that would not reload
+
+
+def test_a_runs_key_does_not_depend_on_how_many_seeds_the_notebook_asks_for():
+    from avfh_core.config import setup
+    from avfh_core.train import vfhgan
+
+    run = vfhgan.VFHGANRun.make()
+    one, three = setup("smoke", seed=0, device="cpu", n_seeds=1), setup("smoke", seed=0, device="cpu", n_seeds=3)
+    assert E.run_path(vfhgan, run, one, 0) == E.run_path(vfhgan, run, three, 0)
+    assert E._memory_key(vfhgan, run, one, 0) == E._memory_key(vfhgan, run, three, 0)
+    other = setup("smoke", seed=0, device="cpu", n_seeds=1, steps=3)
+    assert E.run_path(vfhgan, run, other, 0) != E.run_path(vfhgan, run, one, 0)

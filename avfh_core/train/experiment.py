@@ -77,10 +77,19 @@ def paper_fingerprint(paper: ModuleType) -> str:
     return digest.hexdigest()[:12]
 
 
+NOT_IN_A_RUN = ("n_seeds",)
+"""Knobs that say how many runs a notebook asks for, not what one run computes: left out of a run's key, so that a
+notebook asking for one seed reuses the seed-0 run of a notebook that asked for three."""
+
+
+def _run_values(cfg) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, str(v)) for k, v in cfg.values.items() if k not in NOT_IN_A_RUN))
+
+
 def run_key(paper: ModuleType, run: Any, cfg, seed: int) -> dict[str, Any]:
     """Everything a run's result depends on."""
     return {"paper": paper.PAPER, "run": run_dict(run), "seed": int(seed),
-            "values": {k: str(v) for k, v in sorted(cfg.values.items())}, "device": cfg.device.type,
+            "values": dict(_run_values(cfg)), "device": cfg.device.type,
             "version": CACHE_VERSION, "world_version": GENERATOR_VERSION, "code": paper_fingerprint(paper)}
 
 
@@ -94,7 +103,7 @@ _RUNS: dict[tuple, tuple[dict[str, float], Trained]] = {}
 
 
 def _memory_key(paper, run, cfg, seed) -> tuple:
-    return (paper.PAPER, run, int(seed), tuple(sorted((k, str(v)) for k, v in cfg.values.items())), str(cfg.device))
+    return (paper.PAPER, run, int(seed), _run_values(cfg), str(cfg.device))
 
 
 def is_cached(paper: ModuleType, run: Any, cfg, seed: int) -> bool:
