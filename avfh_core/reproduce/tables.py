@@ -16,6 +16,7 @@ report and the audit by adding its file; `load_tables` validates it and names th
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,23 @@ class Table:
 
     def label(self, row: str) -> str:
         return str(self.rows.get(row, {}).get("label", row))
+
+    def beside_paper(self, row: str, ours: Mapping[str, float],
+                     fields: Sequence[tuple[str, str, str, str]]) -> str:
+        """One printed row of our numbers beside the paper's: for each (name, metric, format spec, unit) of
+        `fields`, "name <ours[metric] formatted><unit>", followed by "(paper <value>)" when the table has that
+        metric as a column ("(paper not published)" where this row leaves it empty). A metric the table does not
+        report (e.g. our PSNR beside a table of accuracies) stands alone. `ours` is {metric: our value}."""
+        parts = []
+        for name, metric, spec, unit in fields:
+            if metric not in ours:
+                raise KeyError(f"beside_paper({row!r}): no {metric!r} among our values {sorted(ours)}")
+            text = f"{name} {format(ours[metric], spec)}{unit}"
+            if metric in self.metrics:
+                pub = self.published(row, metric)
+                text += f" (paper {'not published' if pub is None else pub})"
+            parts.append(text)
+        return ", ".join(parts)
 
     def row_components(self) -> dict[str, list[str]]:
         """{row: [component, ...]} for a table whose rows switch parts on and off (the dashboard's checkboxes);
@@ -69,6 +87,22 @@ class PaperTables:
     tables: dict[str, Table] = field(default_factory=dict)
     claims: list[Claim] = field(default_factory=list)
     source: Path | None = None
+
+    def rows_beside_paper(self, tables: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
+                          fields: Sequence[tuple[str, str, str, str]], tags: Mapping[str, str] | None = None,
+                          width: int = 22) -> list[str]:
+        """Printable lines, one per row of each table in `tables` ({table name: {row: {metric: [one value per
+        seed]}}}): an optional tag per table (e.g. "closed "), the row's label, and its seed means beside the
+        paper's numbers (`Table.beside_paper` with `fields`)."""
+        lines = []
+        for name, rows in tables.items():
+            if name not in self.tables:
+                raise KeyError(f"rows_beside_paper: {self.paper} has no table {name!r} (tables: {sorted(self.tables)})")
+            t = self.tables[name]
+            for row, metrics in rows.items():
+                ours = {k: sum(v) / len(v) for k, v in metrics.items()}
+                lines.append(f"{(tags or {}).get(name, '')}{t.label(row):{width}s} {t.beside_paper(row, ours, fields)}")
+        return lines
 
 
 def available_papers(root: Path | None = None) -> list[str]:

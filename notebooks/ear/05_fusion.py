@@ -62,12 +62,7 @@ t1 = run_rows(ear, rows, cfg)
 sets = ear.split_sets(t1)
 for s in ("closed", "open"):
     res.log(f"table1_{s}_seeds", sets[s])
-    for row, m in sets[s].items():
-        ours = {k: sum(v) / len(v) for k, v in m.items()}
-        t = paper.tables[f"table1_{s}"]
-        print(f"{s:6s} {t.label(row):22s} identity {ours['acc_ci']:6.2f} % (paper {t.published(row, 'acc_ci')}), "
-              f"gender {ours['acc_cg']:6.2f} % (paper {t.published(row, 'acc_cg')}), age error "
-              f"{ours['err_ca']:5.2f} (paper {t.published(row, 'err_ca')}), PSNR {ours['psnr']:5.2f} dB")
+print("\n".join(ear.table1_lines(paper, sets)))
 
 # %% [markdown]
 # What each loss term does to the gradient at step 0 (eq. 5: the code term against the LR-consistency term at
