@@ -1,4 +1,4 @@
-"""`Table.beside_paper` / `PaperTables.rows_beside_paper`: our seed means printed beside the paper's numbers."""
+"""`Table.format_row` / `PaperTables.format_rows`: our seed means printed beside the paper's numbers."""
 
 import pytest
 
@@ -27,11 +27,11 @@ def test_ear_table1_lines_read_as_the_notebooks_printed_them():
     assert "(paper 36.47)" in lines[0] and lines[0].endswith("PSNR 20.50 dB")  # psnr is no column: no paper value
 
 
-def test_beside_paper_marks_an_empty_cell_and_names_a_missing_value():
+def test_format_row_marks_an_empty_cell_and_names_a_missing_value():
     t = load_tables("ear").tables["table1_closed"]
     t.rows["x"] = {"label": "x"}
-    assert t.beside_paper("x", {"acc_ci": 1.0}, [("id", "acc_ci", ".1f", " %")]) == "id 1.0 % (paper not published)"
+    assert t.format_row("x", {"acc_ci": 1.0}, [("id", "acc_ci", ".1f", " %")]) == "id 1.0 % (paper not published)"
     with pytest.raises(KeyError, match="acc_cg"):
-        t.beside_paper("x", {"acc_ci": 1.0}, [("g", "acc_cg", ".1f", "")])
+        t.format_row("x", {"acc_ci": 1.0}, [("g", "acc_cg", ".1f", "")])
     with pytest.raises(KeyError, match="no table 'nope'"):
-        load_tables("ear").rows_beside_paper({"nope": {}}, [])
+        load_tables("ear").format_rows({"nope": {}}, [])
