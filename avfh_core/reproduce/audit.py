@@ -162,15 +162,41 @@ def _score(spec: Mapping[str, Any], data: Mapping, alpha: float, power: float, e
 
 def audit_controls(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha: float = 0.05,
                    power: float = 0.8, controls: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """One record per positive control: the planted effect, ours, the verdict and `detected`."""
+    """One record per positive control: the planted effect, ours, the verdict and `detected`.
+
+    A notebook that can bound a control's largest possible effect from the world (e.g. `reproduce.headroom`: what
+    perfect use of the audio could add to the mouth) logs it as `control_ceilings` = {control id: bound}; the
+    record then carries `ceiling`, and `too_small` when the control was not detected and its bound is below the
+    MDE: at this scale and seed count it could not have been seen, whatever the instrument."""
     controls = load_controls(paper) if controls is None else controls
+    ceilings = control_ceilings(sidecars)
     cache: dict[str, dict] = {}
     out = []
     for c in controls:
         data = cache.setdefault(c["table"], collect_table(sidecars, c["table"]))
         rec = {**c, **_score(c, data, alpha, power, "planted_effect")}
         rec["detected"] = rec["verdict"] == "reproduced"
+        if c["id"] in ceilings:
+            rec["ceiling"] = ceilings[c["id"]]
+            mde = rec.get("mde")
+            rec["too_small"] = bool(not rec["detected"] and mde is not None and _finite(mde)
+                                    and rec["ceiling"] < mde)
         out.append(rec)
+    return out
+
+
+def control_ceilings(sidecars: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """{control id: the largest effect it could show} from the sidecars' `control_ceilings` (the smallest bound
+    wins where several runs logged one); non-numbers are an error that names the control."""
+    out: dict[str, float] = {}
+    for sc in sidecars:
+        logged = (sc.get("metrics") or {}).get("control_ceilings") or {}
+        if not isinstance(logged, Mapping):
+            raise ValueError(f"control_ceilings must be a mapping {{control id: bound}}, got {type(logged).__name__}")
+        for cid, v in logged.items():
+            if not isinstance(v, int | float) or isinstance(v, bool) or math.isnan(v):
+                raise ValueError(f"control_ceilings[{cid!r}] must be a number, got {v!r}")
+            out[cid] = min(float(v), out.get(cid, math.inf))
     return out
 
 
@@ -204,8 +230,9 @@ def audit_claims(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha: f
             rec["verdict"] = "inconclusive"
         failed = [k for k in mine if not k["detected"]]
         if rec["verdict"] == "not reproduced" and failed:
-            rec["void"] = "; ".join(f"control {k['id']} {'not run' if k['verdict'] == NOT_RUN else 'not detected'}"
-                                    for k in failed)
+            rec["void"] = "; ".join(f"control {k['id']} " + ("not run" if k["verdict"] == NOT_RUN else
+                                                              "too small to be seen" if k.get("too_small") else
+                                                              "not detected") for k in failed)
             rec["verdict"] = "inconclusive"
             rec["why"] = f"'not reproduced' is void: {rec['void']}"
         records.append(rec)
@@ -240,6 +267,9 @@ def control_lines(controls: Sequence[Mapping[str, Any]], digits: int = 3, prefix
             lines.append(f"{prefix}control {k['id']:{w}s} not run ({k.get('reason', '')})")
             continue
         planted = "sign only" if k.get("planted_effect") is None else f"{k['planted_effect']:+.{d}f}"
+        if "ceiling" in k:
+            planted += f", at most {_num(k['ceiling'], f'+.{d}f')}" + (
+                " (< MDE: too small to be seen at this scale and n)" if k.get("too_small") else "")
         lines.append(f"{prefix}control {k['id']:{w}s} {'detected' if k['detected'] else 'NOT detected':12s} ours "
                      f"{_num(k['effect'], f'+.{d}f')} [{_num(k['ci_low'], f'+.{d}f')}, {_num(k['ci_high'], f'+.{d}f')}] "
                      f"n={k['n']} MDE {_num(k['mde'], f'.{d}f')}  planted {planted}")
@@ -279,4 +309,4 @@ def print_audit(controls: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[
 
 __all__ = ["collect_table", "summarize", "audit_claims", "audit_controls", "load_controls", "parse_controls",
            "min_detectable_effect", "one_sided_verdict", "t_quantile", "verdict_counts", "NOT_RUN", "NO_MAGNITUDE",
-           "claim_lines", "control_lines", "print_audit"]
+           "claim_lines", "control_lines", "control_ceilings", "print_audit"]

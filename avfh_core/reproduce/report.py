@@ -150,15 +150,20 @@ def control_blocks(records: list[dict[str, Any]], alpha: float = 0.05) -> list[B
     for r in records:
         run = r["verdict"] != NOT_RUN
         rows.append([f"{r['id']}: {r['text']}", r["family"], ", ".join(r["claims"]), r["metric"],
-                     fmt(r["planted_effect"]) if r["planted_effect"] is not None else "sign only",
+                     (fmt(r["planted_effect"]) if r["planted_effect"] is not None else "sign only")
+                     + (f", at most {fmt(r['ceiling'])}" if "ceiling" in r else ""),
                      fmt(r["effect"]) if run else NOT_RUN,
                      f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]" if run else "—", str(r.get("n", 0)),
                      fmt(r["mde"]) if run else "—",
-                     "yes" if r["detected"] else ("not run" if not run else "NO")])
+                     "yes" if r["detected"] else ("not run" if not run else
+                                                  "NO (at most its bound < MDE)" if r.get("too_small") else "NO")])
     missed = [r["id"] for r in records if not r["detected"]]
     note = ("Every control detected: the instrument sees planted effects of these sizes." if not missed else
             f"Not detected: {', '.join(missed)}. A 'not reproduced' verdict of the claims they cover is void "
-            "(shown as inconclusive).")
+            "(shown as inconclusive)." + (" A control marked '< MDE' could not have been detected at this scale and "
+                                          "seed count: its largest possible effect, bounded from the world, is "
+                                          "smaller than the smallest effect these seeds detect."
+                                          if any(r.get("too_small") for r in records) else ""))
     return [("p", note), ("table", header, rows)]
 
 

@@ -42,7 +42,7 @@ class Table:
     def label(self, row: str) -> str:
         return str(self.rows.get(row, {}).get("label", row))
 
-    def beside_paper(self, row: str, ours: Mapping[str, float],
+    def format_row(self, row: str, ours: Mapping[str, float],
                      fields: Sequence[tuple[str, str, str, str]]) -> str:
         """One printed row of our numbers beside the paper's: for each (name, metric, format spec, unit) of
         `fields`, "name <ours[metric] formatted><unit>", followed by "(paper <value>)" when the table has that
@@ -51,7 +51,7 @@ class Table:
         parts = []
         for name, metric, spec, unit in fields:
             if metric not in ours:
-                raise KeyError(f"beside_paper({row!r}): no {metric!r} among our values {sorted(ours)}")
+                raise KeyError(f"format_row({row!r}): no {metric!r} among our values {sorted(ours)}")
             text = f"{name} {format(ours[metric], spec)}{unit}"
             if metric in self.metrics:
                 pub = self.published(row, metric)
@@ -88,20 +88,20 @@ class PaperTables:
     claims: list[Claim] = field(default_factory=list)
     source: Path | None = None
 
-    def rows_beside_paper(self, tables: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
+    def format_rows(self, tables: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
                           fields: Sequence[tuple[str, str, str, str]], tags: Mapping[str, str] | None = None,
                           width: int = 22) -> list[str]:
         """Printable lines, one per row of each table in `tables` ({table name: {row: {metric: [one value per
         seed]}}}): an optional tag per table (e.g. "closed "), the row's label, and its seed means beside the
-        paper's numbers (`Table.beside_paper` with `fields`)."""
+        paper's numbers (`Table.format_row` with `fields`)."""
         lines = []
         for name, rows in tables.items():
             if name not in self.tables:
-                raise KeyError(f"rows_beside_paper: {self.paper} has no table {name!r} (tables: {sorted(self.tables)})")
+                raise KeyError(f"format_rows: {self.paper} has no table {name!r} (tables: {sorted(self.tables)})")
             t = self.tables[name]
             for row, metrics in rows.items():
                 ours = {k: sum(v) / len(v) for k, v in metrics.items()}
-                lines.append(f"{(tags or {}).get(name, '')}{t.label(row):{width}s} {t.beside_paper(row, ours, fields)}")
+                lines.append(f"{(tags or {}).get(name, '')}{t.label(row):{width}s} {t.format_row(row, ours, fields)}")
         return lines
 
 

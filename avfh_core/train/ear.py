@@ -687,7 +687,7 @@ def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[st
     return res
 
 
-# How notebooks print Table 1 rows beside the paper's (`PaperTables.rows_beside_paper`): (name, metric, format, unit).
+# How notebooks print Table 1 rows beside the paper's (`PaperTables.format_rows`): (name, metric, format, unit).
 TABLE1_FIELDS = (("identity", "acc_ci", "6.2f", " %"), ("gender", "acc_cg", "6.2f", " %"),
                  ("age error", "err_ca", "5.2f", ""), ("PSNR", "psnr", "5.2f", " dB"))
 TABLE1_TAGS = {"table1_closed": "closed ", "table1_open": "open   "}
@@ -695,7 +695,7 @@ TABLE1_TAGS = {"table1_closed": "closed ", "table1_open": "open   "}
 
 def table1_lines(paper, sets: Mapping[str, Mapping[str, Mapping[str, list[float]]]]) -> list[str]:
     """The printed Table 1 rows of `split_sets`' output beside the paper's (closed set first, then open)."""
-    return paper.rows_beside_paper({f"table1_{s}": rows for s, rows in sets.items()}, TABLE1_FIELDS, TABLE1_TAGS)
+    return paper.format_rows({f"table1_{s}": rows for s, rows in sets.items()}, TABLE1_FIELDS, TABLE1_TAGS)
 
 
 def split_sets(table: Mapping[str, Mapping[str, list[float]]]) -> dict[str, dict[str, dict[str, list[float]]]]:

@@ -65,7 +65,9 @@ import matplotlib.pyplot as plt
 
 from avfh_core.config import preset_values, setup
 from avfh_core.data.batching import spread_indices
+from avfh_core.data import synth
 from avfh_core.reproduce.audit import audit_claims, audit_controls, print_audit
+from avfh_core.reproduce.headroom import samples_headroom
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import beside_paper, load_tables
 from avfh_core.train import vfhgan
@@ -288,6 +290,14 @@ for name, t in (("table1", t1b), ("table2", t2b), ("table3", t3b)):
 # controls, trained under that setting (`vfhgan.positive_controls(cfg, setting)`), because what the instrument can
 # detect depends on the seed spread of the rows it guards. Before them, audio use at evaluation time: the trained
 # audio model fed its own audio, another clip's audio, and silence.
+#
+# **How large can the audio control's effect be?** Erasing the mouth removes two things: what this person's mouth
+# looks like (its appearance, which no speech can tell) and how it moves (its articulation, which speech can).
+# `reproduce.headroom` splits the mouth crops of the held-out clips into the two, using the world's own mouth-state
+# tracks (jaw, spread, closure): the share of each clip's mouth variation the state explains, and the mouth PSNR a
+# model would gain from perfect use of it, *given the error it makes elsewhere*. The same information buys fewer
+# dB on top of a poor model than on top of a good one. The bound is logged as the control's ceiling: a control
+# whose ceiling is below its MDE could not have been detected at this scale, whatever the audio does.
 
 # %%
 audio_run = vfhgan.table1(cfg)["audio_attention"]
@@ -300,19 +310,30 @@ for c in au[0]:
           f"mouth PSNR {sum(a[c]['mouth_psnr'] for a in au) / len(au):.3f}  (audio_attention, {len(au)} seeds)")
 
 # %%
+head = samples_headroom(synth.world(cfg).dataset("test", n_clips=cfg.n_eval_clips))
+res.log("audio_headroom", head.as_dict())
+print(f"held-out mouths ({head.n_clips} clips): the clip's own mean mouth would score {head.appearance_psnr:.2f} dB, "
+      f"adding the mouth state {head.articulation_psnr:.2f} dB; the state explains {head.explained_share:.2f} of "
+      "the within-clip variation")
+
+# %%
 audits = {}
 for st in settings:
     suffix = "" if st == "released" else "_balanced"
     ctl_rows = vfhgan.positive_controls(cfg, st)
     res.log(f"controls{suffix}", means(ctl_rows))
     res.log(f"controls{suffix}_seeds", ctl_rows)
+    erased = means(ctl_rows)["erased_visual"]["mouth_psnr"]
+    res.log(f"control_ceilings{suffix}", {"audio_needed_when_mouth_erased": head.gain_db(erased)})
+    print(f"--- {st} weights: the visual-only model's mouth PSNR in the erased world is {erased:.2f} dB; perfect "
+          f"use of the audio could add at most {head.gain_db(erased):.3f} dB to it")
     metrics = dict(res.data["metrics"])  # the audit reads the tables (and controls) under their plain names
     metrics.update({f"{n}_seeds": metrics[f"{n}{suffix}_seeds"] for n in ("table1", "table2", "table3", "controls")})
-    metrics.update({n: metrics[f"{n}{suffix}"] for n in ("table1", "table2", "table3", "controls")})
+    metrics.update({n: metrics[f"{n}{suffix}"] for n in ("table1", "table2", "table3", "controls",
+                                                          "control_ceilings")})
     sidecar = {**res.data, "metrics": metrics}
     controls = audit_controls(paper, [sidecar])
     claims = audit_claims(paper, [sidecar], controls=controls)
-    print(f"--- {st} weights")
     counts = print_audit(controls, claims, prefix=f"{st[:3]} ")
     audits[st] = {"controls": controls, "claims": claims, "counts": counts}
     res.log(f"controls_audit{suffix}", controls)

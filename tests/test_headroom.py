@@ -1,0 +1,98 @@
+"""reproduce.headroom: the largest effect a planted control can show, bounded from the world; the audit's use of it."""
+
+import math
+
+import pytest
+import torch
+
+from avfh_core.data.sample import AVSample
+from avfh_core.reproduce.audit import audit_claims, audit_controls, control_ceilings, control_lines
+from avfh_core.reproduce.headroom import Headroom, articulation_headroom, mouth_states
+from avfh_core.reproduce.tables import load_tables
+
+Y_GAIN = 219 / 255  # BT.601 luma of a grey level v is (219 v + 16) / 255
+
+
+def _clips(alpha: float, noise: float, n: int = 6, T: int = 29, seed: int = 0):
+    """Grey clips whose level is the clip's appearance + alpha * jaw + noise; the box is fixed, 16 px wide."""
+    g = torch.Generator().manual_seed(seed)
+    videos, boxes, states = [], [], []
+    for c in range(n):
+        jaw = torch.rand(T, generator=g)
+        level = 0.3 + 0.05 * c + alpha * jaw + noise * torch.randn(T, generator=g)
+        videos.append(level[:, None, None, None].expand(T, 3, 32, 32).clamp(0, 1).contiguous())
+        boxes.append(torch.tensor([[8.0, 8.0, 24.0, 24.0]]).expand(T, 4).contiguous())
+        states.append(jaw[:, None])
+    return videos, boxes, states
+
+
+def test_a_state_that_sets_the_mouth_explains_it_and_one_that_does_not_explains_nothing():
+    v, b, s = _clips(alpha=0.2, noise=0.0)
+    h = articulation_headroom(v, b, s)
+    expected = sum(float(st[:, 0].var(unbiased=False)) for st in s) / len(s) * (0.2 * Y_GAIN) ** 2
+    assert h.appearance_mse == pytest.approx(expected, rel=1e-4)
+    assert h.articulation_mse < 1e-10 and h.explained_share == pytest.approx(1.0, abs=1e-6)
+    assert h.n_clips == 6 and h.n_frames == 6 * 29
+
+    v, b, s = _clips(alpha=0.0, noise=0.05, seed=1)
+    h = articulation_headroom(v, b, s)
+    assert 0 <= h.explained_share < 0.2  # an in-sample fit of one unrelated regressor explains ~1/28 of the rest
+    assert h.appearance_mse == pytest.approx((0.05 * Y_GAIN) ** 2, rel=0.25)
+
+
+def test_gain_db_is_what_removing_the_explained_error_buys_at_the_models_level():
+    h = Headroom(n_clips=1, n_frames=10, appearance_mse=2e-3, articulation_mse=1e-3, explained_share=0.5)
+    assert h.delta_mse == pytest.approx(1e-3)
+    assert h.appearance_psnr == pytest.approx(-10 * math.log10(2e-3))
+    assert h.gain_db(20.0) == pytest.approx(10 * math.log10(1e-2 / 9e-3))  # MSE 1e-2 -> 9e-3
+    assert h.gain_db(20.0) < h.gain_db(25.0)  # the better the model, the more the same information buys
+    assert h.gain_db(31.0) == math.inf  # error already below what the state explains
+    with pytest.raises(ValueError, match="finite"):
+        h.gain_db(math.nan)
+    assert set(h.as_dict()) >= {"appearance_psnr", "articulation_psnr", "explained_share"}
+
+
+def test_bad_inputs_name_the_clip():
+    v, b, s = _clips(alpha=0.1, noise=0.01, n=2)
+    with pytest.raises(ValueError, match="as many videos"):
+        articulation_headroom(v, b, s[:1])
+    with pytest.raises(ValueError, match="clip 1"):
+        articulation_headroom(v, [b[0], b[1][:5]], s)
+    with pytest.raises(ValueError, match="too few"):
+        articulation_headroom([x[:2] for x in v], [x[:2] for x in b], [x[:2] for x in s])
+    sample = AVSample(video=torch.zeros(3, 3, 8, 8), audio=torch.zeros(1, 1920), sample_rate=16000, fps=25.0,
+                      source="real/clip7.mp4")
+    with pytest.raises(KeyError, match="clip7.mp4.*jaw"):
+        mouth_states([sample])
+
+
+def _sidecar(ceiling):
+    seeds = {"erased_visual": {"mouth_psnr": [21.0, 21.4, 20.8]}, "erased_audio": {"mouth_psnr": [21.1, 20.9, 21.3]}}
+    metrics = {"controls_seeds": seeds}
+    if ceiling is not None:
+        metrics["control_ceilings"] = {"audio_needed_when_mouth_erased": ceiling}
+    return {"config": {"preset": "course", "seed": 0}, "metrics": metrics}
+
+
+def test_the_audit_says_when_a_control_could_not_have_been_seen():
+    paper = load_tables("vfhgan")
+    rec = next(r for r in audit_controls(paper, [_sidecar(0.3)]) if r["id"] == "audio_needed_when_mouth_erased")
+    assert not rec["detected"] and rec["ceiling"] == 0.3 and rec["too_small"]
+    line = next(x for x in control_lines([rec]) if "audio_needed" in x)
+    assert "at most +0.300" in line and "too small to be seen" in line
+    big = next(r for r in audit_controls(paper, [_sidecar(50.0)]) if r["id"] == "audio_needed_when_mouth_erased")
+    assert big["too_small"] is False
+    plain = next(r for r in audit_controls(paper, [_sidecar(None)]) if r["id"] == "audio_needed_when_mouth_erased")
+    assert "ceiling" not in plain and "too_small" not in plain
+    # a claim it guards that the seeds refute is voided, and says why
+    sc = _sidecar(0.3)
+    sc["metrics"]["table1_seeds"] = {"no_audio": {"psnr": [25.0, 25.2, 24.9]}, "audio": {"psnr": [25.0, 25.1, 25.0]}}
+    claim = next(c for c in audit_claims(paper, [sc], controls=[rec]) if c["id"] == "audio_improves_psnr")
+    assert claim["verdict"] == "inconclusive"
+    assert claim["void"] == "control audio_needed_when_mouth_erased too small to be seen"
+
+
+def test_control_ceilings_keep_the_smallest_bound_and_reject_non_numbers():
+    assert control_ceilings([_sidecar(0.5), _sidecar(0.3), {"metrics": {}}]) == {"audio_needed_when_mouth_erased": 0.3}
+    with pytest.raises(ValueError, match="audio_needed_when_mouth_erased"):
+        control_ceilings([_sidecar("big")])
