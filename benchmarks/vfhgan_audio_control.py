@@ -1,22 +1,46 @@
 """Can a CPU-trained VFH-GAN pass the audio control? The two rows of the erased-mouth control (the mouth box erased
 from every LR frame, train and test: only the audio can restore it), trained for longer than the course preset's
 ablation runs, with audio use measured at evaluation time (the audio model fed its own audio, another clip's,
-and silence).
+and silence). With --oracle, a third row: the audio model whose "audio" is an exact readout of the mouth state
+(jaw, spread, closure per frame, laid out as a mel window), i.e. the best audio the world could give it.
 
-    .venv/bin/python benchmarks/vfhgan_audio_control.py --steps 300 1000 --setting balanced
+    .venv/bin/python benchmarks/vfhgan_audio_control.py --steps 300 1000 --setting balanced --oracle
 
-Prints, per step count: held-out PSNR and mouth PSNR of the visual-only and the audio model, and the audio model's
-mouth PSNR with intact / shuffled / silenced audio. The control passes when the audio model's mouth PSNR clearly
-beats the visual-only model's and drops when its audio is shuffled or silenced. One seed, one thread; runs are not
-cached (they train for the printed step counts, not the preset's).
+Prints the headroom of the held-out clips first (`reproduce.headroom`: what perfect use of the mouth state could
+add), then, per step count: held-out PSNR and mouth PSNR of each row, with the largest audio gain the headroom
+allows at the visual-only row's mouth PSNR, and the audio rows' mouth PSNR with intact / shuffled / silenced audio.
+The control passes when the audio model's mouth PSNR clearly beats the visual-only model's and drops when its
+audio is shuffled or silenced. One seed, one thread; runs are not cached (they train for the printed step counts,
+not the preset's).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 
 import torch
+
+
+def oracle_audio(ds, samples):
+    """A copy of WindowDataset `ds` whose per-clip mel is replaced by the clip's mouth state (jaw, spread, closed),
+    each repeated over a third of the mel bins and over each frame's mel steps: the audio an ideal speech encoder
+    would hand the generator."""
+    from avfh_core.data.audio import MEL_STEPS_PER_FRAME
+    from avfh_core.reproduce.headroom import mouth_states
+
+    out = copy.copy(ds)
+    out.clips = []
+    for d, st in zip(ds.clips, mouth_states(samples)):
+        n_mels = d["mel"].shape[0]
+        rows = torch.tensor_split(torch.arange(n_mels), st.shape[1])
+        mel = torch.empty_like(d["mel"])
+        steps = st.T.repeat_interleave(MEL_STEPS_PER_FRAME, dim=1)[:, :mel.shape[1]]
+        for k, r in enumerate(rows):
+            mel[r] = steps[k]
+        out.clips.append(dict(d, mel=mel))
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,23 +49,43 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--setting", choices=("released", "balanced"), default="balanced")
     ap.add_argument("--preset", default="course")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--oracle", action="store_true", help="add the row whose audio is the mouth state itself")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
     from avfh_core.config import setup
+    from avfh_core.data import synth
+    from avfh_core.reproduce.headroom import samples_headroom
     from avfh_core.train import vfhgan
     from avfh_core.train.evaluate import audio_use, evaluate
 
+    cfg0 = setup(args.preset, seed=args.seed, device="cpu")
+    test_samples = synth.world(cfg0).dataset("test", n_clips=cfg0.n_eval_clips)
+    head = samples_headroom(test_samples)
+    print(f"headroom ({head.n_clips} held-out clips): clip-mean mouth {head.appearance_psnr:.2f} dB, with the mouth "
+          f"state {head.articulation_psnr:.2f} dB, state explains {head.explained_share:.2f} of the within-clip error",
+          flush=True)
     for steps in args.steps:
         cfg = setup(args.preset, seed=args.seed, device="cpu", steps=steps)
-        for row, run in vfhgan.control_runs(cfg, args.setting).items():
-            start = time.perf_counter()
-            trained = vfhgan.train(run, cfg, seed=args.seed)
+        runs = vfhgan.control_runs(cfg, args.setting)
+        rows = list(runs) + (["erased_oracle"] if args.oracle else [])
+        visual_mouth = None
+        for row in rows:
+            run = runs["erased_audio" if row == "erased_oracle" else row]
+            train = vfhgan.window_data(cfg, "train", dict(run.world))
             data, idx = vfhgan.eval_set(run, cfg)
+            if row == "erased_oracle":
+                train = oracle_audio(train, synth.world(cfg).dataset("train", n_clips=cfg.n_train_clips))
+                data = oracle_audio(data, test_samples)
+            start = time.perf_counter()
+            trained = vfhgan.train(run, cfg, seed=args.seed, data=train)
             s = evaluate(vfhgan.predict, vfhgan.score, trained.models, data, idx, cfg)
             line = (f"{args.setting} {steps:5d} steps {row:13s} PSNR {s['psnr']:.3f}  mouth PSNR {s['mouth_psnr']:.3f}"
                     f"  ({time.perf_counter() - start:.0f} s)")
-            if row == "erased_audio":
+            if row == "erased_visual":
+                visual_mouth = s["mouth_psnr"]
+                line += f"  (perfect audio could add at most {head.gain_db(visual_mouth):.3f} dB)"
+            else:
                 au = audio_use(vfhgan.predict, vfhgan.score, trained.models, data, idx, cfg, seed=args.seed)
                 line += "  mouth PSNR with audio " + ", ".join(f"{c} {au[c]['mouth_psnr']:.3f}" for c in au)
             print(line, flush=True)

@@ -96,3 +96,23 @@ def test_control_ceilings_keep_the_smallest_bound_and_reject_non_numbers():
     assert control_ceilings([_sidecar(0.5), _sidecar(0.3), {"metrics": {}}]) == {"audio_needed_when_mouth_erased": 0.3}
     with pytest.raises(ValueError, match="audio_needed_when_mouth_erased"):
         control_ceilings([_sidecar("big")])
+
+
+def test_the_benchmarks_oracle_audio_is_the_mouth_state_laid_out_as_a_mel_window():
+    import importlib.util
+    import types
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "vfhgan_audio_control.py"
+    spec = importlib.util.spec_from_file_location("vfhgan_audio_control", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    T = 5
+    jaw, spread, closed = torch.linspace(0, 1, T), torch.linspace(1, 0, T), (torch.arange(T) % 2).float()
+    sample = types.SimpleNamespace(extras=dict(jaw=jaw, spread=spread, closed=closed), source="synthetic")
+    ds = types.SimpleNamespace(clips=[dict(mel=torch.randn(80, T * 16), hr=None)])
+    out = mod.oracle_audio(ds, [sample])
+    mel = out.clips[0]["mel"]
+    assert mel.shape == (80, T * 16) and ds.clips[0]["mel"] is not mel  # a copy: the input keeps its mel
+    assert torch.equal(mel[0, ::16], jaw) and torch.equal(mel[30, 16 * 3:16 * 4], spread[3].expand(16))
+    assert torch.equal(mel[79, ::16], closed)
