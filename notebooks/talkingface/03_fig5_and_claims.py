@@ -133,6 +133,8 @@ for name, table in (("LRW (word world)", lrw), ("GRID (sentence world, unseen)",
 # The models of the first seed at a coarse grid of SNRs, each averaged over the five noise types, on both worlds.
 # Each sweep (every clip x 5 noise types x each SNR) is cached on disk beside its run (`tf.fig5_sweep`, keyed by the
 # run and the sweep's settings), so it is computed once per trained model and re-running the notebook reloads it.
+# Every panel spans at least a fixed range (1 dB of PSNR, 0.01 of SSIM, 0.002 of NLMD) without an offset on its
+# axis, so curves that do not move look flat instead of magnifying differences in the seventh decimal.
 
 # %%
 snrs = tf.SWEEP_SNRS if cfg.preset != "smoke" else (-10.0, 10.0, 30.0)
@@ -141,11 +143,16 @@ sweeps = {d: {row: tf.fig5_sweep(run, cfg, cfg.seed, d, snrs=snrs) for row, run 
 curves = sweeps["lrw"]
 for d, rows in sweeps.items():
     res.log(f"fig5_{d}_curves", {r: {str(k): v for k, v in c.items()} for r, c in rows.items()})
+min_span = {"psnr": 1.0, "ssim": 0.01, "mouth_psnr": 1.0, "nlmd_mouth": 0.002}
 fig, axes = plt.subplots(2, 4, figsize=(15, 6.4))
 for ax_row, (d, name) in zip(axes, (("lrw", "LRW-like"), ("grid", "GRID-like, unseen"))):
     for ax, metric in zip(ax_row, ("psnr", "ssim", "mouth_psnr", "nlmd_mouth")):
         for row, c in sweeps[d].items():
             ax.plot(list(c), [c[s][metric] for s in c], marker="o", label=row)
+        lo, hi = ax.get_ylim()
+        half = max((hi - lo) / 2, min_span[metric] / 2)
+        ax.set_ylim((lo + hi) / 2 - half, (lo + hi) / 2 + half)
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_xlabel("SNR (dB)")
         ax.set_title(f"{metric} ({name})", fontsize=9)
 axes[0, 0].legend(fontsize=8)
