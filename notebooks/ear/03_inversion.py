@@ -34,6 +34,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from avfh_core.config import setup
+from avfh_core.reproduce.audit import one_sided_verdict
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import load_tables
 from avfh_core.train import ear
@@ -81,6 +82,47 @@ ax[1].imshow(grid.permute(1, 2, 0))
 ax[1].axis("off")
 ax[1].set_title("x^h / G fixed (a) / G tuned (b)")
 save_figure(fig, "ear", "03_inversion")
+
+# %% [markdown]
+# ## Two claims the paper makes without numbers (spec Q3, Q2)
+# **Fig. 4: fine-tuning $G$ improves the reconstructions.** The paper shows pictures; we score PSNR and SSIM of
+# (b) against (a) on the held-out frames, one-sided and paired over seeds (a direction: there is no published
+# size).
+#
+# **Fig. 5: the flip-averaged code is a neutral, frontal face.** Eq. 4 regresses the voice onto
+# $\bar z = \tfrac12(E_h(x^h) + E_h(\text{flip}(x^h)))$ because a voice cannot know the head's pose. If $\bar z$
+# removes the pose, $G(\bar z)$ is closer to mirror-symmetric than $G(E_h(x^h))$. Our measure needs no pose
+# regressor: the mean absolute difference between an image and its mirror image (0 for a perfectly symmetric
+# face; the true frames carry their own pose and lighting asymmetry, printed as a reference).
+
+# %%
+for s in ("closed", "open"):
+    for metric in ("psnr", "ssim"):
+        v = one_sided_verdict(sets[s]["a_eh_fixed_g"][metric], sets[s]["b_eh_tuned_g"][metric], better="higher")
+        res.log(f"q3_{s}_{metric}", v)
+        print(f"Q3 {s:6s} {metric}: (b) - (a) = {v['effect']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}] "
+              f"(n={v['n']}): {v['verdict']}")
+
+
+def mirror_gap(img: torch.Tensor) -> torch.Tensor:
+    """Per image: mean |img - mirror(img)| (0 = left-right symmetric)."""
+    return (img - img.flip(-1)).abs().mean(dim=(1, 2, 3))
+
+
+e_h, G = tuned.models["e_h"], tuned.models["generator"]
+hr = torch.stack([closed_d[i]["hr"] for i in range(len(closed_d))]).to(cfg.device)
+with torch.no_grad():
+    z = ear.unit_codes(e_h(2 * hr - 1))
+    z_bar = (z + ear.unit_codes(e_h(2 * hr.flip(-1) - 1))) / 2  # eq. 4's target
+    gaps = {"x^h (truth)": mirror_gap(hr), "G(E_h(x^h))": mirror_gap((G(z) / 2 + 0.5).clamp(0, 1)),
+            "G(z_bar)": mirror_gap((G(z_bar) / 2 + 0.5).clamp(0, 1))}
+q2 = one_sided_verdict(gaps["G(E_h(x^h))"].tolist(), gaps["G(z_bar)"].tolist(), better="lower")
+res.log("q2_mirror_gap", {**{k: float(v.mean()) for k, v in gaps.items()}, "verdict": q2})
+print(f"mirror gap (mean |image - mirror image|, closed-set frames, model of seed {cfg.seed}): "
+      + ", ".join(f"{k} {float(v.mean()):.4f}" for k, v in gaps.items()))
+print(f"Q2: G(z_bar) - G(E_h(x^h)) = {q2['effect']:+.4f} [{q2['ci_low']:+.4f}, {q2['ci_high']:+.4f}], paired over "
+      f"{q2['n']} frames: {q2['verdict']} (the flip-averaged face is "
+      + ("more symmetric)" if q2["verdict"] == "reproduced" else "not measurably more symmetric)"))
 
 # %% [markdown]
 # ## What this shows
