@@ -181,3 +181,31 @@ def test_erased_control_hides_the_lr_input_but_not_the_supervision(cfg):
     assert torch.equal(E._lr_target(batch), E.collate_items(plain, [0, 1])["lr"])
     scores, trained = X.cached_run(E, run, cfg, 0)
     assert trained.log.steps_done == 2 and math.isfinite(scores["closed/acc_ci"])
+
+
+def test_naive_run_trains_every_network_from_scratch_for_the_whole_budget(cfg):
+    with pytest.raises(ValueError, match="naive"):
+        E.EarRun.make(audio="zero", naive=True)
+    with pytest.raises(ValueError, match="naive"):
+        E.EarRun.make("e_l", naive=True)
+    rows = E.q1_rows(cfg)
+    assert rows["staged"] == E.table1(cfg)["h_f_tuned_ea"] and rows["naive"].naive
+    _, naive = X.cached_run(E, rows["naive"], cfg, 0)
+    assert naive.log.steps_done == cfg.ear_el_steps + cfg.ear_ea_steps + cfg.ear_fusion_steps
+    staged_el = X.cached_run(E, E.EarRun.make("e_l"), cfg, 0)[1].models["e_l"].state_dict()
+    fresh_el = E.init(rows["naive"], cfg, seed=0)["e_l"].state_dict()
+    trained_el = naive.models["e_l"].state_dict()
+    assert any(not torch.equal(trained_el[k], fresh_el[k]) for k in trained_el)  # E_l learned ...
+    assert any(not torch.equal(trained_el[k], staged_el[k]) for k in trained_el)  # ... not loaded from stage (c)
+
+
+def test_audio_sensitivity_is_zero_for_a_model_without_a_voice(cfg):
+    data, _ = E.eval_set(E.EarRun.make(), cfg)
+    deaf = X.cached_run(E, E.table1(cfg)["f_f_zero_ea"], cfg, 0)[1].models  # F hears zeros for the voice
+    v = E.audio_sensitivity(deaf, data, cfg)
+    assert len(v["own"]) == len(v["other"]) == len(v["change"]) == len(data)
+    assert v["own"] == v["other"] and max(v["change"]) == 0.0
+    full = X.cached_run(E, E.table1(cfg)["h_f_tuned_ea"], cfg, 0)[1].models
+    assert max(E.audio_sensitivity(full, data, cfg)["change"]) > 0  # the full model's output moves with the voice
+    with pytest.raises(ValueError, match=">= 2 items"):
+        E.audio_sensitivity(full, data.subset([0]), cfg)

@@ -92,7 +92,9 @@ JUDGE_SEED = 0
 class EarRun:
     """One training stage (and with it one Table 1 row). stage: STAGES; fusion_layers: 3 (F) or 1 (F_1), audio:
     AUDIO_MODES (fusion stage only); world: voice overrides of `data.synth.world` (VOICE_KNOBS); erase_lr: every LR
-    input is a flat grey image (the planted positive control: only the audio can tell who it is)."""
+    input is a flat grey image (the planted positive control: only the audio can tell who it is); naive: the
+    full model's networks (E_l, E_a, F) trained together from scratch on eq. 5's loss, end to end, with the staged
+    pipeline's whole budget (the "naive multimodal network" of Sec. 3.1, spec Q1)."""
 
     stage: str = "fusion"
     fusion_layers: int = 3
@@ -100,6 +102,7 @@ class EarRun:
     world: tuple[tuple[str, Any], ...] = ()
     erase_lr: bool = False
     ref: bool = False  # lapsrn only: Table 2's reference row, x cfg.ear_ref_scale from a larger input
+    naive: bool = False  # fusion only: E_l, E_a, F from scratch, trained together (spec Q1)
 
     def __post_init__(self):
         if self.stage not in STAGES:
@@ -115,14 +118,18 @@ class EarRun:
             raise ValueError(f"EarRun: world may override only the voice knobs {VOICE_KNOBS}, got {bad}")
         if self.ref and self.stage != "lapsrn":
             raise ValueError(f"EarRun: ref (the reference-factor row of Table 2) is a LapSRN row, not {self.stage!r}")
+        if self.naive and (self.stage != "fusion" or self.audio != "tuned" or self.erase_lr):
+            raise ValueError("EarRun: naive is the end-to-end form of the full model: stage 'fusion', audio "
+                             "'tuned', no erase_lr")
         if self.erase_lr and self.stage not in ("e_l", "fusion"):
             raise ValueError(f"EarRun: erase_lr applies to the stages that see the LR image (e_l, fusion), "
                              f"not {self.stage!r}")
 
     @classmethod
     def make(cls, stage: str = "fusion", fusion_layers: int = 3, audio: str = "tuned",
-             world: Mapping[str, Any] | None = None, erase_lr: bool = False, ref: bool = False) -> EarRun:
-        return cls(stage, fusion_layers, audio, tuple(sorted((world or {}).items())), erase_lr, ref)
+             world: Mapping[str, Any] | None = None, erase_lr: bool = False, ref: bool = False,
+             naive: bool = False) -> EarRun:
+        return cls(stage, fusion_layers, audio, tuple(sorted((world or {}).items())), erase_lr, ref, naive)
 
     def upstream(self, stage: str) -> EarRun:
         """The run of an earlier stage this run builds on: image stages never see the voice (no world), E_a sees
@@ -373,7 +380,7 @@ def train(run: EarRun, cfg, *, seed: int, progress: bool = False, checkpoint_pat
             models["e_h"].load_state_dict(up["e_h"].state_dict())
         if run.stage not in ("inv_pre", "inv_tune"):
             e_h = up["e_h"].eval()
-    if run.stage == "fusion":
+    if run.stage == "fusion" and not run.naive:
         models["e_l"].load_state_dict(_upstream_models(run, "e_l", cfg, seed)["e_l"].state_dict())
         if "e_a" in models:
             models["e_a"].load_state_dict(_upstream_models(run, "e_a", cfg, seed)["e_a"].state_dict())
@@ -383,7 +390,7 @@ def train(run: EarRun, cfg, *, seed: int, progress: bool = False, checkpoint_pat
         data = erased(data)
     trainable = {"gan": ("generator", "discriminator"), "inv_pre": ("e_h",), "inv_tune": ("e_h", "generator"),
                  "e_l": ("e_l",), "e_a": ("e_a",),
-                 "fusion": ("fusion",) + (("e_a",) if run.audio == "tuned" else ()),
+                 "fusion": ("fusion",) + (("e_a",) if run.audio == "tuned" else ()) + (("e_l",) if run.naive else ()),
                  "lapsrn": ("lapsrn",), "wsrnet": ("wsrnet",)}[run.stage]
     for name, m in models.items():
         m.requires_grad_(name in trainable)
@@ -521,9 +528,10 @@ def fused_codes(models: Mapping[str, nn.Module], lr01: torch.Tensor, audio: torc
 
 
 def _fusion_step(run, cfg, models, e_h):
-    """Eq. 5: F (and E_a when tuned) with E_l, G fixed."""
+    """Eq. 5: F (and E_a when tuned) with E_l, G fixed; naive: E_l, E_a and F together from scratch, for the steps
+    of E_l, E_a and F together."""
     G = models["generator"]
-    names = ["fusion"] + (["e_a"] if run.audio == "tuned" else [])
+    names = ["fusion"] + (["e_a"] if run.audio == "tuned" else []) + (["e_l"] if run.naive else [])
     params = [p for n in names for p in models[n].parameters()]
     opt = {"fusion": torch.optim.Adam(params, lr=cfg.ear_lr)}
     weights = {"code": 1.0, "lr": float(cfg.ear_lambda)}
@@ -539,7 +547,8 @@ def _fusion_step(run, cfg, models, e_h):
         opt["fusion"].step()
         return {**log, **{k: v.item() for k, v in terms.items()}}
 
-    return step_fn, opt, cfg.ear_fusion_steps, cfg.ear_batch
+    steps = cfg.ear_fusion_steps + (cfg.ear_el_steps + cfg.ear_ea_steps if run.naive else 0)
+    return step_fn, opt, steps, cfg.ear_batch
 
 
 def baseline_input(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -827,6 +836,44 @@ def mixing_control(cfg, n_seeds: int | None = None) -> dict[str, dict[str, list[
     `controls_mixing_seeds`); the audit must see the face win."""
     t = table3(cfg, n_seeds, table1(cfg)["f_f_zero_ea"])
     return {f"f_{row}": v for row, v in t.items()}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Sec. 3.1's naive multimodal network (spec Q1): does end-to-end training ignore the voice?
+
+
+def q1_rows(cfg) -> dict[str, EarRun]:
+    """The full model (h), staged as the paper trains it, and the same networks trained end to end (naive)."""
+    return {"staged": table1(cfg)["h_f_tuned_ea"], "naive": EarRun.make(naive=True)}
+
+
+@torch.no_grad()
+def audio_sensitivity(models: Mapping[str, nn.Module], data: EarSet, cfg, batch_size: int = 32,
+                      seed: int = 0) -> dict[str, list[float]]:
+    """Per item of `data`, the full model's output with the item's own voice and with another item's (a fixed
+    random derangement of the items, so mostly another person): {"own": identity correct (0 / 100), "other": the
+    same with the other voice, "change": mean |output(own) - output(other)| in [0, 1] pixel units}. A model that
+    ignores its audio has change 0 and own == other."""
+    n = len(data)
+    if n < 2:
+        raise ValueError(f"audio_sensitivity: need >= 2 items to swap voices, got {n}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    other = torch.empty(n, dtype=torch.long)
+    other[order] = order.roll(1)  # item order[k] hears the voice of order[k - 1]: never its own
+    j = judges(cfg)
+    for m in models.values():
+        m.eval()
+    out: dict[str, list[float]] = {"own": [], "other": [], "change": []}
+    for k in range(0, n, batch_size):
+        idx = list(range(k, min(n, k + batch_size)))
+        batch = collate([data[i] for i in idx], cfg.device)
+        own = predict(models, batch)
+        swapped = predict(models, {**batch, "audio": data.t["audio"][other[idx]].to(cfg.device)})
+        person = batch["person"]
+        out["own"] += (100.0 * (j(own)["identity"].argmax(1) == person).double()).cpu().tolist()
+        out["other"] += (100.0 * (j(swapped)["identity"].argmax(1) == person).double()).cpu().tolist()
+        out["change"] += (own - swapped).abs().mean(dim=(1, 2, 3)).double().cpu().tolist()
+    return out
 
 
 def collate_items(data: EarSet, idx) -> dict[str, torch.Tensor]:
