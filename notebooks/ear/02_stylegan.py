@@ -70,6 +70,44 @@ save_figure(fig, "ear", "02_gan")
 print(f"G trained {gan.log.steps_done} steps; last D loss {h['d_loss'][-1]:.3f}, G loss {h['g_loss'][-1]:.3f}")
 
 # %% [markdown]
+# ## Style mixing: what the coarse and the fine layers control
+# G takes one code per style layer (W+), so two faces can be mixed: the code of face A in some layers, of face B
+# in the others. In StyleGAN the coarse layers (low resolution) set the layout, pose and shape, the fine layers
+# the colours and texture. We swap each third of the layers from B into A and split each change into a uniform
+# colour shift (its mean over the image, per channel) and the rest (structure). If the layers split the work as
+# in StyleGAN, the fine swap's change is the most a change of colour, the coarse swap's the least.
+
+# %%
+G = gan.models["generator"]
+k = c.n_styles
+g = torch.Generator().manual_seed(2)
+za, zb = (torch.randn(6, c.latent_dim, generator=g).to(cfg.device) for _ in range(2))
+groups = {"coarse": range(0, k // 3), "middle": range(k // 3, 2 * k // 3), "fine": range(2 * k // 3, k)}
+with torch.no_grad():
+    a = G(za)
+    mixes = {}
+    for name, layers in groups.items():
+        z = za[:, None].repeat(1, k, 1)
+        z[:, list(layers)] = zb[:, None]
+        mixes[name] = G(z)
+colour_share = {}
+for name, img in mixes.items():
+    change = img - a
+    colour = change.mean(dim=(2, 3), keepdim=True)  # the uniform colour shift of each image
+    colour_share[name] = float(colour.pow(2).mean() / change.pow(2).mean().clamp(min=1e-12))
+    print(f"{name:6s} layers {list(groups[name])}: mean |change| {float(change.abs().mean()):.4f}, "
+          f"share of its energy that is a uniform colour shift {colour_share[name]:.4f}")
+res.log("style_mixing_colour_share", colour_share)
+with torch.no_grad():
+    strips = [a, G(zb)] + list(mixes.values())
+fig, ax = plt.subplots(figsize=(12, 2 * len(strips)))
+ax.imshow((torch.cat([torch.cat(list(x), dim=2) for x in strips], dim=1) / 2 + 0.5).clamp(0, 1).cpu().permute(1, 2, 0))
+ax.axis("off")
+ax.set_title("A / B / A with B's coarse / middle / fine layers")
+save_figure(fig, "ear", "02_style_mixing")
+
+# %% [markdown]
 # ## What this shows
 # The samples say how much of a face the prior can draw at this preset and schedule; whatever it cannot draw,
-# no encoder into its latent space can recover. Notebook 03 inverts $G$.
+# no encoder into its latent space can recover. The mixing says whether its layers split the work as a StyleGAN's
+# do, which is what lets eq. 4 regress the voice onto a code whose pose was averaged away. Notebook 03 inverts $G$.
