@@ -109,7 +109,9 @@ save_figure(fig, "ear", "01_data")
 # %% tags=[]
 def probe_features(d):
     lr = d.t["lr"].float().flatten(1) / 255
-    voice = torch.stack([voice_features(a.float()) for a in d.t["audio"]])
+    clips, item_clip = torch.unique(d.t["clip"], return_inverse=True)  # a clip's frames share its audio
+    first = [int(torch.nonzero(d.t["clip"] == c)[0]) for c in clips]
+    voice = torch.stack([voice_features(d.t["audio"][i].float()) for i in first])[item_clip]
     return {"8x8 face": lr, "voice": voice, "both": torch.cat([lr, voice], 1)}
 
 
