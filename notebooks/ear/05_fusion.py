@@ -133,6 +133,10 @@ diff = one_sided_verdict(q1["naive"]["change"], q1["staged"]["change"], better="
 res.log("q1_staged_minus_naive_change", diff)
 print(f"Q1 (the staged model listens more than the naive one): staged - naive output change {diff['effect']:+.2e} "
       f"[{diff['ci_low']:+.2e}, {diff['ci_high']:+.2e}], paired over {diff['n']} items: {diff['verdict']}")
+deaf = [name for name, v in q1.items() if sum(v["change"]) / len(v["change"]) < 1 / 255]
+print("below one 8-bit grey level of mean change (the voice cannot be seen in the output):",
+      ", ".join(deaf) if deaf else "neither model", "-> a verdict between two deaf models is about rounding, not "
+      "listening" if len(deaf) == len(q1) else "")
 
 # %% [markdown]
 # ## What this shows
