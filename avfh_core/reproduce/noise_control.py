@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import torch
 import torchaudio
@@ -36,6 +35,7 @@ import torchaudio
 from avfh_core.data import noise_bank as nb
 from avfh_core.data import speech
 from avfh_core.data.landmarks import LEFT_EYE, MOUTH, RIGHT_EYE
+from avfh_core.data.stats import ridge_fit_predict
 
 TRACT_RANGE = (0.85, 1.30)
 """The vocal-tract formant scale's range over the world's voices (data/speech.voice_from_attributes: 1.17 for women,
@@ -46,7 +46,7 @@ so the mel filters' skirts do not carry it into the readout's bins)."""
 FPS = 25
 CONTEXT = 2  # video frames each side
 N_MELS = 32
-RIDGE = 10.0  # on standardised features; fixed before looking at any test score
+RIDGE = 1e-3  # penalty per training sample (data.stats.ridge_fit_predict); fixed before any test score
 
 
 def f1_band(tract: tuple[float, float] = TRACT_RANGE) -> tuple[float, float]:
@@ -107,25 +107,17 @@ def mouth_error(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float((pred - target).unflatten(-1, (-1, 2)).norm(dim=-1).mean())
 
 
-@dataclass
-class Ridge:
-    """y = standardise(x) W + b, fitted in float64 with penalty `lam` (the bias unpenalised in effect: the
-    targets' mean is nearly zero and the features are centred)."""
-    mu: torch.Tensor
-    sd: torch.Tensor
-    W: torch.Tensor
-
-    @classmethod
-    def fit(cls, X: torch.Tensor, Y: torch.Tensor, lam: float = RIDGE) -> Ridge:
-        X, Y = X.flatten(0, -2).double(), Y.flatten(0, -2).double()
-        mu, sd = X.mean(0), X.std(0) + 1e-6
-        Z = torch.cat([(X - mu) / sd, torch.ones(len(X), 1, dtype=X.dtype)], 1)
-        W = torch.linalg.solve(Z.T @ Z + lam * torch.eye(Z.shape[1], dtype=X.dtype), Z.T @ Y)
-        return cls(mu, sd, W)
-
-    def __call__(self, X: torch.Tensor) -> torch.Tensor:
-        Z = torch.cat([(X.double() - self.mu) / self.sd, torch.ones(*X.shape[:-1], 1, dtype=torch.float64)], -1)
-        return (Z @ self.W).float()
+def readout(X: torch.Tensor, Y: torch.Tensor, tests: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Fit the ridge readout on features X [N, T, F] -> targets Y [N, T, D] (every frame a sample) and predict
+    every test set {name: [M, T, F]} -> {name: [M, T, D]} (`data.stats.ridge_fit_predict`, penalty RIDGE)."""
+    flat = torch.cat([t.flatten(0, 1) for t in tests.values()])
+    pred = torch.from_numpy(ridge_fit_predict(X.flatten(0, 1), Y.flatten(0, 1).double().numpy(), flat, RIDGE)).float()
+    out, k = {}, 0
+    for name, t in tests.items():
+        n = t.shape[0] * t.shape[1]
+        out[name] = pred[k:k + n].reshape(*t.shape[:2], -1)
+        k += n
+    return out
 
 
 def _stack(items: Sequence[Mapping[str, torch.Tensor]], key: str, where: str) -> torch.Tensor:
@@ -166,6 +158,7 @@ def control_rows(train: Sequence[Mapping[str, torch.Tensor]], test: Sequence[Map
     t_target = mouth_motion(_stack(test, "landmarks", "test"))
     X = feats(audio)
     tests = {"in": feats(test_noise(test, F1_BAND_HZ, key)), "out": feats(test_noise(test, OUT_BAND_HZ, key))}
+    X_clean = feats(t_clean)
     rows: dict[str, dict[str, list[float]]] = {f"readout_{m}_{w}": {"mouth_error": []}
                                                for w in tests for m in ("clean", "nr")}
     clean_scores = []
@@ -177,17 +170,18 @@ def control_rows(train: Sequence[Mapping[str, torch.Tensor]], test: Sequence[Map
         kinds = torch.randint(len(nb.TRAIN_TYPES), (len(idx),), generator=g)
         seg = nb.crops(bank, kinds, torch.randint(bank.shape[1], (len(idx),), generator=g), audio.shape[1])
         noisy = nb.mix_at_snr(audio[idx] + 1e-6, seg, snrs[torch.randint(len(snrs), (len(idx),), generator=g)])
-        clean = Ridge.fit(X[idx], target[idx])
-        nr = Ridge.fit(torch.cat([X[idx], feats(noisy)]), torch.cat([target[idx], target[idx]]))
-        for w, Xt in tests.items():
-            rows[f"readout_clean_{w}"]["mouth_error"].append(mouth_error(clean(Xt), t_target))
-            rows[f"readout_nr_{w}"]["mouth_error"].append(mouth_error(nr(Xt), t_target))
-        clean_scores.append(mouth_error(clean(feats(t_clean)), t_target))
+        for name, fx, fy in (("clean", X[idx], target[idx]),
+                             ("nr", torch.cat([X[idx], feats(noisy)]), torch.cat([target[idx], target[idx]]))):
+            pred = readout(fx, fy, {**tests, "speech": X_clean})
+            for w in tests:
+                rows[f"readout_{name}_{w}"]["mouth_error"].append(mouth_error(pred[w], t_target))
+            if name == "clean":
+                clean_scores.append(mouth_error(pred["speech"], t_target))
     premises = {"floor": mouth_error(torch.zeros_like(t_target), t_target),
                 "clean_speech": sum(clean_scores) / len(clean_scores),
                 "band_lo_hz": float(F1_BAND_HZ[0]), "band_hi_hz": float(F1_BAND_HZ[1]), "bins": float(len(feats.bins))}
     return rows, premises
 
 
-__all__ = ["BandFeatures", "CONTEXT", "F1_BAND_HZ", "OUT_BAND_HZ", "RIDGE", "Ridge", "TRACT_RANGE", "band_limited",
-           "control_rows", "f1_band", "mouth_error", "mouth_motion", "test_noise"]
+__all__ = ["BandFeatures", "CONTEXT", "F1_BAND_HZ", "OUT_BAND_HZ", "RIDGE", "TRACT_RANGE", "band_limited",
+           "control_rows", "f1_band", "mouth_error", "mouth_motion", "readout", "test_noise"]
