@@ -483,7 +483,9 @@ def _inversion_step(run, cfg, models, _e_h):
     return step_fn, opt, steps, cfg.ear_batch
 
 
-def _targets(e_h: nn.Module, hr: torch.Tensor, flip_average: bool = False) -> torch.Tensor:
+def target_codes(e_h: nn.Module, hr: torch.Tensor, flip_average: bool = False) -> torch.Tensor:
+    """The codes E_h(x^h) (unit RMS per style) that eqs. 3 and 5 regress onto; flip_average: eq. 4's
+    z_bar = (E_h(x^h) + E_h(flip(x^h))) / 2."""
     with torch.no_grad():
         z = unit_codes(e_h(_to_pm1(hr)))
         if flip_average:
@@ -501,11 +503,11 @@ def _encoder_step(run, cfg, models, e_h):
 
     def step_fn(batch, step):
         if name == "e_l":
-            z = _targets(e_h, batch["hr"])
+            z = target_codes(e_h, batch["hr"])
             pred = net(_to_pm1(batch["lr"]))
             terms = {"code": F.l1_loss(pred, z), "lr": F.l1_loss(_down(G(pred), cfg), _lr_target(batch))}
         else:
-            z = _targets(e_h, batch["hr"], flip_average=True)
+            z = target_codes(e_h, batch["hr"], flip_average=True)
             terms = {"code": F.l1_loss(net.encode_audio(batch["audio"]), z)}
         terms["total"] = sum(weights[k] * v for k, v in terms.items())
         log = _shares(step, terms, weights, net.parameters())
@@ -537,7 +539,7 @@ def _fusion_step(run, cfg, models, e_h):
     weights = {"code": 1.0, "lr": float(cfg.ear_lambda)}
 
     def step_fn(batch, step):
-        z = _targets(e_h, batch["hr"])
+        z = target_codes(e_h, batch["hr"])
         zf = fused_codes(models, batch["lr"], batch["audio"])
         terms = {"code": F.l1_loss(zf, z), "lr": F.l1_loss(_down(G(zf), cfg), _lr_target(batch))}
         terms["total"] = sum(weights[k] * v for k, v in terms.items())

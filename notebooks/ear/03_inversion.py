@@ -112,8 +112,7 @@ def mirror_gap(img: torch.Tensor) -> torch.Tensor:
 e_h, G = tuned.models["e_h"], tuned.models["generator"]
 hr = torch.stack([closed_d[i]["hr"] for i in range(len(closed_d))]).to(cfg.device)
 with torch.no_grad():
-    z = ear.unit_codes(e_h(2 * hr - 1))
-    z_bar = (z + ear.unit_codes(e_h(2 * hr.flip(-1) - 1))) / 2  # eq. 4's target
+    z, z_bar = ear.target_codes(e_h, hr), ear.target_codes(e_h, hr, flip_average=True)  # eq. 4's target
     gaps = {"x^h (truth)": mirror_gap(hr), "G(E_h(x^h))": mirror_gap((G(z) / 2 + 0.5).clamp(0, 1)),
             "G(z_bar)": mirror_gap((G(z_bar) / 2 + 0.5).clamp(0, 1))}
 q2 = one_sided_verdict(gaps["G(E_h(x^h))"].tolist(), gaps["G(z_bar)"].tolist(), better="lower")
