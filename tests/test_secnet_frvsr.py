@@ -135,3 +135,17 @@ def test_score_times_the_rise_on_the_gain_over_bicubic(cfg):
     fade = torch.linspace(1.0, 0.0, t).clamp(min=0.0)[None, :, None, None, None]
     late = (batch["hr"] + (bic - batch["hr"]) * (0.3 + 0.7 * fade)).clamp(0, 1)
     assert S.score(late, batch, cfg)["rise_frames"].item() > 1.0
+
+
+def test_fig11_table_times_the_mean_gain_curve(cfg):
+    table = S.fig11_table(cfg, n_seeds=1)
+    assert set(table) == set(S.FIG11_ROWS) and all(set(v) == {"psnr_rise", "rise_frames"} for v in table.values())
+    assert all(1.0 <= v["rise_frames"][0] <= cfg.secnet_clip_frames for v in table.values())
+    # an untrained model is bicubic: its gain curve is 0 at every frame
+    run = S.table2(cfg)["frvsr"]
+    data, idx = S.eval_set(run, cfg)
+    gain = S.gain_curve(S.init(run, cfg, seed=0), data, idx, cfg)
+    assert gain.shape == (cfg.secnet_clip_frames,) and gain.abs().max() < 1e-3
+    assert S.rise_frames(gain).item() == 1.0
+    paper = load_tables("secnet")
+    assert set(S.FIG11_ROWS) == set(paper.tables["fig11"].rows)

@@ -113,10 +113,11 @@ show("table7", means(t7), ("psnr", "ssim_vh", "ssim_vt"))
 # %%
 t2 = run_rows(secnet, secnet.table2(cfg), cfg)
 res.log("table2_voxceleb_seeds", t2)
-res.log("fig11_seeds", {r: {m: t2[r][m] for m in ("psnr_rise", "rise_frames")} for r in ("secnet", "frvsr", "lffnet")})
+f11 = secnet.fig11_table(cfg)
+res.log("fig11_seeds", f11)
 res.log("table2_ravdess_seeds", secnet.cross_table(cfg))
-for r in ("secnet", "frvsr", "lffnet"):
-    print(f"{r:7s} PSNR {means(t2)[r]['psnr']:.3f} dB, rising period {means(t2)[r]['rise_frames']:.1f} frames")
+for r in secnet.FIG11_ROWS:
+    print(f"{r:7s} PSNR {means(t2)[r]['psnr']:.3f} dB, rising period {means(f11)[r]['rise_frames']:.1f} frames")
 
 # %% [markdown]
 # ## Positive controls
