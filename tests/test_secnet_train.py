@@ -54,7 +54,7 @@ def test_run_make_and_errors(cfg):
     with pytest.raises(ValueError, match="unknown SECNetConfig field"):
         S.SECNetRun(net=(("depth", 3),))
     with pytest.raises(ValueError, match="model must be one of"):
-        S.SECNetRun(model="frvsr")
+        S.SECNetRun(model="spmc")
     with pytest.raises(ValueError, match="kind must be one of"):
         S.motion_world(cfg, "fast")
 
@@ -68,12 +68,14 @@ def test_two_step_train_of_each_run_kind(cfg):
         pred = S.predict(trained.models, batch)
         assert pred.shape == batch["hr"].shape, name
         scores = S.score(pred, batch, cfg)
-        assert set(scores) == {"psnr", "ssim_vh", "ssim_vt", "psnr_rise"}
+        assert set(scores) == {"psnr", "ssim_vh", "ssim_vt", "psnr_rise", "rise_frames"}
         if run.model != "bicubic":
             h = trained.log.history
             assert trained.log.steps_done == 2 and any(k.startswith("gshare/") for k in h), name
         if name == "secnet":  # stage 1 then stage 2, each logging its terms' gradient shares
             assert h["stage"] == [1.0, 2.0] and "gshare/L_e" in h and "gshare/L_f" in h
+        if name == "frvsr":  # FRVSR's two terms, with their gradient shares
+            assert "gshare/L_sr" in h and "gshare/L_warp" in h and "stage" not in h
 
 
 def test_cached_run_is_reused(cfg):

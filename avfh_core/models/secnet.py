@@ -25,6 +25,9 @@ Variants (one config): `erff=False` is LFFNet alone (Tables II/III); `lff=False`
 bicubic X^t, sec. III-A); `t1=0, erff=False` is a single-frame SR network of the same body; `align=False` fuses the
 window without warping; `t2=0` turns rff off and `sfe="none"` turns sfe off (Table IV); `t2`, `t3` (Table VI),
 `res_blocks` (Table VII) and `attention` (Table V, "none" or "spatial") are the other ablation axes.
+
+`FRVSR` is the paper's strongest competitor (Table II, Sajjadi et al. 2018) as a baseline, with SECNet's flow
+network (see its docstring).
 """
 
 from __future__ import annotations
@@ -283,6 +286,93 @@ class SECNet(nn.Module):
         return dict(sr=torch.stack(srs, 1), init=torch.stack(inits, 1), flow_loss=fl)
 
 
+@dataclass(frozen=True)
+class FRVSRConfig:
+    """Sizes of the FRVSR baseline (sizes from the preset like SECNet's: flow network as SECNet's, SR net as
+    LFFNet's width and blocks; `train.secnet.SECNetRun.frvsr_config`)."""
+
+    scale: int = 4
+    flow_width: int = 16
+    max_flow: float = 4.0
+    width: int = 32
+    blocks: int = 4
+
+    def __post_init__(self):
+        if not isinstance(self.scale, int) or self.scale < 2 or self.scale & (self.scale - 1):
+            raise ValueError(f"FRVSRConfig.scale must be a power of 2 >= 2, got {self.scale!r}")
+        for name, lo in (("flow_width", 1), ("width", 1), ("blocks", 0)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < lo:
+                raise ValueError(f"FRVSRConfig.{name} must be an int >= {lo}, got {v!r}")
+        if not self.max_flow > 0:
+            raise ValueError(f"FRVSRConfig.max_flow must be > 0, got {self.max_flow!r}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class FRVSR(nn.Module):
+    """FRVSR (Sajjadi, Vemulapalli, Brown, "Frame-Recurrent Video Super-Resolution", CVPR 2018), the paper's
+    strongest competitor (Table II), as a baseline. Per frame t of an LR clip X^1..X^N:
+
+        F^t   = FlowNet(X^t, X^{t-1})                    LR flow (X^{t-1} warped onto X^t)
+        Ŷ^t   = warp(Y^{t-1}, up_r(F^t))                 the previous HR estimate, warped (Y^0 = 0, black)
+        Y^t   = bicubic(X^t) + SRNet([X^t, s2d_r(Ŷ^t)])  s2d = space-to-depth (pixel unshuffle) to LR size
+
+    SRNet: conv3x3 -> ReLU -> `blocks` residual blocks (+ a global skip) -> x r sub-pixel upsampling -> conv3x3
+    starting at zero. Loss (FRVSR's, `train.secnet`): MSE(Y, HR) over all frames + the warping MSE of X^{t-1} onto
+    X^t (weight 1, as the TecoGAN-PyTorch FRVSR recipe; no smoothness term).
+
+    Open choices (ours): the flow network is `nn.flow.FlowNet` (VESPCN's coarse-to-fine design, the one SECNet
+    uses) instead of FRVSR's FNet encoder-decoder, so FRVSR vs SECNet isolates the recurrence and fusion, not the
+    flow estimator; the bicubic skip of X^t and the zero-initialised head (the untrained FRVSR outputs bicubic
+    exactly, as every generator here); the gradient of the SR loss flows into the flow network (FRVSR trains end
+    to end; SECNet cuts it); for the first frame there is no flow (the warped previous estimate is the black Y^0).
+    forward(lr [B,N,3,h,w]) -> dict(sr [B,N,3,H,W] (unclamped), flow_loss (mean warping MSE over frames 2..N; 0
+    for N = 1))."""
+
+    def __init__(self, config: FRVSRConfig | None = None, **kwargs):
+        super().__init__()
+        if config is None:
+            config = FRVSRConfig(**kwargs)
+        elif kwargs:
+            raise ValueError("FRVSR: pass either a FRVSRConfig or keyword arguments, not both")
+        self.config = c = config
+        w, r = c.width, c.scale
+        self.flow = FlowNet(c.flow_width, c.max_flow)
+        self.head = nn.Conv2d(3 + 3 * r * r, w, 3, padding=1)
+        self.body = nn.Sequential(*[ResBlock(w) for _ in range(c.blocks)], nn.Conv2d(w, w, 3, padding=1))
+        up: list[nn.Module] = []
+        for _ in range(int(math.log2(r))):
+            up += [icnr_(nn.Conv2d(w, 4 * w, 3, padding=1), 2), nn.PixelShuffle(2), nn.ReLU(inplace=True)]
+        self.up = nn.Sequential(*up)
+        self.tail = _zero(nn.Conv2d(w, 3, 3, padding=1))
+
+    def forward(self, lr: torch.Tensor) -> dict[str, torch.Tensor]:
+        r = self.config.scale
+        if lr.ndim != 5 or lr.shape[2] != 3:
+            raise ValueError(f"FRVSR: lr must be [B,N,3,h,w], got {tuple(lr.shape)}")
+        if lr.shape[-1] % 4 or lr.shape[-2] % 4:
+            raise ValueError(f"FRVSR: the LR frame size must be a multiple of 4 (flow network), got {tuple(lr.shape[-2:])}")
+        b, n, _, h, w = lr.shape
+        srs, f_terms = [], []
+        prev = lr.new_zeros(b, 3, h * r, w * r)  # Y^0: a black previous frame
+        for t in range(n):
+            x = lr[:, t]
+            if t == 0:
+                warped = prev
+            else:
+                flow = self.flow(x, lr[:, t - 1])
+                f_terms.append(flow_loss(x, flow_warp(lr[:, t - 1], flow), flow, alpha=0.0))
+                warped = flow_warp(prev, upsample_flow(flow, r))
+            f0 = F.relu(self.head(torch.cat([x, F.pixel_unshuffle(warped, r)], 1)))
+            skip = F.interpolate(x, scale_factor=r, mode="bicubic", align_corners=False)
+            prev = skip + self.tail(self.up(f0 + self.body(f0)))
+            srs.append(prev)
+        fl = torch.stack(f_terms).mean() if f_terms else lr.new_zeros(())
+        return dict(sr=torch.stack(srs, 1), flow_loss=fl)
+
+
 def param_counts(config: SECNetConfig) -> dict[str, int]:
     """Parameters of each part (flow, lffnet, erff) and the total of a model built from `config`."""
     m = SECNet(config)
@@ -292,5 +382,5 @@ def param_counts(config: SECNetConfig) -> dict[str, int]:
     return parts
 
 
-__all__ = ["ATTENTIONS", "ERFF", "LFFNet", "PAPER_PARAMS", "ResBlock", "SECNet", "SECNetConfig", "SFE_KINDS",
+__all__ = ["ATTENTIONS", "ERFF", "FRVSR", "FRVSRConfig", "LFFNet", "PAPER_PARAMS", "ResBlock", "SECNet", "SECNetConfig", "SFE_KINDS",
            "param_counts"]

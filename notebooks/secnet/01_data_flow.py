@@ -158,7 +158,7 @@ for name, over in (("lffnet", dict(erff=False)), ("erffnet", dict(lff=False)), (
     print(f"{name:8s} paper-size reconstruction {n:>10,d} parameters   Table II {PAPER_PARAMS[name]:>10,d}")
 
 # %%
-course = {k: param_counts(run.net_config(cfg)) for k, run in secnet.table2(cfg).items() if run.model != "bicubic"}
+course = {k: param_counts(run.net_config(cfg)) for k, run in secnet.table2(cfg).items() if run.model == "secnet"}
 for k, c in course.items():
     print(f"{k:9s} this preset: flow {c['flow']:>8,d}  LFFNet {c['lffnet']:>8,d}  ERFF {c['erff']:>8,d}  "
           f"total {c['total']:>9,d}")
