@@ -49,6 +49,7 @@ from avfh_core.reproduce import noise_control as nc
 from avfh_core.reproduce.audit import NO_MAGNITUDE, audit_claims, audit_controls, one_sided_verdict, print_audit
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import load_tables
+from avfh_core.reproduce.talkingface_controls import ablation_controls
 from avfh_core.train import talkingface as tf
 from avfh_core.train import talkingface_landmarker as tl
 from avfh_core.train import talkingface_sync as ts
@@ -210,12 +211,14 @@ for where, name in (("in", "noise in the F1 band"), ("out", "noise above it")):
 # ## Positive controls and the claims audit
 # A "not reproduced" counts only when the instrument can see an effect of the kind claimed: a planted 0.5 dB
 # handicap must be detected (claims against the baseline), so must a planted blur of the mouth box (the mask
-# ablation). For the noise-resilience claims, two: the planted world above must show its NR gain, and noise must be
+# ablation), a planted blur of every frame (the frame discriminator's claim), and the true mouth pasted in and
+# lagged beyond the offsets the sync score searches (the pair discriminator's claim: the sync score must prefer the
+# synced mouth). For the noise-resilience claims, two: the planted world above must show its NR gain, and noise must be
 # seen to hurt our Proposed model (a model that ignores its audio is not hurt by noise, and then NR has nothing to
 # recover). With one seed every verdict is inconclusive by construction.
 
 # %%
-ctl = {**tf.positive_controls(cfg, fig5_table=t5), **nr_rows}
+ctl = {**tf.positive_controls(cfg, fig5_table=t5), **nr_rows, **ablation_controls(cfg)}
 res.log("controls", means(ctl))
 res.log("controls_seeds", ctl)
 controls = audit_controls(paper, [res.data])
