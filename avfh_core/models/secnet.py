@@ -7,7 +7,7 @@ Per frame t of an LR sequence X^1..X^N (Algorithm 4, the part of sec. II that su
     Ỹ^t       = LFFNet(warp(X^k, F^{t->k}) for all k)  local frame fusion, x r                        (step 6)
     Y^{k->t}  = warp(Y^k, r * up(F^{t->k}).detach())   k = t-1..t-T2, Y^k = 0 for k <= 0 (rff)          (steps 7-8)
     E_1..E_3  = encoder([Ỹ^t, Y^{t-1->t}, ..., Y^{t-T2->t}])                                          (step 9)
-    Ê_3       = SFE(E_3^t and up to T3 past E_3)       one-way / cascaded / fused ConvLSTM (sfe)       (steps 10-11)
+    Ê_3       = SFE(E_3^t and up to T3 past E_3)       ConvLSTM (sfe) or a Table IV alternative      (steps 10-11)
     Y^t       = Ỹ^t + decoder(E_1, E_2, Ê_3)           the "refinement map of the initial prediction"  (step 12)
 
 Reconstructions (sec. II-A/B and eqs. 1-3 were lost in extraction; each is a documented default, not a claim about
@@ -24,7 +24,15 @@ bicubic, the untrained ERFF outputs Ỹ^t, so the untrained SECNet outputs bicub
 Variants (one config): `erff=False` is LFFNet alone (Tables II/III); `lff=False` is ERFFNet (Ỹ^t replaced by the
 bicubic X^t, sec. III-A); `t1=0, erff=False` is a single-frame SR network of the same body; `align=False` fuses the
 window without warping; `t2=0` turns rff off and `sfe="none"` turns sfe off (Table IV); `t2`, `t3` (Table VI),
-`res_blocks` (Table VII) and `attention` (Table V, "none" or "spatial") are the other ablation axes.
+`res_blocks` (Table VII) and `attention` (Table V, "none", "spatial" or "nonlocal") are the other ablation axes.
+
+Table IV's alternative temporal fusion modules (sec. III-C4, spec 2.7) replace the ConvLSTM SFE at scale 3; each is
+a reconstruction (the paper names them and cites [16], [45], [23], nothing more): sfe="brcn" (BRCN's recurrent
+convolutional unit in the fused bidirectional scheme, `BRCNBidirectional`), sfe="nonlocal" (embedded-Gaussian
+non-local attention from E_3^t to the current and T3 past features, `NonLocal`), sfe="flowguided" (FGFA-style
+aggregation of the flow-warped past features, `FlowGuidedAggregation`). Table V's attention="nonlocal" puts a
+spatial `NonLocal` block after the last encoder and the last decoder residual block of the third scale (the
+paper's blocks 4 and 8 of 8) and no spatial attention in the residual blocks.
 
 `FRVSR` is the paper's strongest competitor (Table II, Sajjadi et al. 2018) as a baseline, with SECNet's flow
 network (see its docstring).
@@ -33,6 +41,7 @@ network (see its docstring).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -43,8 +52,9 @@ from avfh_core.models.vfhgan import icnr_
 from avfh_core.nn.convlstm import BidirectionalCLSTM, OneWayCLSTM
 from avfh_core.nn.flow import FlowNet, flow_loss, flow_warp, upsample_flow
 
-SFE_KINDS = ("none", "oneway", "cascaded", "fused")
-ATTENTIONS = ("none", "spatial")
+SFE_KINDS = ("none", "oneway", "cascaded", "fused", "brcn", "nonlocal", "flowguided")
+WINDOW_SFES = ("cascaded", "fused", "brcn", "nonlocal", "flowguided")  # over the current and up to T3 past E_3
+ATTENTIONS = ("none", "spatial", "nonlocal")
 # Table II of the paper: parameter counts (SECNet = LFFNet + ERFF module + flow network, fused BCLSTM T3 = 6)
 PAPER_PARAMS = {"lffnet": 3_382_405, "erffnet": 4_551_237, "secnet": 5_334_792}
 
@@ -63,7 +73,7 @@ class SECNetConfig:
     lff: bool = True  # False: ERFFNet (the bicubic X^t instead of Ỹ^t)
     erff: bool = True  # False: LFFNet alone
     align: bool = True  # False: LFFNet fuses the window without warping
-    attention: str = "spatial"  # ATTENTIONS, in every ERFF residual block
+    attention: str = "spatial"  # ATTENTIONS: "spatial" in every ERFF residual block, "nonlocal" at scale 3
     flow_width: int = 16
     max_flow: float = 4.0  # LR pixels per branch (tanh x max_flow)
     lff_width: int = 32
@@ -103,15 +113,24 @@ class SECNetConfig:
 
     @property
     def uses_flow(self) -> bool:
-        return (self.lff and self.align and self.t1 > 0) or (self.erff and self.t2 > 0)
+        return (self.lff and self.align and self.t1 > 0) or (self.erff and (self.t2 > 0 or self.flow_sfe))
+
+    @property
+    def flow_sfe(self) -> bool:
+        """True when the SFE warps past features by the flow (sfe="flowguided" with T3 >= 1)."""
+        return self.sfe == "flowguided" and self.t3 > 0
 
     def offsets(self) -> list[int]:
-        """The frame offsets k - t whose flow F^{t->k} a frame needs (window neighbours, previous outputs)."""
+        """The frame offsets k - t whose flow F^{t->k} a frame needs (window neighbours, previous outputs and, for
+        the flow-guided SFE, the T3 past features: F^{t->k} computed directly by the flow network for every
+        offset beyond T2, like the others, not composed)."""
         out = set()
         if self.lff and self.align:
             out |= {o for o in range(-self.t1, self.t1 + 1) if o}
         if self.erff:
             out |= {-j for j in range(1, self.t2 + 1)}
+            if self.flow_sfe:
+                out |= {-j for j in range(1, self.t3 + 1)}
         return sorted(out)
 
     def as_dict(self) -> dict:
@@ -125,8 +144,8 @@ class ResBlock(nn.Module):
 
     def __init__(self, ch: int, attention: str = "none"):
         super().__init__()
-        if attention not in ATTENTIONS:
-            raise ValueError(f"ResBlock: attention must be one of {ATTENTIONS}, got {attention!r}")
+        if attention not in ("none", "spatial"):
+            raise ValueError(f"ResBlock: attention must be 'none' or 'spatial', got {attention!r}")
         self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(ch, ch, 3, padding=1))
         self.att = None
         if attention == "spatial":
@@ -145,6 +164,159 @@ def _zero(conv: nn.Conv2d) -> nn.Conv2d:
     if conv.bias is not None:
         nn.init.zeros_(conv.bias)
     return conv
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Table IV's alternative temporal fusion modules and Table V's non-local attention (reconstructions, spec 2.7)
+
+
+class BRCNCell(nn.Module):
+    """BRCN's recurrent convolutional unit (Huang, Wang, Wang, NIPS 2015) [reconstruction: SECNet only cites it]:
+    H^k = ReLU(W_v * X^k + W_r * H^{k-1} + W_t * X^{k-1} + b), the feed-forward conv of the input, the recurrent
+    conv of the previous hidden state and the conditional conv of the previous input (all k x k). The interface of
+    `nn.convlstm.ConvLSTMCell`: forward(x [B,Cin,h,w], state (H^{k-1}, X^{k-1}) or None = zeros) -> (H^k, X^k)."""
+
+    def __init__(self, in_ch: int, hidden: int, kernel: int = 3):
+        super().__init__()
+        if in_ch < 1 or hidden < 1 or kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"BRCNCell: in_ch, hidden >= 1 and an odd kernel, got {in_ch}, {hidden}, {kernel}")
+        self.in_ch, self.hidden = in_ch, hidden
+        self.feedforward = nn.Conv2d(in_ch, hidden, kernel, padding=kernel // 2)
+        self.recurrent = nn.Conv2d(hidden, hidden, kernel, padding=kernel // 2, bias=False)
+        self.conditional = nn.Conv2d(in_ch, hidden, kernel, padding=kernel // 2, bias=False)
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        if x.ndim != 4 or x.shape[1] != self.in_ch:
+            raise ValueError(f"BRCNCell: x must be [B,{self.in_ch},h,w], got {tuple(x.shape)}")
+        if state is None:
+            state = (x.new_zeros(x.shape[0], self.hidden, *x.shape[-2:]), torch.zeros_like(x))
+        h_prev, x_prev = state
+        h = F.relu(self.feedforward(x) + self.recurrent(h_prev) + self.conditional(x_prev))
+        return h, x
+
+
+class BRCNBidirectional(nn.Module):
+    """sfe="brcn" (Table IV "recurrent unit in [23]") [reconstruction]: the fused bidirectional scheme of
+    `nn.convlstm.BidirectionalCLSTM` (backward pass from the current frame over the past window, forward pass with
+    [H_b^k, E^k] as input, Ê = H_f^t) with `BRCNCell` in place of both ConvLSTM cells. Composition: the scheme's
+    two cells are swapped for BRCN cells, its forward (the window loops) is reused as is. forward(window) -> Ê."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.scheme = BidirectionalCLSTM(channels, "fused")
+        self.scheme.backward_cell = BRCNCell(channels, channels)
+        self.scheme.forward_cell = BRCNCell(2 * channels, channels)
+
+    def forward(self, window: Sequence[torch.Tensor]) -> torch.Tensor:
+        return self.scheme(window)
+
+
+class NonLocal(nn.Module):
+    """Embedded-Gaussian non-local operation (Wang et al., CVPR 2018, SECNet's [16]) [reconstruction of the exact
+    layers]: y_i = sum_j softmax_j(theta(q)_i . phi(k)_j) g(k)_j over every position j of every key/value map,
+    out = q + W(y) with W a 1x1 conv that starts at zero (the block is the identity at init). theta, phi, g are
+    1x1 convs to max(1, C/2) channels; no 1/sqrt(d) scaling (the embedded-Gaussian form of the paper).
+    forward(q [B,C,h,w], keys: maps [B,C,h,w] (default: q itself, the spatial block)) -> [B,C,h,w]."""
+
+    def __init__(self, channels: int, inner: int | None = None):
+        super().__init__()
+        inner = max(1, channels // 2) if inner is None else inner
+        if channels < 1 or inner < 1:
+            raise ValueError(f"NonLocal: channels and inner must be >= 1, got {channels}, {inner}")
+        self.channels = channels
+        self.theta = nn.Conv2d(channels, inner, 1)
+        self.phi = nn.Conv2d(channels, inner, 1)
+        self.g = nn.Conv2d(channels, inner, 1)
+        self.out = _zero(nn.Conv2d(inner, channels, 1))
+
+    def attention(self, q: torch.Tensor, keys: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The attention weights [B, h*w (queries), K*h*w (keys of every map)]; each row sums to 1."""
+        b = q.shape[0]
+        theta = self.theta(q).flatten(2).transpose(1, 2)  # [B, hw, C']
+        phi = torch.cat([self.phi(k).flatten(2) for k in keys], 2)  # [B, C', K hw]
+        return torch.softmax(torch.bmm(theta, phi), dim=-1).view(b, theta.shape[1], -1)
+
+    def forward(self, q: torch.Tensor, keys: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        keys = [q] if keys is None else list(keys)
+        if len(keys) == 0:
+            raise ValueError("NonLocal: keys is empty (it holds at least one feature map)")
+        for k in (q, *keys):
+            if k.ndim != 4 or k.shape[1] != self.channels or k.shape[-2:] != q.shape[-2:] or k.shape[0] != q.shape[0]:
+                raise ValueError(f"NonLocal: queries and keys must be [B,{self.channels},h,w] of one size, "
+                                 f"got {tuple(q.shape)} and {tuple(k.shape)}")
+        b, _, h, w = q.shape
+        g = torch.cat([self.g(k).flatten(2) for k in keys], 2).transpose(1, 2)  # [B, K hw, C']
+        y = torch.bmm(self.attention(q, keys), g).transpose(1, 2).reshape(b, -1, h, w)
+        return q + self.out(y)
+
+
+class NonLocalTemporal(nn.Module):
+    """sfe="nonlocal" (Table IV "non-local attention, T3 = 2") [reconstruction]: `NonLocal` with E_3^t as the
+    queries and the current and up to T3 past E_3 as keys/values (causal). forward(window, oldest first) -> Ê."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.block = NonLocal(channels)
+
+    def forward(self, window: Sequence[torch.Tensor]) -> torch.Tensor:
+        if len(window) == 0:
+            raise ValueError("NonLocalTemporal: the feature window is empty (it holds at least the current frame)")
+        return self.block(window[-1], window)
+
+
+def flow_to_scale3(flow: torch.Tensor, scale: int) -> torch.Tensor:
+    """An LR flow [B,2,h,w] as a flow of the ERFF's third scale (1/4 of HR, i.e. h * scale / 4): resized
+    bilinearly, magnitudes x scale / 4 (the identity at scale 4, where the third scale is the LR grid)."""
+    if flow.ndim != 4 or flow.shape[1] != 2:
+        raise ValueError(f"flow_to_scale3: flow must be [B,2,h,w], got {tuple(flow.shape)}")
+    if scale == 4:
+        return flow
+    size = (flow.shape[-2] * scale // 4, flow.shape[-1] * scale // 4)
+    return F.interpolate(flow, size=size, mode="bilinear", align_corners=False) * (scale / 4)
+
+
+class FlowGuidedAggregation(nn.Module):
+    """sfe="flowguided" (Table IV "flow-guided attention, T3 = 2"), FGFA-style (Zhu et al., ICCV 2017, SECNet's
+    [45]) [reconstruction]: each past E_3^k is warped to t by the (detached, third-scale) flow F^{t->k}; a shared
+    embedding (1x1 -> ReLU -> 3x3 -> ReLU -> 1x1, FGFA's three layers) of E_3^t and of every warped feature; per
+    pixel, weights = softmax over the frames (the current one included) of the cosine similarity of the embeddings;
+    Ê = the weighted sum of the warped features (E_3^t itself for the current frame).
+    forward(window (oldest first, the current last), flows [F^{t->t-1}, F^{t->t-2}, ...] at the third scale, at
+    least len(window) - 1 of them) -> Ê."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        if channels < 1:
+            raise ValueError(f"FlowGuidedAggregation: channels must be >= 1, got {channels}")
+        mid = max(1, channels // 2)
+        self.embed = nn.Sequential(nn.Conv2d(channels, mid, 1), nn.ReLU(inplace=True),
+                                   nn.Conv2d(mid, mid, 3, padding=1), nn.ReLU(inplace=True),
+                                   nn.Conv2d(mid, channels, 1))
+
+    def aligned(self, window: Sequence[torch.Tensor], flows: Sequence[torch.Tensor] | None) -> list[torch.Tensor]:
+        """[E^t, warp(E^{t-1}, F^{t->t-1}), warp(E^{t-2}, F^{t->t-2}), ...] (the current frame first)."""
+        if len(window) == 0:
+            raise ValueError("FlowGuidedAggregation: the feature window is empty (it holds at least the current frame)")
+        n_past = len(window) - 1
+        flows = list(flows or [])
+        if len(flows) < n_past:
+            raise ValueError(f"FlowGuidedAggregation: {n_past} past features need {n_past} flows F^(t->k), "
+                             f"got {len(flows)}")
+        return [window[-1]] + [flow_warp(window[-1 - j], flows[j - 1]) for j in range(1, n_past + 1)]
+
+    def weights(self, window: Sequence[torch.Tensor], flows: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """The aggregation weights [B, K, 1, h, w] (K = len(window), the current frame first); they sum to 1
+        over K at every pixel."""
+        return self._weights(self.aligned(window, flows))
+
+    def _weights(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        emb = [F.normalize(self.embed(f), dim=1, eps=1e-6) for f in feats]
+        cos = torch.stack([(emb[0] * e).sum(1, keepdim=True) for e in emb], 1)  # [B, K, 1, h, w]
+        return torch.softmax(cos, dim=1)
+
+    def forward(self, window: Sequence[torch.Tensor], flows: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        feats = self.aligned(window, flows)
+        return (self._weights(feats) * torch.stack(feats, 1)).sum(1)
 
 
 class LFFNet(nn.Module):
@@ -177,13 +349,17 @@ class LFFNet(nn.Module):
 class ERFF(nn.Module):
     """The enhanced recurrent frame fusion module (sec. II-C1): a three-scale encoder-decoder with skips at scales
     1-2; the third scale (1/4 of HR) holds res_blocks residual blocks around the SFE. forward(x [B,3(1+T2),H,W],
-    sfe_state) -> (refinement [B,3,H,W], new sfe_state). The last conv starts at zero (refinement 0 at init)."""
+    sfe_state, flows) -> (refinement [B,3,H,W], new sfe_state); flows (sfe="flowguided" only): the third-scale
+    flows [F^{t->t-1}, ..., F^{t->t-T3}] (`flow_to_scale3`). The last conv starts at zero (refinement 0 at init).
+    attention="nonlocal": a `NonLocal` block after the last encoder residual block of the third scale and one after
+    the last decoder one (the paper's blocks 4 and 8 of 8; with an odd res_blocks the encoder holds the extra
+    block), and no spatial attention in any residual block."""
 
     def __init__(self, config: SECNetConfig):
         super().__init__()
         self.config = c = config
         c1, c2, c3 = c.widths
-        att = c.attention
+        att = "spatial" if c.attention == "spatial" else "none"
         n_enc = c.res_blocks - c.res_blocks // 2
         self.enc1 = nn.Sequential(nn.Conv2d(3 * (1 + c.t2), c1, 3, padding=1), nn.ReLU(inplace=True), ResBlock(c1, att))
         self.enc2 = nn.Sequential(nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(inplace=True), ResBlock(c2, att))
@@ -194,14 +370,22 @@ class ERFF(nn.Module):
             self.sfe = OneWayCLSTM(c3)
         elif c.sfe in ("cascaded", "fused"):
             self.sfe = BidirectionalCLSTM(c3, c.sfe)
+        elif c.sfe == "brcn":
+            self.sfe = BRCNBidirectional(c3)
+        elif c.sfe == "nonlocal":
+            self.sfe = NonLocalTemporal(c3)
+        elif c.sfe == "flowguided":
+            self.sfe = FlowGuidedAggregation(c3)
         self.dec3 = nn.Sequential(*[ResBlock(c3, att) for _ in range(c.res_blocks // 2)])
+        self.nonlocal_enc = NonLocal(c3) if c.attention == "nonlocal" else None
+        self.nonlocal_dec = NonLocal(c3) if c.attention == "nonlocal" else None
         self.up2 = nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1)
         self.dec2 = ResBlock(c2, att)
         self.up1 = nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1)
         self.dec1 = ResBlock(c1, att)
         self.tail = _zero(nn.Conv2d(c1, 3, 3, padding=1))
 
-    def forward(self, x: torch.Tensor, state=None):
+    def forward(self, x: torch.Tensor, state=None, flows: Sequence[torch.Tensor] | None = None):
         c = self.config
         if x.ndim != 4 or x.shape[1] != 3 * (1 + c.t2) or x.shape[-1] % 4 or x.shape[-2] % 4:
             raise ValueError(f"ERFF: input must be [B,{3 * (1 + c.t2)},H,W] with H, W multiples of 4, "
@@ -209,16 +393,21 @@ class ERFF(nn.Module):
         e1 = self.enc1(x)
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
+        if self.nonlocal_enc is not None:
+            e3 = self.nonlocal_enc(e3)
         if c.sfe == "oneway":
             e3_hat, state = self.sfe(e3, state)
-        elif c.sfe in ("cascaded", "fused"):
+        elif c.sfe in WINDOW_SFES:
             window = [*(state or [])][-c.t3:] if c.t3 else []
             window = window + [e3]
-            e3_hat = self.sfe(window)
+            e3_hat = self.sfe(window, flows) if c.sfe == "flowguided" else self.sfe(window)
             state = window  # the current and up to T3 past features (Alg. 4 steps 10, 15)
         else:
             e3_hat = e3
-        d2 = self.dec2(F.relu(self.up2(self.dec3(e3_hat))) + e2)
+        d3 = self.dec3(e3_hat)
+        if self.nonlocal_dec is not None:
+            d3 = self.nonlocal_dec(d3)
+        d2 = self.dec2(F.relu(self.up2(d3)) + e2)
         d1 = self.dec1(F.relu(self.up1(d2)) + e1)
         return self.tail(d1), state
 
@@ -277,7 +466,10 @@ class SECNet(nn.Module):
                         parts.append(flow_warp(prev[j - 1], upsample_flow(flows[-j].detach(), c.scale)))
                     else:
                         parts.append(torch.zeros_like(init))  # Y^k = 0 for k <= 0 (Alg. 4 step 7)
-                refinement, state = self.erff(torch.cat(parts, 1), state)
+                sfe_flows = None
+                if c.flow_sfe:  # the past features' flows at the third scale, detached like rff's
+                    sfe_flows = [flow_to_scale3(flows[-j].detach(), c.scale) for j in range(1, c.t3 + 1)]
+                refinement, state = self.erff(torch.cat(parts, 1), state, sfe_flows)
                 y = init + refinement
                 prev = [y, *prev][: c.t2]
             srs.append(y)
@@ -382,5 +574,6 @@ def param_counts(config: SECNetConfig) -> dict[str, int]:
     return parts
 
 
-__all__ = ["ATTENTIONS", "ERFF", "FRVSR", "FRVSRConfig", "LFFNet", "PAPER_PARAMS", "ResBlock", "SECNet", "SECNetConfig", "SFE_KINDS",
-           "param_counts"]
+__all__ = ["ATTENTIONS", "BRCNBidirectional", "BRCNCell", "ERFF", "FRVSR", "FRVSRConfig", "FlowGuidedAggregation",
+           "LFFNet", "NonLocal", "NonLocalTemporal", "PAPER_PARAMS", "ResBlock", "SECNet", "SECNetConfig", "SFE_KINDS",
+           "WINDOW_SFES", "flow_to_scale3", "param_counts"]
