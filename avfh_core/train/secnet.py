@@ -124,8 +124,12 @@ TABLE4_ROWS: dict[str, dict] = {  # no self-attention (sec. III-C4); "t6" = T3 =
     "none": dict(t2=0, sfe="none"), "rff_only": dict(sfe="none"), "oneway_only": dict(t2=0, sfe="oneway"),
     "cascaded_only": dict(t2=0, sfe="cascaded"), "rff_oneway": dict(sfe="oneway"),
     "rff_cascaded_t6": dict(sfe="cascaded"), "rff_fused_t2": dict(t3=2), "rff_fused_t6": {},
+    # the alternative temporal fusion modules (reconstructions, models/secnet.py): T3 = 2 as the paper's rows
+    "rff_brcn_unit": dict(sfe="brcn"), "rff_nonlocal_t2": dict(sfe="nonlocal", t3=2),
+    "rff_flowguided_t2": dict(sfe="flowguided", t3=2),
 }
-TABLE5_ROWS: dict[str, dict] = {"without": dict(attention="none"), "spatial_se": {}}
+TABLE5_ROWS: dict[str, dict] = {"without": dict(attention="none"), "nonlocal": dict(attention="nonlocal"),
+                                "spatial_se": {}}
 TABLE6_ROWS: dict[str, dict] = {  # cascaded BCLSTM (sec. III-C5); "t3_6" = T3 = cfg.secnet_t3
     "t2_0_t3_6": dict(t2=0), "t2_1_t3_6": dict(t2=1), "t2_2_t3_6": {}, "t2_3_t3_6": dict(t2=3),
     "t2_2_t3_0": dict(t3=0), "t2_2_t3_2": dict(t3=2), "t2_2_t3_4": dict(t3=4),
