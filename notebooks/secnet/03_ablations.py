@@ -23,9 +23,9 @@
 #
 # - **Table IV**, fusion strategies without self-attention: recurrent frame fusion (rff: the two previous outputs,
 #   warped, as input) on or off, and the sequential feature encoder (sfe: none, one-way, cascaded or fused
-#   bidirectional ConvLSTM). The non-local, flow-guided and BRCN-unit rows are not built in this slice.
-# - **Table V**, attention in the residual blocks: none vs the spatial map (the non-local and channel-wise rows
-#   are not built).
+#   bidirectional ConvLSTM), and three alternative temporal fusion modules in place of the ConvLSTM (below).
+# - **Table V**, attention in the residual blocks: none, the spatial map, or non-local blocks (the channel-wise row
+#   is not built).
 # - **Table VI**, how many previous outputs (T2) and past features (T3) to fuse, with the cascaded encoder.
 # - **Table VII**, residual blocks at the third scale (16 is beyond the course budget).
 #
@@ -69,6 +69,21 @@ def show(name, ours, metrics=("psnr", "ssim_vh")):
 
 # %% [markdown]
 # ## Table IV: fusion strategies
+# Besides rff and the ConvLSTM encoders, the paper tries three other ways to fuse the third-scale features over
+# time (all with rff on). The paper only names them, so each module here is our reconstruction
+# (`avfh_core.models.secnet`):
+#
+# - **recurrent unit of BRCN** (`rff_brcn_unit`): the fused bidirectional scheme of the ConvLSTM rows, with each
+#   ConvLSTM cell replaced by BRCN's simpler unit: a convolution of the input, one of the previous hidden state
+#   and one of the previous input, summed and passed through a ReLU (no gates, no cell memory).
+# - **non-local attention, T3 = 2** (`rff_nonlocal_t2`): every position of the current feature map attends to
+#   every position of the current and two previous feature maps (embedded-Gaussian non-local operation); the
+#   attended values are added back through a convolution that starts at zero. No flow is used: the attention has
+#   to find the corresponding positions itself.
+# - **flow-guided attention, T3 = 2** (`rff_flowguided_t2`, FGFA-style): the two previous feature maps are warped
+#   to the current frame with the model's own optical flow; at every pixel the current and warped features are
+#   averaged with weights from a softmax over frames of the cosine similarity of their embeddings to the
+#   current one, so badly aligned frames get less weight.
 
 # %%
 t4 = run_rows(secnet, secnet.table4(cfg), cfg, n_seeds=n2)
@@ -78,6 +93,9 @@ show("table4", means(t4))
 
 # %% [markdown]
 # ## Table V: attention in the residual blocks
+# `nonlocal`: instead of the spatial map inside every residual block, a non-local block (each position attends to
+# every position of the same feature map, added back through a zero-initialised convolution) after the middle and
+# the last residual block of the third scale, where the paper puts it after blocks 4 and 8 of its 8.
 
 # %%
 t5 = run_rows(secnet, secnet.table5(cfg), cfg, n_seeds=n2)
@@ -142,8 +160,8 @@ res.log("controls_audit", controls)
 # One-sided rule: *reproduced* when the one-sided 95% lower bound of the effect is above 0 in the paper's
 # direction; *not reproduced* only when the upper bound rules out half the published effect; otherwise
 # *inconclusive*. Beside each verdict: the minimum detectable effect (MDE) at the seeds run. Claims that need
-# what this slice does not build (SPMC, a GAN-trained network, BRCN's unit, the non-local and flow-guided
-# attention, 16 residual blocks) are "not run", with the reason from the tables file.
+# what this slice does not build (SPMC, a GAN-trained network, 16 residual blocks) are "not run", with the reason
+# from the tables file.
 
 # %%
 claims = audit_claims(paper, [res.data], controls=controls)
