@@ -149,3 +149,39 @@ def test_dashboard_helpers_find_runs_and_inputs(tmp_path):
     assert "--Voila.ip=127.0.0.1" in cmd and "--port=8866" in cmd and cmd[3].endswith("03_dashboard.ipynb")
     with pytest.raises(ValueError, match="--port"):
         dashboard.voila_command(0)
+
+
+def test_mixing_grid_view_measures_how_far_each_voice_moves_the_face():
+    from avfh_core.viz.panels import mixing_grid_view
+
+    k = 3
+    grid = 0.9 * torch.rand(1, 1, 3, 8, 8).expand(k, k, 3, 8, 8).clone()  # a deaf model: every cell the same face
+    grid[1, 2] += 4 / 255  # one voice moves one face by four grey levels
+    v = mixing_grid_view(grid, 1, 2)
+    assert v["max_change_levels"] == pytest.approx(4.0, abs=1e-3)
+    assert v["change_levels"].shape == (k, k)
+    assert np.allclose(np.delete(v["change_levels"].ravel(), 1 * k + 2), 0.0, atol=1e-4)
+    assert np.allclose(v["own"], v["output"] - 4 / 255, atol=1e-5)
+    with pytest.raises(ValueError, match="faces x voices"):
+        mixing_grid_view(grid[0], 0, 0)
+    with pytest.raises(IndexError, match="voice 3"):
+        mixing_grid_view(grid, 0, 3)
+
+
+def test_mixing_grid_panel_picks_a_cell_and_draws_the_grid():
+    from avfh_core.viz.panels import MixingGridPanel
+
+    k = 2
+    grid = torch.rand(k, k, 3, 16, 16)
+    panel = MixingGridPanel(grid, torch.rand(k, 3, 4, 4), torch.rand(k, 3, 16, 16), labels=["a (f)", "b (m)"])
+    assert panel.state["face"] == 0 and panel.state["voice"] == 1
+    expected = float((grid[0, 1] - grid[0, 0]).abs().max() * 255)
+    assert panel.state["max_change_levels"] == pytest.approx(expected, rel=1e-5)
+    panel.face.value = 1
+    assert panel.state["face"] == 1
+    fig = panel.figure()
+    assert len(fig.axes) == (k + 1) ** 2
+    with pytest.raises(ValueError, match="faces_lr"):
+        MixingGridPanel(grid, torch.rand(k + 1, 3, 4, 4), torch.rand(k, 3, 16, 16))
+    with pytest.raises(ValueError, match="labels"):
+        MixingGridPanel(grid, torch.rand(k, 3, 4, 4), torch.rand(k, 3, 16, 16), labels=["only one"])

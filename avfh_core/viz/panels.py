@@ -439,6 +439,132 @@ class AblationPanel:
         return self.state
 
 
+# ------------------------------------------------------------------------------------ the mixing grid panel
+
+
+def mixing_grid_view(grid: Any, face: int, voice: int) -> dict[str, Any]:
+    """What the MixingGridPanel shows for one cell (pure). grid [K, K, 3, H, W]: the output for the face (LR image)
+    of item i with the voice of item j, so the diagonal is each face with its own voice. Returns the output, the
+    same face's own-voice output, their absolute difference and its largest value in 8-bit grey levels (how much
+    the voice changed the face), and the same for every cell (`change_levels` [K, K])."""
+    g = torch.as_tensor(grid, dtype=torch.float32)
+    if g.ndim != 5 or g.shape[0] != g.shape[1] or g.shape[2] != 3:
+        raise ValueError(f"mixing_grid_view: grid must be [K, K, 3, H, W] (faces x voices), got {tuple(g.shape)}")
+    k = g.shape[0]
+    for name, v in (("face", face), ("voice", voice)):
+        if not 0 <= int(v) < k:
+            raise IndexError(f"mixing_grid_view: {name} {v} is not an item of the {k} x {k} grid")
+    own = g[torch.arange(k), torch.arange(k)]  # [K, 3, H, W]
+    change = (g - own[:, None]).abs()
+    levels = change.flatten(2).amax(-1) * 255.0  # [K, K]
+    return {"face": int(face), "voice": int(voice), "output": _hwc(g[face, voice]), "own": _hwc(own[face]),
+            "difference": _hwc(change[face, voice]), "max_change_levels": float(levels[face, voice]),
+            "change_levels": levels.numpy()}
+
+
+class MixingGridPanel:
+    """Faces x voices (Fig. 10 of the ear paper, Table 3's mixing as pictures): the output for the LR image of item
+    i and the voice of item j. The static figure is the whole grid (the voice owners' HR frames across the top,
+    the LR faces down the side, each cell titled with how far its voice moved the face from its own-voice output,
+    in 8-bit grey levels); the widget picks one cell and shows the LR face, the voice owner, the output and its
+    difference from the own-voice output, amplified to be visible."""
+
+    def __init__(self, grid: Any, faces_lr: Any, voices_hr: Any, *, labels: Sequence[str] | None = None,
+                 title: str = ""):
+        self.grid = torch.as_tensor(grid, dtype=torch.float32)
+        mixing_grid_view(self.grid, 0, 0)  # validates the shape
+        k = self.grid.shape[0]
+        self.faces_lr, self.voices_hr = torch.as_tensor(faces_lr), torch.as_tensor(voices_hr)
+        for name, t in (("faces_lr", self.faces_lr), ("voices_hr", self.voices_hr)):
+            if t.ndim != 4 or t.shape[0] != k or t.shape[1] != 3:
+                raise ValueError(f"MixingGridPanel: {name} must be [{k}, 3, h, w] (one image per grid item), "
+                                 f"got {tuple(t.shape)}")
+        self.labels = list(labels) if labels is not None else [f"item {i}" for i in range(k)]
+        if len(self.labels) != k:
+            raise ValueError(f"MixingGridPanel: {len(self.labels)} labels for {k} grid items")
+        self.title = title
+        w = _widgets()
+        options = [(lab, i) for i, lab in enumerate(self.labels)]
+        self.face = w.Dropdown(options=options, value=0, description="LR face of")
+        self.voice = w.Dropdown(options=options, value=min(1, k - 1), description="voice of")
+        self.image = w.Image(format="png")
+        self.readout = w.HTML()
+        self.readout.add_class("avfh-readout")
+        for control in (self.face, self.voice):
+            control.observe(lambda _change: self.update(), names="value")
+        self.widget = w.VBox([w.HBox([self.face, self.voice]), self.image, self.readout])
+        self.state: dict[str, Any] = {}
+        self.update()
+
+    def _lr(self, i: int) -> np.ndarray:
+        size = self.grid.shape[-2:]
+        return _hwc(F.interpolate(self.faces_lr[i:i + 1].float(), size=tuple(size), mode="nearest")[0])
+
+    def cell_figure(self, view: Mapping[str, Any]):
+        import matplotlib.pyplot as plt
+
+        d = view["difference"]
+        gain = 0.5 / max(float(d.max()), 1e-12)
+        fig, axes = plt.subplots(1, 4, figsize=(10, 2.9))
+        panels = ((self._lr(view["face"]), f"LR face: {self.labels[view['face']]}"),
+                  (_hwc(self.voices_hr[view["voice"]]), f"voice of: {self.labels[view['voice']]}"),
+                  (view["output"], "output"),
+                  (np.clip(d * gain, 0, 1), f"|output - own voice| x {gain:.3g}"))
+        for ax, (img, name) in zip(axes, panels):
+            ax.imshow(np.clip(img, 0, 1))
+            ax.set_title(name, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.tight_layout()
+        return fig
+
+    def figure(self):
+        import matplotlib.pyplot as plt
+
+        k = self.grid.shape[0]
+        levels = mixing_grid_view(self.grid, 0, 0)["change_levels"]
+        fig, axes = plt.subplots(k + 1, k + 1, figsize=(1.6 * (k + 1), 1.75 * (k + 1)))
+        for ax in axes.flat:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, 0].axis("off")
+        for j in range(k):
+            axes[0, j + 1].imshow(_hwc(self.voices_hr[j]))
+            axes[0, j + 1].set_title(f"voice of\n{self.labels[j]}", fontsize=7)
+        for i in range(k):
+            axes[i + 1, 0].imshow(self._lr(i))
+            axes[i + 1, 0].set_ylabel(f"LR face of\n{self.labels[i]}", fontsize=7)
+            for j in range(k):
+                axes[i + 1, j + 1].imshow(np.clip(_hwc(self.grid[i, j]), 0, 1))
+                axes[i + 1, j + 1].set_title("own voice" if i == j else f"moved {levels[i, j]:.2g} levels",
+                                             fontsize=7)
+        if self.title:
+            fig.suptitle(self.title, fontsize=9)
+        fig.tight_layout()
+        return fig
+
+    def update(self) -> dict[str, Any]:
+        view = mixing_grid_view(self.grid, int(self.face.value), int(self.voice.value))
+        self.image.value = _png(self.cell_figure(view))
+        self.state = {"face": view["face"], "voice": view["voice"], "max_change_levels": view["max_change_levels"]}
+        self.readout.value = (f"<span class='avfh-value'>LR face of {self.labels[view['face']]}, voice of "
+                              f"{self.labels[view['voice']]}: the output differs from the own-voice output by at "
+                              f"most {view['max_change_levels']:.3g} 8-bit grey levels</span>")
+        return self.state
+
+    def show(self, interactive: bool = True):
+        from IPython.display import display
+
+        if interactive:
+            display(self.widget)
+        else:
+            import matplotlib.pyplot as plt
+
+            self.figure()
+            plt.show()
+        return self.state
+
+
 # ------------------------------------------------------------------------------ outputs saved for the panels
 
 
@@ -462,7 +588,8 @@ def load_panel_outputs(path: str | Path) -> tuple[dict[str, np.ndarray], np.ndar
 
 
 __all__ = [
-    "FourierWeightPanel", "AblationPanel", "AblationRow", "ablation_view", "fourier_weight_view",
+    "FourierWeightPanel", "AblationPanel", "AblationRow", "MixingGridPanel", "ablation_view", "fourier_weight_view",
+    "mixing_grid_view",
     "bicubic_reconstruction", "log_spectrum", "mouth_crop", "high_frequency_share", "radial_profile",
     "save_panel_outputs",
     "load_panel_outputs",
