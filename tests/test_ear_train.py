@@ -133,6 +133,25 @@ def test_handicap_control_is_detected_by_the_audit(cfg, monkeypatch):
     assert recs["ours_beats_handicapped_age_open"]["detected"]
 
 
+def test_substitute_person_plants_a_face_of_the_other_gender_and_the_most_different_age():
+    hr = torch.arange(5, dtype=torch.float32).view(5, 1, 1, 1).expand(5, 3, 2, 2) / 10
+    batch = {"hr": hr, "person": torch.tensor([0, 1, 2, 3, 0]), "gender": torch.tensor([0, 1, 1, 0, 0]),
+             "age": torch.tensor([30.0, 25.0, 70.0, 60.0, 30.0])}
+    out = torch.zeros(5, 3, 2, 2)
+    got = E.substitute_person(out, batch, 0.4)  # the first two items
+    assert torch.equal(got[0], hr[2])  # person 0 (m, 30): the women are 25 and 70 -> 70
+    assert torch.equal(got[1], hr[3])  # person 1 (f, 25): the men 30, 60, 30 -> 60
+    assert torch.equal(got[2:], out[2:]) and torch.equal(out, torch.zeros(5, 3, 2, 2))  # the rest, and no in-place
+    one_gender = {**batch, "gender": torch.zeros(5, dtype=torch.long)}
+    assert torch.equal(E.substitute_person(out, one_gender, 0.2)[0], hr[2])  # other people: the most different age
+    alone = {k: v[[0, 4]] for k, v in batch.items()}  # the same person twice: nobody to substitute
+    assert torch.equal(E.substitute_person(out[:2], alone, 1.0), out[:2])
+    with pytest.raises(ValueError, match="frac"):
+        E.substitute_person(out, batch, 0.0)
+    with pytest.raises(KeyError, match="age"):
+        E.substitute_person(out, {k: v for k, v in batch.items() if k != "age"}, 0.5)
+
+
 def test_tables_file_claims_and_controls_name_existing_rows():
     paper = load_tables("ear")
     assert len(paper.claims) == 54

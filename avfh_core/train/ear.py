@@ -785,6 +785,27 @@ def table3(cfg, n_seeds: int | None = None, run: EarRun | None = None) -> dict[s
 # Positive controls of the claims audit (the `controls:` section of reproduce/tables/ear.yaml)
 
 
+def substitute_person(out: torch.Tensor, batch: Mapping[str, torch.Tensor], frac: float) -> torch.Tensor:
+    """The handicap of `positive_controls`: `out` [B, 3, R, R] with the first max(1, round(frac B)) items replaced
+    by the true HR face (batch["hr"]) of another item of the batch: among the items of the other gender the one
+    whose age differs most (if the batch holds only one gender, the other person whose age differs most). A new
+    tensor; items with no other person in the batch keep their output."""
+    if not 0 < frac <= 1:
+        raise ValueError(f"substitute_person: frac must be in (0, 1], got {frac}")
+    missing = [k for k in ("hr", "person", "gender", "age") if k not in batch]
+    if missing:
+        raise KeyError(f"substitute_person: the batch has no {missing} (keys: {sorted(batch)})")
+    out = out.clone()
+    person, gender, age = batch["person"], batch["gender"], batch["age"].float()
+    for i in range(max(1, int(round(frac * out.shape[0])))):
+        other = person != person[i]
+        pool = other & (gender != gender[i]) if (other & (gender != gender[i])).any() else other
+        if pool.any():
+            gap = torch.where(pool, (age - age[i]).abs(), torch.full_like(age, -1.0))
+            out[i] = batch["hr"][int(gap.argmax())].to(out)
+    return out
+
+
 def positive_controls(cfg, n_seeds: int | None = None, handicap: float | None = None,
                       progress: bool = False) -> dict[str, dict[str, list[float]]]:
     """Planted effects, one per claim family of Table 1, scored like the table rows ({row: {"closed/acc_ci": [...]}}; log it
@@ -794,10 +815,14 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap: float | None = 
       replaced by flat grey (erase_lr), so only the voice can say who it is: (h) must beat (f) on identity and
       gender wherever the voice carries them (cached runs).
     - a design choice helps / ours beats a baseline: "ours" vs "handicapped": the handicapped row of seed s is the
-      trained (h) of the next seed (cyclically) whose output for a fraction `handicap` (cfg.ear_handicap) of the
-      items is replaced by the output for another person (the batch rolled by one): accuracies drop by about
-      that fraction of their excess over chance. Taking the next seed's model lets the seed spread enter the
-      difference as it does between two trained rows.
+      trained (h) of the next seed (cyclically) that has lost the person for a fraction `handicap`
+      (cfg.ear_handicap) of the items: its output for them is the true HR face of someone else
+      (`substitute_person`: of the other gender, and of those the most different age). The judges read that face
+      as its own person, so identity and gender accuracy drop and the age error grows by a planted amount that
+      does not depend on what the model itself carries (the earlier handicap, another item's output, planted
+      nothing on a metric the model carries no signal for: a deaf-to-gender model's outputs swapped among
+      themselves are judged the same). Taking the next seed's model lets the seed spread enter the difference as
+      it does between two trained rows.
     """
     from avfh_core.train.evaluate import evaluate
     from avfh_core.train.experiment import cached_run
@@ -815,11 +840,7 @@ def positive_controls(cfg, n_seeds: int | None = None, handicap: float | None = 
             per.setdefault(row, []).append(cached_run(me, run, cfg, s)[0])
 
     def handicapped(models, batch):
-        out = predict(models, batch)
-        k = max(1, int(round(frac * out.shape[0])))
-        out = out.clone()
-        out[:k] = out.roll(1, dims=0)[:k]
-        return out
+        return substitute_person(predict(models, batch), batch, frac)
 
     ours = table1(cfg)["h_f_tuned_ea"]
     runs = [cached_run(me, ours, cfg, s) for s in ss]

@@ -166,8 +166,9 @@ if cfg.widgets:
 # ## Every claim of Tables 1 and 3, with its positive control and minimum detectable effect
 # The rows of Tables 1 and 3 come from the run cache (notebooks 03-05 and the cells above trained them). Planted
 # effects first: (1) every LR image erased to flat grey, so only the voice can say who it is: (h) must beat (f)
-# wherever the voice carries identity, gender or age; (2) the full model against the next seed's full model with
-# a fraction of its outputs swapped for another person's; (3) the mixing of Table 3 on row (f), which never hears
+# wherever the voice carries identity, gender or age; (2) the full model against the next seed's full model
+# answering a fraction of its inputs with the true face of someone else (of the other gender and the most
+# different age: a generator that has lost the person there); (3) the mixing of Table 3 on row (f), which never hears
 # the voice, so its output's gender can only follow the face. The audit scores every claim one-sided, paired over
 # seeds, with the minimum detectable effect (MDE) at this many seeds; a family whose control is not detected
 # cannot be "not reproduced". At the smoke preset every verdict is inconclusive by construction.

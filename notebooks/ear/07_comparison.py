@@ -96,8 +96,8 @@ save_figure(fig, "ear", "07_comparison")
 
 # %% [markdown]
 # ## Table 2's claims, with their positive controls and minimum detectable effect
-# The planted effect of these claims: the full model against the next seed's full model with a fraction of its
-# outputs swapped for another person's (the same control as notebook 06's "a design choice helps" family). The
+# The planted effect of these claims: the full model against the next seed's full model answering a fraction of
+# its inputs with the true face of someone else (the same control as notebook 06's "a design choice helps" family). The
 # audit scores every claim one-sided, paired over seeds, with the minimum detectable effect (MDE) at this many
 # seeds; a family whose control is not detected cannot be "not reproduced". At the smoke preset every verdict is
 # inconclusive by construction.
