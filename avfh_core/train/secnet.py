@@ -296,13 +296,22 @@ def train(run: SECNetRun, cfg, *, seed: int, steps: int | None = None, progress:
         optimizers["secnet"].step()
         return {**logged, "total": total.item(), "stage": 1.0 if stage1 else 2.0}
 
+    return _loop(step_fn, models, optimizers, data, cfg, seed=seed, steps=steps, progress=progress,
+                 checkpoint_path=checkpoint_path, eval_fn=eval_fn, desc=f"secnet seed {seed}",
+                 ddp_kwargs={"find_unused_parameters": True})
+
+
+def _loop(step_fn, models, optimizers, data, cfg, *, seed, steps, progress, checkpoint_path, eval_fn, desc,
+          ddp_kwargs=None) -> Trained:
+    """The loop every SECNet-paper row trains through: the run's own batches (per DDP rank), `train_loop` under
+    the run's seeded stream, the networks back in eval mode."""
     batches = step_batches(data, int(cfg.secnet_batch), seed + 7919 * rank(), cfg.device)
     with seeded(seed, "train"):
         log = train_loop(step_fn, models, optimizers, batches, steps, cfg=cfg, checkpoint_path=checkpoint_path,
                          checkpoint_every=cfg.checkpoint_every if checkpoint_path else 0,
                          eval_fn=(lambda step: eval_fn(models, step)) if eval_fn else None,
                          eval_every=cfg.eval_every if eval_fn else 0, progress=progress,
-                         desc=f"secnet seed {seed}", ddp_kwargs={"find_unused_parameters": True})
+                         desc=desc, ddp_kwargs=ddp_kwargs)
     return Trained({k: m.eval() for k, m in models.items()}, log)
 
 
@@ -335,14 +344,8 @@ def _train_frvsr(run: SECNetRun, cfg, models, *, seed, steps, progress, data, ch
         optimizers["secnet"].step()
         return {**logged, "total": total.item()}
 
-    batches = step_batches(data, int(cfg.secnet_batch), seed + 7919 * rank(), cfg.device)
-    with seeded(seed, "train"):
-        log = train_loop(step_fn, models, optimizers, batches, steps, cfg=cfg, checkpoint_path=checkpoint_path,
-                         checkpoint_every=cfg.checkpoint_every if checkpoint_path else 0,
-                         eval_fn=(lambda step: eval_fn(models, step)) if eval_fn else None,
-                         eval_every=cfg.eval_every if eval_fn else 0, progress=progress,
-                         desc=f"frvsr seed {seed}")
-    return Trained({k: m.eval() for k, m in models.items()}, log)
+    return _loop(step_fn, models, optimizers, data, cfg, seed=seed, steps=steps, progress=progress,
+                 checkpoint_path=checkpoint_path, eval_fn=eval_fn, desc=f"frvsr seed {seed}")
 
 
 def cross_table(cfg, n_seeds: int | None = None, world: Mapping[str, Any] | None = None

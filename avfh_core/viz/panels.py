@@ -141,10 +141,33 @@ def _widgets():
     return ipywidgets
 
 
+class _Panel:
+    """What every panel shares: `show(interactive)` displays the widget, or draws the static figure (the path
+    papermill and CI take) and returns the panel's state."""
+
+    widget: Any
+    state: dict[str, Any]
+
+    def figure(self):  # pragma: no cover - every panel defines it
+        raise NotImplementedError
+
+    def show(self, interactive: bool = True):
+        from IPython.display import display
+
+        if interactive:
+            display(self.widget)
+        else:
+            import matplotlib.pyplot as plt
+
+            self.figure()
+            plt.show()
+        return self.state
+
+
 # -------------------------------------------------------------------------------------------- the live panel
 
 
-class FourierWeightPanel:
+class FourierWeightPanel(_Panel):
     """Live: the weighted Fourier loss's weight matrix (VFH-GAN eq. 9) on a real photo as alpha moves.
 
     >>> panel = FourierWeightPanel(alpha=1.0)
@@ -209,18 +232,6 @@ class FourierWeightPanel:
                               f"pixel MSE={s['mse']:.3e} · mean weight={s['mean_weight']:.3f} · "
                               f"weight peak at {_fmt(s['peak_frequency'])} cycles/px · share above the LR Nyquist="
                               f"{s['high_share']:.3f}</span>")
-        return self.state
-
-    def show(self, interactive: bool = True):
-        from IPython.display import display
-
-        if interactive:
-            display(self.widget)
-        else:
-            import matplotlib.pyplot as plt
-
-            self.figure()
-            plt.show()
         return self.state
 
 
@@ -462,7 +473,7 @@ def mixing_grid_view(grid: Any, face: int, voice: int) -> dict[str, Any]:
             "change_levels": levels.numpy()}
 
 
-class MixingGridPanel:
+class MixingGridPanel(_Panel):
     """Faces x voices (Fig. 10 of the ear paper, Table 3's mixing as pictures): the output for the LR image of item
     i and the voice of item j. The static figure is the whole grid (the voice owners' HR frames across the top,
     the LR faces down the side, each cell titled with how far its voice moved the face from its own-voice output,
@@ -550,18 +561,6 @@ class MixingGridPanel:
         self.readout.value = (f"<span class='avfh-value'>LR face of {self.labels[view['face']]}, voice of "
                               f"{self.labels[view['voice']]}: the output differs from the own-voice output by at "
                               f"most {view['max_change_levels']:.3g} 8-bit grey levels</span>")
-        return self.state
-
-    def show(self, interactive: bool = True):
-        from IPython.display import display
-
-        if interactive:
-            display(self.widget)
-        else:
-            import matplotlib.pyplot as plt
-
-            self.figure()
-            plt.show()
         return self.state
 
 
