@@ -158,7 +158,8 @@ off = levels[~np.eye(len(grid_items), dtype=bool)]
 res.log("fig10_grid_change_levels", {"max": float(off.max()), "mean": float(off.mean())})
 print(f"a voice other than the face's own moves the output by at most {off.max():.3g} 8-bit grey levels "
       f"(mean of the per-cell maxima {off.mean():.3g}) across the {len(off)} mixed cells")
-save_figure(mixing_panel.figure(), "ear", "06_mixing_grid")
+fig = mixing_panel.figure()
+save_figure(fig, "ear", "06_mixing_grid")
 if cfg.widgets:
     display(mixing_panel.widget)
 
