@@ -30,7 +30,7 @@ def test_claims_name_existing_rows_and_testable_ones_have_runs():
 def test_controls_cover_claims_and_name_the_control_rows():
     paper = load_tables("secnet")
     controls = {c["id"]: c for c in load_controls(paper)}
-    assert set(controls) == {"fusion_helps_with_strong_motion", "secnet_beats_handicapped"}
+    assert set(controls) == {"fusion_helps_with_strong_motion", "secnet_beats_handicapped", "planted_rise_is_seen"}
     motion_rows = set(S.motion(setup("smoke", device="cpu")))
     fusion = controls["fusion_helps_with_strong_motion"]
     assert {fusion["a"], fusion["b"]} <= motion_rows
