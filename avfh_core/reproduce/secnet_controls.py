@@ -14,8 +14,6 @@ import sys
 
 import torch
 
-from avfh_core.metrics.video import psnr_per_frame
-
 ROWS = ("rise_secnet", "rise_planted")
 
 
@@ -52,23 +50,15 @@ def rise_rows(cfg, n_seeds: int | None = None, frames: int | None = None,
     ss = seed_list(cfg, n_seeds)
     trained = [cached_run(me, run, cfg, s)[1].models for s in ss]
 
-    @torch.no_grad()
-    def planted_curve(models) -> torch.Tensor:
-        for m in models.values():
-            m.eval()
-        gains = []
-        for i in idx:
-            batch = {k: data[i][k][None].to(cfg.device) for k in ("lr", "hr")}
-            pred = delayed(secnet.predict(models, batch), batch["hr"], frames, extra_db)
-            gains.append((psnr_per_frame(pred, batch["hr"]) - secnet.bicubic_per_frame_psnr(batch, int(cfg.scale)))[0]
-                         .cpu())
-        return torch.stack(gains).mean(0)
+    def planted(models, batch):
+        return delayed(secnet.predict(models, batch), batch["hr"], frames, extra_db)
 
     out = {r: {"rise_frames": []} for r in ROWS}
     for i in range(len(ss)):
         curve = secnet.gain_curve(trained[i], data, idx, cfg)
         out["rise_secnet"]["rise_frames"].append(float(secnet.rise_frames(curve)))
-        out["rise_planted"]["rise_frames"].append(float(secnet.rise_frames(planted_curve(trained[(i + 1) % len(ss)]))))
+        planted_curve = secnet.gain_curve(trained[(i + 1) % len(ss)], data, idx, cfg, planted)
+        out["rise_planted"]["rise_frames"].append(float(secnet.rise_frames(planted_curve)))
     return out
 
 

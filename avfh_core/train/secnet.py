@@ -444,25 +444,30 @@ def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[st
 
 
 @torch.no_grad()
-def per_frame_psnr(models: Mapping[str, nn.Module], data, indices, cfg) -> torch.Tensor:
-    """[clips, T] per-frame PSNR (RGB) of the models' outputs (Fig. 11 averages it over clips)."""
+def per_frame_psnr(models: Mapping[str, nn.Module], data, indices, cfg, predict_fn: Callable | None = None
+                   ) -> torch.Tensor:
+    """[clips, T] per-frame PSNR (RGB) of the models' outputs (Fig. 11 averages it over clips); predict_fn(models,
+    batch) replaces `predict` (e.g. a planted control's altered outputs)."""
+    predict_fn = predict if predict_fn is None else predict_fn
     for m in models.values():
         m.eval()
     rows = []
     for k in indices:
         item = data[k]
         batch = {key: (v[None].to(cfg.device) if isinstance(v, torch.Tensor) else v) for key, v in item.items()}
-        rows.append(psnr_per_frame(predict(models, batch), batch["hr"])[0].cpu())
+        rows.append(psnr_per_frame(predict_fn(models, batch), batch["hr"])[0].cpu())
     return torch.stack(rows)
 
 
 @torch.no_grad()
-def gain_curve(models: Mapping[str, nn.Module], data, indices, cfg) -> torch.Tensor:
-    """[T] Fig. 11's curve as a gain: the per-frame PSNR of the models' outputs minus bicubic's, averaged over the
-    clips `indices` (the paper averages the per-frame PSNR over its test sequences)."""
+def gain_curve(models: Mapping[str, nn.Module], data, indices, cfg, predict_fn: Callable | None = None
+               ) -> torch.Tensor:
+    """[T] Fig. 11's curve as a gain: the per-frame PSNR of the models' outputs (predict_fn as `per_frame_psnr`)
+    minus bicubic's, averaged over the clips `indices` (the paper averages the per-frame PSNR over its test
+    sequences)."""
     bic = torch.stack([bicubic_per_frame_psnr({k: data[i][k][None] for k in ("lr", "hr")}, int(cfg.scale))[0]
                        for i in indices])
-    return (per_frame_psnr(models, data, indices, cfg) - bic).mean(0)
+    return (per_frame_psnr(models, data, indices, cfg, predict_fn) - bic).mean(0)
 
 
 FIG11_ROWS = ("secnet", "frvsr", "lffnet")
