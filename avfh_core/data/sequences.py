@@ -44,8 +44,8 @@ def _float(v: torch.Tensor) -> torch.Tensor:
 
 
 class SequenceDataset(torch.utils.data.Dataset):
-    """Training sequences. Items: dict(lr=[N,3,h,w], hr=[N,3,H,W], clip=int, speaker=int, stride=int,
-    reversed=bool, flipped=bool). `repeats` virtual items per clip (len = clips x repeats), each with its own
+    """Training sequences. Items: dict(lr=[N,3,h,w], hr=[N,3,H,W], clip=int, speaker=int, frames=[N] (the clip's
+    frame indices, in the item's order), stride=int, reversed=bool, flipped=bool). `repeats` virtual items per clip (len = clips x repeats), each with its own
     random augmentation drawn from a generator seeded by (seed, k)."""
 
     def __init__(self, samples: Sequence[AVSample], n_frames: int = 8, scale: int = 4, sigma: float = 1.5,
@@ -84,11 +84,12 @@ class SequenceDataset(torch.utils.data.Dataset):
         if flip:
             seq = seq.flip(-1)
         return dict(lr=blur_subsample(seq, self.sigma, self.scale), hr=seq, clip=c, speaker=self.speakers[c],
-                    stride=stride, reversed=rev, flipped=flip)
+                    frames=idx, stride=stride, reversed=rev, flipped=flip)
 
 
 class ClipDataset(torch.utils.data.Dataset):
-    """Whole test clips, every frame, no augmentation. Items: dict(lr=[T,3,h,w], hr=[T,3,H,W], clip, speaker)."""
+    """Whole test clips, every frame, no augmentation. Items: dict(lr=[T,3,h,w], hr=[T,3,H,W], clip, speaker,
+    frames=[T] (0..T-1))."""
 
     def __init__(self, samples: Sequence[AVSample], scale: int = 4, sigma: float = 1.5):
         self.clips, self.speakers = _hr_uint8(samples, 1, "ClipDataset")
@@ -99,7 +100,8 @@ class ClipDataset(torch.utils.data.Dataset):
         return len(self.clips)
 
     def __getitem__(self, k: int) -> dict:
-        return dict(lr=self.lr[k], hr=_float(self.clips[k]), clip=k, speaker=self.speakers[k])
+        return dict(lr=self.lr[k], hr=_float(self.clips[k]), clip=k, speaker=self.speakers[k],
+                    frames=torch.arange(self.clips[k].shape[0]))
 
 
 __all__ = ["ClipDataset", "SequenceDataset"]

@@ -372,6 +372,14 @@ class SynthWorld:
                              mo["scale"], mo["centre"])
         return dict(pose=mo["pose"], centre=mo["centre"], scale=mo["scale"], landmarks=lm)
 
+    def head_axes(self, i: int, split: str = "train") -> tuple[float, float, float]:
+        """The semi-axes (a, b, c) in head units of the ellipsoid the renderer ray-casts for clip i's person
+        (x: face width, y: b = 1, z: face depth). With `head_motion` this is the whole rigid geometry of a clip,
+        from which `gtflow` derives its ground-truth optical flow."""
+        _check_split(split)
+        idn = self._plan(_check_index(i), split)["idn"]
+        return float(idn.face_width), 1.0, float(idn.face_depth)
+
     def _scene(self, i: int, split: str) -> dict:
         """Everything of clip i but the rendered pixels: plan, audio, tracks, motion, background, cloth."""
         _check_split(split)

@@ -25,6 +25,9 @@ Variants (one config): `erff=False` is LFFNet alone (Tables II/III); `lff=False`
 bicubic X^t, sec. III-A); `t1=0, erff=False` is a single-frame SR network of the same body; `align=False` fuses the
 window without warping; `t2=0` turns rff off and `sfe="none"` turns sfe off (Table IV); `t2`, `t3` (Table VI),
 `res_blocks` (Table VII) and `attention` (Table V, "none", "spatial" or "nonlocal") are the other ablation axes.
+`oracle_flow=True` is our diagnostic, not the paper's (the spec's oracle-flow ablation): no flow network; every flow
+F^{t->k} is the world's ground truth (`data.gtflow`), passed to forward as gt_flow, so the row shows what the
+fusion could do with perfect motion.
 
 Table IV's alternative temporal fusion modules (sec. III-C4, spec 2.7) replace the ConvLSTM SFE at scale 3; each is
 a reconstruction (the paper names them and cites [16], [45], [23], nothing more): sfe="brcn" (BRCN's recurrent
@@ -80,6 +83,7 @@ class SECNetConfig:
     lff_blocks: int = 4
     widths: tuple[int, int, int] = (16, 32, 16)  # ERFF scales 1-3
     res_blocks: int = 4  # third scale, split half encoder / half decoder
+    oracle_flow: bool = False  # ground-truth flows (forward's gt_flow) instead of a flow network
 
     def __post_init__(self):
         if not isinstance(self.scale, int) or self.scale < 2 or self.scale & (self.scale - 1):
@@ -425,15 +429,17 @@ class SECNet(nn.Module):
         elif kwargs:
             raise ValueError("SECNet: pass either a SECNetConfig or keyword arguments, not both")
         self.config = c = config
-        self.flow = FlowNet(c.flow_width, c.max_flow) if c.uses_flow else None
+        self.flow = FlowNet(c.flow_width, c.max_flow) if c.uses_flow and not c.oracle_flow else None
         self.lffnet = LFFNet(c) if c.lff else None
         self.erff = ERFF(c) if c.erff else None
 
-    def forward(self, lr: torch.Tensor, alpha: float = 0.01, erff: bool = True) -> dict[str, torch.Tensor]:
+    def forward(self, lr: torch.Tensor, alpha: float = 0.01, erff: bool = True,
+                gt_flow: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         c = self.config
         use_erff = erff and self.erff is not None
         if lr.ndim != 5 or lr.shape[2] != 3:
             raise ValueError(f"SECNet: lr must be [B,N,3,h,w], got {tuple(lr.shape)}")
+        oracle = self._oracle_index(lr, gt_flow)
         if self.flow is not None and (lr.shape[-1] % 4 or lr.shape[-2] % 4):
             raise ValueError(f"SECNet: the LR frame size must be a multiple of 4 (flow network), got {tuple(lr.shape[-2:])}")
         n = lr.shape[1]
@@ -445,6 +451,10 @@ class SECNet(nn.Module):
             flows, warped = {}, {}
             for o in (c.offsets() if use_erff else [o for o in c.offsets() if abs(o) <= c.t1 and c.align]):
                 other = lr[:, min(max(t + o, 0), n - 1)]  # replicate padding in time (Alg. 4 step 3)
+                if oracle is not None:
+                    flows[o] = gt_flow[:, t, oracle[o]]
+                    warped[o] = flow_warp(other, flows[o])
+                    continue
                 flows[o] = self.flow(x, other)
                 warped[o] = flow_warp(other, flows[o])
                 f_terms.append(flow_loss(x, warped[o], flows[o], alpha))
@@ -476,6 +486,28 @@ class SECNet(nn.Module):
             inits.append(init)
         fl = torch.stack(f_terms).mean() if f_terms else lr.new_zeros(())
         return dict(sr=torch.stack(srs, 1), init=torch.stack(inits, 1), flow_loss=fl)
+
+    def _oracle_index(self, lr: torch.Tensor, gt_flow: torch.Tensor | None) -> dict[int, int] | None:
+        """{offset: index on gt_flow's K axis} for an oracle_flow model (gt_flow [B,N,K,2,h,w] over the offsets
+        `data.gtflow.flow_offsets(K // 2)`); None otherwise."""
+        c = self.config
+        if not c.oracle_flow:
+            if gt_flow is not None:
+                raise ValueError("SECNet: gt_flow is for an oracle_flow model (SECNetConfig.oracle_flow=True)")
+            return None
+        if gt_flow is None:
+            raise ValueError("SECNet: an oracle_flow model needs gt_flow [B,N,K,2,h,w] (data.gtflow.FlowItems)")
+        b, n, _, h, w = lr.shape
+        if gt_flow.ndim != 6 or tuple(gt_flow.shape[:2]) != (b, n) or gt_flow.shape[3] != 2 \
+                or tuple(gt_flow.shape[-2:]) != (h, w) or gt_flow.shape[2] % 2:
+            raise ValueError(f"SECNet: gt_flow must be [B,N,K,2,h,w] = [{b},{n},K,2,{h},{w}] with K even, got "
+                             f"{tuple(gt_flow.shape)}")
+        m = gt_flow.shape[2] // 2
+        offsets = [o for o in range(-m, m + 1) if o]
+        need = [o for o in c.offsets() if o not in offsets]
+        if need:
+            raise ValueError(f"SECNet: gt_flow covers offsets +-{m}, the model needs {c.offsets()}")
+        return {o: k for k, o in enumerate(offsets)}
 
 
 @dataclass(frozen=True)

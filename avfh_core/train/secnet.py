@@ -44,6 +44,7 @@ import torch.nn.functional as F
 
 from avfh_core.data import synth
 from avfh_core.data.batching import step_batches
+from avfh_core.data.gtflow import FlowItems, flow_offsets
 from avfh_core.data.sequences import ClipDataset, SequenceDataset
 from avfh_core.metrics.video import psnr_per_frame, ssim_vh, ssim_vt, video_psnr
 from avfh_core.models.baselines import Bicubic
@@ -183,8 +184,23 @@ def motion(cfg) -> dict[str, SECNetRun]:
             for w in MOTION_WORLDS for row in ("srrescnn", "lffnet")}
 
 
+def oracle(cfg) -> dict[str, SECNetRun]:
+    """Our oracle-flow diagnostic (the spec's, not a table of the paper): LFFNet and SECNet with their learned flow
+    (the Table II runs) and with the world's ground-truth flow instead of a flow network (`oracle_flow`, the same
+    steps); and, at the ablation budget in the strong-motion world, the motion control's two runs beside LFFNet with
+    ground-truth flow. It separates what the fusion could do from what the learned flow lets it do."""
+    t2, mo = table2(cfg), motion(cfg)
+    strong = motion_world(cfg, "strong")
+    return {"lffnet": t2["lffnet"], "lffnet_oracle": SECNetRun.make(net={**TABLE2_ROWS["lffnet"], "oracle_flow": True}),
+            "secnet": t2["secnet"], "secnet_oracle": SECNetRun.make(net={"oracle_flow": True}),
+            "strong/srrescnn": mo["strong/srrescnn"], "strong/lffnet": mo["strong/lffnet"],
+            "strong/lffnet_oracle": SECNetRun.make(net={**TABLE2_ROWS["lffnet"], "oracle_flow": True}, world=strong,
+                                                   steps=int(cfg.secnet_ablation_steps))}
+
+
 TABLES: dict[str, Callable[[Any], dict[str, SECNetRun]]] = {
-    "table2": table2, "table4": table4, "table5": table5, "table6": table6, "table7": table7, "motion": motion}
+    "table2": table2, "table4": table4, "table5": table5, "table6": table6, "table7": table7, "motion": motion,
+    "oracle": oracle}
 # which of TABLES scores each table of reproduce/tables/secnet.yaml (fig11: the psnr_rise of the Table II runs)
 YAML_TABLES = {"table2_voxceleb": "table2", "table4": "table4", "table5": "table5", "table6": "table6",
                "table7": "table7", "fig11": "table2", "table2_ravdess": "table2"}
@@ -211,23 +227,42 @@ def _world(cfg, world: Mapping[str, Any] | None):
     return synth.world(cfg, num_frames=int(cfg.secnet_clip_frames), **dict(world or {}))
 
 
-def train_data(cfg, world: Mapping[str, Any] | None = None) -> SequenceDataset:
-    """N-frame training sequences (cfg.secnet_frames) of the run's world, with the paper's augmentations."""
+def train_data(cfg, world: Mapping[str, Any] | None = None, flow_reach: int = 0) -> SequenceDataset | FlowItems:
+    """N-frame training sequences (cfg.secnet_frames) of the run's world, with the paper's augmentations;
+    flow_reach > 0: with their ground-truth LR flows for the offsets +-1..+-flow_reach (`data.gtflow.FlowItems`)."""
     w = _world(cfg, world)
     key = ("train", w.key, cfg.secnet_frames, cfg.secnet_max_stride, cfg.scale, cfg.n_train_clips)
     if key not in _DATA:
         _DATA[key] = SequenceDataset(w.dataset("train", n_clips=cfg.n_train_clips), n_frames=int(cfg.secnet_frames),
                                      scale=cfg.scale, max_stride=int(cfg.secnet_max_stride))
+    if flow_reach:
+        if (key, flow_reach) not in _DATA:
+            _DATA[key, flow_reach] = FlowItems(_DATA[key], w, "train", flow_reach, cfg.scale)
+        return _DATA[key, flow_reach]
     return _DATA[key]
 
 
-def test_data(cfg, world: Mapping[str, Any] | None = None) -> ClipDataset:
-    """Whole held-out clips (test split: unseen identities) of cfg.secnet_clip_frames frames."""
+def test_data(cfg, world: Mapping[str, Any] | None = None, flow_reach: int = 0) -> ClipDataset | FlowItems:
+    """Whole held-out clips (test split: unseen identities) of cfg.secnet_clip_frames frames; flow_reach: as
+    `train_data`."""
     w = _world(cfg, world)
     key = ("test", w.key, cfg.scale, cfg.secnet_eval_clips)
     if key not in _DATA:
         _DATA[key] = ClipDataset(w.dataset("test", n_clips=cfg.secnet_eval_clips), scale=cfg.scale)
+    if flow_reach:
+        if (key, flow_reach) not in _DATA:
+            _DATA[key, flow_reach] = FlowItems(_DATA[key], w, "test", flow_reach, cfg.scale)
+        return _DATA[key, flow_reach]
     return _DATA[key]
+
+
+def flow_reach(run: SECNetRun, cfg) -> int:
+    """How many frames away the ground-truth flows of an oracle-flow run reach (the largest |offset| its model
+    needs); 0 for every other run (no ground-truth flow in its data)."""
+    if run.model != "secnet":
+        return 0
+    c = run.net_config(cfg)
+    return max((abs(o) for o in c.offsets()), default=0) if c.oracle_flow else 0
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -280,12 +315,12 @@ def train(run: SECNetRun, cfg, *, seed: int, steps: int | None = None, progress:
     s1 = stage1_steps(run, cfg, steps)
     weights = {**WEIGHTS, "L_f": float(cfg.secnet_gamma)}
     alpha, grad_every = float(cfg.secnet_alpha), int(cfg.secnet_grad_every)
-    data = data if data is not None else train_data(cfg, dict(run.world))
+    data = data if data is not None else train_data(cfg, dict(run.world), flow_reach(run, cfg))
     optimizers = {"secnet": torch.optim.Adam(net.parameters(), lr=cfg.lr)}
 
     def step_fn(batch, step):
         stage1 = step < s1
-        out = net(batch["lr"], alpha=alpha, erff=not stage1)
+        out = net(batch["lr"], alpha=alpha, erff=not stage1, gt_flow=batch.get("flow") if config.oracle_flow else None)
         terms = loss_terms(out, batch["hr"], config, stage1)
         total = sum(weights[k] * v for k, v in terms.items())
         logged = {k: v.item() for k, v in terms.items()}
@@ -360,11 +395,12 @@ def cross_table(cfg, n_seeds: int | None = None, world: Mapping[str, Any] | None
     world = dict(CROSS_WORLD if world is None else world)
     if not world:
         raise ValueError("cross_table: the shifted world must change at least one SynthConfig field")
-    data = test_data(cfg, world)
+    rows = table2(cfg)
+    data = test_data(cfg, world, max(flow_reach(run, cfg) for run in rows.values()))
     idx = list(range(len(data)))
     me = sys.modules[__name__]
     out: dict[str, dict[str, list[float]]] = {}
-    for row, run in table2(cfg).items():
+    for row, run in rows.items():
         for s in seed_list(cfg, n_seeds):
             scores = evaluate(predict, score, cached_run(me, run, cfg, s)[1].models, data, idx, cfg)
             for m, v in scores.items():
@@ -373,19 +409,57 @@ def cross_table(cfg, n_seeds: int | None = None, world: Mapping[str, Any] | None
 
 
 def eval_set(run: SECNetRun, cfg) -> tuple[ClipDataset, list[int]]:
-    """Every held-out clip of the run's world (cfg.secnet_eval_clips whole clips)."""
-    data = test_data(cfg, dict(run.world))
+    """Every held-out clip of the run's world (cfg.secnet_eval_clips whole clips; with their ground-truth flows for
+    an oracle-flow run)."""
+    data = test_data(cfg, dict(run.world), flow_reach(run, cfg))
     return data, list(range(len(data)))
 
 
 def predict(models: Mapping[str, nn.Module], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """The super-resolved clips [B, T, 3, H, W] in [0, 1]."""
+    """The super-resolved clips [B, T, 3, H, W] in [0, 1] (an oracle-flow SECNet reads batch["flow"])."""
     m, lr = models["secnet"], batch["lr"]
+    if isinstance(m, SECNet) and m.config.oracle_flow:
+        if "flow" not in batch:
+            raise ValueError("predict: an oracle-flow SECNet needs the batch's ground-truth flows (batch['flow']: "
+                             "train.secnet.test_data(..., flow_reach) or eval_set of its run)")
+        return m(lr, gt_flow=batch["flow"])["sr"].clamp(0, 1)
     if isinstance(m, SECNet | FRVSR):
         return m(lr)["sr"].clamp(0, 1)
     b, t = lr.shape[:2]
     out = m(lr.flatten(0, 1)).clamp(0, 1)
     return out.reshape(b, t, *out.shape[1:])
+
+
+@torch.no_grad()
+def flow_epe(models: Mapping[str, nn.Module], data: FlowItems, indices, cfg) -> dict[str, float]:
+    """The end-point error (LR pixels) of a trained model's flow network against the world's ground truth:
+    F^{t->k} estimated from (X^t, X^k) for every frame t and offset k - t of `data` (a `FlowItems`, e.g.
+    `test_data(cfg, world, flow_reach)`), averaged over the valid pixels (`data.gtflow`) of every pair with k != t.
+    Beside it the EPE of zero flow (no motion compensation) and the mean ground-truth motion; "epe" is nan for a
+    model without a flow network (e.g. the single-frame one)."""
+    if not isinstance(data, FlowItems):
+        raise ValueError(f"flow_epe: data must be a data.gtflow.FlowItems (ground-truth flows), got {type(data).__name__}")
+    net = models["secnet"]
+    flownet = getattr(net, "flow", None)
+    offsets = data.offsets
+    err = zero = count = 0.0
+    for i in indices:
+        item = data[i]
+        lr, gt, valid = item["lr"].to(cfg.device), item["flow"].to(cfg.device), item["flow_valid"].to(cfg.device)
+        n = lr.shape[0]
+        t = torch.arange(n, device=lr.device)[:, None].expand(n, offsets.numel())
+        k = (t + offsets.to(lr.device)[None]).clamp(0, n - 1)
+        keep = (k != t).reshape(-1)
+        src, dst = t.reshape(-1)[keep], k.reshape(-1)[keep]
+        g = gt.flatten(0, 1)[keep]
+        v = valid.flatten(0, 1)[keep].to(g.dtype)
+        if flownet is not None:
+            pred = flownet(lr[src], lr[dst])
+            err += float(((pred - g).norm(dim=1) * v).sum())
+        zero += float((g.norm(dim=1) * v).sum())
+        count += float(v.sum())
+    count = max(count, 1.0)
+    return {"epe": err / count if flownet is not None else float("nan"), "epe_zero": zero / count}
 
 
 def psnr_rise(per_frame: torch.Tensor) -> torch.Tensor:

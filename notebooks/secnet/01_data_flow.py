@@ -46,6 +46,7 @@ import torch
 
 from avfh_core.config import setup
 from avfh_core.data import synth
+from avfh_core.data.gtflow import RigidFlow
 from avfh_core.metrics.video import ssim_vh, ssim_vt, video_psnr
 from avfh_core.models.secnet import PAPER_PARAMS, SECNetConfig, param_counts
 from avfh_core.nn.flow import flow_warp, upsample_flow
@@ -127,6 +128,56 @@ inner = (slice(None), slice(None), slice(None), slice(0, cfg.hr_size - 2 * cfg.s
 err = float((aligned[inner] - shifted[inner]).abs().max())
 print(f"HR frame warped by an upsampled 1-LR-px flow vs the frame rolled by {cfg.scale} HR px: max error {err:.2e}")
 assert err < 1e-5
+
+# %% [markdown]
+# ## Ground-truth flow from the renderer
+# The world renders a rigid ellipsoid head orthographically, so the true motion of every pixel is known
+# (`data.gtflow.RigidFlow`): the head point seen at pixel p of frame t is projected with frame k's pose, and the
+# difference is F^{t->k}(p), the flow that backward warping needs. The background and the torso do not move. Two
+# things the flow does not carry: head points that turn away from the camera in frame k (marked invalid), and
+# changes of appearance on the moving surface (the mouth speaking, blinks, and shading, which follows the
+# camera-fixed light). Below, on the LR grid of the degradation: the flow between two neighbouring test frames,
+# and how well it warps one frame onto the other compared with no motion compensation (zero flow). Its mean size
+# is the end-point error a flow network would make by always answering zero: the bar a learned flow has to beat
+# (notebook 02 measures ours against it).
+
+# %%
+lr_clip = test[0]["lr"]
+rf = RigidFlow(base_world, 0, "test")
+src, dst = torch.arange(0, cfg.secnet_clip_frames - 1), torch.arange(1, cfg.secnet_clip_frames)
+gt, valid = rf.field(src, dst, cfg.scale)
+m = valid.float()
+
+
+def warp_err(x):
+    return float(((x - lr_clip[src]).abs().mean(1) * m).sum() / m.sum())
+
+
+gtflow = {"mean_abs_flow_lr_px": float((gt.norm(dim=1) * m).sum() / m.sum()), "valid_fraction": float(m.mean()),
+          "warp_err_gt": warp_err(flow_warp(lr_clip[dst], gt.float())), "warp_err_zero": warp_err(lr_clip[dst])}
+res.log("gtflow", gtflow)
+print(f"test clip 0, consecutive frames: mean |F| {gtflow['mean_abs_flow_lr_px']:.3f} LR px over the valid "
+      f"{100 * gtflow['valid_fraction']:.1f}% of pixels; mean |error| of frame t+1 warped onto frame t: "
+      f"{gtflow['warp_err_gt']:.4f} with the true flow, {gtflow['warp_err_zero']:.4f} with zero flow")
+for name, over in worlds.items():
+    w = base_world if not over else synth.world(cfg, num_frames=cfg.secnet_clip_frames, **over)
+    f, v = RigidFlow(w, 0, "test").field(src, dst, cfg.scale)
+    print(f"{name:8s} world, test clip 0: mean |F| {float((f.norm(dim=1) * v).sum() / v.sum()):.3f} LR px per frame")
+k = int(gt.norm(dim=1).mean((-1, -2)).argmax())  # the pair with the most motion
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
+axes[0].imshow(lr_clip[k].permute(1, 2, 0), interpolation="nearest")
+axes[0].set_title(f"LR frame {k}")
+yy, xx = torch.meshgrid(torch.arange(gt.shape[-2]), torch.arange(gt.shape[-1]), indexing="ij")
+axes[0].quiver(xx, yy, gt[k, 0], gt[k, 1], color="yellow", angles="xy", scale_units="xy", scale=0.25)
+axes[1].imshow((flow_warp(lr_clip[dst], gt.float())[k] - lr_clip[k]).abs().mean(0), vmin=0, vmax=0.1)
+axes[1].set_title("|warped with true flow - frame|")
+axes[2].imshow((lr_clip[k + 1] - lr_clip[k]).abs().mean(0), vmin=0, vmax=0.1)
+axes[2].set_title("|next frame - frame| (zero flow)")
+for ax in axes:
+    ax.axis("off")
+fig.suptitle("F^{t->t+1} (arrows x4) and what it explains")
+save_figure(fig, "secnet", "01_gtflow")
+plt.show()
 
 # %% [markdown]
 # ## SSIM_vh and SSIM_vt

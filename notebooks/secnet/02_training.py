@@ -51,6 +51,7 @@ n_seeds: int | None = None  # >= 1
 # %%
 import matplotlib.pyplot as plt
 import scipy.stats
+import torch
 
 from avfh_core.config import setup
 from avfh_core.reproduce.results import Results
@@ -191,6 +192,45 @@ for r in beside_paper(paper, "table2_ravdess", means(cross), metrics):
 for r in ("secnet", "frvsr", "lffnet"):
     print(f"{r:9s} PSNR change from the training world to the shifted one: "
           f"{means(cross)[r]['psnr'] - means(t2)[r]['psnr']:+.3f} dB")
+
+# %% [markdown]
+# ## The learned flow against the ground truth, and what perfect flow would give
+# Multi-frame fusion can only use the neighbouring frames as well as it aligns them. The world knows the true
+# motion (notebook 01, `data.gtflow`), so two questions can be answered that the paper could not:
+#
+# - **How good is the learned flow?** The end-point error (EPE, LR pixels, over valid pixels) of each trained
+#   model's flow network on the held-out clips, beside the EPE of zero flow (no motion compensation). A flow
+#   network that helps alignment must come out below zero flow.
+# - **What would perfect flow give?** The oracle-flow rows (`secnet.oracle`, our diagnostic, not the paper's):
+#   LFFNet and SECNet with the true flows in place of the flow network, trained with the same steps; and, at the
+#   ablation budget in the strong-motion world of notebook 03's fusion control, LFFNet with the true flow beside the
+#   same body on one frame. If even perfect alignment does not beat one frame, what limits fusion here is not the
+#   flow but what the fusion can learn at this budget.
+
+# %%
+epe: dict[str, dict[str, list[float]]] = {}
+strong = secnet.motion_world(cfg, "strong")
+orows = secnet.oracle(cfg)
+for r, run, world in (("lffnet", rows["lffnet"], None), ("secnet", rows["secnet"], None),
+                      ("frvsr", rows["frvsr"], None), ("strong/lffnet", orows["strong/lffnet"], strong)):
+    gt_data = secnet.test_data(cfg, world, 2)
+    for s in seeds(cfg):
+        e = secnet.flow_epe(cached_run(secnet, run, cfg, s)[1].models, gt_data, range(len(gt_data)), cfg)
+        for k, v in e.items():
+            epe.setdefault(r, {}).setdefault(k, []).append(v)
+res.log("flow_epe_seeds", epe)
+for r, v in means(epe).items():
+    print(f"{r:14s} flow EPE {v['epe']:.3f} LR px, zero flow {v['epe_zero']:.3f} LR px (means over {len(seeds(cfg))} seeds)")
+ot = run_rows(secnet, orows, cfg)
+res.log("oracle_seeds", ot)
+res.log("oracle", means(ot))
+for r, v in ot.items():
+    print(f"{r:22s} PSNR {means(ot)[r]['psnr']:.3f} dB (seeds: {', '.join(f'{x:.3f}' for x in v['psnr'])})")
+for b, a in (("lffnet_oracle", "lffnet"), ("secnet_oracle", "secnet"), ("strong/lffnet", "strong/srrescnn"),
+             ("strong/lffnet_oracle", "strong/srrescnn"), ("strong/lffnet_oracle", "strong/lffnet")):
+    d = torch.tensor(ot[b]["psnr"]) - torch.tensor(ot[a]["psnr"])
+    sd = f" +- {float(d.std()):.3f} (sd over seeds)" if len(d) > 1 else ""
+    print(f"{b} - {a}: {float(d.mean()):+.3f} dB{sd}")
 
 # %% [markdown]
 # ## Speed
