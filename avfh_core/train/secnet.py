@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from avfh_core.data import synth
 from avfh_core.data.batching import step_batches
-from avfh_core.data.gtflow import FlowItems, flow_offsets
+from avfh_core.data.gtflow import FlowItems
 from avfh_core.data.sequences import ClipDataset, SequenceDataset
 from avfh_core.metrics.video import psnr_per_frame, ssim_vh, ssim_vt, video_psnr
 from avfh_core.models.baselines import Bicubic
