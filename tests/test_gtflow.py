@@ -47,7 +47,7 @@ def test_ground_truth_flow_warps_rendered_frames_onto_each_other():
             assert flow.shape == (4, 2, 64 // scale, 64 // scale) and valid.shape == (4, 64 // scale, 64 // scale)
             m = valid.float()
 
-            def err(x, frames=frames, m=m):
+            def err(x, frames=frames, m=m, src=src):
                 return float(((x - frames[src]).abs().mean(1) * m).sum() / m.sum())
 
             assert err(flow_warp(frames[dst], flow.float())) < 0.8 * err(frames[dst])
