@@ -135,7 +135,8 @@ TABLE6_ROWS: dict[str, dict] = {  # cascaded BCLSTM (sec. III-C5); "t3_6" = T3 =
     "t2_0_t3_6": dict(t2=0), "t2_1_t3_6": dict(t2=1), "t2_2_t3_6": {}, "t2_3_t3_6": dict(t2=3),
     "t2_2_t3_0": dict(t3=0), "t2_2_t3_2": dict(t3=2), "t2_2_t3_4": dict(t3=4),
 }
-TABLE7_ROWS: dict[str, dict] = {"rb2": dict(res_blocks=2), "rb4": dict(res_blocks=4), "rb8": dict(res_blocks=8)}
+TABLE7_ROWS: dict[str, dict] = {"rb2": dict(res_blocks=2), "rb4": dict(res_blocks=4), "rb8": dict(res_blocks=8),
+                                 "rb16": dict(res_blocks=16)}
 MOTION_WORLDS = ("still", "strong")
 
 
