@@ -28,7 +28,9 @@
 #   measure how far the head moves between frames in three worlds: still (no head motion), the default, and
 #   strong translation — the two extremes are the positive controls of notebook 03;
 # - **optical flow and warping** (sec. II-B, lost in the text extraction and reconstructed: VESPCN-style
-#   coarse-to-fine flow between LR frames, bilinear backward warping);
+#   coarse-to-fine flow between LR frames, bilinear backward warping), and the world's **ground-truth flow**;
+# - **recurrent fusion** (sec. II-C): the ConvLSTM by hand, how far back the one-way, cascaded and fused encoders
+#   read, and the self-enhancement loop of previous outputs (an untrained SECNet is bicubic; the model is online);
 # - **the metrics** (sec. III-B): sequence PSNR from the pooled MSE (eq. 11), SSIM_vh (per-frame SSIM averaged
 #   over frames) and SSIM_vt (SSIM of the vertical-temporal slices, which sees flicker);
 # - **the networks** (sec. II-C): LFFNet, the ERFF encoder-decoder with its ConvLSTM feature encoders, and their
@@ -43,13 +45,16 @@ data_root: str | None = None  # a folder holding the real dataset; None: the syn
 # %%
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
 
 from avfh_core.config import setup
 from avfh_core.data import synth
 from avfh_core.data.gtflow import RigidFlow
 from avfh_core.metrics.video import ssim_vh, ssim_vt, video_psnr
-from avfh_core.models.secnet import PAPER_PARAMS, SECNetConfig, param_counts
+from avfh_core.models.secnet import PAPER_PARAMS, SECNet, SECNetConfig, param_counts
+from avfh_core.nn.convlstm import BidirectionalCLSTM, ConvLSTMCell, OneWayCLSTM
 from avfh_core.nn.flow import flow_warp, upsample_flow
+from avfh_core.nn.init import build
 from avfh_core.reproduce.results import Results
 from avfh_core.train import secnet
 from avfh_core.viz import save_figure
@@ -195,6 +200,96 @@ flicker = (clip + 0.03 * torch.randn(clip.shape, generator=g)).clamp(0, 1)
 for name, v in (("static noise", static), ("flicker", flicker)):
     print(f"{name:13s} PSNR {float(video_psnr(v, clip)):.2f} dB  SSIM_vh {float(ssim_vh(v, clip)):.4f}  "
           f"SSIM_vt {float(ssim_vt(v, clip)):.4f}")
+
+# %% [markdown]
+# ## Recurrent fusion: the ConvLSTM and the three feature encoders (sec. II-C3)
+# SECNet's ERFF module enhances its third-scale feature E^t with a ConvLSTM (eq. 5, no peepholes): from one
+# convolution of [E^t, H^{t-1}] come the input, forget and output gates i, f, o (sigmoids) and a candidate g (tanh);
+# C^t = f * C^{t-1} + i * g and H^t = o * tanh(C^t). First the cell by hand against the core's `ConvLSTMCell`.
+
+# %%
+g = torch.Generator().manual_seed(cfg.seed)
+cell = build(cfg.seed, "clstm_demo", lambda: ConvLSTMCell(4, 4))
+x, h0, c0 = (torch.randn(1, 4, 6, 6, generator=g) for _ in range(3))
+with torch.no_grad():
+    i, f, cand, o = F.conv2d(torch.cat([x, h0], 1), cell.conv.weight, cell.conv.bias, padding=1).chunk(4, 1)
+    c1 = torch.sigmoid(f) * c0 + torch.sigmoid(i) * torch.tanh(cand)
+    h1 = torch.sigmoid(o) * torch.tanh(c1)
+    h_core, c_core = cell(x, (h0, c0))
+err = max(float((h1 - h_core).abs().max()), float((c1 - c_core).abs().max()))
+print(f"eq. 5 by hand vs ConvLSTMCell: max difference {err:.1e}")
+assert err < 1e-6
+
+# %% [markdown]
+# The paper compares three ways to run the cell over time (Table IV). **One-way** (Alg. 1) carries its state over
+# the whole sequence. **Cascaded** and **fused bidirectional** (Algs. 2-3) re-run, at every frame, a backward pass
+# from the current feature back over the T3 past ones and then a forward pass; cascaded feeds the forward pass the
+# backward states, fused feeds it the backward states *and* the features. "Bidirectional" stays causal: the
+# backward pass starts at the current frame, never in the future. How far back can each one see? The gradient of
+# the enhanced feature at the last frame with respect to each past feature answers it: it is exactly zero for a
+# feature the encoder never reads.
+
+# %%
+T = 10
+feats = [torch.randn(1, 4, 6, 6, generator=g, requires_grad=True) for _ in range(T)]
+encoders = {"one-way": build(cfg.seed, "oneway_demo", lambda: OneWayCLSTM(4)),
+            "cascaded": build(cfg.seed, "cascaded_demo", lambda: BidirectionalCLSTM(4, "cascaded")),
+            "fused": build(cfg.seed, "fused_demo", lambda: BidirectionalCLSTM(4, "fused"))}
+reach = {}
+for name, enc in encoders.items():
+    if name == "one-way":
+        state = None
+        for e in feats:
+            h, state = enc(e, state)
+    else:
+        h = enc(feats[T - 1 - cfg.secnet_t3:])
+    grads = torch.autograd.grad(h.sum(), feats, allow_unused=True)
+    reach[name] = [0.0 if gr is None else float(gr.norm()) for gr in reversed(grads)]  # index d = frames back
+fig, ax = plt.subplots(figsize=(7, 3))
+for k, (name, v) in enumerate(reach.items()):
+    ax.bar([d + 0.27 * (k - 1) for d in range(T)], [max(x, 1e-12) for x in v], width=0.27, label=name)
+ax.set_yscale("log")
+ax.set_ylim(1e-6, None)
+ax.set_xlabel("frames back from the current one (d)")
+ax.set_ylabel("|dH^t / dE^{t-d}|")
+ax.legend()
+ax.set_title(f"How far back each encoder reads (T3 = {cfg.secnet_t3})")
+save_figure(fig, "secnet", "01_encoder_reach")
+plt.show()
+for name, v in reach.items():
+    print(f"{name:9s} reads {sum(x > 0 for x in v) - 1} past features")
+
+# %% [markdown]
+# The price of the bidirectional encoders is time: 2 (T3 + 1) cell steps per frame against the one-way encoder's
+# one, which is why SECNet runs slower than LFFNet (see notebook 02's frames per second).
+#
+# **Self-enhancement** (sec. II-C1/2) feeds the T2 previous *outputs* Y^{t-1}, ..., Y^{t-T2}, warped onto frame t
+# by the upsampled flow, back into the ERFF, and the ERFF adds a refinement to LFFNet's initial estimate. Two
+# properties follow from the design and are checked below on an untrained course-size SECNet. Its refinement head
+# starts at zero, so the untrained SECNet outputs LFFNet's estimate, which itself starts at bicubic. And it is
+# online: a change to frame s can reach the outputs of frames s - T1 onwards (through LFFNet's window and then the
+# recurrence), never earlier ones. For the second check the zero heads are given small random weights, or nothing
+# would change at all.
+
+# %%
+net = build(cfg.seed, "secnet_demo", lambda: SECNet(secnet.table2(cfg)["secnet"].net_config(cfg)))
+lr_demo = test[0]["lr"][None, :8]
+with torch.no_grad():
+    out = net(lr_demo)
+    bic = F.interpolate(lr_demo[0], scale_factor=cfg.scale, mode="bicubic", align_corners=False)
+    print(f"untrained SECNet: |Y - Ỹ| max {float((out['sr'] - out['init']).abs().max()):.1e}, "
+          f"|Ỹ - bicubic| max {float((out['init'][0] - bic).abs().max()):.1e}")
+    for mod in net.modules():  # wake the zero-initialised heads
+        if isinstance(mod, torch.nn.Conv2d) and float(mod.weight.abs().max()) == 0:
+            mod.weight.copy_(0.05 * torch.randn(mod.weight.shape, generator=g))
+    s_changed = 5
+    bumped = lr_demo.clone()
+    bumped[:, s_changed] = (bumped[:, s_changed] + 0.1).clamp(0, 1)
+    moved = (net(bumped)["sr"] - net(lr_demo)["sr"]).abs().amax((0, 2, 3, 4))
+print(f"frame {s_changed} changed (T1 = {net.config.t1}); output change per frame: "
+      + " ".join(f"{float(v):.0e}" for v in moved))
+first = int((moved > 0).nonzero()[0])
+print(f"the first output that moves is frame {first}: the model is online with a look-ahead of {s_changed - first} frames")
 
 # %% [markdown]
 # ## The networks and their sizes
