@@ -41,6 +41,7 @@ preset: str = "course"  # smoke | course | gpu | paper
 seed: int = 0  # >= 0
 device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
 data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
+vividgan_scale: int | None = None  # >= 2; the LR factor (None: the preset's): at course 4 is 16 -> 64, 8 is 8 -> 64
 
 # %%
 import time
@@ -61,7 +62,7 @@ from avfh_core.reproduce.results import Results
 from avfh_core.train import vividgan as V
 from avfh_core.viz import save_figure
 
-cfg = setup(preset, seed=seed, device=device, data_root=data_root)
+cfg = setup(preset, seed=seed, device=device, data_root=data_root, vividgan_scale=vividgan_scale)
 res = Results("vividgan/03_architecture", cfg)
 print(f"preset={cfg.preset} device={cfg.device} {cfg.hr_size // cfg.vividgan_scale} -> {cfg.hr_size}")
 

@@ -38,6 +38,7 @@ preset: str = "course"  # smoke | course | gpu | paper
 seed: int = 0  # >= 0
 device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
 data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
+vividgan_scale: int | None = None  # >= 2; the LR factor (None: the preset's): at course 4 is 16 -> 64, 8 is 8 -> 64
 
 # %%
 import matplotlib.pyplot as plt
@@ -50,7 +51,7 @@ from avfh_core.train import vividgan as V
 from avfh_core.train.experiment import means, run_rows
 from avfh_core.viz import save_figure
 
-cfg = setup(preset, seed=seed, device=device, data_root=data_root)
+cfg = setup(preset, seed=seed, device=device, data_root=data_root, vividgan_scale=vividgan_scale)
 res = Results("vividgan/05_ablations", cfg)
 paper = load_tables("vividgan")
 print(f"preset={cfg.preset} device={cfg.device} seeds {cfg.n_seeds}")

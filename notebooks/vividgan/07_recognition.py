@@ -37,6 +37,7 @@ preset: str = "course"  # smoke | course | gpu | paper
 seed: int = 0  # >= 0
 device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
 data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
+vividgan_scale: int | None = None  # >= 2; the LR factor (None: the preset's): at course 4 is 16 -> 64, 8 is 8 -> 64
 
 # %%
 from avfh_core.config import setup
@@ -46,7 +47,7 @@ from avfh_core.reproduce.tables import beside_paper, load_tables
 from avfh_core.train import vividgan as V
 from avfh_core.train.experiment import means, run_rows
 
-cfg = setup(preset, seed=seed, device=device, data_root=data_root)
+cfg = setup(preset, seed=seed, device=device, data_root=data_root, vividgan_scale=vividgan_scale)
 res = Results("vividgan/07_recognition", cfg)
 paper = load_tables("vividgan")
 net = V.recognition_net(cfg)
