@@ -260,7 +260,9 @@ for name, v in reach.items():
     print(f"{name:9s} reads {sum(x > 0 for x in v) - 1} past features")
 
 # %% [markdown]
-# The price of the bidirectional encoders is time: 2 (T3 + 1) cell steps per frame against the one-way encoder's
+# The one-way encoder reads the whole past in principle, but its gradient shrinks with every step back (the forget
+# gate multiplies the cell state each time), so in practice its memory fades; the bidirectional encoders read
+# exactly T3 past features and nothing older. The price of the bidirectional encoders is time: 2 (T3 + 1) cell steps per frame against the one-way encoder's
 # one, which is why SECNet runs slower than LFFNet (see notebook 02's frames per second).
 #
 # **Self-enhancement** (sec. II-C1/2) feeds the T2 previous *outputs* Y^{t-1}, ..., Y^{t-T2}, warped onto frame t
