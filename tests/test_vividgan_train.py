@@ -48,7 +48,7 @@ def test_every_run_kind_trains_a_few_steps_and_logs_its_terms(cfg):
     runs = {**V.table1(cfg), "v_tn": V.fig8(cfg)["v_tn"], "v_gt": V.fig8(cfg)["v_gt"]}
     for name, run in runs.items():
         scores, trained = E.cached_run(V, run, cfg, 0, disk_cache=False)
-        assert all(math.isfinite(scores[m]) for m in ("psnr", "ssim", "face_psnr", "psnr_75")), name
+        assert all(math.isfinite(scores[m]) for m in ("psnr", "ssim", "face_psnr", "face_ssim", "psnr_75")), name
         if run.model == "bicubic":
             continue
         h = trained.log.history
@@ -208,3 +208,17 @@ def test_mirroring_cannot_raise_the_error_of_a_symmetric_truth(monkeypatch):
     side = (0.1 + 0.8 * h + torch.linspace(-0.1, 0.1, 16)).clamp(0, 1)  # a ramp the prediction reproduces exactly
     monkeypatch.setattr(V, "predict", lambda models, batch: side)
     assert (psnr(V.mirrored({}, {}), side) < 40).all()  # the projection loses the ramp
+
+
+def test_face_scores_see_only_the_face_box(cfg):
+    """face_psnr / face_ssim are PSNR / SSIM inside the truth's face box: an error outside it lowers the whole-image
+    scores and leaves the face scores as they were (PSNR exactly; SSIM to float32 round-off)."""
+    hr = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    pred = (hr + 0.02).clamp(0, 1)
+    batch = {"hr": hr, "face_box": torch.tensor([[8.0, 8.0, 24.0, 24.0]]), "yaw": torch.tensor([40.0])}
+    spoiled = pred.clone()
+    spoiled[..., :, :3] = 0.0  # a stripe left of the box, beyond the SSIM window's reach into it
+    a, b = V.score(pred, batch, cfg), V.score(spoiled, batch, cfg)
+    assert float(b["psnr"]) < float(a["psnr"]) and float(b["ssim"]) < float(a["ssim"])
+    assert float(b["face_psnr"]) == float(a["face_psnr"])
+    assert float(b["face_ssim"]) == pytest.approx(float(a["face_ssim"]), abs=1e-6)  # float32 SSIM maps, centred per image

@@ -575,11 +575,13 @@ def predict(models: Mapping[str, nn.Module], batch: Mapping[str, torch.Tensor]) 
 
 
 def score(pred: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg) -> dict[str, torch.Tensor]:
-    """PSNR/SSIM (Y) of the whole face image and PSNR inside the face box (the truth's landmarks), and the PSNR of
-    each |yaw| of the grid as psnr_<yaw> (NaN for the other items; evaluate averages over the finite ones)."""
+    """PSNR/SSIM (Y) of the whole face image and inside the face box (the truth's landmarks: face_psnr, face_ssim),
+    and the PSNR of each |yaw| of the grid as psnr_<yaw> (NaN for the other items; evaluate averages over the finite
+    ones)."""
     pred, hr = pred.float().clamp(0, 1).cpu(), batch["hr"].float().cpu()
     mask = box_mask(hr.shape[-2:], batch["face_box"].cpu())
-    out = {"psnr": psnr(pred, hr), "ssim": ssim(pred, hr), "face_psnr": psnr(pred, hr, mask=mask)}
+    out = {"psnr": psnr(pred, hr), "ssim": ssim(pred, hr), "face_psnr": psnr(pred, hr, mask=mask),
+           "face_ssim": ssim(pred, hr, mask=mask)}
     yaw = batch["yaw"].abs().cpu()
     for y in sorted({abs(v) for v in grid_yaws(grid(cfg), cfg.vividgan_views)}):
         out[f"psnr_{y:g}"] = torch.where((yaw - y).abs() < 0.5, out["psnr"], torch.full_like(out["psnr"], float("nan")))
