@@ -451,13 +451,10 @@ class SECNet(nn.Module):
             flows, warped = {}, {}
             for o in (c.offsets() if use_erff else [o for o in c.offsets() if abs(o) <= c.t1 and c.align]):
                 other = lr[:, min(max(t + o, 0), n - 1)]  # replicate padding in time (Alg. 4 step 3)
-                if oracle is not None:
-                    flows[o] = gt_flow[:, t, oracle[o]]
-                    warped[o] = flow_warp(other, flows[o])
-                    continue
-                flows[o] = self.flow(x, other)
+                flows[o] = self.flow(x, other) if oracle is None else gt_flow[:, t, oracle[o]]
                 warped[o] = flow_warp(other, flows[o])
-                f_terms.append(flow_loss(x, warped[o], flows[o], alpha))
+                if oracle is None:  # the true flow has nothing to learn
+                    f_terms.append(flow_loss(x, warped[o], flows[o], alpha))
             if self.lffnet is not None:
                 window = []
                 for o in range(-c.t1, c.t1 + 1):

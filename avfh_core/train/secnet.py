@@ -236,11 +236,7 @@ def train_data(cfg, world: Mapping[str, Any] | None = None, flow_reach: int = 0)
     if key not in _DATA:
         _DATA[key] = SequenceDataset(w.dataset("train", n_clips=cfg.n_train_clips), n_frames=int(cfg.secnet_frames),
                                      scale=cfg.scale, max_stride=int(cfg.secnet_max_stride))
-    if flow_reach:
-        if (key, flow_reach) not in _DATA:
-            _DATA[key, flow_reach] = FlowItems(_DATA[key], w, "train", flow_reach, cfg.scale)
-        return _DATA[key, flow_reach]
-    return _DATA[key]
+    return _with_flows(key, w, "train", flow_reach, cfg)
 
 
 def test_data(cfg, world: Mapping[str, Any] | None = None, flow_reach: int = 0) -> ClipDataset | FlowItems:
@@ -250,11 +246,16 @@ def test_data(cfg, world: Mapping[str, Any] | None = None, flow_reach: int = 0) 
     key = ("test", w.key, cfg.scale, cfg.secnet_eval_clips)
     if key not in _DATA:
         _DATA[key] = ClipDataset(w.dataset("test", n_clips=cfg.secnet_eval_clips), scale=cfg.scale)
-    if flow_reach:
-        if (key, flow_reach) not in _DATA:
-            _DATA[key, flow_reach] = FlowItems(_DATA[key], w, "test", flow_reach, cfg.scale)
-        return _DATA[key, flow_reach]
-    return _DATA[key]
+    return _with_flows(key, w, "test", flow_reach, cfg)
+
+
+def _with_flows(key: tuple, world, split: str, flow_reach: int, cfg):
+    """The cached dataset `key`, or (flow_reach > 0) it with its ground-truth flows, cached beside it."""
+    if not flow_reach:
+        return _DATA[key]
+    if (key, flow_reach) not in _DATA:
+        _DATA[key, flow_reach] = FlowItems(_DATA[key], world, split, flow_reach, cfg.scale)
+    return _DATA[key, flow_reach]
 
 
 def flow_reach(run: SECNetRun, cfg) -> int:
@@ -436,8 +437,8 @@ def flow_epe(models: Mapping[str, nn.Module], data: FlowItems, indices, cfg) -> 
     """The end-point error (LR pixels) of a trained model's flow network against the world's ground truth:
     F^{t->k} estimated from (X^t, X^k) for every frame t and offset k - t of `data` (a `FlowItems`, e.g.
     `test_data(cfg, world, flow_reach)`), averaged over the valid pixels (`data.gtflow`) of every pair with k != t.
-    Beside it the EPE of zero flow (no motion compensation) and the mean ground-truth motion; "epe" is nan for a
-    model without a flow network (e.g. the single-frame one)."""
+    Beside it "epe_zero", the EPE of zero flow (no motion compensation, i.e. the mean true motion); "epe" is nan
+    for a model without a flow network (e.g. the single-frame one)."""
     if not isinstance(data, FlowItems):
         raise ValueError(f"flow_epe: data must be a data.gtflow.FlowItems (ground-truth flows), got {type(data).__name__}")
     net = models["secnet"]
