@@ -86,10 +86,14 @@ print("the estimator", "beats" if useful else "does NOT beat", "the constant gue
 
 # %% [markdown]
 # ## The sync network behind "the pair discriminator improves sync"
-# The paper reports no sync score. Ours is SyncNet-like (`train/talkingface_sync.py`): mouth crops and speech
-# windows embedded so that in-sync pairs lie close; a clip's confidence is the median minus the minimum of its
-# distance over audio offsets. Trained on true videos of the training people only; checked here on held-out true
-# clips with their own speech and with another clip's. A higher mean confidence alone proves little on a few clips;
+# The paper reports no sync score. Ours is SyncNet-like (`train/talkingface_sync.py`): three-frame windows of mouth
+# crops and the matching speech are embedded, and trained so that, among the speech at offsets -K ... K, the
+# in-sync one lies nearest (multi-way matching). Two choices make it read sync rather than faces: the crops of a
+# clip are normalised by the clip's own mean and spread, so the network sees how the mouth moves and not whose
+# mouth it is, and training draws only windows in which someone speaks (in silence the mouth is still and every
+# offset fits). A clip's confidence is the median minus the minimum of its distance over audio offsets. Trained on
+# true videos of the training people only; checked here on held-out true clips with their own speech and with
+# another clip's. A higher mean confidence alone proves little on a few clips;
 # the test is whether the network finds the true offset (0) more often than a guess among the 2K+1 offsets
 # scored would (one-sided binomial test).
 
