@@ -1,5 +1,7 @@
 """The in-project SyncNet-style sync network and its score (distance, confidence, offset)."""
 
+import math
+
 import pytest
 import torch
 
@@ -117,6 +119,24 @@ def test_syncnet_trains_caches_and_reports(tmp_path, monkeypatch):
     assert set(rep) == {"true_confidence", "true_distance", "true_offset_zero", "shuffled_confidence",
                         "shuffled_distance"}
     assert ts.max_offset(9) == 2 and ts.max_offset(4) == 1 and ts.max_offset(3) == 0
+    assert info["offsets"] == 1  # 6 frames: offsets -1 ... 1 fit within a clip
+
+
+def test_syncnet_trains_on_clips_too_short_to_shift(tmp_path, monkeypatch):
+    from avfh_core.config import setup
+    from avfh_core.train import talkingface as tf
+
+    class _Short:  # 4 frames: no window has room for an offset in both directions (K = 0)
+        def __init__(self, seed):
+            g = torch.Generator().manual_seed(seed)
+            self.items = [dict(video=torch.rand(4, 3, 16, 16, generator=g), box=torch.tensor([4.0, 8, 12, 14]).expand(4, 4),
+                               audio=torch.randn(4 * 320, generator=g)) for _ in range(3)]
+
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path))
+    monkeypatch.setitem(ts.STEPS, "smoke", 2)
+    monkeypatch.setattr(tf, "clip_data", lambda cfg, split, *a, **k: _Short(0 if split == "train" else 1))
+    net, info = ts.syncnet(setup("smoke", seed=0, device="cpu"))
+    assert info["offsets"] == 0 and info["steps"] == 2 and math.isfinite(info["final_loss"])
 
 
 class _Talking:

@@ -36,7 +36,8 @@ def _clips(data) -> tuple[torch.Tensor, torch.Tensor]:
 
 def train_offsets(T: int) -> int:
     """K of the multi-way matching in training: every offset -K ... K must fit beside one same window of T frames
-    (T >= WINDOW + 2K), at most 2 (the score's)."""
+    (T >= WINDOW + 2K), at most 2 (the score's). 0 for clips shorter than WINDOW + 2 frames: those are matched
+    against the same window of two other clips instead."""
     return max(0, min(2, (T - WINDOW) // 2))
 
 
@@ -64,10 +65,9 @@ def syncnet(cfg) -> tuple[SyncNet, dict]:
         crops, audio = _clips(tf.clip_data(cfg, "train"))
         crops = model.prepare(crops)
         T = crops.shape[1]
-        K = train_offsets(T)
-        if K < 1:
-            raise ValueError(f"syncnet: the training clips have {T} frames; matching over offsets -1 ... 1 needs at "
-                             f"least {WINDOW + 2}")
+        if T < WINDOW:
+            raise ValueError(f"syncnet: the training clips have {T} frames, fewer than one window of {WINDOW}")
+        K = train_offsets(T)  # 0: clips too short to shift within (tests); match against other clips instead
         where = speech_windows(audio, K)
         if len(where) == 0:
             raise ValueError("syncnet: no training window holds speech (every clip silent?)")
@@ -79,8 +79,12 @@ def syncnet(cfg) -> tuple[SyncNet, dict]:
             for _ in range(steps):
                 clip, start = where[torch.randint(len(where), (BATCH,), generator=g)].unbind(1)
                 v = torch.stack([crops[c, s:s + WINDOW] for c, s in zip(clip.tolist(), start.tolist())])
-                a = torch.stack([torch.stack([audio[c, (s + o) * SPF:(s + o) * SPF + n] for o in range(-K, K + 1)])
-                                 for c, s in zip(clip.tolist(), start.tolist())])
+                if K:
+                    a = torch.stack([torch.stack([audio[c, (s + o) * SPF:(s + o) * SPF + n] for o in range(-K, K + 1)])
+                                     for c, s in zip(clip.tolist(), start.tolist())])
+                else:  # the same window of the previous and the next drawn clip on either side of the own
+                    own = torch.stack([audio[c, s * SPF:s * SPF + n] for c, s in zip(clip.tolist(), start.tolist())])
+                    a = torch.stack([own.roll(1, 0), own, own.roll(-1, 0)], 1)
                 loss = multiway_loss(model, v, a)
                 opt.zero_grad()
                 loss.backward()
