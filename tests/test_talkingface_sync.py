@@ -129,7 +129,8 @@ def test_syncnet_trains_on_clips_too_short_to_shift(tmp_path, monkeypatch):
     class _Short:  # 4 frames: no window has room for an offset in both directions (K = 0)
         def __init__(self, seed):
             g = torch.Generator().manual_seed(seed)
-            self.items = [dict(video=torch.rand(4, 3, 16, 16, generator=g), box=torch.tensor([4.0, 8, 12, 14]).expand(4, 4),
+            box = torch.tensor([4.0, 8, 12, 14]).expand(4, 4)
+            self.items = [dict(video=torch.rand(4, 3, 16, 16, generator=g), box=box,
                                audio=torch.randn(4 * 320, generator=g)) for _ in range(3)]
 
     monkeypatch.setenv("AVFH_HOME", str(tmp_path))

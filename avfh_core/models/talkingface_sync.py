@@ -11,9 +11,10 @@ uses; Eskimez et al. claim their pair discriminator improves sync but report no 
 - distance: the cosine distance 1 - cos(video, audio) of the two embeddings;
 - trained by multi-way matching (S.-W. Chung, J. S. Chung, H.-G. Kang, "Perfect match", ICASSP 2019), in place
   of SyncNet's pairwise contrastive loss: a video window against the audio at each offset -K ... K, and a
-  cross-entropy that the in-sync one (offset 0) is the nearest (`multiway_loss`, logits `SCALE` x cosine similarity). The pairwise
-  loss with a margin on the Euclidean distance collapsed here: every distance went to margin / 2 (loss 0.25) and
-  the net found the true offset no more often than a guess. Matching over offsets trains what the score asks.
+  cross-entropy that the in-sync one (offset 0) is the nearest (`multiway_loss`, logits `SCALE` x cosine
+  similarity). The pairwise loss with a margin on the Euclidean distance collapsed here: every distance went to
+  margin / 2 (loss 0.25) and the net found the true offset no more often than a guess. Matching over offsets
+  trains what the score asks.
 The sync score of a clip (SyncNet's): the mean distance over the clip's windows at every audio offset -K ... K;
 "distance" is the minimum over offsets, "confidence" the median minus that minimum (higher = better sync),
 "offset" its argmin.

@@ -3,8 +3,8 @@ talking-face model, for the claim "the pair discriminator improves audio-visual 
 
 Trained on the TRUE videos of the training people (never on a generator's output), by multi-way matching
 (`models.talkingface_sync.multiway_loss`): each step draws BATCH windows of WINDOW frames in which someone speaks
-(a frame's speech RMS at least SPEECH_FRACTION of the median clip's loudest frame: in a silent window the mouth is still
-and every offset fits equally, so there is nothing to learn), each matched against its audio at the offsets
+(a frame's speech RMS at least SPEECH_FRACTION of the median clip's loudest frame: in a silent window the mouth is
+still and every offset fits equally, so there is nothing to learn), each matched against its audio at the offsets
 -K ... K. Adam lr 1e-3; steps per preset in STEPS (ours; 3000 steps take about 25 s on 2 CPU cores at the course
 preset; the smoke value only exercises the code); cached with `load_or_train`. `sync_report` gives, on held-out
 true clips, how often the network finds the true offset (0) and the confidence with their own and another clip's
