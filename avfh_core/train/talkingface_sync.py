@@ -48,10 +48,24 @@ def speech_windows(audio: torch.Tensor, K: int) -> torch.Tensor:
     N, T = audio.shape[0], audio.shape[1] // SPF
     rms = audio[:, :T * SPF].reshape(N, T, SPF).pow(2).mean(-1).sqrt()
     speech = rms >= SPEECH_FRACTION * torch.quantile(rms.amax(1), 0.5).clamp(min=1e-12)
-    starts = torch.arange(K, T - WINDOW - K + 1)
-    has = torch.stack([speech[:, s:s + WINDOW].any(1) for s in starts.tolist()], 1) if len(starts) else speech[:, :0]
+    has = speech.unfold(1, WINDOW, 1).any(-1)[:, K:T - WINDOW - K + 1]  # [N, starts K ... T - WINDOW - K]
     clip, k = has.nonzero(as_tuple=True)
-    return torch.stack([clip, starts[k]], 1)
+    return torch.stack([clip, k + K], 1)
+
+
+def _candidates(audio: torch.Tensor, drawn: list[list[int]], K: int) -> torch.Tensor:
+    """The audio each drawn (clip, start) window is matched against, [B, 2K+1, WINDOW * 320], the in-sync one in
+    the middle: its own clip's speech shifted by -K ... K frames, or (K = 0) the same window of the previous and
+    the next drawn clip on either side."""
+    n = WINDOW * SPF
+
+    def shifted(o: int) -> torch.Tensor:
+        return torch.stack([audio[c, (s + o) * SPF:(s + o) * SPF + n] for c, s in drawn])
+
+    if K:
+        return torch.stack([shifted(o) for o in range(-K, K + 1)], 1)
+    own = shifted(0)
+    return torch.stack([own.roll(1, 0), own, own.roll(-1, 0)], 1)
 
 
 def syncnet(cfg) -> tuple[SyncNet, dict]:
@@ -73,18 +87,12 @@ def syncnet(cfg) -> tuple[SyncNet, dict]:
             raise ValueError("syncnet: no training window holds speech (every clip silent?)")
         g = torch.Generator().manual_seed(0)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        n = WINDOW * SPF
         losses = []
         with torch.enable_grad():
             for _ in range(steps):
-                clip, start = where[torch.randint(len(where), (BATCH,), generator=g)].unbind(1)
-                v = torch.stack([crops[c, s:s + WINDOW] for c, s in zip(clip.tolist(), start.tolist())])
-                if K:
-                    a = torch.stack([torch.stack([audio[c, (s + o) * SPF:(s + o) * SPF + n] for o in range(-K, K + 1)])
-                                     for c, s in zip(clip.tolist(), start.tolist())])
-                else:  # the same window of the previous and the next drawn clip on either side of the own
-                    own = torch.stack([audio[c, s * SPF:s * SPF + n] for c, s in zip(clip.tolist(), start.tolist())])
-                    a = torch.stack([own.roll(1, 0), own, own.roll(-1, 0)], 1)
+                drawn = where[torch.randint(len(where), (BATCH,), generator=g)].tolist()
+                v = torch.stack([crops[c, s:s + WINDOW] for c, s in drawn])
+                a = _candidates(audio, drawn, K)
                 loss = multiway_loss(model, v, a)
                 opt.zero_grad()
                 loss.backward()
