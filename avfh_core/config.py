@@ -109,12 +109,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         # talkingface: CPU s per course step measured on the loaded 2-core machine (2026-12-04, load ~5, one thread,
         # batch 8): 29-frame clips Proposed 2.7 (phase 1) / 2.9 (phase 2), Proposed-NR 6.4 / 6.7 (two generator
         # passes); 8-frame windows (talkingface_train_frames) Proposed 1.1, NR 1.6 (phase 2). 1500 steps: one-time
-        # cached runs of ~27 min (Proposed) and ~40 min (NR) loaded, one seed; the ablations from the gpu preset up.
+        # cached runs of ~27 min (Proposed) and ~40 min (NR) loaded, one seed. Two single-threaded processes side by
+        # side (2026-12-06, run course-tf7/tf8): Proposed 462-515 s, NR 826-873 s, baseline 400 s, and the three
+        # ablation rows 585-696 s per seed (nine runs, ~50 min of wall time once; then cached).
         talkingface_steps=1500, talkingface_phase1_frac=0.7, talkingface_width=16, talkingface_paper_sizes=False,
         talkingface_g_lr=5e-4, talkingface_d_lr=5e-5, talkingface_alpha=1e-3, talkingface_beta=1e-3,
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=400,
         talkingface_eval_clips=24, talkingface_grad_every=250, talkingface_monitor_every=250,
-        talkingface_noise_seconds=8.0, talkingface_train_frames=8, talkingface_ablations=False,
+        talkingface_noise_seconds=8.0, talkingface_train_frames=8, talkingface_ablations=True,
         # vividgan: 16 -> 64 (x4; vividgan_scale=8 gives the x8 variant 8 -> 64). Budget (issue 15: notebooks 01-04 at
         # 3 seeds <= 45 min on a quiet 2-core machine) from CPU seconds per step (time.process_time, one thread, batch
         # 8, course sizes, 10 steps per stage, 2026-12-04, load ~2.5): F + Bicubic 0.011, Bicubic + F 0.064,
@@ -357,6 +359,12 @@ def _choice_matches(choice: str, value: str) -> bool:
 
 # Bounds of the preset knobs (their types are those of the preset values); the notebooks' parameters cells must
 # declare the same rule for a knob they expose (tests/test_params.py checks it).
+ROW_KNOBS = ("n_seeds", "vfhgan_ablation_seeds", "secnet_ablation_seeds", "talkingface_ablations")
+"""The knobs that choose which runs a notebook asks for (how many seeds, which rows), never what one run computes:
+a run's cache key leaves them out (`train.experiment.NOT_IN_A_RUN`). A new knob belongs here only if no training
+or evaluation code reads it."""
+
+
 KNOB_BOUNDS: dict[str, str] = {
     "hr_size": ">= 8", "scale": ">= 1", "window": ">= 0", "n_train_clips": ">= 1", "n_eval_clips": ">= 1",
     "clip_frames": ">= 1", "vocab_size": ">= 2", "steps": ">= 1", "batch_size": ">= 1", "lr": "> 0", "width": ">= 1",

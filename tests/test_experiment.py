@@ -281,3 +281,22 @@ def test_a_runs_key_does_not_depend_on_how_many_seeds_the_notebook_asks_for():
     assert E._memory_key(vfhgan, run, one, 0) == E._memory_key(vfhgan, run, three, 0)
     other = setup("smoke", seed=0, device="cpu", n_seeds=1, steps=3)
     assert E.run_path(vfhgan, run, other, 0) != E.run_path(vfhgan, run, one, 0)
+
+
+def test_a_runs_key_does_not_depend_on_which_rows_the_notebook_asks_for():
+    """talkingface's Proposed is one cached run whether or not the ablation rows are asked for, and the seed counts
+    of the ablation notebooks key nothing (config.ROW_KNOBS)."""
+    from avfh_core.config import ROW_KNOBS, setup
+    from avfh_core.train import talkingface, vfhgan
+
+    assert set(ROW_KNOBS) <= set(setup("smoke", device="cpu").values)
+    with_rows = setup("smoke", seed=0, device="cpu", talkingface_ablations=True)
+    without = setup("smoke", seed=0, device="cpu", talkingface_ablations=False)
+    assert set(talkingface.ablations(without)) == {"proposed"}
+    assert talkingface.ablations(with_rows)["proposed"] == talkingface.fig5(without)["proposed"]
+    assert E.run_path(talkingface, talkingface.PROPOSED, with_rows, 0) == \
+        E.run_path(talkingface, talkingface.PROPOSED, without, 0)
+    run = vfhgan.VFHGANRun.make()
+    a = setup("smoke", seed=0, device="cpu", vfhgan_ablation_seeds=1, secnet_ablation_seeds=1)
+    b = setup("smoke", seed=0, device="cpu", vfhgan_ablation_seeds=4, secnet_ablation_seeds=2)
+    assert E.run_path(vfhgan, run, a, 0) == E.run_path(vfhgan, run, b, 0)

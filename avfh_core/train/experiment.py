@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from avfh_core.config import avfh_home
+from avfh_core.config import ROW_KNOBS, avfh_home
 from avfh_core.data.synth import GENERATOR_VERSION
 from avfh_core.fsutil import file_lock
 from avfh_core.train.checkpoint import config_hash, load_checkpoint, save_checkpoint, source_fingerprint
@@ -77,9 +77,11 @@ def paper_fingerprint(paper: ModuleType) -> str:
     return digest.hexdigest()[:12]
 
 
-NOT_IN_A_RUN = ("n_seeds",)
-"""Knobs that say how many runs a notebook asks for, not what one run computes: left out of a run's key, so that a
-notebook asking for one seed reuses the seed-0 run of a notebook that asked for three."""
+NOT_IN_A_RUN = ROW_KNOBS
+"""Knobs that say which runs a notebook asks for (how many seeds, which rows), not what one run computes
+(`config.ROW_KNOBS`): left out of a run's key, so that a notebook asking for one seed reuses the seed-0 run of a
+notebook that asked for three, and the Proposed row of talkingface's ablations is the Fig. 5 run whether or not the
+ablation rows are asked for."""
 
 
 def _run_values(cfg) -> tuple[tuple[str, str], ...]:

@@ -118,7 +118,8 @@ def fig5(cfg) -> dict[str, TalkingFaceRun]:
 
 def ablations(cfg) -> dict[str, TalkingFaceRun]:
     """What the paper reasons about but does not run (sec. 3, conclusion): no mask, no pair D, no frame D. Only
-    Proposed when cfg.talkingface_ablations is False (course: the CPU budget)."""
+    Proposed when cfg.talkingface_ablations is False (a row knob, `config.ROW_KNOBS`: Proposed is the Fig. 5 run
+    either way)."""
     if not cfg.talkingface_ablations:
         return {"proposed": PROPOSED}
     return {"proposed": PROPOSED, "no_mask": TalkingFaceRun(mask=False), "no_pair_d": TalkingFaceRun(pair_d=False),
