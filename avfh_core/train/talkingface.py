@@ -158,20 +158,23 @@ def mouth_box(landmarks: torch.Tensor, margin: float = 0.3) -> torch.Tensor:
 
 
 class ClipSet(torch.utils.data.Dataset):
-    """Clips of a synthetic world as training / evaluation items (dicts of tensors):
+    """Clips (`AVSample`s with landmarks: a synthetic world's, or real ones from `train.talkingface_real`) as
+    training / evaluation items (dicts of tensors):
     video [T, 3, H, W], condition [3, H, W] (the first frame), audio [320 T] (8 kHz), mask [T, H, W] (the mouth
     Gaussian + 0.01), box [T, 4] (mouth box), landmarks [T, 68, 2] (rendered, for the landmark estimator), and with `noisy` the per-band noisy speech audio_lt10 / audio_ge10,
     their SNRs and the test noise type (`noise_bank.TEST_TYPES`, item i gets type i % 5; SNRs drawn per item from a
     fixed stream)."""
 
-    def __init__(self, world, split: str, n_clips: int, sigma_fraction: float, noisy: bool = False):
+    def __init__(self, samples, sigma_fraction: float, noisy: bool = False):
+        n_clips = len(samples)
         if n_clips < 1:
-            raise ValueError(f"ClipSet: n_clips must be >= 1, got {n_clips}")
-        ds = world.dataset(split, n_clips=n_clips)
+            raise ValueError("ClipSet: needs at least one clip, got none")
         self.items = []
         g = torch.Generator().manual_seed(1234)
         for i in range(n_clips):
-            s = ds[i]
+            s = samples[i]
+            if s.landmarks is None:
+                raise ValueError(f"ClipSet: clip {i} ({s.source}) has no landmarks; the mouth mask and NLMD need them")
             audio = nb.resample(s.audio.float()[None], int(s.sample_rate))[0]
             T, _, H, W = s.video.shape
             audio = F.pad(audio, (0, max(0, T * 320 - len(audio))))[: T * 320]
@@ -209,7 +212,7 @@ def clip_data(cfg, split: str, dataset: str = "lrw", world: Mapping[str, Any] | 
     n = int(cfg.talkingface_train_clips if split == "train" else cfg.talkingface_eval_clips)
     key = (w.key, split, n, float(cfg.talkingface_mask_sigma))
     if key not in _DATA:
-        _DATA[key] = ClipSet(w, split, n, float(cfg.talkingface_mask_sigma), noisy=(split == "test"))
+        _DATA[key] = ClipSet(w.dataset(split, n_clips=n), float(cfg.talkingface_mask_sigma), noisy=(split == "test"))
     return _DATA[key]
 
 

@@ -47,8 +47,8 @@ from avfh_core.viz import save_figure
 cfg = setup(preset, seed=seed, device=device, data_root=data_root)
 res = Results("talkingface/01_data_and_model", cfg)
 if data_root:
-    print("data_root is set, but the real-data path (LRW, GRID) is not part of this notebook yet: "
-          "using the synthetic world")
+    print("data_root is set: this notebook shows the synthetic world; notebook 03 reads the LRW/ and GRID/ folders "
+          "under it and scores the trained models there (train/talkingface_real.py)")
 print(f"preset={cfg.preset} device={cfg.device} image {cfg.hr_size} px, {cfg.clip_frames} frames per clip")
 
 # %% [markdown]
