@@ -111,7 +111,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # passes); 8-frame windows (talkingface_train_frames) Proposed 1.1, NR 1.6 (phase 2). 1500 steps: one-time
         # cached runs of ~27 min (Proposed) and ~40 min (NR) loaded, one seed. Two single-threaded processes side by
         # side (2026-12-06, run course-tf7/tf8): Proposed 462-515 s, NR 826-873 s, baseline 400 s, and the three
-        # ablation rows 585-696 s per seed (nine runs, ~50 min of wall time once; then cached).
+        # ablation rows 585-738 s per seed (nine runs, 56 min of wall time once; then cached).
         talkingface_steps=1500, talkingface_phase1_frac=0.7, talkingface_width=16, talkingface_paper_sizes=False,
         talkingface_g_lr=5e-4, talkingface_d_lr=5e-5, talkingface_alpha=1e-3, talkingface_beta=1e-3,
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=400,
@@ -357,14 +357,14 @@ def _choice_matches(choice: str, value: str) -> bool:
     return choice == value
 
 
-# Bounds of the preset knobs (their types are those of the preset values); the notebooks' parameters cells must
-# declare the same rule for a knob they expose (tests/test_params.py checks it).
 ROW_KNOBS = ("n_seeds", "vfhgan_ablation_seeds", "secnet_ablation_seeds", "talkingface_ablations")
 """The knobs that choose which runs a notebook asks for (how many seeds, which rows), never what one run computes:
 a run's cache key leaves them out (`train.experiment.NOT_IN_A_RUN`). A new knob belongs here only if no training
 or evaluation code reads it."""
 
 
+# Bounds of the preset knobs (their types are those of the preset values); the notebooks' parameters cells must
+# declare the same rule for a knob they expose (tests/test_params.py checks it).
 KNOB_BOUNDS: dict[str, str] = {
     "hr_size": ">= 8", "scale": ">= 1", "window": ">= 0", "n_train_clips": ">= 1", "n_eval_clips": ">= 1",
     "clip_frames": ">= 1", "vocab_size": ">= 2", "steps": ">= 1", "batch_size": ">= 1", "lr": "> 0", "width": ">= 1",
