@@ -67,7 +67,8 @@ print(f"preset={cfg.preset} seeds={cfg.n_seeds} steps={cfg.talkingface_steps} im
 # %% [markdown]
 # ## The landmark estimator behind NLMD
 # NLMD (sec. 4.3) aligns the landmarks of a generated frame and of the true frame to one template face and measures
-# their distance. Our estimator (`train/talkingface_landmarker.py`) learns the synthetic world's rendered landmarks
+# their distance (why this alignment and not the mouth-centroid LMD of [7]: notebook 01 measures sec. 4.3's
+# argument). Our estimator (`train/talkingface_landmarker.py`) learns the synthetic world's rendered landmarks
 # of the training people, on frames blurred and resampled like generator outputs, and never sees a generator's
 # output. Its error is measured on held-out people, clean and degraded, beside the error of one constant guess (the
 # training people's mean landmarks): the heads here are still and aligned, so that guess is already close, and only
