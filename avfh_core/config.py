@@ -63,6 +63,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=16,
         talkingface_eval_clips=4, talkingface_grad_every=2, talkingface_monitor_every=0,
         talkingface_noise_seconds=2.0, talkingface_train_frames=4, talkingface_ablations=True,
+        talkingface_design_sweeps=True,
         # vividgan
         vividgan_scale=4, vividgan_multipie_grid=False, vividgan_views=4, vividgan_train_scenes=16, vividgan_test_scenes=4,
         vividgan_width=8, vividgan_touch_width=4, vividgan_hg_depth=1, vividgan_coarse_steps=4,
@@ -117,6 +118,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=400,
         talkingface_eval_clips=24, talkingface_grad_every=250, talkingface_monitor_every=250,
         talkingface_noise_seconds=8.0, talkingface_train_frames=8, talkingface_ablations=True,
+        # design sweeps (notebook talkingface/04: mask sigma, the NR loss's parts; ~6 more runs per seed) off at
+        # course: while every generator copies its condition frame (notebook 02's monitor) no such row can differ
+        talkingface_design_sweeps=False,
         # vividgan: 16 -> 64 (x4; vividgan_scale=8 gives the x8 variant 8 -> 64). Budget (issue 15: notebooks 01-04 at
         # 3 seeds <= 45 min on a quiet 2-core machine) from CPU seconds per step (time.process_time, one thread, batch
         # 8, course sizes, 10 steps per stage, 2026-12-04, load ~2.5): F + Bicubic 0.011, Bicubic + F 0.064,
@@ -171,6 +175,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=4000,
         talkingface_eval_clips=100, talkingface_grad_every=500, talkingface_monitor_every=500,
         talkingface_noise_seconds=30.0, talkingface_train_frames=29, talkingface_ablations=True,
+        talkingface_design_sweeps=True,
         # vividgan: the paper's 16 -> 128 (x8)
         vividgan_scale=8, vividgan_multipie_grid=False, vividgan_views=8, vividgan_train_scenes=6000,
         vividgan_test_scenes=600, vividgan_width=64, vividgan_touch_width=32, vividgan_hg_depth=3,
@@ -209,6 +214,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         talkingface_nr_weight=1e-3, talkingface_mask_sigma=0.12, talkingface_train_clips=20000,
         talkingface_eval_clips=1000, talkingface_grad_every=5000, talkingface_monitor_every=5000,
         talkingface_noise_seconds=60.0, talkingface_train_frames=29, talkingface_ablations=True,
+        talkingface_design_sweeps=True,
         # vividgan: the paper's 16 -> 128 (x8), Multi-PIE's yaw grid, its learning rates (1e-4; 1e-3 fine net)
         vividgan_scale=8, vividgan_multipie_grid=True, vividgan_views=12, vividgan_train_scenes=6000,
         vividgan_test_scenes=600, vividgan_width=64, vividgan_touch_width=64, vividgan_hg_depth=3,
@@ -357,7 +363,8 @@ def _choice_matches(choice: str, value: str) -> bool:
     return choice == value
 
 
-ROW_KNOBS = ("n_seeds", "vfhgan_ablation_seeds", "secnet_ablation_seeds", "talkingface_ablations")
+ROW_KNOBS = ("n_seeds", "vfhgan_ablation_seeds", "secnet_ablation_seeds", "talkingface_ablations",
+             "talkingface_design_sweeps")
 """The knobs that choose which runs a notebook asks for (how many seeds, which rows), never what one run computes:
 a run's cache key leaves them out (`train.experiment.NOT_IN_A_RUN`). A new knob belongs here only if no training
 or evaluation code reads it."""

@@ -21,6 +21,10 @@ The generator's loss, eq. (1) plus the noise-resilience term of sec. 3.2 (text, 
 - Noise for NR training: each clip mixed with a random one of the 138 procedural training types
   (`data.noise_bank.TRAIN_TYPES`) at a random SNR of -6 ... 30 dB in 3 dB steps (sec. 4.1).
 
+Design sweeps (ours; `mask_sweep`, `nr_parts`, behind the row knob cfg.talkingface_design_sweeps): the mask's
+sigma at half and double its default, and Proposed-NR's two added terms one at a time, or with the clean features
+detached, each trained like Proposed.
+
 Training windows (ours, for CPU presets): each step trains on a random cfg.talkingface_train_frames-frame window of
 the clips (the paper trains on whole 1.16 s LRW clips: 29 frames at the gpu and paper presets).
 
@@ -81,6 +85,9 @@ BANDS = {"lt10": tuple(range(-10, 10)), "ge10": tuple(range(10, 31))}
 METRICS = ("psnr", "ssim", "nlmd", "nlmd_mouth", "mouth_psnr", "mouth_l1")
 
 
+NR_TERMS = ("l1_noisy", "nr")  # the masked L1 on the noisy-speech video, the conv-feature MSE (module docstring)
+
+
 @dataclass(frozen=True)
 class TalkingFaceRun:
     """One training run (one table row). model "copy" is the floor (no training)."""
@@ -91,10 +98,17 @@ class TalkingFaceRun:
     frame_d: bool = True
     pair_d: bool = True
     world: tuple[tuple[str, Any], ...] = ()  # data.synth.world overrides on top of WORLD
+    mask_sigma: float | None = None  # the training mask's sigma (fraction of face width); None: cfg's
+    nr_terms: tuple[str, ...] = NR_TERMS  # Proposed-NR's added terms (`nr_parts`: one of them alone)
+    nr_detach: bool = False  # the NR MSE with the clean features detached (ref. [12]'s code does not detach)
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if not self.nr_terms or not set(self.nr_terms) <= set(NR_TERMS):
+            raise ValueError(f"nr_terms must be a non-empty subset of {NR_TERMS}, got {self.nr_terms!r}")
+        if self.mask_sigma is not None and not self.mask_sigma > 0:
+            raise ValueError(f"mask_sigma must be > 0 (a fraction of the face width), got {self.mask_sigma}")
 
     def generator_config(self, cfg) -> TalkingFaceConfig:
         if cfg.talkingface_paper_sizes:
@@ -126,8 +140,36 @@ def ablations(cfg) -> dict[str, TalkingFaceRun]:
             "no_frame_d": TalkingFaceRun(frame_d=False)}
 
 
+MASK_SIGMA_FACTORS = (0.5, 2.0)  # `mask_sweep`: half and double cfg.talkingface_mask_sigma
+
+
+def mask_sweep(cfg) -> dict[str, TalkingFaceRun]:
+    """The mask's size, which the paper calibrated without printing (sec. 3.2): Proposed trained with the mask's
+    sigma at half and double cfg.talkingface_mask_sigma (the pair D sees the video through the same mask), beside
+    the default and plain L1 (sigma -> infinity, the ablations' no_mask). Scored with the default mask, so the rows
+    compare. Empty when cfg.talkingface_design_sweeps is False (a row knob)."""
+    if not cfg.talkingface_design_sweeps:
+        return {}
+    base = float(cfg.talkingface_mask_sigma)
+    return {"proposed": PROPOSED, "sigma_half": TalkingFaceRun(mask_sigma=base * MASK_SIGMA_FACTORS[0]),
+            "sigma_double": TalkingFaceRun(mask_sigma=base * MASK_SIGMA_FACTORS[1]),
+            "no_mask": TalkingFaceRun(mask=False)}
+
+
+def nr_parts(cfg) -> dict[str, TalkingFaceRun]:
+    """The noise-resilient training's parts (sec. 3.2 adds two terms at once): the noisy-speech L1 alone, the
+    conv-feature MSE alone, both (Proposed-NR), both with the clean features detached, and neither (Proposed).
+    Empty when cfg.talkingface_design_sweeps is False (a row knob)."""
+    if not cfg.talkingface_design_sweeps:
+        return {}
+    return {"proposed": PROPOSED, "nr_l1_only": TalkingFaceRun(noise_resilient=True, nr_terms=("l1_noisy",)),
+            "nr_mse_only": TalkingFaceRun(noise_resilient=True, nr_terms=("nr",)), "proposed_nr": PROPOSED_NR,
+            "nr_detached": TalkingFaceRun(noise_resilient=True, nr_detach=True)}
+
+
 TABLES: dict[str, Callable[[Any], dict[str, TalkingFaceRun]]] = {"fig5_lrw": fig5, "fig5_grid": fig5,
-                                                                 "ablations": ablations}
+                                                                 "ablations": ablations, "mask_sweep": mask_sweep,
+                                                                 "nr_parts": nr_parts}
 
 
 def table_view(table: Mapping[str, Mapping[str, list[float]]], dataset: str) -> dict[str, dict[str, list[float]]]:
@@ -203,17 +245,45 @@ class ClipSet(torch.utils.data.Dataset):
 _DATA: dict[tuple, ClipSet] = {}
 
 
-def clip_data(cfg, split: str, dataset: str = "lrw", world: Mapping[str, Any] | None = None) -> ClipSet:
+def clip_data(cfg, split: str, dataset: str = "lrw", world: Mapping[str, Any] | None = None,
+              sigma: float | None = None) -> ClipSet:
     """The clips of the run's world (cached in-process): "train" (cfg.talkingface_train_clips, clean) or "test"
-    (held-out people, cfg.talkingface_eval_clips, with noisy versions)."""
+    (held-out people, cfg.talkingface_eval_clips, with noisy versions); their masks' sigma is `sigma` of the face
+    width (None: cfg.talkingface_mask_sigma)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     w = synth.world(cfg, **{**WORLD, **DATASETS[dataset], **dict(world or {})})
     n = int(cfg.talkingface_train_clips if split == "train" else cfg.talkingface_eval_clips)
-    key = (w.key, split, n, float(cfg.talkingface_mask_sigma))
+    sigma = float(cfg.talkingface_mask_sigma if sigma is None else sigma)
+    key = (w.key, split, n, sigma)
     if key not in _DATA:
-        _DATA[key] = ClipSet(w.dataset(split, n_clips=n), float(cfg.talkingface_mask_sigma), noisy=(split == "test"))
+        _DATA[key] = ClipSet(w.dataset(split, n_clips=n), sigma, noisy=(split == "test"))
     return _DATA[key]
+
+
+def mask_profile(data: ClipSet, fractions=(0.03, 0.06, 0.12, 0.24, 0.48)) -> dict[float, dict[str, float]]:
+    """What the mask's size does to eq. 1 before any training, over the clips' frames 1.. (frame 0 is the condition
+    image): for sigma = each fraction of the face width (math.inf: plain L1, M = 1), the share of the mask's weight
+    inside the mouth box (`weight_in_box`) and the share of the masked L1 of copying the condition frame that comes
+    from inside it (`loss_in_box`: what the first steps chase, since every generator starts as that copy), means
+    over clips; `box_area` is the box's share of the frame."""
+    if not fractions or any(not f > 0 for f in fractions):
+        raise ValueError(f"mask_profile: fractions must be positive, got {tuple(fractions)}")
+    out: dict[float, dict[str, list[float]]] = {}
+    for it in data.items:
+        lm, video, box = it["landmarks"][1:], it["video"][1:], it["box"][1:]
+        H, W = video.shape[-2:]
+        inside = box_mask((H, W), box, device=video.device).float()  # [T, H, W]
+        err = (video - it["condition"]).abs().mean(dim=1)  # [T, H, W]: the copy's error per pixel
+        for f in fractions:
+            m = torch.ones_like(err) if f == float("inf") else \
+                gaussian_mouth_mask(lm, (H, W), sigma=face_sigma(lm, f))
+            row = out.setdefault(float(f), {"weight_in_box": [], "loss_in_box": [], "box_area": []})
+            row["weight_in_box"].append(float((m * inside).sum() / m.sum()))
+            loss = (m * err).sum()
+            row["loss_in_box"].append(float((m * err * inside).sum() / loss) if loss > 0 else float("nan"))
+            row["box_area"].append(float(inside.mean()))
+    return {f: {k: sum(v) / len(v) for k, v in row.items()} for f, row in out.items()}
 
 
 class EvalSet(torch.utils.data.Dataset):
@@ -478,7 +548,7 @@ def loss_weights(run: TalkingFaceRun, cfg) -> dict[str, float]:
     """Eq. 1's weights (+ the NR term) of the terms the run has."""
     w = {"l1": 1.0}
     if run.noise_resilient:
-        w.update(l1_noisy=1.0, nr=float(cfg.talkingface_nr_weight))
+        w.update({k: v for k, v in (("l1_noisy", 1.0), ("nr", float(cfg.talkingface_nr_weight))) if k in run.nr_terms})
     if run.frame_d:
         w["frame"] = float(cfg.talkingface_alpha)
     if run.pair_d:
@@ -498,7 +568,7 @@ def train(run: TalkingFaceRun, cfg, *, seed: int, progress: bool = False, checkp
     if not 0.0 <= frac <= 1.0:
         raise ValueError(f"talkingface_phase1_frac must be in [0, 1], got {frac}")
     phase1 = int(round(frac * steps))
-    data = data if data is not None else clip_data(cfg, "train", "lrw", dict(run.world))
+    data = data if data is not None else clip_data(cfg, "train", "lrw", dict(run.world), sigma=run.mask_sigma)
     gen, fd, pd = models["generator"], models.get("frame_d"), models.get("pair_d")
     opt = {"generator": torch.optim.Adam(gen.parameters(), lr=cfg.talkingface_g_lr, betas=(0.5, 0.999))}
     for name, d in (("frame_d", fd), ("pair_d", pd)):
@@ -548,8 +618,11 @@ def train(run: TalkingFaceRun, cfg, *, seed: int, progress: bool = False, checkp
             seg = nb.crops(noise, kinds, torch.randint(noise.shape[1], (B,)), audio.shape[1]).to(audio.device)
             silent = audio.pow(2).sum(1) == 0
             noisy = nb.mix_at_snr(audio + silent[:, None] * 1e-6, seg, snrs[torch.randint(len(snrs), (B,))])
-            terms["l1_noisy"] = masked_l1(gen(cond, noisy, z), video, mask)
-            terms["nr"] = noise_resilience_loss(gen.speech.conv_features, audio, noisy, detach_clean=False)
+            if "l1_noisy" in run.nr_terms:
+                terms["l1_noisy"] = masked_l1(gen(cond, noisy, z), video, mask)
+            if "nr" in run.nr_terms:
+                terms["nr"] = noise_resilience_loss(gen.speech.conv_features, audio, noisy,
+                                                    detach_clean=run.nr_detach)
         out: dict[str, float] = {"phase": 1.0 if step < phase1 else 2.0}
         if step >= phase1:
             t = torch.randint(T, (B,), device=video.device)
