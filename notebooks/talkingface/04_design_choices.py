@@ -39,6 +39,7 @@
 preset: str = "course"  # smoke | course | gpu | paper
 seed: int = 0  # >= 0
 device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
 n_seeds: int | None = None  # >= 1; None: the preset's value
 talkingface_design_sweeps: bool | None = None  # train the sweeps; None: the preset's value (off at course)
 
@@ -55,8 +56,12 @@ from avfh_core.train import talkingface as tf
 from avfh_core.train.experiment import cached_run, means, run_rows
 from avfh_core.viz import save_figure
 
-cfg = setup(preset, seed=seed, device=device, n_seeds=n_seeds, talkingface_design_sweeps=talkingface_design_sweeps)
+cfg = setup(preset, seed=seed, device=device, data_root=data_root, n_seeds=n_seeds,
+            talkingface_design_sweeps=talkingface_design_sweeps)
 res = Results("talkingface/04_design_choices", cfg)
+if data_root:
+    print("data_root is set: this notebook measures the synthetic world's clips and trains on them; notebook 03 "
+          "scores the models on the real data")
 paper = load_tables("talkingface")
 print(f"preset={cfg.preset} seeds={cfg.n_seeds} steps={cfg.talkingface_steps} image {cfg.hr_size} px; "
       f"design sweeps {'on' if cfg.talkingface_design_sweeps else 'off'}; mask sigma {cfg.talkingface_mask_sigma} "
