@@ -16,9 +16,6 @@
 # ---
 
 # %% [markdown]
-#
-
-# %% [markdown]
 # # Talking faces from noisy speech 04 · What the paper leaves open: the mask's size and the noise-resilience loss
 #
 # Two choices of sec. 3.2 come without a measurement. The mouth mask is a Gaussian whose size "is fixed, and we
