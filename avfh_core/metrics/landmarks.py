@@ -156,12 +156,13 @@ def head_motion_contrast(gt_landmarks: torch.Tensor, *, angles_deg: Sequence[flo
         return {"nlmd_mouth": float(nlmd(pred, g, mouth_only=True).mean()),
                 "lmd": float(mouth_centroid_lmd(pred, g).mean())}
 
-    out = {"frozen": scores(frozen_mouth(g)), "shifted": scores(move_head(g, shift=shift)),
+    frozen = frozen_mouth(g)
+    out = {"frozen": scores(frozen), "shifted": scores(move_head(g, shift=shift)),
            "rotated": {float(a): scores(move_head(g, angle_deg=a)) for a in angles_deg},
            "scaled": {float(s): scores(move_head(g, scale=s)) for s in scales}}
     m = g[..., MOUTH, :] - g[..., MOUTH, :].mean(dim=-2, keepdim=True)
     size = m.pow(2).sum(dim=-1).sqrt().sum(dim=-1).mean(dim=-1)  # S per clip [N]
-    ratio = mouth_centroid_lmd(frozen_mouth(g), g) / size.clamp(min=1e-12)  # the frozen mouth's LMD in units of S
+    ratio = mouth_centroid_lmd(frozen, g) / size.clamp(min=1e-12)  # the frozen mouth's LMD in units of S
     angle = torch.where(ratio <= 2, 2 * torch.rad2deg(torch.asin((ratio / 2).clamp(max=1))),
                         torch.full_like(ratio, math.inf))
     out["break_even"] = {"angle_deg": float(angle.median()), "scale_change": float(ratio.median())}

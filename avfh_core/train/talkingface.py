@@ -548,7 +548,8 @@ def loss_weights(run: TalkingFaceRun, cfg) -> dict[str, float]:
     """Eq. 1's weights (+ the NR term) of the terms the run has."""
     w = {"l1": 1.0}
     if run.noise_resilient:
-        w.update({k: v for k, v in (("l1_noisy", 1.0), ("nr", float(cfg.talkingface_nr_weight))) if k in run.nr_terms})
+        nr = {"l1_noisy": 1.0, "nr": float(cfg.talkingface_nr_weight)}
+        w.update({k: nr[k] for k in run.nr_terms})
     if run.frame_d:
         w["frame"] = float(cfg.talkingface_alpha)
     if run.pair_d:

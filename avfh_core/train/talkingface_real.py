@@ -28,7 +28,7 @@ from avfh_core.data import noise_bank as nb
 from avfh_core.data.avio import write_av
 from avfh_core.data.real import open_dataset
 from avfh_core.data.sample import AVSample
-from avfh_core.metrics.image import mse
+from avfh_core.metrics.video import video_psnr
 from avfh_core.train import talkingface as tf
 
 LANDMARK_SOURCES = ("detector", "estimator")
@@ -105,15 +105,16 @@ def write_layout(root: str | os.PathLike, dataset: str, items) -> Path:
 
 def round_trip_fidelity(original: tf.ClipSet, read_back: tf.ClipSet) -> dict[str, float]:
     """How much of each clip survived `write_layout` and `real_clips`, averaged over clips: the frames' PSNR (dB)
-    against the originals (RGB, from the clip's mean MSE, as `train.talkingface.video_scores`), the speech's correlation with the original speech, and the frame-to-frame motion kept
-    (mean |frame t - frame 0| of the read-back clip over the original's; lossy codecs at small sizes drop it)."""
+    against the originals (`metrics.video.video_psnr`: RGB, from the clip's pooled MSE, as `video_scores` scores),
+    the speech's correlation with the original speech, and the frame-to-frame motion kept (mean |frame t - frame 0|
+    of the read-back clip over the original's; lossy codecs at small sizes drop it)."""
     if len(original) != len(read_back):
         raise ValueError(f"round_trip_fidelity: {len(original)} original clips but {len(read_back)} read back")
     psnr, corr, motion = [], [], []
     for a, b in zip(original.items, read_back.items):
         T = b["video"].shape[0]
         va, vb = a["video"][:T], b["video"]
-        psnr.append(float(10 * torch.log10(1.0 / mse(va, vb).mean().clamp(min=1e-10))))
+        psnr.append(float(video_psnr(vb, va)))
         sa, sb = a["audio"][: len(b["audio"])], b["audio"]
         corr.append(float(torch.corrcoef(torch.stack([sa, sb]))[0, 1]) if sa.std() > 0 and sb.std() > 0 else 0.0)
         moved = (va[1:] - va[:1]).abs().mean()
