@@ -3,6 +3,7 @@ of the same runs trained one after the other in this process; thread counts neve
 
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -172,3 +173,27 @@ def test_train_processes_and_one_thread(monkeypatch):
     assert torch.get_num_threads() == before
     with P.one_thread("meta"):  # not the CPU: untouched
         assert torch.get_num_threads() == before
+
+
+def test_a_paper_reached_through_an_import_hook_is_importable(tmp_path, monkeypatch):
+    """A fresh `pip install -e .` may install avfh_core through setuptools' import hook, with no sys.path entry
+    holding the package: prefetch once took such a paper for unimportable and trained every run in the notebook's
+    own process (a fresh clone's course run, serially)."""
+    import importlib.abc
+    import importlib.util
+
+    src = tmp_path / "hooked_paper_mod.py"
+    src.write_text("PAPER = 'hooked'\n")
+
+    class Hook(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            return importlib.util.spec_from_file_location(name, src) if name == "hooked_paper_mod" else None
+
+    monkeypatch.setattr(sys, "meta_path", [Hook(), *sys.meta_path])
+    assert not any((Path(p or ".") / src.name).exists() for p in sys.path)  # only the hook knows it
+    mod = importlib.import_module("hooked_paper_mod")
+    monkeypatch.setitem(sys.modules, "hooked_paper_mod", mod)
+    assert P._importable(mod)
+    stray = type(sys)("hooked_paper_mod")  # the same name, another file: a worker would import something else
+    stray.__file__ = str(tmp_path / "elsewhere.py")
+    assert not P._importable(stray)

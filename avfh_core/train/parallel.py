@@ -23,10 +23,9 @@ first, so every table of every paper trains its rows in parallel without the not
 from __future__ import annotations
 
 import contextlib
-import importlib
+import importlib.util
 import multiprocessing
 import os
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -76,18 +75,20 @@ def one_thread(device: torch.device | str = "cpu") -> Iterator[None]:
 
 
 def _importable(paper: ModuleType) -> bool:
-    """A worker re-imports the paper by name from the same sys.path: a module defined in a notebook, a script
-    (__main__) or loaded from a file outside sys.path cannot be."""
+    """A worker re-imports the paper by name: a module defined in a notebook, a script (__main__) or loaded from a
+    file that its name does not lead back to cannot be. Asked of the import system itself (`find_spec`), so a
+    package installed in editable mode through an import hook (setuptools' finder, no sys.path entry; a fresh
+    `pip install -e .` gives that) counts, as it does for the spawned worker."""
     name = getattr(paper, "__name__", "")
     src = getattr(paper, "__file__", None)
     if not name or name in ("__main__", "__mp_main__") or not src:
         return False
-    top = name.split(".")[0]
-    for entry in sys.path:
-        root = Path(entry or ".").resolve()
-        if (root / top).is_dir() or (root / f"{top}.py").is_file():
-            return Path(src).resolve().is_relative_to(root)
-    return False
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    origin = getattr(spec, "origin", None)
+    return bool(origin) and Path(origin).resolve() == Path(src).resolve()
 
 
 def _train_in_worker(paper_name: str, run: Any, cfg: Any, seed: int, home: str) -> str:
