@@ -155,3 +155,26 @@ def test_relative_output_puts_the_sidecar_beside_it(tmp_path, monkeypatch):
     assert res.ok, res.error
     assert (tmp_path / "out/a.json").exists()
     assert not (tmp_path / "nbs/out").exists()
+
+
+def test_refresh_writes_the_reference_and_leaves_nothing_of_the_run_beside_it(tmp_path, monkeypatch):
+    """A refreshed reference once left the run's arrays (.<stem>.executing.<name>.npz) in notebooks/."""
+    import nbformat
+
+    from avfh_core.reproduce import runner as R
+
+    source = tmp_path / "01_demo.py"
+    source.write_text("# %%\nprint(1)\n")
+
+    def fake_execute(src, out, parameters=None, **_):
+        out = Path(out)
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+        nbformat.write(nb, out)
+        out.with_suffix(".json").write_text("{}")
+        out.with_name(f"{out.stem}.table1.npz").write_bytes(b"x")
+        return R.NotebookResult("demo/01_demo", out, {}, True, 0.1)
+
+    monkeypatch.setattr(R, "execute_notebook", fake_execute)
+    R.refresh_reference(source)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01_demo.ipynb", "01_demo.py"]
+    assert nbformat.read(tmp_path / "01_demo.ipynb", as_version=4).metadata["jupytext"]["formats"] == "ipynb,py:percent"

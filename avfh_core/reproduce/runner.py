@@ -326,8 +326,8 @@ def refresh_reference(source: str | os.PathLike, *, cell_timeout: int = DEFAULT_
     nb.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
     nbformat.write(nb, tmp)
     os.replace(tmp, target)
-    sidecar = tmp.with_suffix(".json")
-    sidecar.unlink(missing_ok=True)
+    for leftover in tmp.parent.glob(f"{tmp.stem}.*"):  # the run's sidecar and arrays (.json, .<name>.npz)
+        leftover.unlink(missing_ok=True)
     return result
 
 
