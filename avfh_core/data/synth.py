@@ -23,6 +23,9 @@ World v5 adds poses, motion and people on demand (issue 11):
   cached up to a memory budget); splits "train" (train people), "test" (open set: other people) and "closed"
   (closed set: new clips of the train people).
 
+`mouth_motion` (added after v5, in the cache key only when set) scales the articulation: 0 renders the same clip
+with a still mouth at rest, the speech unchanged (VFH-GAN's audio control takes its LR frames from there).
+
 Clip i of a configuration is a pure function of (config, split, i): generated on demand, and cached on disk in
 shards by `SynthWorld.dataset` (see `avfh_core.data.cache`). Video is quantised to 8 bits and audio to 16 bits, as
 real recordings are, so a cached clip equals a freshly generated one exactly.
@@ -70,9 +73,14 @@ CANONICAL_LIGHT = (0.0, -0.35, 1.0)  # the frontal ground truth's and the galler
 TEXTURE_CACHE_BYTES = 512 * 2**20  # default memory budget of a world's identity-texture cache
 
 
+_UNSET = object()
+_KEYED_WHEN_SET: dict[str, object] = {"mouth_motion": 1.0}  # knobs added after v5 -> their defaults
+
+
 @dataclass(frozen=True)
 class SynthConfig:
-    """Configuration of a synthetic world. Every field is part of the cache key."""
+    """Configuration of a synthetic world. Every field is part of the cache key (a field added after v5 only when it
+    is set away from its default: `as_dict`)."""
 
     image_size: int = 64
     num_frames: int = 29
@@ -113,6 +121,12 @@ class SynthConfig:
     # 0 = the control: every cue drawn independently of gender / age (the true labels are still reported)
     face_gender_coupling: float = 1.0
     face_age_coupling: float = 1.0
+    # --- articulation knob (added after v5; in the cache key only when set, so every v5 cache stays valid) ---
+    # how far the mouth moves from rest: each mouth track (jaw opening, lip spread, lip closure) becomes
+    # mouth_motion * track (rest is 0 for all three), clamped to its range; 0 = a still mouth at rest (lips together,
+    # relaxed) while the speech, head, eyes and light are unchanged. VFH-GAN's audio control renders its LR frames
+    # with 0: the LR shows what the mouth looks like, never how it moves, so only the speech can tell that.
+    mouth_motion: float = 1.0
 
     def validate(self) -> SynthConfig:
         def bad(name, why):
@@ -160,10 +174,15 @@ class SynthConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
                 bad(name, "must be a number in [0, 1]")
+        if isinstance(self.mouth_motion, bool) or not isinstance(self.mouth_motion, int | float) or not (
+                0.0 <= self.mouth_motion <= 4.0):
+            bad("mouth_motion", "must be a number in [0, 4] (1: the speech's own articulation, 0: a still mouth)")
         return self
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The fields, without those added after world v5 that are at their defaults (`_KEYED_WHEN_SET`): the dict
+        is the cache key's content, and a knob added later must not re-key the worlds that do not set it."""
+        return {k: v for k, v in asdict(self).items() if _KEYED_WHEN_SET.get(k, _UNSET) != v}
 
 
 class SynthWorld:
@@ -387,7 +406,8 @@ class SynthWorld:
         audio, tracks, plan, meta = self._audio_and_tracks(i, split)
         gen = torch.Generator().manual_seed(int(plan["r_misc"].integers(2**62)))
         mo = self._motion(plan["r_pose"])
-        mouth = {k: torch.from_numpy(tracks[k]).float() for k in ("jaw", "spread", "closed")}
+        mouth = _scaled_mouth({k: torch.from_numpy(tracks[k]).float() for k in ("jaw", "spread", "closed")},
+                              self.config.mouth_motion)
         bg = facemod.background(gen, self.config.image_size)
         cloth = tuple(float(v) for v in plan["r_misc"].uniform(0.05, 0.8, 3))
         return dict(i=i, split=split, audio=audio, tracks=tracks, plan=plan, meta=meta, mouth=mouth, bg=bg,
@@ -528,6 +548,16 @@ def world(cfg=None, **overrides) -> SynthWorld:
                 values[name] = int(v)
     values.update(overrides)
     return SynthWorld(SynthConfig(**values))
+
+
+MOUTH_RANGES = {"jaw": (0.0, 1.0), "spread": (-1.0, 1.0), "closed": (0.0, 1.0)}  # rest is 0 for each
+
+
+def _scaled_mouth(mouth: dict[str, torch.Tensor], motion: float) -> dict[str, torch.Tensor]:
+    """Mouth tracks moved `motion` times as far from rest (0), clamped to MOUTH_RANGES; unchanged at 1."""
+    if motion == 1.0:
+        return mouth
+    return {k: (v * motion).clamp(*MOUTH_RANGES[k]) for k, v in mouth.items()}
 
 
 def _quantize(x: torch.Tensor) -> torch.Tensor:
