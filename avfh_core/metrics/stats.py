@@ -127,6 +127,29 @@ def min_detectable_effect(se: float | None, df: float | None, alpha: float = 0.0
     return (t_quantile(1 - alpha, df) + t_quantile(power, df)) * se
 
 
+def seeds_needed(sd: float | None, effect: float, alpha: float = 0.05, power: float = 0.8,
+                 max_n: int = 100_000) -> int | None:
+    """A power calculation from a measured spread: the smallest number of paired seeds n >= 2 whose minimum
+    detectable effect, (t_{1-alpha,n-1} + t_{power,n-1}) sd / sqrt(n), is at most `effect` (sd: the standard deviation
+    of the per-seed differences). None when it cannot be said (sd missing or not finite, effect <= 0) or when even
+    max_n seeds would not do."""
+    if sd is None or not math.isfinite(sd) or sd < 0 or not effect > 0:
+        return None
+
+    def mde(n: int) -> float:
+        return min_detectable_effect(sd / math.sqrt(n), n - 1, alpha, power)
+
+    if mde(2) <= effect:
+        return 2
+    if mde(max_n) > effect:
+        return None
+    lo, hi = 2, max_n  # mde(lo) > effect >= mde(hi); the MDE falls with n
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if mde(mid) > effect else (lo, mid)
+    return hi
+
+
 def _difference(a: list[float], b: list[float], paired: bool) -> tuple[float, float | None, float | None, int]:
     """(mean of b - a, its standard error, degrees of freedom, n): paired (same seeds, same order) or Welch."""
     if paired:
@@ -170,8 +193,8 @@ def one_sided_verdict(a_values: Sequence[float], b_values: Sequence[float], *, p
     effect, se, df, n = _difference([float(v) for v in a_values], [float(v) for v in b_values], paired)
     half = abs(published_effect) / 2 if published_effect else None
     mde = min_detectable_effect(se, df, alpha, power)
-    rec: dict = dict(effect=effect, n=n, paired=paired, expected_sign=int(sign), mde=mde, df=df,
-                               refutable=(half is not None and half >= mde))
+    rec: dict = dict(effect=effect, n=n, paired=paired, expected_sign=int(sign), mde=mde, df=df, se=se,
+                     refutable=(half is not None and half >= mde))
     if se is None:
         return {**rec, "ci_low": -math.inf, "ci_high": math.inf, "p_value": 1.0, "verdict": "inconclusive",
                 "why": "fewer than 2 values per row: inconclusive by construction"}

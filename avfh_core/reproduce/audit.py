@@ -36,7 +36,14 @@ from typing import Any
 
 import yaml
 
-from avfh_core.metrics.stats import _difference, _finite, min_detectable_effect, one_sided_verdict, t_quantile  # noqa: F401
+from avfh_core.metrics.stats import (  # noqa: F401
+    _difference,
+    _finite,
+    min_detectable_effect,
+    one_sided_verdict,
+    seeds_needed,
+    t_quantile,
+)
 from avfh_core.reproduce.tables import PaperTables
 
 NOT_RUN = "not run"
@@ -167,7 +174,11 @@ def audit_controls(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha:
     A notebook that can bound a control's largest possible effect from the world (e.g. `reproduce.headroom`: what
     perfect use of the audio could add to the mouth) logs it as `control_ceilings` = {control id: bound}; the
     record then carries `ceiling`, and `too_small` when the control was not detected and its bound is below the
-    MDE: at this scale and seed count it could not have been seen, whatever the instrument."""
+    MDE: at this scale and seed count it could not have been seen, whatever the instrument.
+
+    A control that was not detected also carries `seeds_needed`, where it can be said: the paired seeds whose MDE
+    at the measured spread reaches the planted effect (or, with only a sign planted, the ceiling). It is a power
+    calculation from this run's spread, not a promise: more seeds detect the control only if the effect is there."""
     controls = load_controls(paper) if controls is None else controls
     ceilings = control_ceilings(sidecars)
     cache: dict[str, dict] = {}
@@ -181,6 +192,11 @@ def audit_controls(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha:
             mde = rec.get("mde")
             rec["too_small"] = bool(not rec["detected"] and mde is not None and _finite(mde)
                                     and rec["ceiling"] < mde)
+        target = c.get("planted_effect") if c.get("planted_effect") is not None else rec.get("ceiling")
+        se = rec.get("se")
+        if (not rec["detected"] and rec.get("paired") and target is not None and _finite(target) and se is not None
+                and _finite(se)):
+            rec["seeds_needed"] = seeds_needed(se * math.sqrt(rec["n"]), abs(float(target)), alpha, power)
         out.append(rec)
     return out
 
