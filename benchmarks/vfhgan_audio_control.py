@@ -1,6 +1,6 @@
-"""Can a CPU-trained VFH-GAN pass the audio control? The two rows of the erased-mouth control (the mouth box erased
-from every LR frame, train and test: only the audio can restore it), trained for longer than the course preset's
-ablation runs, with audio use measured at evaluation time (the audio model fed its own audio, another clip's,
+"""Can a CPU-trained VFH-GAN pass the audio control? The two rows of the still-mouth control (every LR frame, train
+and test, rendered with a still mouth while the HR and the speech articulate: only the audio can say how the mouth
+moves; `vfhgan.control_runs`), trained for longer than the course preset's ablation runs, with audio use measured at evaluation time (the audio model fed its own audio, another clip's,
 and silence). With --oracle, a third row: the audio model whose "audio" is an exact readout of the mouth state
 (jaw, spread, closure per frame, laid out as a mel window), i.e. the best audio the world could give it.
 
@@ -68,13 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     for steps in args.steps:
         cfg = setup(args.preset, seed=args.seed, device="cpu", steps=steps)
         runs = vfhgan.control_runs(cfg, args.setting)
-        rows = list(runs) + (["erased_oracle"] if args.oracle else [])
+        rows = list(runs) + (["still_oracle"] if args.oracle else [])
         visual_mouth = None
         for row in rows:
-            run = runs["erased_audio" if row == "erased_oracle" else row]
+            run = runs["still_audio" if row == "still_oracle" else row]
             train = vfhgan.window_data(cfg, "train", dict(run.world))
             data, idx = vfhgan.eval_set(run, cfg)
-            if row == "erased_oracle":
+            if row == "still_oracle":
                 train = oracle_audio(train, synth.world(cfg).dataset("train", n_clips=cfg.n_train_clips))
                 data = oracle_audio(data, test_samples)
             start = time.perf_counter()
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
             s = evaluate(vfhgan.predict, vfhgan.score, trained.models, data, idx, cfg)
             line = (f"{args.setting} {steps:5d} steps {row:13s} PSNR {s['psnr']:.3f}  mouth PSNR {s['mouth_psnr']:.3f}"
                     f"  ({time.perf_counter() - start:.0f} s)")
-            if row == "erased_visual":
+            if row == "still_visual":
                 visual_mouth = s["mouth_psnr"]
                 line += f"  (perfect audio could add at most {head.gain_db(visual_mouth):.3f} dB)"
             else:

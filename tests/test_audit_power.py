@@ -196,7 +196,7 @@ def test_vfhgan_positive_controls_rows_and_the_known_handicap():
 
     cfg = setup("smoke", seed=0, device="cpu", window=1, steps=2, batch_size=2, width=8, hr_size=32)
     out = vfhgan.positive_controls(cfg, n_seeds=1, handicap_db=0.5)
-    assert set(out) == {"erased_visual", "erased_audio", "ours", "handicapped", "loss_kept", "loss_removed"}
+    assert set(out) == {"still_visual", "still_audio", "ours", "handicapped", "loss_kept", "loss_removed"}
     assert all(len(v) == 1 for row in out.values() for v in row.values())
     drop = out["ours"]["psnr"][0] - out["handicapped"]["psnr"][0]  # one seed: the model pairs with itself
     # 0.5 dB per image by construction (the error scaled by 10^(0.5/20)); measured 0.505 at this size, where the
@@ -206,23 +206,65 @@ def test_vfhgan_positive_controls_rows_and_the_known_handicap():
         vfhgan.positive_controls(cfg, handicap_db=0)
 
 
-def test_vfhgan_audio_control_rows_are_cached_runs_of_the_erased_world_per_setting():
+def test_vfhgan_audio_control_rows_are_cached_runs_of_the_still_mouth_world_per_setting():
     from avfh_core.config import setup
+    from avfh_core.data.crops import crop_boxes
     from avfh_core.train import vfhgan
 
     cfg = setup("smoke", seed=0, device="cpu", window=1, steps=2, batch_size=2, width=8, hr_size=32)
     rel, bal = vfhgan.control_runs(cfg, "released"), vfhgan.control_runs(cfg, "balanced")
-    assert set(rel) == {"erased_visual", "erased_audio"} and rel["erased_audio"] != bal["erased_audio"]
+    assert set(rel) == {"still_visual", "still_audio"} and rel["still_audio"] != bal["still_audio"]
     for run in (*rel.values(), *bal.values()):
-        assert dict(run.world) == {vfhgan.ERASE_MOUTH: True}
-    assert dict(bal["erased_audio"].generator) == dict(vfhgan.table1(cfg, "balanced")["audio_attention"].generator)
+        assert dict(run.world) == {vfhgan.STILL_MOUTH: True}
+    assert dict(bal["still_audio"].generator) == dict(vfhgan.table1(cfg, "balanced")["audio_attention"].generator)
     intact, _ = vfhgan.eval_set(vfhgan.VFHGANRun.make(), cfg)
-    erased, _ = vfhgan.eval_set(rel["erased_audio"], cfg)
-    a, b = intact[0], erased[0]
-    assert torch.equal(a["hr"], b["hr"]) and torch.equal(a["mel"], b["mel"])  # targets and audio untouched
+    still, _ = vfhgan.eval_set(rel["still_audio"], cfg)
+    assert len(intact) == len(still)
+    for k in range(len(still.clips)):  # targets, audio and boxes untouched; only the LR changes
+        a, b = intact.clips[k], still.clips[k]
+        assert torch.equal(a["hr"], b["hr"]) and torch.equal(a["mel"], b["mel"]) and torch.equal(a["box"], b["box"])
+    a, b = intact.clips[0], still.clips[0]
     assert not torch.equal(a["lr"], b["lr"])
-    x0, y0, x1, y1 = (int(v) for v in (b["mouth_box"] / cfg.scale).round())
-    inside = b["lr"][:, :, y0 + 1:y1 - 1, x0 + 1:x1 - 1]  # the mouth box in LR pixels: one flat colour per frame
+    # the LR differs from the intact LR around the mouth, where the HR articulates, far more than elsewhere
+    box = b["box"].float() / cfg.scale
+    diff = (a["lr"] - b["lr"]).abs()
+    side = max(2, int(round(float((box[:, 2] - box[:, 0]).median()))))
+    in_mouth = float(crop_boxes(diff, box, side).mean())
+    assert in_mouth > 3 * float(diff.mean())
+    # erasing (the first form of the control) is still a world option
+    erased, _ = vfhgan.eval_set(vfhgan.VFHGANRun.make(world={vfhgan.ERASE_MOUTH: True}), cfg)
+    x0, y0, x1, y1 = (int(v) for v in (erased[0]["mouth_box"] / cfg.scale).round())
+    inside = erased[0]["lr"][:, :, y0 + 1:y1 - 1, x0 + 1:x1 - 1]  # the mouth box in LR pixels: one flat colour
     assert float(inside.flatten(2).std(-1).max()) < 1e-6
     bal_rows = vfhgan.positive_controls(cfg, "balanced", n_seeds=1)
-    assert set(bal_rows) == {"erased_visual", "erased_audio", "ours", "handicapped", "loss_kept", "loss_removed"}
+    assert set(bal_rows) == {"still_visual", "still_audio", "ours", "handicapped", "loss_kept", "loss_removed"}
+
+
+def test_seeds_needed_is_the_smallest_n_whose_mde_reaches_the_effect():
+    import math
+
+    from avfh_core.metrics.stats import min_detectable_effect, seeds_needed
+
+    sd, effect = 0.8, 0.5
+    n = seeds_needed(sd, effect)
+    assert min_detectable_effect(sd / math.sqrt(n), n - 1) <= effect < min_detectable_effect(sd / math.sqrt(n - 1), n - 2)
+    assert seeds_needed(0.0, 0.1) == 2 and seeds_needed(0.01, 5.0) == 2
+    assert seeds_needed(None, 0.5) is None and seeds_needed(math.inf, 0.5) is None
+    assert seeds_needed(0.8, 0.0) is None and seeds_needed(0.8, -1.0) is None
+    assert seeds_needed(100.0, 1e-3, max_n=50) is None
+    assert seeds_needed(sd, effect / 2) > n  # a smaller effect needs more seeds
+
+
+def test_an_undetected_control_says_how_many_seeds_would_reach_its_planted_effect():
+    from avfh_core.reproduce.audit import audit_controls
+    from avfh_core.reproduce.tables import load_tables
+
+    paper = load_tables("vfhgan")
+    seeds = {"ours": {"psnr": [24.0, 25.2, 23.9]}, "handicapped": {"psnr": [24.4, 23.6, 24.0]}}
+    sc = {"config": {"preset": "course", "seed": 0}, "metrics": {"controls_seeds": seeds}}
+    rec = next(r for r in audit_controls(paper, [sc]) if r["id"] == "ours_beats_handicapped")
+    assert not rec["detected"] and rec["seeds_needed"] > 3
+    strong = {"ours": {"psnr": [24.5, 24.6, 24.55]}, "handicapped": {"psnr": [24.0, 24.1, 24.05]}}
+    sc["metrics"]["controls_seeds"] = strong
+    rec = next(r for r in audit_controls(paper, [sc]) if r["id"] == "ours_beats_handicapped")
+    assert rec["detected"] and "seeds_needed" not in rec

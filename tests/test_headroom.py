@@ -67,34 +67,34 @@ def test_bad_inputs_name_the_clip():
 
 
 def _sidecar(ceiling):
-    seeds = {"erased_visual": {"mouth_psnr": [21.0, 21.4, 20.8]}, "erased_audio": {"mouth_psnr": [21.1, 20.9, 21.3]}}
+    seeds = {"still_visual": {"mouth_psnr": [21.0, 21.4, 20.8]}, "still_audio": {"mouth_psnr": [21.1, 20.9, 21.3]}}
     metrics = {"controls_seeds": seeds}
     if ceiling is not None:
-        metrics["control_ceilings"] = {"audio_needed_when_mouth_erased": ceiling}
+        metrics["control_ceilings"] = {"audio_needed_when_mouth_still": ceiling}
     return {"config": {"preset": "course", "seed": 0}, "metrics": metrics}
 
 
 def test_the_audit_says_when_a_control_could_not_have_been_seen():
     paper = load_tables("vfhgan")
-    rec = next(r for r in audit_controls(paper, [_sidecar(0.3)]) if r["id"] == "audio_needed_when_mouth_erased")
+    rec = next(r for r in audit_controls(paper, [_sidecar(0.3)]) if r["id"] == "audio_needed_when_mouth_still")
     assert not rec["detected"] and rec["ceiling"] == 0.3 and rec["too_small"]
     line = next(x for x in control_lines([rec]) if "audio_needed" in x)
     assert "at most +0.300" in line and "too small to be seen" in line
-    big = next(r for r in audit_controls(paper, [_sidecar(50.0)]) if r["id"] == "audio_needed_when_mouth_erased")
+    big = next(r for r in audit_controls(paper, [_sidecar(50.0)]) if r["id"] == "audio_needed_when_mouth_still")
     assert big["too_small"] is False
-    plain = next(r for r in audit_controls(paper, [_sidecar(None)]) if r["id"] == "audio_needed_when_mouth_erased")
+    plain = next(r for r in audit_controls(paper, [_sidecar(None)]) if r["id"] == "audio_needed_when_mouth_still")
     assert "ceiling" not in plain and "too_small" not in plain
     # a claim it guards that the seeds refute is voided, and says why
     sc = _sidecar(0.3)
     sc["metrics"]["table1_seeds"] = {"no_audio": {"psnr": [25.0, 25.2, 24.9]}, "audio": {"psnr": [25.0, 25.1, 25.0]}}
     claim = next(c for c in audit_claims(paper, [sc], controls=[rec]) if c["id"] == "audio_improves_psnr")
     assert claim["verdict"] == "inconclusive"
-    assert claim["void"] == "control audio_needed_when_mouth_erased too small to be seen"
+    assert claim["void"] == "control audio_needed_when_mouth_still too small to be seen"
 
 
 def test_control_ceilings_keep_the_smallest_bound_and_reject_non_numbers():
-    assert control_ceilings([_sidecar(0.5), _sidecar(0.3), {"metrics": {}}]) == {"audio_needed_when_mouth_erased": 0.3}
-    with pytest.raises(ValueError, match="audio_needed_when_mouth_erased"):
+    assert control_ceilings([_sidecar(0.5), _sidecar(0.3), {"metrics": {}}]) == {"audio_needed_when_mouth_still": 0.3}
+    with pytest.raises(ValueError, match="audio_needed_when_mouth_still"):
         control_ceilings([_sidecar("big")])
 
 

@@ -2,10 +2,11 @@
 largest possible effect is below the minimum detectable effect is reported as too small to be seen at this
 scale, instead of as an instrument that failed.
 
-The case in point is VFH-GAN's audio control: the mouth box is erased from every LR frame, so that "only the audio
-can restore it". But speech can only tell how the mouth moves (its articulation: jaw opening, lip spread, closure),
-not what this person's mouth looks like, and erasing removes both. Split each clip's mouth crops (Y channel, the
-scorer's mouth boxes) into
+The case in point is VFH-GAN's audio control. Its first form erased the mouth box from every LR frame, so that "only
+the audio can restore it". But speech can only tell how the mouth moves (its articulation: jaw opening, lip spread,
+closure), not what this person's mouth looks like, and erasing removes both; this bound showed that the erased
+control could not have been seen, and the control now renders its LR frames with a still mouth instead (appearance
+kept, articulation removed). Split each clip's mouth crops (Y channel, the scorer's mouth boxes) into
 
     appearance    the clip's mean mouth crop: what no audio can tell;
     articulation  what a per-clip linear function of the mouth state adds to it (fitted in-sample on the clip's own
