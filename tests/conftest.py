@@ -18,3 +18,19 @@ def _isolated_outputs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("AVFH_RESULTS", str(base / "results" / f"{os.getpid()}.json"))
     torch.use_deterministic_algorithms(False)
     yield
+
+
+@pytest.fixture
+def benchmark_module():
+    """load(name) -> the module benchmarks/<name>.py (the benchmarks are scripts, not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load

@@ -1,24 +1,14 @@
 """benchmarks/vfhgan_power.py runs end to end at the smoke preset and scores what the notebook's audit scores."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 
-def _module():
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "vfhgan_power.py"
-    spec = importlib.util.spec_from_file_location("vfhgan_power", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_power_batch_scores_tables_1_and_3_and_the_controls(tmp_path, monkeypatch, capsys):
+def test_power_batch_scores_tables_1_and_3_and_the_controls(benchmark_module, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
-    out = _module().main(["--preset", "smoke", "--seeds", "2", "--setting", "balanced",
-                          "--out", str(tmp_path / "power.json")])
+    out = benchmark_module("vfhgan_power").main(["--preset", "smoke", "--seeds", "2", "--setting", "balanced",
+                                                 "--out", str(tmp_path / "power.json")])
     assert out["seeds"] == [0, 1]
     assert {c["id"] for c in out["controls"]} == {"audio_needed_when_mouth_still", "ours_beats_handicapped",
                                                    "removing_the_only_term_matters"}
@@ -32,6 +22,6 @@ def test_power_batch_scores_tables_1_and_3_and_the_controls(tmp_path, monkeypatc
     assert "bal control ours_beats_handicapped" in capsys.readouterr().out
 
 
-def test_power_batch_needs_two_seeds():
+def test_power_batch_needs_two_seeds(benchmark_module):
     with pytest.raises(SystemExit):
-        _module().main(["--seeds", "1"])
+        benchmark_module("vfhgan_power").main(["--seeds", "1"])
