@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -76,8 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.out.with_name(f".{args.out.name}.tmp")
-        tmp.write_text(json.dumps(out, indent=1, default=lambda v: None if isinstance(v, float) and not
-                                  math.isfinite(v) else str(v)) + "\n")
+        tmp.write_text(json.dumps(out, indent=1, default=str) + "\n")  # inf and nan as Infinity / NaN (json.dumps default)
         tmp.replace(args.out)
         print(f"wrote {args.out}")
     return out

@@ -224,31 +224,32 @@ def window_data(cfg, split: str, world: Mapping[str, Any] | None = None) -> Wind
     return _DATA[key]
 
 
+def _with_lr(ds: WindowDataset, lrs: Sequence[torch.Tensor]) -> WindowDataset:
+    """A shallow copy of `ds` whose clips carry the LR videos `lrs` (one per clip); everything else is `ds`'s."""
+    import copy
+
+    out = copy.copy(ds)
+    out.clips = [dict(c, lr=lr) for c, lr in zip(ds.clips, lrs)]
+    return out
+
+
 def still_mouths(ds: WindowDataset, still: WindowDataset) -> WindowDataset:
     """A copy of `ds` whose LR frames are those of `still`: the same clips rendered with a still mouth
     (`data.synth` mouth_motion=0; the head, light, eyes and speech are the same). The HR targets, mel windows and
     mouth boxes stay `ds`'s, so the LR shows what each mouth looks like but never how it moves: only the audio can
     tell that (the audio control of `positive_controls`)."""
-    import copy
-
     if len(still.clips) != len(ds.clips) or any(a["lr"].shape != b["lr"].shape for a, b in zip(ds.clips, still.clips)):
         raise ValueError(f"still_mouths: the still-mouth clips ({len(still.clips)}) must match the clips "
                          f"({len(ds.clips)}) one for one, with the same LR shapes")
-    out = copy.copy(ds)
-    out.clips = [dict(c, lr=s["lr"]) for c, s in zip(ds.clips, still.clips)]
-    return out
+    return _with_lr(ds, [c["lr"] for c in still.clips])
 
 
 def erase_mouths(ds: WindowDataset) -> WindowDataset:
     """A copy of `ds` whose LR frames have the mouth box erased (`data.degrade.erase_boxes`) in every frame: the HR
     targets keep their mouths, so the mouth can be restored only from what else the model gets (the audio)."""
-    import copy
-
     from avfh_core.data.degrade import erase_boxes
 
-    out = copy.copy(ds)
-    out.clips = [dict(c, lr=erase_boxes(c["lr"], c["box"], box_scale=ds.scale)) for c in ds.clips]
-    return out
+    return _with_lr(ds, [erase_boxes(c["lr"], c["box"], box_scale=ds.scale) for c in ds.clips])
 
 
 def replace_centre(window: torch.Tensor, frame: torch.Tensor, centre: int) -> torch.Tensor:
