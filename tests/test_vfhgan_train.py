@@ -219,3 +219,87 @@ def test_lip_window_study_with_perfect_neighbours_is_the_trained_form(monkeypatc
     same = V.lip_window_study(Bicubic(cfg.scale), lip, data, [1, 2])
     assert same["loss_generated_window"] == pytest.approx(same["loss_trained"])
     assert same["grad_cosine"] == pytest.approx(1.0, abs=1e-5) and same["grad_norm_ratio"] == pytest.approx(1.0)
+
+
+def test_neighbour_windows_carry_each_frames_own_window():
+    from avfh_core.data.windows import NeighbourWindows
+
+    cfg = setup("smoke", seed=0, device="cpu", window=1, hr_size=32)
+    data = V.window_data(cfg, "test")
+    nw = NeighbourWindows(data)
+    j = data.window
+    assert len(nw) == len(V.windows_with_context(data, len(data)))  # the same centres lip_window_study uses
+    item = nw[0]
+    k = nw.index[0]
+    assert item["lr_windows"].shape == (2 * j + 1, *data[k]["lr"].shape)
+    assert item["mel_windows"].shape == (2 * j + 1, *data[k]["mel"].shape)
+    for i, d in enumerate(range(-j, j + 1)):  # row i is the window of frame t-j+i: the item k+d of the same clip
+        assert data[k + d]["clip"] == item["clip"] and torch.equal(item["lr_windows"][i], data[k + d]["lr"])
+        assert torch.equal(item["mel_windows"][i], data[k + d]["mel"])
+    assert torch.equal(item["lr"], data[k]["lr"]) and torch.equal(item["hr"], data[k]["hr"])
+    with pytest.raises(ValueError, match="wraps a WindowDataset"):
+        NeighbourWindows(fake_windows(3))
+    short = V.window_data(setup("smoke", seed=0, device="cpu", window=3, hr_size=32), "test")  # 9-frame clips
+    with pytest.raises(ValueError, match="13 frames .* longest clip has 9"):
+        NeighbourWindows(short)
+
+
+def test_lip_window_option_validates_and_needs_the_lip_term():
+    with pytest.raises(ValueError, match="lip_window must be one of"):
+        V.VFHGANRun.make(lip_window="all")
+    assert V.VFHGANRun.make() == V.VFHGANRun.make(lip_window="centre")
+    assert V.VFHGANRun.make(lip_window="generated").generates_lip_window
+    assert not V.VFHGANRun.make(lip_window="generated", weights=dict(lip=0.0)).generates_lip_window
+    assert not V.VFHGANRun.make(model="srresnet", lip_window="generated").generates_lip_window
+
+
+def test_generated_lip_window_is_what_the_lip_reader_sees():
+    batch = collate(fake_windows(2))
+    sr = batch["hr"][:, 1] + 0.1
+    seen = {}
+
+    def lip(s, h, lm):
+        seen["window"] = s
+        return (s - h).abs().mean()
+
+    obj = V.VFHGANObjective(dict(pixel=1.0, perceptual=0.0, lip=1.0, frequency=0.0, adversarial=0.0), lip=lip)
+    obj.generator_terms(sr, batch)
+    assert torch.equal(seen["window"], V.replace_centre(batch["hr"], sr, 1))  # the released form
+    window = batch["hr"] + 0.2
+    window[:, 1] = sr
+    t = obj.generator_terms(sr, batch, sr_window=window)
+    assert seen["window"] is window
+    torch.testing.assert_close(t["lip"], (window - batch["hr"]).abs().mean())
+    with pytest.raises(ValueError, match="sr_window must be shaped like the HR window"):
+        obj.generator_terms(sr, batch, sr_window=window[:, :2])
+
+
+def test_training_on_generated_lip_windows_generates_every_frame(monkeypatch):
+    """lip_window="generated": each step runs the generator on B x (2j+1) windows and the lip term's gradient
+    reaches every one of them; the default runs B windows."""
+    cfg = setup("smoke", seed=0, device="cpu", window=1, hr_size=32, steps=2, batch_size=2, width=8)
+    sizes, grads = [], []
+    real_forward = VFHGenerator.forward
+
+    def forward(self, lr, mel=None):
+        sizes.append(lr.shape[0])
+        out = real_forward(self, lr, mel)
+        if out.requires_grad:
+            out.register_hook(lambda g: grads.append(g.flatten(1).abs().sum(1)))
+        return out
+
+    monkeypatch.setattr(VFHGenerator, "forward", forward)
+    lip_seen = []
+
+    def lip(s, h, lm):
+        lip_seen.append(s.shape)
+        return (s - h).pow(2).mean()
+
+    obj = V.VFHGANObjective(lip=lip)
+    weights = dict(perceptual=0.0, frequency=0.0, adversarial=0.0, pixel=0.0, lip=1.0)
+    V.train(V.VFHGANRun.make(weights=weights, lip_window="generated"), cfg, seed=0, objective=obj)
+    assert sizes == [2 * 3, 2 * 3] and all(s[:2] == (2, 3) for s in lip_seen)
+    assert all((g > 0).all() for g in grads)  # the lip term alone sends gradient to all 2 x 3 generated frames
+    sizes.clear()
+    V.train(V.VFHGANRun.make(weights=weights), cfg, seed=0, objective=obj)
+    assert sizes == [2, 2]

@@ -81,3 +81,39 @@ class WindowDataset(torch.utils.data.Dataset):
         hr = hr.float() / 255 if hr.dtype == torch.uint8 else hr
         return dict(lr=d["lr"][sl], hr=hr, mel=frame_window(d["mel"], t, j, MEL_STEPS_PER_FRAME)[None],
                     t=t, mouth_box=d["box"][t], landmarks=d["lm"][sl], word=d["word"], speaker=d["speaker"], clip=c)
+
+
+class NeighbourWindows(torch.utils.data.Dataset):
+    """The windows of `data` (a WindowDataset) whose 2j+1 frames each have a full window of their own: every item
+    is `data`'s item for centre t, plus each frame's own inputs, so that all 2j+1 frames of the window can be
+    generated (VFH-GAN eq. 5 as written: the lip reader sees a window of generated frames):
+
+        lr_windows  [2j+1, 2j+1, 3, h, w]   row i: the LR window centred on frame t-j+i
+        mel_windows [2j+1, 1, 80, (2j+1)*16] row i: the log-mel window of frame t-j+i
+
+    Only centres with j more frames either side inside the clip are used (t in [2j, T-1-2j]); nothing is padded.
+    Built on `data`'s clips (no copy); an error says so when no clip is long enough (4j+1 frames)."""
+
+    def __init__(self, data: WindowDataset):
+        if not isinstance(data, WindowDataset):
+            raise ValueError(f"NeighbourWindows wraps a WindowDataset, got {type(data).__name__}")
+        self.data, self.window = data, data.window
+        j = data.window
+        self.index = [k for k, (c, t) in enumerate(data.index) if t - 2 * j >= 0 and t + 2 * j < len(data.clips[c]["hr"])]
+        if not self.index:
+            longest = max(len(d["hr"]) for d in data.clips)
+            raise ValueError(f"NeighbourWindows: no clip has the {4 * j + 1} frames a window of generated windows "
+                             f"needs (j={j}; the longest clip has {longest})")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int) -> dict:
+        m = self.index[k]
+        item = self.data[m]
+        c, t = self.data.index[m]
+        d, j = self.data.clips[c], self.window
+        item["lr_windows"] = torch.stack([d["lr"][s - j:s + j + 1] for s in range(t - j, t + j + 1)])
+        item["mel_windows"] = torch.stack([frame_window(d["mel"], s, j, MEL_STEPS_PER_FRAME)[None]
+                                           for s in range(t - j, t + j + 1)])
+        return item

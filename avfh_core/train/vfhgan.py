@@ -17,6 +17,11 @@ The paper gives no alpha, beta, gamma. Two weight settings (`SETTINGS`, every ta
   frequency, lip and adversarial 0.1 each); the perceptual term is the scale-free form (features unit-normalised over
   channels, LPIPS-style, `PerceptualLoss(normalize=True)`). The weights depend on training data and untrained
   networks only, so they are fixed before any test score exists.
+The lip term (eq. 5) compares the lip reader's features of a generated window with the true window's. The released
+code (and our default, `VFHGANRun.lip_window="centre"`) feeds the true window with only the centre frame generated:
+one generator pass per item. `lip_window="generated"` trains eq. 5 as written: every frame of the window generated
+from its own LR window and audio (`data.windows.NeighbourWindows`, 2j+1 passes per item, gradient into all of them);
+`lip_window_study` and `benchmarks/vfhgan_lip_window.py` measure what the difference does.
 Every run logs each term's value and its gradient share (`train.loop.gradient_shares`) at step 0 and every
 cfg.vfhgan_grad_every steps, and the discriminator's accuracy on real and generated frames at every step.
 
@@ -45,7 +50,7 @@ import torch.nn.functional as F
 
 from avfh_core.data import synth
 from avfh_core.data.batching import spread_indices, step_batches
-from avfh_core.data.windows import WindowDataset
+from avfh_core.data.windows import NeighbourWindows, WindowDataset
 from avfh_core.losses.adversarial import lsgan_d_loss, lsgan_g_loss
 from avfh_core.losses.frequency import FocalFrequencyLoss
 from avfh_core.losses.lipreading import LipReadingLoss
@@ -63,6 +68,10 @@ RELEASED_WEIGHTS: dict[str, float] = dict(pixel=1.0, perceptual=1.0, lip=1e-4, f
 MODELS = ("vfhgan", "srresnet", "bicubic")
 SETTINGS = ("released", "balanced")
 PERCEPTUAL_FORMS = ("mse", "normalized")  # raw-feature MSE (released) | unit-normalised features (scale-free)
+# what the lip reader of eq. 5 sees: the true window with only its centre frame generated (the released code's form,
+# one generator pass per item) | a window whose 2j+1 frames are all generated, each from its own LR window and audio
+# (eq. 5 as written; 2j+1 passes per item, `data.windows.NeighbourWindows`)
+LIP_WINDOWS = ("centre", "generated")
 # target share of the generator's gradient norm at step 0 per term, "balanced" setting (sums to 1)
 BALANCED_SHARES: dict[str, float] = dict(pixel=0.5, perceptual=0.2, frequency=0.1, lip=0.1, adversarial=0.1)
 
@@ -77,24 +86,33 @@ class VFHGANRun:
     weights: tuple[tuple[str, float], ...] = ()  # overrides of RELEASED_WEIGHTS
     world: tuple[tuple[str, Any], ...] = ()  # data.synth.world overrides (voice_coupling, shuffle_audio, ...)
     perceptual: str = "mse"  # PERCEPTUAL_FORMS
+    lip_window: str = "centre"  # LIP_WINDOWS
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.perceptual not in PERCEPTUAL_FORMS:
             raise ValueError(f"perceptual must be one of {PERCEPTUAL_FORMS}, got {self.perceptual!r}")
+        if self.lip_window not in LIP_WINDOWS:
+            raise ValueError(f"lip_window must be one of {LIP_WINDOWS}, got {self.lip_window!r}")
         unknown = [k for k, _ in self.weights if k not in RELEASED_WEIGHTS]
         if unknown:
             raise ValueError(f"unknown loss weight(s) {unknown}; known: {sorted(RELEASED_WEIGHTS)}")
 
     @classmethod
     def make(cls, model: str = "vfhgan", generator: Mapping | None = None, weights: Mapping | None = None,
-             world: Mapping | None = None, perceptual: str = "mse") -> VFHGANRun:
+             world: Mapping | None = None, perceptual: str = "mse", lip_window: str = "centre") -> VFHGANRun:
         defaults = VFHGANConfig().as_dict()
         gen = {k: v for k, v in (generator or {}).items() if k not in defaults or defaults[k] != v}
         wts = {k: float(v) for k, v in (weights or {}).items() if RELEASED_WEIGHTS.get(k) != v}
         return cls(model, tuple(sorted(gen.items())), tuple(sorted(wts.items())), tuple(sorted((world or {}).items())),
-                   perceptual)
+                   perceptual, lip_window)
+
+    @property
+    def generates_lip_window(self) -> bool:
+        """True when training generates every frame of the lip reader's window (lip_window "generated" with the lip
+        term on): its batches carry each frame's own window (`NeighbourWindows`)."""
+        return self.lip_window == "generated" and self.model == "vfhgan" and bool(self.loss_weights().get("lip", 0))
 
     def loss_weights(self) -> dict[str, float]:
         return {**RELEASED_WEIGHTS, **dict(self.weights)}
@@ -268,7 +286,11 @@ class VFHGANObjective:
     lip: Callable | None = None
 
     def generator_terms(self, sr: torch.Tensor, batch: Mapping[str, torch.Tensor],
-                        discriminator: nn.Module | None = None) -> dict[str, torch.Tensor]:
+                        discriminator: nn.Module | None = None,
+                        sr_window: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The weighted terms of eq. 11 for the generated centre frames `sr` [B,3,H,W] and their "total".
+        sr_window [B,2j+1,3,H,W]: every frame of the window generated (its centre is `sr`); when given, the lip
+        reader sees it (eq. 5 as written), else the true window with only the centre replaced by `sr`."""
         w, hr_window = self.weights, batch["hr"]
         centre = hr_window.shape[1] // 2
         hr = hr_window[:, centre]
@@ -280,7 +302,11 @@ class VFHGANObjective:
         if w.get("frequency", 0) and self.frequency is not None:
             terms["frequency"] = self.frequency(sr, hr)
         if w.get("lip", 0) and self.lip is not None:
-            terms["lip"] = self.lip(replace_centre(hr_window, sr, centre), hr_window, batch["landmarks"])
+            if sr_window is not None and tuple(sr_window.shape) != tuple(hr_window.shape):
+                raise ValueError(f"sr_window must be shaped like the HR window {tuple(hr_window.shape)}, "
+                                 f"got {tuple(sr_window.shape)}")
+            seen = replace_centre(hr_window, sr, centre) if sr_window is None else sr_window
+            terms["lip"] = self.lip(seen, hr_window, batch["landmarks"])
         if w.get("adversarial", 0) and discriminator is not None:
             terms["adversarial"] = lsgan_g_loss(discriminator(sr))
         if not terms:
@@ -344,12 +370,21 @@ def train(run: VFHGANRun, cfg, *, seed: int, steps: int | None = None, progress:
     objective = objective or build_objective(cfg, weights, run.perceptual)
     objective.weights = weights
     data = data if data is not None else window_data(cfg, "train", dict(run.world))
+    if run.generates_lip_window:  # eq. 5 as written: each frame of the lip window generated from its own window
+        data = NeighbourWindows(data)
     gen, disc = models["generator"], models.get("discriminator")
     optimizers = gan_optimizers(gen, disc, cfg)
     grad_every = int(cfg.vfhgan_grad_every)
 
     def step_fn(batch, step):
-        sr = gen(batch["lr"].contiguous(), batch["mel"])
+        sr_window = None
+        if "lr_windows" in batch:  # one pass over the B x (2j+1) windows; the centre frame is the usual output
+            b, n = batch["lr_windows"].shape[:2]
+            sr_window = gen(batch["lr_windows"].flatten(0, 1).contiguous(), batch["mel_windows"].flatten(0, 1))
+            sr_window = sr_window.reshape(b, n, *sr_window.shape[1:])
+            sr = sr_window[:, n // 2]
+        else:
+            sr = gen(batch["lr"].contiguous(), batch["mel"])
         out = {}
         if disc is not None:
             real, fake = disc(batch["hr"][:, batch["hr"].shape[1] // 2]), disc(sr.detach())
@@ -359,7 +394,7 @@ def train(run: VFHGANRun, cfg, *, seed: int, steps: int | None = None, progress:
             optimizers["discriminator"].step()
             out["d_loss"] = d_loss.item()
             out.update(discriminator_accuracy(real.detach(), fake.detach()))
-        terms = objective.generator_terms(sr, batch, disc)
+        terms = objective.generator_terms(sr, batch, disc, sr_window)
         if grad_every and step % grad_every == 0:  # step 0 and every grad_every steps
             out.update(gradient_shares(terms, weights, list(gen.parameters())))
         optimizers["generator"].zero_grad(set_to_none=True)

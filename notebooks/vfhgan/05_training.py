@@ -25,9 +25,11 @@
 # plus the pixel MSE term of the authors' released code. **The paper gives no $\alpha, \beta, \gamma$**; this
 # notebook trains with the weights of the released code (perceptual 1, lip $10^{-4}$, focal frequency $10^{-4}$,
 # LSGAN $10^{-3}$, pixel 1) and measures what each term does to the gradient; notebook 06 also runs the "balanced"
-# setting, whose weights are set from that measurement at step 0 (`vfhgan.balanced_weights`). The lip-reading term (eq. 5, notebook 03) is computed
-# on the ground-truth window with its centre frame replaced by the generated one, so that its gradient reaches
-# the generator (the released code detaches it: there it trains nothing).
+# setting, whose weights are set from that measurement at step 0 (`vfhgan.balanced_weights`). The lip-reading term
+# (eq. 5, notebook 03) is computed, by default, as the released code computes it: on the ground-truth window with its
+# centre frame replaced by the generated one; unlike the released code we let its gradient reach the generator (the
+# released code detaches it: there it trains nothing). The parameter `lip_window="generated"` trains eq. 5 as the
+# paper writes it instead (every frame of the window generated; see the section on it below).
 #
 # One training path serves CPU and GPU (`avfh_core.train.loop`): bf16 autocast and channels-last on CUDA, an atomic
 # checkpoint every `checkpoint_every` steps, exact resume after a kill, loss curves returned.
@@ -39,6 +41,7 @@ device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
 data_root: str | None = None  # a folder holding the real dataset; None: the synthetic world
 steps: int | None = None  # >= 1; None: the preset's value
 batch_size: int | None = None  # >= 1
+lip_window: str = "centre"  # centre | generated; centre: the released code's lip window, generated: eq. 5 as written
 
 # %%
 import matplotlib.pyplot as plt
@@ -79,7 +82,8 @@ print(f"optimisers: G Adam lr {cfg.lr:g} betas (0.9, 0.99); D Adam lr {cfg.vfhga
 # every `eval_every` steps with the paper's own `predict` and `score`.
 
 # %%
-run = vfhgan.VFHGANRun.make()  # all losses, audio + attention, PHFE-B backbone
+run = vfhgan.VFHGANRun.make(lip_window=lip_window)  # all losses, audio + attention, PHFE-B backbone
+print(f"lip window: {run.lip_window}")
 objective = vfhgan.build_objective(cfg, run.loss_weights())
 ckpt = run_path(vfhgan, run, cfg, cfg.seed, kind="checkpoints")  # a new world or changed training code retrains
 trained = vfhgan.train(run, cfg, seed=cfg.seed, objective=objective, data=train_data, checkpoint_path=ckpt,
@@ -176,13 +180,20 @@ res.log("gain_over_bicubic", {m: ours[m] - bicubic_scores[m] for m in ("psnr", "
 # ## The lip loss on a generated window: eq. 5 as written vs as trained
 # Eq. 5 compares the lip reader's features of a *generated* window of 2j+1 frames with those of the true window.
 # Each generated frame comes from its own LR window, so generating a whole window costs 2j+1 generator passes per
-# training item. We train, like the released code, on the cheaper form: the true window with only its centre
-# frame replaced by the generated one. Is that a faithful proxy? `vfhgan.lip_window_study` generates every frame of
-# held-out windows from its own window with the generator just trained, and compares, on the same generated centre
-# frame x, both loss values and the gradients they send to x: their cosine (1: the same direction) and the ratio of
+# training item. By default we train, like the released code, on the cheaper form: the true window with only its
+# centre frame replaced by the generated one. Is that a faithful proxy? `vfhgan.lip_window_study` generates every
+# frame of held-out windows from its own window with the generator just trained, and compares, on the same generated
+# centre frame x, both loss values and the gradients they send to x: their cosine (1: the same direction) and the ratio of
 # their norms (eq. 5's over ours). What the printed numbers say: a cosine near 1 means the centre-only form pushes
 # x where eq. 5 would; a small cosine means it pushes x somewhere else, because the lip reader sees the centre frame
 # among true neighbours instead of among generated ones.
+#
+# Eq. 5 as written can also be trained: `VFHGANRun.make(lip_window="generated")` (this notebook's `lip_window`
+# parameter) feeds each training item's 2j+1 frames through the generator, each from its own LR window and audio
+# (`data.windows.NeighbourWindows`, which keeps only the centres with j more frames either side in the clip), and the
+# lip term's gradient reaches all of them. `benchmarks/vfhgan_lip_window.py` trains both forms at the same weights
+# and seeds and compares their held-out scores and their eq.-5 loss on held-out generated windows (README, "What
+# reproduces").
 
 # %%
 lw_idx = vfhgan.windows_with_context(test_data, cfg.vfhgan_eval_windows)
