@@ -93,3 +93,24 @@ def test_baselines():
     # the zero-initialised tail: the untrained output equals bicubic, through the skip
     torch.testing.assert_close(net(lr), up)
     assert not torch.allclose(away_from_skip(net)(lr), up)
+
+
+def test_audio_gain_starts_as_the_broadcast_network_and_learns_per_position():
+    """audio_gain=n: the same initial weights and output as the broadcast generator (the gain starts at 1 and draws
+    no random numbers), a [width, n, n] parameter that gets gradient, and clear errors for a wrong LR size."""
+    lr, mel = inputs(h=8)
+    torch.manual_seed(3)
+    plain = away_from_skip(VFHGenerator(width=8, n_stages=1, window=1))
+    torch.manual_seed(3)
+    gained = away_from_skip(VFHGenerator(width=8, n_stages=1, window=1, audio_gain=8))
+    assert gained.audio_gain.shape == (8, 8, 8) and plain.audio_gain is None
+    assert count_parameters(gained) == count_parameters(plain) + 8 * 8 * 8
+    torch.testing.assert_close(gained(lr, mel), plain(lr, mel))
+    gained(lr, mel).mean().backward()
+    assert gained.audio_gain.grad is not None and gained.audio_gain.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="LR frames must be 8x8, got \\(16, 16\\)"):
+        gained(inputs(h=16)[0], mel)
+    with pytest.raises(ValueError, match="audio_gain needs the audio branch"):
+        VFHGANConfig(audio_gain=8, use_audio=False)
+    with pytest.raises(ValueError, match="audio_gain must be 0"):
+        VFHGANConfig(audio_gain=-1)

@@ -72,7 +72,11 @@ class VFHGANConfig:
     width: feature channels; n_stages: PHFE-B (or mixnet) stages; scale: upsampling factor (4 in the paper);
     window: j, the generator sees 2j+1 frames (released code: 5 frames, j=2); n_mels / mel_steps_per_frame: the
     log-mel window layout (80 bins, 16 steps per video frame in the released code); backbone: "phfe" or "mixnet";
-    fusion: how CMFE-B joins the visual and audio features before Psi, "add" (eq. 2) or "concat" (the text).
+    fusion: how CMFE-B joins the visual and audio features before Psi, "add" (eq. 2) or "concat" (the text);
+    audio_gain: 0 = the audio vector psi(a) is broadcast over the LR grid (our reading of eq. 2; the paper does not
+    say how a vector meets a map); n > 0 = it is multiplied by a learned per-position gain [width, n, n], initialised
+    to 1 (so training starts from the broadcast network), n equal to the LR side: a probe of whether the generator
+    ignores its audio because it cannot find where on the face the audio matters (`benchmarks/vfhgan_audio_control`).
     """
 
     width: int = 32
@@ -87,12 +91,17 @@ class VFHGANConfig:
     backbone: str = "phfe"
     attention_heads: int = 4
     fusion: str = "add"
+    audio_gain: int = 0
 
     def __post_init__(self):
         if self.backbone not in ("phfe", "mixnet"):
             raise ValueError(f"backbone must be 'phfe' or 'mixnet', got {self.backbone!r}")
         if self.fusion not in ("add", "concat"):
             raise ValueError(f"fusion must be 'add' (eq. 2, released code) or 'concat', got {self.fusion!r}")
+        if not isinstance(self.audio_gain, int) or self.audio_gain < 0:
+            raise ValueError(f"audio_gain must be 0 (broadcast) or the LR side (an int > 0), got {self.audio_gain!r}")
+        if self.audio_gain and not self.use_audio:
+            raise ValueError("audio_gain needs the audio branch (use_audio=True)")
         if self.window < 0:
             raise ValueError(f"window (j) must be >= 0, got {self.window!r}")
         if self.width < 4 or self.width % self.attention_heads:
@@ -167,6 +176,9 @@ class VFHGenerator(nn.Module):
             )
         if c.use_audio:
             self.audio_branch = AudioBranch(w)
+        # a learned per-position gain on the audio vector (ones: no random draw, the other modules' init unchanged)
+        self.register_parameter("audio_gain", nn.Parameter(torch.ones(w, c.audio_gain, c.audio_gain))
+                                if c.audio_gain else None)
         if c.uses_cmfe:
             n_in = w * (int(c.use_neighbours) + int(c.use_audio)) if c.fusion == "concat" else w
             self.fuse = nn.Sequential(nn.Conv2d(n_in, w, 1), nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(w, w, 3, padding=1))
@@ -186,6 +198,9 @@ class VFHGenerator(nn.Module):
                 raise ValueError("mel is required when use_audio=True")
             if mel.ndim != 4 or mel.shape[1] != 1 or mel.shape[2] != c.n_mels or mel.shape[0] != lr.shape[0]:
                 raise ValueError(f"mel must be [B,1,{c.n_mels},steps] with B={lr.shape[0]}, got {tuple(mel.shape)}")
+        if c.audio_gain and tuple(lr.shape[-2:]) != (c.audio_gain, c.audio_gain):
+            raise ValueError(f"audio_gain={c.audio_gain} is a gain per LR position: the LR frames must be "
+                             f"{c.audio_gain}x{c.audio_gain}, got {tuple(lr.shape[-2:])}")
 
     def cmfe(self, primary: torch.Tensor, mel: torch.Tensor | None) -> torch.Tensor:
         """CMFE-B: f_a = axial-atten(Psi(xi(frames) + psi(mel))) (eq. 2-3; fusion="concat" concatenates), a
@@ -195,7 +210,8 @@ class VFHGenerator(nn.Module):
         if self.config.use_neighbours:
             parts.append(self.visual_branch(primary.reshape(b, t * ch, h, w)))
         if self.config.use_audio:
-            parts.append(self.audio_branch(mel)[:, :, None, None].expand(b, ch, h, w))
+            a = self.audio_branch(mel)[:, :, None, None]
+            parts.append(a * self.audio_gain if self.audio_gain is not None else a.expand(b, ch, h, w))
         latent = self.fuse(torch.cat(parts, dim=1) if self.config.fusion == "concat" else sum(parts))
         return self.attention(latent) if self.config.use_attention else latent
 
