@@ -72,11 +72,11 @@ def _mouth_weighted(base):
         def generator_terms(self, sr, batch, discriminator=None, sr_window=None):
             terms = super().generator_terms(sr, batch, discriminator, sr_window)
             if "pixel" in terms:
+                from avfh_core.metrics.image import box_mask
+
                 hr = batch["hr"][:, batch["hr"].shape[1] // 2]
-                wmap = torch.ones_like(hr[:, :1])
-                for i, box in enumerate(batch["mouth_box"].tolist()):
-                    x0, y0, x1, y1 = (int(round(v)) for v in box)
-                    wmap[i, :, max(y0, 0):y1, max(x0, 0):x1] = self.mouth_weight
+                inside = box_mask(tuple(hr.shape[-2:]), batch["mouth_box"], device=hr.device).to(hr.dtype)[:, None]
+                wmap = 1 + (self.mouth_weight - 1) * inside
                 terms["pixel"] = ((sr - hr) ** 2 * wmap).mean() / wmap.mean()  # same scale as the MSE outside
                 terms["total"] = sum(self.weights[k] * v for k, v in terms.items() if k != "total")
             return terms

@@ -83,6 +83,24 @@ class WindowDataset(torch.utils.data.Dataset):
                     t=t, mouth_box=d["box"][t], landmarks=d["lm"][sl], word=d["word"], speaker=d["speaker"], clip=c)
 
 
+def has_neighbour_windows(data: WindowDataset, k: int) -> bool:
+    """Whether every frame of item k's window has a full window of its own in the clip (j more frames either side:
+    centre t in [2j, T-1-2j])."""
+    c, t = data.index[k]
+    j = data.window
+    return t - 2 * j >= 0 and t + 2 * j < len(data.clips[c]["hr"])
+
+
+def neighbour_windows(data: WindowDataset, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lr_windows [2j+1, 2j+1, 3, h, w], mel_windows [2j+1, 1, 80, (2j+1)*16]) of item k: row i holds the LR window
+    and the log-mel window of frame t-j+i (check `has_neighbour_windows` first)."""
+    c, t = data.index[k]
+    d, j = data.clips[c], data.window
+    frames = range(t - j, t + j + 1)
+    return (torch.stack([d["lr"][s - j:s + j + 1] for s in frames]),
+            torch.stack([frame_window(d["mel"], s, j, MEL_STEPS_PER_FRAME)[None] for s in frames]))
+
+
 class NeighbourWindows(torch.utils.data.Dataset):
     """The windows of `data` (a WindowDataset) whose 2j+1 frames each have a full window of their own: every item
     is `data`'s item for centre t, plus each frame's own inputs, so that all 2j+1 frames of the window can be
@@ -98,12 +116,11 @@ class NeighbourWindows(torch.utils.data.Dataset):
         if not isinstance(data, WindowDataset):
             raise ValueError(f"NeighbourWindows wraps a WindowDataset, got {type(data).__name__}")
         self.data, self.window = data, data.window
-        j = data.window
-        self.index = [k for k, (c, t) in enumerate(data.index) if t - 2 * j >= 0 and t + 2 * j < len(data.clips[c]["hr"])]
+        self.index = [k for k in range(len(data)) if has_neighbour_windows(data, k)]
         if not self.index:
             longest = max(len(d["hr"]) for d in data.clips)
-            raise ValueError(f"NeighbourWindows: no clip has the {4 * j + 1} frames a window of generated windows "
-                             f"needs (j={j}; the longest clip has {longest})")
+            raise ValueError(f"NeighbourWindows: no clip has the {4 * data.window + 1} frames a window of generated "
+                             f"windows needs (j={data.window}; the longest clip has {longest})")
 
     def __len__(self) -> int:
         return len(self.index)
@@ -111,9 +128,5 @@ class NeighbourWindows(torch.utils.data.Dataset):
     def __getitem__(self, k: int) -> dict:
         m = self.index[k]
         item = self.data[m]
-        c, t = self.data.index[m]
-        d, j = self.data.clips[c], self.window
-        item["lr_windows"] = torch.stack([d["lr"][s - j:s + j + 1] for s in range(t - j, t + j + 1)])
-        item["mel_windows"] = torch.stack([frame_window(d["mel"], s, j, MEL_STEPS_PER_FRAME)[None]
-                                           for s in range(t - j, t + j + 1)])
+        item["lr_windows"], item["mel_windows"] = neighbour_windows(self.data, m)
         return item

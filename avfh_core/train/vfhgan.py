@@ -50,7 +50,7 @@ import torch.nn.functional as F
 
 from avfh_core.data import synth
 from avfh_core.data.batching import spread_indices, step_batches
-from avfh_core.data.windows import NeighbourWindows, WindowDataset
+from avfh_core.data.windows import NeighbourWindows, WindowDataset, has_neighbour_windows, neighbour_windows
 from avfh_core.losses.adversarial import lsgan_d_loss, lsgan_g_loss
 from avfh_core.losses.frequency import FocalFrequencyLoss
 from avfh_core.losses.lipreading import LipReadingLoss
@@ -542,24 +542,18 @@ def cli(argv: list[str] | None = None) -> None:
 def generated_windows(generator: nn.Module, data: WindowDataset, index: int) -> torch.Tensor | None:
     """Every frame of window `index` generated from its *own* LR window and audio: [2j+1, 3, H, W], or None when
     the clip lacks the j frames either side that the neighbours' windows need. Windows of one clip are consecutive
-    items of `data`, so the neighbours of item k are items k-j .. k+j."""
-    j = data.window
-    if index - j < 0 or index + j >= len(data):
-        return None
-    items = [data[index + d] for d in range(-j, j + 1)]
-    if len({it["clip"] for it in items}) != 1:
+    items of `data`, so the neighbours of item k are items k-j .. k+j (`data.windows.neighbour_windows`)."""
+    if not has_neighbour_windows(data, index):
         return None
     dev = next(iter(generator.parameters()), torch.empty(0)).device
-    lr = torch.stack([it["lr"] for it in items]).to(dev)
-    mel = torch.stack([it["mel"] for it in items]).to(dev)
-    return generator(lr, mel).clamp(0, 1)
+    lr, mel = neighbour_windows(data, index)
+    return generator(lr.to(dev), mel.to(dev)).clamp(0, 1)
 
 
 def windows_with_context(data: WindowDataset, n: int) -> list[int]:
     """Up to `n` evenly spread items of `data` whose neighbours' own windows exist (j more frames either side in
     the clip): the windows `lip_window_study` can use. Empty when the clips are too short (e.g. the smoke preset)."""
-    j = data.window
-    ok = [k for k in range(j, len(data) - j) if data.index[k - j][0] == data.index[k + j][0]]
+    ok = [k for k in range(len(data)) if has_neighbour_windows(data, k)]
     return [ok[i] for i in spread_indices(ok, n)] if ok else []
 
 
