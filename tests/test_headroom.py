@@ -7,7 +7,15 @@ import torch
 
 from avfh_core.data.sample import AVSample
 from avfh_core.reproduce.audit import audit_claims, audit_controls, control_ceilings, control_lines
-from avfh_core.reproduce.headroom import Headroom, articulation_headroom, mouth_states
+from avfh_core.reproduce.headroom import (
+    Headroom,
+    StillMouthHeadroom,
+    articulation_headroom,
+    mel_state_readout,
+    mouth_states,
+    samples_still_headroom,
+    still_mouth_headroom,
+)
 from avfh_core.reproduce.tables import load_tables
 
 Y_GAIN = 219 / 255  # BT.601 luma of a grey level v is (219 v + 16) / 255
@@ -64,6 +72,104 @@ def test_bad_inputs_name_the_clip():
                       source="real/clip7.mp4")
     with pytest.raises(KeyError, match="clip7.mp4.*jaw"):
         mouth_states([sample])
+
+
+def _twice_rendered(n: int, T: int = 29, alpha: float = 0.2, signs=None, seed: int = 0):
+    """Clips rendered twice: a still grey clip, and the same clip whose level moves by sign_c * alpha * jaw (jaw
+    uniform in [-1, 1]) over the whole frame; the box is fixed, 16 px wide."""
+    g = torch.Generator().manual_seed(seed)
+    videos, still, boxes, states = [], [], [], []
+    for c in range(n):
+        jaw = torch.rand(T, generator=g) * 2 - 1
+        base = 0.4 + 0.02 * c + 0.01 * torch.randn(T, generator=g)  # head motion and light: in both renders
+        sign = 1.0 if signs is None else signs[c]
+        still.append(base[:, None, None, None].expand(T, 3, 32, 32).contiguous())
+        videos.append((base + sign * alpha * jaw)[:, None, None, None].expand(T, 3, 32, 32).contiguous())
+        boxes.append(torch.tensor([[8.0, 8.0, 24.0, 24.0]]).expand(T, 4).contiguous())
+        states.append(jaw[:, None])
+    return videos, still, boxes, states
+
+
+def test_still_mouth_headroom_is_the_render_difference_and_splits_off_what_one_map_for_everyone_explains():
+    fit = _twice_rendered(8, seed=1)
+    v, sv, b, s = _twice_rendered(4, seed=2)
+    h = still_mouth_headroom(v, sv, b, s, fit=fit)
+    mouth_only = [x.clone() for x in sv]
+    for m, x in zip(mouth_only, v):
+        m[..., 8:24, 8:24] = x[..., 8:24, 8:24]  # the articulation inside the box only: a quarter of the frame
+    local = still_mouth_headroom(mouth_only, sv, b, s)
+    assert local.articulation_mse == pytest.approx(h.articulation_mse, rel=1e-4)
+    assert local.frame_mse == pytest.approx(h.frame_mse / 4, rel=1e-4)
+    expected = sum(float(st.pow(2).mean()) for st in s) / len(s) * (0.2 * Y_GAIN) ** 2  # E (alpha jaw)^2, in Y
+    assert h.articulation_mse == pytest.approx(expected, rel=1e-4) and h.delta_mse == h.articulation_mse
+    assert h.frame_mse == pytest.approx(expected, rel=1e-4)  # the level moves over the whole frame here
+    assert h.n_clips == 4 and h.n_frames == 4 * 29
+    assert h.shared_share == pytest.approx(1.0, abs=0.02)  # the same map for every person: all of it shared
+    # nuisance motion common to both renders is not articulation, however it correlates with the state
+    assert still_mouth_headroom(sv, sv, b, s, fit=fit).articulation_mse == 0
+    # each person's mouth moves its own way (half of them the other sign): one map for all explains ~nothing
+    signs = [1.0, -1.0] * 4
+    person = still_mouth_headroom(*_twice_rendered(4, signs=signs[:4], seed=2), fit=_twice_rendered(8, signs=signs))
+    assert person.articulation_mse == pytest.approx(h.articulation_mse, rel=1e-6) and person.shared_share < 0.1
+    assert math.isnan(still_mouth_headroom(v, sv, b, s).shared_share)  # no fitting set: not measured
+
+
+def test_still_mouth_gain_db_uses_the_whole_or_the_shared_part():
+    h = StillMouthHeadroom(n_clips=1, n_frames=10, articulation_mse=1e-3, shared_share=0.25)
+    assert h.shared_mse == pytest.approx(2.5e-4)
+    assert h.gain_db(20.0) == pytest.approx(10 * math.log10(1e-2 / 9e-3))
+    assert h.gain_db(20.0, shared=True) == pytest.approx(10 * math.log10(1e-2 / 9.75e-3))
+    assert math.isnan(StillMouthHeadroom(1, 10, 1e-3, math.nan).gain_db(20.0, shared=True))
+    assert h.gain_db(31.0) == math.inf
+    with pytest.raises(ValueError, match="finite"):
+        h.gain_db(math.inf)
+    assert math.isnan(h.frame_gain_db(20.0))  # the full frame not measured
+    framed = StillMouthHeadroom(1, 10, 1e-3, 0.25, frame_mse=1e-4)
+    assert framed.frame_gain_db(20.0) == pytest.approx(10 * math.log10(1e-2 / 9.9e-3))
+    assert set(h.as_dict()) == {"n_clips", "n_frames", "articulation_mse", "shared_share", "frame_mse", "shared_mse"}
+
+
+def test_still_mouth_headroom_bad_inputs_name_the_clip_and_the_set():
+    v, sv, b, s = _twice_rendered(3)
+    with pytest.raises(ValueError, match="the scored set needs as many"):
+        still_mouth_headroom(v, sv[:2], b, s)
+    with pytest.raises(ValueError, match="scored set clip 1"):
+        still_mouth_headroom(v, [sv[0], sv[1][:, :, :16], sv[2]], b, s)
+    with pytest.raises(ValueError, match="one state per scored clip"):
+        still_mouth_headroom(v, sv, b, None, fit=(v, sv, b, s))
+    with pytest.raises(ValueError, match="fitting set has 3 clips and 2 states"):
+        still_mouth_headroom(v, sv, b, s, fit=(v, sv, b, s[:2]))
+    with pytest.raises(ValueError, match=r"state 4 is \(5, 1\)"):
+        still_mouth_headroom(v, sv, b, [s[0], s[1][:5], s[2]], fit=(v, sv, b, s))
+    sample = AVSample(video=torch.zeros(3, 3, 8, 8), audio=torch.zeros(1, 1920), sample_rate=16000, fps=25.0,
+                      source="real/clip7.mp4")
+    with pytest.raises(ValueError, match="scored set sample 0 .*clip7.mp4.*landmarks"):
+        samples_still_headroom([sample], [sample])
+    with pytest.raises(ValueError, match="2 clips but 1 still-mouth"):
+        samples_still_headroom([sample, sample], [sample])
+    with pytest.raises(ValueError, match="needs fit_still"):
+        samples_still_headroom([], [], fit_samples=[sample])
+
+
+def test_mel_state_readout_reads_a_state_the_mel_carries_and_not_one_it_does_not():
+    g = torch.Generator().manual_seed(0)
+
+    def clips(n):
+        mels, states = [], []
+        for _ in range(n):
+            st = torch.rand(12, 2, generator=g)  # column 0 sets the energy of bins 0-9, column 1 is nowhere
+            mel = torch.randn(20, 12 * 16, generator=g) * 0.3
+            mel[:10] += st[:, 0].repeat_interleave(16)
+            mels.append(mel)
+            states.append(st)
+        return mels, states
+
+    r2 = mel_state_readout(*clips(20), *clips(10))
+    assert r2[0] > 0.95 and r2[1] < 0.1
+    with pytest.raises(ValueError, match="the test set clip 0: mel"):
+        mel_state_readout(*clips(2), [torch.zeros(20, 5)], [torch.zeros(12, 2)])
+    with pytest.raises(ValueError, match="the training set needs as many"):
+        mel_state_readout([], [], *clips(1))
 
 
 def _sidecar(ceiling):
