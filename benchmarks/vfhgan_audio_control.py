@@ -1,7 +1,7 @@
 """Can a CPU-trained VFH-GAN pass the audio control? The two rows of the still-mouth control (every LR frame, train
 and test, rendered with a still mouth while the HR and the speech articulate: only the audio can say how the mouth
-moves; `vfhgan.control_runs`), trained for longer than the course preset's ablation runs, with audio use measured at evaluation time (the audio model fed its own audio, another clip's,
-and silence). With --oracle, a third row: the audio model whose "audio" is an exact readout of the mouth state
+moves; `vfhgan.control_runs`), trained for longer than the course preset's ablation runs, with audio use measured
+at evaluation time (the audio model fed its own audio, another clip's, and silence). With --oracle, a third row: the audio model whose "audio" is an exact readout of the mouth state
 (jaw, spread, closure per frame, laid out as a mel window), i.e. the best audio the world could give it.
 
     .venv/bin/python benchmarks/vfhgan_audio_control.py --steps 300 1000 --setting balanced --oracle
@@ -11,9 +11,21 @@ Probes of why the audio goes unused (each changes the control's rows the same wa
 audio_gain`); --objective pixel trains on the pixel MSE alone (no perceptual, frequency, lip or GAN term competing);
 --mouth-weight K weights the pixel MSE inside each frame's mouth box K times (the other terms as they are).
 
-Prints the headroom of the held-out clips first (`reproduce.headroom`: what perfect use of the mouth state could
-add), then, per step count: held-out PSNR and mouth PSNR of each row, with the largest audio gain the headroom
-allows at the visual-only row's mouth PSNR, and the audio rows' mouth PSNR with intact / shuffled / silenced audio.
+--mouth-motion M scales the articulation the HR shows and the oracle reads (the LR mouth stays still, the speech is
+unchanged): a larger planted effect of the same kind. --plant-jaw A plants an effect that is the same for every
+person on top: each HR frame's mouth box is darkened by A times the frame's jaw opening (the world's own jaw track,
+which the speech carries), in every row; with --oracle it separates learning to read the speech from learning to
+draw the mouth.
+
+--encoder-probe N1 N2 ... trains the audio branch alone (`models.vfhgan.AudioBranch`, the generator's width, its
+optimiser settings and batch) with a linear head to read the centre frame's mouth state from the mel window, and
+prints its held-out R^2 after N1, N2, ... steps: how many steps the branch needs to read the speech when it is told
+what to read, against the training runs, where it learns only through the super-resolution loss.
+
+Prints the headroom of the held-out clips first (`reproduce.headroom.samples_still_headroom`: what perfect use of
+the articulation could add, and the part of it one map of the mouth state for everyone explains), then, per step
+count: held-out PSNR and mouth PSNR of each row, with the largest audio gain the headroom allows at the visual-only
+row's mouth PSNR, and the audio rows' mouth PSNR with intact / shuffled / silenced audio.
 The control passes when the audio model's mouth PSNR clearly beats the visual-only model's and drops when its
 audio is shuffled or silenced. One seed, one thread; runs are not cached (they train for the printed step counts,
 not the preset's).
@@ -48,8 +60,61 @@ def oracle_audio(ds, samples):
     return out
 
 
-def probe_run(run, cfg, *, audio_gain: bool, pixel_only: bool):
-    """`run` changed by the probes: a per-position audio gain at the LR side (audio rows only), the pixel MSE alone."""
+def plant_jaw(ds, samples, amount: float):
+    """A copy of WindowDataset `ds` whose HR frames have the mouth box darkened by `amount` times the frame's jaw
+    opening (in [0, 1], from the clip's AVSample in `samples`): an audio-determined effect that is the same for
+    every person, which the speech carries and a still-mouth LR does not show."""
+    from avfh_core.metrics.image import box_mask
+    from avfh_core.reproduce.headroom import mouth_states
+
+    out = copy.copy(ds)
+    out.clips = []
+    for d, st in zip(ds.clips, mouth_states(samples, ("jaw",))):
+        hr = d["hr"].float() / 255 if d["hr"].dtype == torch.uint8 else d["hr"].float()
+        inside = box_mask(tuple(hr.shape[-2:]), d["box"], device=hr.device).to(hr.dtype)[:, None]
+        out.clips.append(dict(d, hr=(hr - amount * st[:, 0, None, None, None] * inside).clamp(0, 1)))
+    return out
+
+
+def encoder_probe(cfg, steps: list[int], seed: int = 0) -> dict[int, list[float]]:
+    """The audio branch trained directly on the mouth state (see the module docstring): {steps: held-out R^2 of
+    jaw, spread, closed}. Batch cfg.batch_size, Adam(cfg.lr, betas (0.9, 0.99)) as the generator; its own seeds."""
+    from avfh_core.data import synth
+    from avfh_core.models.vfhgan import AudioBranch
+    from avfh_core.nn.init import build
+    from avfh_core.reproduce.headroom import mouth_states
+    from avfh_core.train import vfhgan
+
+    def items(split, n):
+        ds = vfhgan.window_data(cfg, split)
+        states = mouth_states(synth.world(cfg).dataset(split, n_clips=n))
+        batch = [ds[i] for i in range(len(ds))]
+        return (torch.stack([b["mel"] for b in batch]),
+                torch.stack([states[b["clip"]][b["t"]] for b in batch]).float())
+
+    mel_tr, st_tr = items("train", cfg.n_train_clips)
+    mel_te, st_te = items("test", cfg.n_eval_clips)
+    enc = build(seed, "audio_probe", lambda: torch.nn.Sequential(AudioBranch(cfg.width),
+                                                                 torch.nn.Linear(cfg.width, st_tr.shape[1])))
+    opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for step in range(1, max(steps) + 1):
+        idx = torch.randint(0, len(mel_tr), (cfg.batch_size,), generator=g)
+        loss = (enc(mel_tr[idx]) - st_tr[idx]).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step in steps:
+            with torch.no_grad():
+                err = (enc(mel_te) - st_te).pow(2).mean(0)
+            out[step] = [float(v) for v in 1 - err / st_te.var(0, unbiased=False)]
+    return out
+
+
+def probe_run(run, cfg, *, audio_gain: bool, pixel_only: bool, mouth_motion: float = 1.0):
+    """`run` changed by the probes: a per-position audio gain at the LR side (audio rows only), the pixel MSE alone,
+    the HR (and the speech's) articulation scaled by `mouth_motion` (the LR mouth stays still)."""
     from avfh_core.train import vfhgan
 
     gen = dict(run.generator)
@@ -57,7 +122,8 @@ def probe_run(run, cfg, *, audio_gain: bool, pixel_only: bool):
         gen["audio_gain"] = cfg.hr_size // cfg.scale
     weights = ({k: (1.0 if k == "pixel" else 0.0) for k in vfhgan.RELEASED_WEIGHTS} if pixel_only
                else dict(run.weights))
-    return vfhgan.VFHGANRun.make(run.model, generator=gen, weights=weights, world=dict(run.world),
+    world = dict(run.world, **({"mouth_motion": mouth_motion} if mouth_motion != 1 else {}))
+    return vfhgan.VFHGANRun.make(run.model, generator=gen, weights=weights, world=world,
                                  perceptual=run.perceptual)
 
 
@@ -95,28 +161,52 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--objective", choices=("setting", "pixel"), default="setting",
                     help="setting: the setting's loss terms (the control's own); pixel: the pixel MSE alone")
     ap.add_argument("--mouth-weight", type=float, default=1.0, help="weight of the mouth box in the pixel MSE (>= 1)")
+    ap.add_argument("--plant-jaw", type=float, default=0.0,
+                    help="darken each HR mouth box by this times the frame's jaw opening (0: off)")
+    ap.add_argument("--encoder-probe", type=int, nargs="*", default=[],
+                    help="train the audio branch alone on the mouth state; print its held-out R^2 at these steps")
+    ap.add_argument("--mouth-motion", type=float, default=1.0,
+                    help="scale of the articulation the HR shows and the oracle reads (data.synth mouth_motion)")
     args = ap.parse_args(argv)
     if not args.mouth_weight >= 1:
         ap.error(f"--mouth-weight must be >= 1, got {args.mouth_weight}")
+    if not 0 <= args.plant_jaw <= 1:
+        ap.error(f"--plant-jaw must be in [0, 1], got {args.plant_jaw}")
     torch.set_num_threads(1)
 
     from avfh_core.config import setup
     from avfh_core.data import synth
-    from avfh_core.reproduce.headroom import samples_headroom
+    from avfh_core.reproduce.headroom import mel_state_readout, mouth_states, samples_still_headroom
     from avfh_core.train import vfhgan
     from avfh_core.train.evaluate import audio_use, evaluate
 
     MouthWeighted = _mouth_weighted(vfhgan.VFHGANObjective)
 
     cfg0 = setup(args.preset, seed=args.seed, device="cpu")
-    test_samples = synth.world(cfg0).dataset("test", n_clips=cfg0.n_eval_clips)
-    head = samples_headroom(test_samples)
-    print(f"headroom ({head.n_clips} held-out clips): clip-mean mouth {head.appearance_psnr:.2f} dB, with the mouth "
-          f"state {head.articulation_psnr:.2f} dB, state explains {head.explained_share:.2f} of the within-clip error",
-          flush=True)
+    motion = {"mouth_motion": args.mouth_motion} if args.mouth_motion != 1 else {}
+    world, still = synth.world(cfg0, **motion), synth.world(cfg0, mouth_motion=0.0)
+    test_samples = world.dataset("test", n_clips=cfg0.n_eval_clips)
+    train_samples = world.dataset("train", n_clips=cfg0.n_train_clips)
+    head = samples_still_headroom(test_samples, still.dataset("test", n_clips=cfg0.n_eval_clips),
+                                  fit_samples=train_samples, fit_still=still.dataset("train", n_clips=cfg0.n_train_clips))
+    print(f"headroom ({head.n_clips} held-out clips): the articulation moves the mouth crops by an MSE of "
+          f"{head.articulation_mse:.2e}; one map of the mouth state for everyone explains {head.shared_share:.2f} "
+          "of it", flush=True)
+    r2 = mel_state_readout([c["mel"] for c in vfhgan.window_data(cfg0, "train").clips], mouth_states(train_samples),
+                           [c["mel"] for c in vfhgan.window_data(cfg0, "test").clips], mouth_states(test_samples))
+    print("the speech carries the mouth state: a linear readout of each frame's mel reaches a held-out R^2 of "
+          + ", ".join(f"{k} {v:.2f}" for k, v in zip(("jaw", "spread", "closed"), r2)), flush=True)
+    if args.encoder_probe:
+        for n, r in encoder_probe(cfg0, sorted(set(args.encoder_probe)), args.seed).items():
+            print(f"the audio branch trained on the mouth state alone, {n:5d} steps: held-out R^2 "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in zip(("jaw", "spread", "closed"), r)), flush=True)
+    if args.plant_jaw:
+        print(f"planted: each HR mouth box darkened by {args.plant_jaw} x the frame's jaw opening (the headroom "
+              "bounds printed with the rows are the natural articulation's, not the planted effect's)", flush=True)
     for steps in args.steps:
         cfg = setup(args.preset, seed=args.seed, device="cpu", steps=steps)
-        runs = {k: probe_run(r, cfg, audio_gain=args.audio_gain, pixel_only=args.objective == "pixel")
+        runs = {k: probe_run(r, cfg, audio_gain=args.audio_gain, pixel_only=args.objective == "pixel",
+                             mouth_motion=args.mouth_motion)
                 for k, r in vfhgan.control_runs(cfg, args.setting).items()}
         rows = list(runs) + (["still_oracle"] if args.oracle else [])
         visual_mouth = None
@@ -124,9 +214,10 @@ def main(argv: list[str] | None = None) -> None:
             run = runs["still_audio" if row == "still_oracle" else row]
             train = vfhgan.window_data(cfg, "train", dict(run.world))
             data, idx = vfhgan.eval_set(run, cfg)
+            if args.plant_jaw:
+                train, data = plant_jaw(train, train_samples, args.plant_jaw), plant_jaw(data, test_samples, args.plant_jaw)
             if row == "still_oracle":
-                train = oracle_audio(train, synth.world(cfg).dataset("train", n_clips=cfg.n_train_clips))
-                data = oracle_audio(data, test_samples)
+                train, data = oracle_audio(train, train_samples), oracle_audio(data, test_samples)
             start = time.perf_counter()
             objective = vfhgan.build_objective(cfg, run.loss_weights(), run.perceptual)
             if args.mouth_weight != 1:
@@ -138,7 +229,8 @@ def main(argv: list[str] | None = None) -> None:
                     f"  ({time.perf_counter() - start:.0f} s)")
             if row == "still_visual":
                 visual_mouth = s["mouth_psnr"]
-                line += f"  (perfect audio could add at most {head.gain_db(visual_mouth):.3f} dB)"
+                line += (f"  (perfect audio could add at most {head.gain_db(visual_mouth):.3f} dB, "
+                         f"{head.gain_db(visual_mouth, shared=True):.3f} through one map for everyone)")
             else:
                 au = audio_use(vfhgan.predict, vfhgan.score, trained.models, data, idx, cfg, seed=args.seed)
                 line += "  mouth PSNR with audio " + ", ".join(f"{c} {au[c]['mouth_psnr']:.3f}" for c in au)

@@ -12,6 +12,45 @@ def test_audio_control_probe_runs_every_row_with_the_probes(benchmark_module, tm
     for row in ("still_visual", "still_audio", "still_oracle"):
         assert f"steps {row}" in out
     assert out.count("mouth PSNR with audio intact") == 2  # the two rows that hear something
+    assert "through one map for everyone" in out
+
+
+def test_audio_control_with_a_larger_articulation_and_a_planted_jaw(benchmark_module, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
+    benchmark_module("vfhgan_audio_control").main(["--preset", "smoke", "--steps", "1", "--mouth-motion", "2",
+                                                   "--plant-jaw", "0.4", "--encoder-probe", "2", "1"])
+    out = capsys.readouterr().out
+    assert out.count("mouth PSNR with audio intact") == 1 and "held-out R^2 of jaw" in out
+    assert "mouth state alone,     1 steps" in out and "mouth state alone,     2 steps" in out
+    assert "planted: each HR mouth box darkened by 0.4" in out
+    with pytest.raises(SystemExit):
+        benchmark_module("vfhgan_audio_control").main(["--plant-jaw", "2"])
+
+
+def test_encoder_probe_learns_from_its_own_seed_and_reports_each_step(benchmark_module):
+    from avfh_core.config import setup
+
+    mod = benchmark_module("vfhgan_audio_control")
+    cfg = setup("smoke", seed=0, device="cpu")
+    a = mod.encoder_probe(cfg, [1, 3], seed=0)
+    assert set(a) == {1, 3} and all(len(r) == 3 and all(v <= 1 for v in r) for r in a.values())
+    assert mod.encoder_probe(cfg, [1, 3], seed=0) == a  # same seed, same numbers
+
+
+def test_plant_jaw_darkens_the_mouth_box_by_the_jaw_opening(benchmark_module):
+    import types
+
+    T = 3
+    jaw = torch.tensor([0.0, 0.5, 1.0])
+    sample = types.SimpleNamespace(extras=dict(jaw=jaw), source="synthetic")
+    hr = torch.full((T, 3, 8, 8), 0.5)
+    box = torch.tensor([[2.0, 2.0, 6.0, 6.0]]).expand(T, 4)
+    ds = types.SimpleNamespace(clips=[dict(hr=hr, box=box)])
+    out = benchmark_module("vfhgan_audio_control").plant_jaw(ds, [sample], 0.2)
+    new = out.clips[0]["hr"]
+    assert torch.equal(ds.clips[0]["hr"], hr)  # the input is untouched
+    assert torch.allclose(new[:, :, 3, 3], 0.5 - 0.2 * jaw[:, None])  # inside the box
+    assert torch.equal(new[:, :, 0, 0], hr[:, :, 0, 0])  # outside it
 
 
 def test_probe_run_and_the_mouth_weighted_pixel_term(benchmark_module):
@@ -25,6 +64,8 @@ def test_probe_run_and_the_mouth_weighted_pixel_term(benchmark_module):
     assert audio.generator_config(cfg).audio_gain == cfg.hr_size // cfg.scale
     assert audio.loss_weights() == {k: (1.0 if k == "pixel" else 0.0) for k in vfhgan.RELEASED_WEIGHTS}
     assert audio.world == runs["still_audio"].world
+    moving = mod.probe_run(runs["still_audio"], cfg, audio_gain=False, pixel_only=False, mouth_motion=3.0)
+    assert dict(moving.world) == {**dict(runs["still_audio"].world), "mouth_motion": 3.0}
     visual = mod.probe_run(runs["still_visual"], cfg, audio_gain=True, pixel_only=False)
     assert visual == runs["still_visual"]  # no audio branch: nothing to gain; the setting's weights kept
     obj = mod._mouth_weighted(vfhgan.VFHGANObjective)(dict(pixel=1.0), mouth_weight=4.0)
