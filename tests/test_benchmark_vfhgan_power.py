@@ -21,6 +21,26 @@ def test_power_batch_scores_tables_1_and_3_and_the_controls(benchmark_module, tm
     assert saved["metrics"]["table3_seeds"]["ours"]["psnr"] == out["metrics"]["table3_seeds"]["ours"]["psnr"]
     assert "bal control ours_beats_handicapped" in capsys.readouterr().out
 
+    # re-auditing the saved batch trains nothing, keeps its scores and recomputes the ceiling the same way
+    saved["metrics"]["control_ceilings"]["audio_needed_when_mouth_still"] = 99.0
+    (tmp_path / "old.json").write_text(json.dumps(saved))
+    again = benchmark_module("vfhgan_power").main(["--rescore", str(tmp_path / "old.json"), "--out",
+                                                   str(tmp_path / "new.json")])
+    assert again["metrics"]["control_ceilings"] == out["metrics"]["control_ceilings"]
+    assert again["metrics"]["table3_seeds"] == saved["metrics"]["table3_seeds"]
+    assert again["controls"] == json.loads(json.dumps(out["controls"]))
+    printed = capsys.readouterr().out
+    assert "stored audio control ceiling 99.0" in printed and "one map of the mouth state" in printed
+    assert json.loads((tmp_path / "old.json").read_text())["metrics"]["control_ceilings"][
+        "audio_needed_when_mouth_still"] == 99.0  # --out given: the input is untouched
+
+
+def test_rescore_names_a_file_that_is_not_a_batch(benchmark_module, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"setting": "released"}')
+    with pytest.raises(SystemExit, match="bad.json: not a power batch"):
+        benchmark_module("vfhgan_power").main(["--rescore", str(bad)])
+
 
 def test_power_batch_needs_two_seeds(benchmark_module):
     with pytest.raises(SystemExit):
