@@ -22,7 +22,7 @@ optimiser settings and batch) with a linear head to read the centre frame's mout
 prints its held-out R^2 after N1, N2, ... steps: how many steps the branch needs to read the speech when it is told
 what to read, against the training runs, where it learns only through the super-resolution loss.
 
-Prints the headroom of the held-out clips first (`reproduce.headroom.samples_still_headroom`: what perfect use of
+Prints the headroom of the held-out clips first (`reproduce.headroom.world_still_headroom`: what perfect use of
 the articulation could add, and the part of it one map of the mouth state for everyone explains), then, per step
 count: held-out PSNR and mouth PSNR of each row, with the largest audio gain the headroom allows at the visual-only
 row's mouth PSNR, and the audio rows' mouth PSNR with intact / shuffled / silenced audio.
@@ -80,17 +80,17 @@ def encoder_probe(cfg, steps: list[int], seed: int = 0) -> dict[int, list[float]
     """The audio branch trained directly on the mouth state (see the module docstring): {steps: held-out R^2 of
     jaw, spread, closed}. Batch cfg.batch_size, Adam(cfg.lr, betas (0.9, 0.99)) as the generator; its own seeds."""
     from avfh_core.data import synth
+    from avfh_core.data.audio import frame_window
     from avfh_core.models.vfhgan import AudioBranch
     from avfh_core.nn.init import build
     from avfh_core.reproduce.headroom import mouth_states
     from avfh_core.train import vfhgan
 
-    def items(split, n):
+    def items(split, n):  # each window's mel (as the generator gets it) and its centre frame's state
         ds = vfhgan.window_data(cfg, split)
         states = mouth_states(synth.world(cfg).dataset(split, n_clips=n))
-        batch = [ds[i] for i in range(len(ds))]
-        return (torch.stack([b["mel"] for b in batch]),
-                torch.stack([states[b["clip"]][b["t"]] for b in batch]).float())
+        return (torch.stack([frame_window(ds.clips[c]["mel"], t, ds.window)[None] for c, t in ds.index]),
+                torch.stack([states[c][t] for c, t in ds.index]).float())
 
     mel_tr, st_tr = items("train", cfg.n_train_clips)
     mel_te, st_te = items("test", cfg.n_eval_clips)
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from avfh_core.config import setup
     from avfh_core.data import synth
-    from avfh_core.reproduce.headroom import mel_state_readout, mouth_states, samples_still_headroom
+    from avfh_core.reproduce.headroom import MOUTH_STATE, windows_mel_readout, world_still_headroom
     from avfh_core.train import vfhgan
     from avfh_core.train.evaluate import audio_use, evaluate
 
@@ -187,19 +187,18 @@ def main(argv: list[str] | None = None) -> None:
     world, still = synth.world(cfg0, **motion), synth.world(cfg0, mouth_motion=0.0)
     test_samples = world.dataset("test", n_clips=cfg0.n_eval_clips)
     train_samples = world.dataset("train", n_clips=cfg0.n_train_clips)
-    head = samples_still_headroom(test_samples, still.dataset("test", n_clips=cfg0.n_eval_clips),
-                                  fit_samples=train_samples, fit_still=still.dataset("train", n_clips=cfg0.n_train_clips))
+    head = world_still_headroom(world, still, cfg0.n_eval_clips, cfg0.n_train_clips)
     print(f"headroom ({head.n_clips} held-out clips): the articulation moves the mouth crops by an MSE of "
           f"{head.articulation_mse:.2e}; one map of the mouth state for everyone explains {head.shared_share:.2f} "
           "of it", flush=True)
-    r2 = mel_state_readout([c["mel"] for c in vfhgan.window_data(cfg0, "train").clips], mouth_states(train_samples),
-                           [c["mel"] for c in vfhgan.window_data(cfg0, "test").clips], mouth_states(test_samples))
+    r2 = windows_mel_readout(vfhgan.window_data(cfg0, "train"), train_samples, vfhgan.window_data(cfg0, "test"),
+                             test_samples)
     print("the speech carries the mouth state: a linear readout of each frame's mel reaches a held-out R^2 of "
-          + ", ".join(f"{k} {v:.2f}" for k, v in zip(("jaw", "spread", "closed"), r2)), flush=True)
+          + ", ".join(f"{k} {v:.2f}" for k, v in zip(MOUTH_STATE, r2)), flush=True)
     if args.encoder_probe:
         for n, r in encoder_probe(cfg0, sorted(set(args.encoder_probe)), args.seed).items():
             print(f"the audio branch trained on the mouth state alone, {n:5d} steps: held-out R^2 "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in zip(("jaw", "spread", "closed"), r)), flush=True)
+                  + ", ".join(f"{k} {v:.2f}" for k, v in zip(MOUTH_STATE, r)), flush=True)
     if args.plant_jaw:
         print(f"planted: each HR mouth box darkened by {args.plant_jaw} x the frame's jaw opening (the headroom "
               "bounds printed with the rows are the natural articulation's, not the planted effect's)", flush=True)

@@ -78,16 +78,13 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def audio_ceiling(cfg, still_visual_mouth_psnr: float) -> dict[str, float]:
-    """The audio control's ceiling (`reproduce.headroom.samples_still_headroom` of the held-out clips, the shared
+    """The audio control's ceiling (`reproduce.headroom.world_still_headroom` of the held-out clips, the shared
     map fitted on the training clips) at the still-mouth visual-only row's mouth PSNR; prints both bounds."""
     from avfh_core.data import synth
-    from avfh_core.reproduce.headroom import samples_still_headroom
+    from avfh_core.reproduce.headroom import world_still_headroom
 
-    world, still = synth.world(cfg), synth.world(cfg, mouth_motion=0.0)
-    n_test, n_train = cfg.n_eval_clips, cfg.n_train_clips
-    head = samples_still_headroom(world.dataset("test", n_clips=n_test), still.dataset("test", n_clips=n_test),
-                                  fit_samples=world.dataset("train", n_clips=n_train),
-                                  fit_still=still.dataset("train", n_clips=n_train))
+    head = world_still_headroom(synth.world(cfg), synth.world(cfg, mouth_motion=0.0), cfg.n_eval_clips,
+                                cfg.n_train_clips)
     full, shared = head.gain_db(still_visual_mouth_psnr), head.gain_db(still_visual_mouth_psnr, shared=True)
     print(f"audio control ceiling at the still-mouth visual-only mouth PSNR {still_visual_mouth_psnr:.3f} dB: "
           f"{full:.3f} dB ({shared:.3f} dB through one map of the mouth state for everyone)", flush=True)

@@ -222,3 +222,24 @@ def test_the_benchmarks_oracle_audio_is_the_mouth_state_laid_out_as_a_mel_window
     assert mel.shape == (80, T * 16) and ds.clips[0]["mel"] is not mel  # a copy: the input keeps its mel
     assert torch.equal(mel[0, ::16], jaw) and torch.equal(mel[30, 16 * 3:16 * 4], spread[3].expand(16))
     assert torch.equal(mel[79, ::16], closed)
+
+
+def test_the_world_level_helpers_are_the_sample_level_measurements_of_a_synthetic_world():
+    from avfh_core.config import setup
+    from avfh_core.data import synth
+    from avfh_core.reproduce.headroom import samples_still_headroom, windows_mel_readout, world_still_headroom
+    from avfh_core.train import vfhgan
+
+    cfg = setup("smoke", seed=0, device="cpu")
+    world, still = synth.world(cfg), synth.world(cfg, mouth_motion=0.0)
+    h = world_still_headroom(world, still, 3, 6)
+    assert h == samples_still_headroom(world.dataset("test", n_clips=3), still.dataset("test", n_clips=3),
+                                       fit_samples=world.dataset("train", n_clips=6),
+                                       fit_still=still.dataset("train", n_clips=6))
+    assert h.n_clips == 3 and h.articulation_mse > 0 and h.frame_mse > 0
+    tr, te = vfhgan.window_data(cfg, "train"), vfhgan.window_data(cfg, "test")
+    r2 = windows_mel_readout(tr, world.dataset("train", n_clips=cfg.n_train_clips), te,
+                             world.dataset("test", n_clips=cfg.n_eval_clips))
+    assert r2 == mel_state_readout([c["mel"] for c in tr.clips], mouth_states(world.dataset("train", n_clips=cfg.n_train_clips)),
+                                   [c["mel"] for c in te.clips], mouth_states(world.dataset("test", n_clips=cfg.n_eval_clips)))
+    assert len(r2) == 3

@@ -327,5 +327,21 @@ def mel_state_readout(train_mels: Sequence[torch.Tensor], train_states: Sequence
     return [float(1 - r / v) if v > 0 else math.nan for r, v in zip(resid, var)]
 
 
-__all__ = ["Headroom", "MOUTH_STATE", "StillMouthHeadroom", "mel_state_readout", "articulation_headroom", "mouth_states",
+def world_still_headroom(world, still_world, n_test: int, n_train: int) -> StillMouthHeadroom:
+    """`samples_still_headroom` of a synthetic world: its first `n_test` test clips against the same clips of
+    `still_world` (the world with mouth_motion=0), the shared map fitted on the first `n_train` training clips."""
+    return samples_still_headroom(world.dataset("test", n_clips=n_test), still_world.dataset("test", n_clips=n_test),
+                                  fit_samples=world.dataset("train", n_clips=n_train),
+                                  fit_still=still_world.dataset("train", n_clips=n_train))
+
+
+def windows_mel_readout(train_windows, train_samples: Sequence, test_windows, test_samples: Sequence) -> list[float]:
+    """`mel_state_readout` of window datasets (`data.windows.WindowDataset`: each clip's "mel") and the AVSamples
+    they were built from (the mouth-state tracks), clip for clip."""
+    return mel_state_readout([c["mel"] for c in train_windows.clips], mouth_states(train_samples),
+                             [c["mel"] for c in test_windows.clips], mouth_states(test_samples))
+
+
+__all__ = ["Headroom", "MOUTH_STATE", "StillMouthHeadroom", "mel_state_readout", "windows_mel_readout",
+           "world_still_headroom", "articulation_headroom", "mouth_states",
            "samples_headroom", "samples_still_headroom", "still_mouth_headroom"]

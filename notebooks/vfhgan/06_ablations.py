@@ -67,7 +67,7 @@ from avfh_core.config import preset_values, setup
 from avfh_core.data.batching import spread_indices
 from avfh_core.data import synth
 from avfh_core.reproduce.audit import audit_claims, audit_controls, print_audit
-from avfh_core.reproduce.headroom import MOUTH_STATE, mel_state_readout, mouth_states, samples_still_headroom
+from avfh_core.reproduce.headroom import MOUTH_STATE, windows_mel_readout, world_still_headroom
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import beside_paper, load_tables
 from avfh_core.train import vfhgan
@@ -298,7 +298,7 @@ for name, t in (("table1", t1b), ("table2", t2b), ("table3", t3b)):
 # **How large can the audio control's effect be?** Speech can tell how a mouth moves (its articulation), never
 # what this person's mouth looks like (its appearance). The synthetic world measures the articulation exactly: it
 # renders the held-out clips a second time with a still mouth (head, light and speech unchanged), and
-# `reproduce.headroom.samples_still_headroom` takes the difference on the mouth crops. That is all a model which
+# `reproduce.headroom.world_still_headroom` takes the difference on the mouth crops. That is all a model which
 # sees the still mouth can gain from knowing how it moves, and it turns into a mouth-PSNR gain *given the error the
 # model makes elsewhere*: the same information buys fewer dB on top of a poor model than on top of a good one. The
 # bound is logged as the control's ceiling: a control whose ceiling is below its MDE could not have been detected
@@ -316,7 +316,7 @@ for name, t in (("table1", t1b), ("table2", t2b), ("table3", t3b)):
 # the erased models' poor mouths the bound was far below any MDE three seeds reach. A still mouth keeps the
 # appearance in the LR, so the visual-only model can get it right and misses only the articulation (its ceiling is
 # printed below). And the speech does carry the mouth state: a linear readout of each frame's mel columns, fitted on
-# the training people, predicts the held-out people's jaw opening, lip spread and closure (`mel_state_readout`,
+# the training people, predicts the held-out people's jaw opening, lip spread and closure (`windows_mel_readout`,
 # printed below). If the control is still not detected, the reason is no longer the world but the training: the
 # audit cell also feeds the control's audio model shuffled and silenced audio, to show whether it uses what its
 # audio says. The same cell prints the full-frame version of the bound beside Table 1's audio claim: the mouth is a
@@ -335,13 +335,10 @@ for c in au[0]:
 # %%
 world, still_world = synth.world(cfg), synth.world(cfg, mouth_motion=0.0)
 n_test, n_train = cfg.n_eval_clips, cfg.n_train_clips
-head = samples_still_headroom(world.dataset("test", n_clips=n_test), still_world.dataset("test", n_clips=n_test),
-                              fit_samples=world.dataset("train", n_clips=n_train),
-                              fit_still=still_world.dataset("train", n_clips=n_train))
+head = world_still_headroom(world, still_world, n_test, n_train)
 res.log("audio_headroom", head.as_dict())
-train_w, test_w = vfhgan.window_data(cfg, "train"), vfhgan.window_data(cfg, "test")
-readout = mel_state_readout([c["mel"] for c in train_w.clips], mouth_states(world.dataset("train", n_clips=n_train)),
-                            [c["mel"] for c in test_w.clips], mouth_states(world.dataset("test", n_clips=n_test)))
+readout = windows_mel_readout(vfhgan.window_data(cfg, "train"), world.dataset("train", n_clips=n_train),
+                              vfhgan.window_data(cfg, "test"), world.dataset("test", n_clips=n_test))
 res.log("mel_state_readout_r2", dict(zip(MOUTH_STATE, readout)))
 print(f"held-out mouths ({head.n_clips} clips, {head.n_frames} frames): the articulation moves the mouth crops by an "
       f"MSE of {head.articulation_mse:.2e} (articulating vs still render); one map of the mouth state shared by all "
