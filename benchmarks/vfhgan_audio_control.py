@@ -60,22 +60,6 @@ def oracle_audio(ds, samples):
     return out
 
 
-def plant_jaw(ds, samples, amount: float):
-    """A copy of WindowDataset `ds` whose HR frames have the mouth box darkened by `amount` times the frame's jaw
-    opening (in [0, 1], from the clip's AVSample in `samples`): an audio-determined effect that is the same for
-    every person, which the speech carries and a still-mouth LR does not show."""
-    from avfh_core.metrics.image import box_mask
-    from avfh_core.reproduce.headroom import mouth_states
-
-    out = copy.copy(ds)
-    out.clips = []
-    for d, st in zip(ds.clips, mouth_states(samples, ("jaw",))):
-        hr = d["hr"].float() / 255 if d["hr"].dtype == torch.uint8 else d["hr"].float()
-        inside = box_mask(tuple(hr.shape[-2:]), d["box"], device=hr.device).to(hr.dtype)[:, None]
-        out.clips.append(dict(d, hr=(hr - amount * st[:, 0, None, None, None] * inside).clamp(0, 1)))
-    return out
-
-
 def encoder_probe(cfg, steps: list[int], seed: int = 0) -> dict[int, list[float]]:
     """The audio branch trained directly on the mouth state (see the module docstring): {steps: held-out R^2 of
     jaw, spread, closed}. Batch cfg.batch_size, Adam(cfg.lr, betas (0.9, 0.99)) as the generator; its own seeds."""
@@ -112,9 +96,10 @@ def encoder_probe(cfg, steps: list[int], seed: int = 0) -> dict[int, list[float]
     return out
 
 
-def probe_run(run, cfg, *, audio_gain: bool, pixel_only: bool, mouth_motion: float = 1.0):
+def probe_run(run, cfg, *, audio_gain: bool, pixel_only: bool, mouth_motion: float = 1.0, plant_jaw: float = 0.0):
     """`run` changed by the probes: a per-position audio gain at the LR side (audio rows only), the pixel MSE alone,
-    the HR (and the speech's) articulation scaled by `mouth_motion` (the LR mouth stays still)."""
+    the HR (and the speech's) articulation scaled by `mouth_motion` (the LR mouth stays still), the HR mouth boxes
+    darkened by `plant_jaw` x the jaw opening (`vfhgan.plant_jaw`; the world of `vfhgan.jaw_control_runs`)."""
     from avfh_core.train import vfhgan
 
     gen = dict(run.generator)
@@ -122,7 +107,8 @@ def probe_run(run, cfg, *, audio_gain: bool, pixel_only: bool, mouth_motion: flo
         gen["audio_gain"] = cfg.hr_size // cfg.scale
     weights = ({k: (1.0 if k == "pixel" else 0.0) for k in vfhgan.RELEASED_WEIGHTS} if pixel_only
                else dict(run.weights))
-    world = dict(run.world, **({"mouth_motion": mouth_motion} if mouth_motion != 1 else {}))
+    world = dict(run.world, **({"mouth_motion": mouth_motion} if mouth_motion != 1 else {}),
+                 **({vfhgan.PLANT_JAW: plant_jaw} if plant_jaw else {}))
     return vfhgan.VFHGANRun.make(run.model, generator=gen, weights=weights, world=world,
                                  perceptual=run.perceptual)
 
@@ -205,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     for steps in args.steps:
         cfg = setup(args.preset, seed=args.seed, device="cpu", steps=steps)
         runs = {k: probe_run(r, cfg, audio_gain=args.audio_gain, pixel_only=args.objective == "pixel",
-                             mouth_motion=args.mouth_motion)
+                             mouth_motion=args.mouth_motion, plant_jaw=args.plant_jaw)
                 for k, r in vfhgan.control_runs(cfg, args.setting).items()}
         rows = list(runs) + (["still_oracle"] if args.oracle else [])
         visual_mouth = None
@@ -213,8 +199,6 @@ def main(argv: list[str] | None = None) -> None:
             run = runs["still_audio" if row == "still_oracle" else row]
             train = vfhgan.window_data(cfg, "train", dict(run.world))
             data, idx = vfhgan.eval_set(run, cfg)
-            if args.plant_jaw:
-                train, data = plant_jaw(train, train_samples, args.plant_jaw), plant_jaw(data, test_samples, args.plant_jaw)
             if row == "still_oracle":
                 train, data = oracle_audio(train, train_samples), oracle_audio(data, test_samples)
             start = time.perf_counter()

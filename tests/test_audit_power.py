@@ -1,6 +1,7 @@
 """The claims audit's statistics: the one-sided verdict rule, the minimum detectable effect, the positive controls
 (planted effects of known size) and the evaluation-time audio check, on synthetic sidecars."""
 
+import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -155,6 +156,7 @@ def test_repository_controls_cover_known_claims():
     from avfh_core.train import vfhgan
     default = inspect.signature(vfhgan.positive_controls).parameters["handicap_db"].default
     assert controls["ours_beats_handicapped"]["planted_effect"] == default
+    assert f"darkened by {vfhgan.JAW_PLANT} x" in controls["audio_needed_when_jaw_planted"]["text"]
 
 
 def test_erase_boxes():
@@ -268,3 +270,102 @@ def test_an_undetected_control_says_how_many_seeds_would_reach_its_planted_effec
     sc["metrics"]["controls_seeds"] = strong
     rec = next(r for r in audit_controls(paper, [sc]) if r["id"] == "ours_beats_handicapped")
     assert rec["detected"] and "seeds_needed" not in rec
+
+
+def test_vfhgan_jaw_control_plants_a_darkening_the_lr_never_shows():
+    from avfh_core.config import setup
+    from avfh_core.metrics.image import box_mask
+    from avfh_core.train import vfhgan
+
+    cfg = setup("smoke", seed=0, device="cpu", window=1, steps=2, batch_size=2, width=8, hr_size=32)
+    runs = vfhgan.jaw_control_runs(cfg, "balanced", amount=0.4)
+    assert set(runs) == {"jaw_visual", "jaw_audio"}
+    assert dict(runs["jaw_audio"].world) == {vfhgan.STILL_MOUTH: True, vfhgan.PLANT_JAW: 0.4}
+    assert dict(runs["jaw_audio"].generator) == dict(vfhgan.control_runs(cfg, "balanced")["still_audio"].generator)
+    still, _ = vfhgan.eval_set(vfhgan.control_runs(cfg)["still_audio"], cfg)
+    jaw, _ = vfhgan.eval_set(vfhgan.jaw_control_runs(cfg)["jaw_audio"], cfg)
+    samples = vfhgan.synth.world(cfg).dataset("test", n_clips=cfg.n_eval_clips)
+    opened = 0
+    for c, (a, b) in enumerate(zip(still.clips, jaw.clips)):
+        assert torch.equal(a["lr"], b["lr"]) and torch.equal(a["mel"], b["mel"]) and torch.equal(a["box"], b["box"])
+        hr = a["hr"].float() / 255
+        inside = box_mask(tuple(hr.shape[-2:]), a["box"]).float()[:, None]
+        expect = (hr - vfhgan.JAW_PLANT * samples[c].extras["jaw"].float()[:, None, None, None] * inside).clamp(0, 1)
+        assert torch.allclose(b["hr"], expect, atol=1e-6)
+        assert torch.equal(b["hr"] * (1 - inside), hr * (1 - inside))  # nothing outside the mouth box moves
+        opened += int(float((hr - b["hr"]).abs().max()) > 0.05)
+    assert opened > 0  # some mouths open, so the plant is there to be seen
+    with pytest.raises(ValueError, match=r"amount must be in \(0, 1\]"):
+        vfhgan.plant_jaw(still, [s.extras["jaw"] for s in samples], 1.5)
+    with pytest.raises(ValueError, match="clip 0 needs a jaw track of"):
+        vfhgan.plant_jaw(still, [None] * len(still.clips), 0.4)
+    with pytest.raises(ValueError, match="jaw tracks for"):
+        vfhgan.plant_jaw(still, [], 0.4)
+    rows = vfhgan.positive_controls(cfg, "balanced", n_seeds=1, families=("jaw",))
+    assert set(rows) == {"jaw_visual", "jaw_audio"}
+    with pytest.raises(ValueError, match="families must be a non-empty subset"):
+        vfhgan.positive_controls(cfg, families=("nope",))
+
+
+def test_a_claim_needs_one_control_seen_and_none_missed_that_could_have_been_seen():
+    pt = parse_tables(TOY, Path("toy.yaml"))
+    second = {**CONTROL, "id": "other", "table": "ctl2"}
+    controls = parse_controls({"controls": [CONTROL, second]}, "toy.yaml", ["full_psnr"])
+    null_claim = sidecar("t", {"base": [20.0, 20.3, 19.8, 20.1], "full": [20.05, 20.3, 19.85, 20.1]})
+    seen = sidecar("ctl", {"weak": [20.0, 20.3, 19.8, 20.1], "strong": [21.0, 21.2, 20.9, 21.1]})
+    missed = sidecar("ctl2", {"weak": [20.0, 20.3, 19.8, 20.1], "strong": [20.9, 19.6, 21.4, 19.9]})
+
+    def verdict(*scs, ceilings=None):
+        scs = list(scs) + ([{"metrics": {"control_ceilings": ceilings}}] if ceilings else [])
+        return audit_claims(pt, scs, controls=audit_controls(pt, scs, controls=controls))[0]
+
+    rec = verdict(null_claim, seen)  # the other control not run: the detected one stands for the family
+    assert rec["verdict"] == "not reproduced" and "void" not in rec
+    rec = verdict(null_claim, seen, missed)  # missed, and nothing says it could not have been seen
+    assert rec["verdict"] == "inconclusive" and rec["void"] == "control other not detected"
+    rec = verdict(null_claim, seen, missed, ceilings={"other": 0.01})  # missed but too small to be seen
+    assert rec["verdict"] == "not reproduced" and "void" not in rec
+    rec = verdict(null_claim, missed, ceilings={"other": 0.01})  # nothing detected: every control is named
+    assert rec["verdict"] == "inconclusive" and rec["void"] == "control planted not run; control other too small to be seen"
+
+
+def test_a_claim_beyond_what_the_world_allows_cannot_be_refuted():
+    from avfh_core.reproduce.audit import claim_lines
+
+    pt = parse_tables(TOY, Path("toy.yaml"))
+    controls = parse_controls({"controls": [CONTROL]}, "toy.yaml", ["full_psnr"])
+    null_claim = sidecar("t", {"base": [20.0, 20.3, 19.8, 20.1], "full": [20.05, 20.3, 19.85, 20.1]})
+    seen = sidecar("ctl", {"weak": [20.0, 20.3, 19.8, 20.1], "strong": [21.0, 21.2, 20.9, 21.1]})
+
+    def audit(bound):
+        scs = [null_claim, seen, {"metrics": {"claim_ceilings": {"full_psnr": bound}}}]
+        return audit_claims(pt, scs, controls=audit_controls(pt, scs, controls=controls))[0]
+
+    low = audit(0.06)  # the paper's +2.0 cannot happen here: half of it is out of the world's reach
+    assert low["verdict"] == "inconclusive" and low["ceiling"] == 0.06
+    assert low["void"] == "the world allows at most +0.060, below half the paper's effect"
+    high = audit(1.5)  # the world could show half the paper's effect: the refutation stands, the bound is printed
+    assert high["verdict"] == "not reproduced" and "void" not in high
+    assert "(the world allows at most +1.500)" in claim_lines([high])[0]
+    assert "the world allows at most +0.060" in claim_lines([low])[0]
+    with pytest.raises(ValueError, match=r"claim_ceilings\['full_psnr'\] must be a number"):
+        audit("x")
+
+
+def test_a_saved_batch_file_that_is_not_one_is_named(tmp_path):
+    from avfh_core.reproduce.audit import audit_batch_file
+
+    pt = parse_tables(TOY, Path("toy.yaml"))
+    with pytest.raises(FileNotFoundError, match=r"gone.json: no such batch file \(write one with"):
+        audit_batch_file(pt, tmp_path / "gone.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json: not a JSON batch file"):
+        audit_batch_file(pt, tmp_path / "bad.json")
+    (tmp_path / "part.json").write_text('{"metrics": {}, "setting": "balanced"}')
+    with pytest.raises(ValueError, match=r"part.json: not a batch file: missing \['preset', 'seeds'\]"):
+        audit_batch_file(pt, tmp_path / "part.json")
+    sc = sidecar("t", {"base": [20.0, 20.3, 19.8, 20.1], "full": [22.05, 22.3, 21.85, 22.1]})
+    (tmp_path / "ok.json").write_text(json.dumps({"metrics": sc["metrics"], "setting": "released", "preset": "course",
+                                                  "seeds": [0, 1, 2, 3], "steps": 1000, "counts": "stale"}))
+    out = audit_batch_file(pt, tmp_path / "ok.json")
+    assert out["steps"] == 1000 and out["counts"]["reproduced"] == 1 and out["claims"][0]["n"] == 4

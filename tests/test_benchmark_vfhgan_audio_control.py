@@ -37,16 +37,17 @@ def test_encoder_probe_learns_from_its_own_seed_and_reports_each_step(benchmark_
     assert mod.encoder_probe(cfg, [1, 3], seed=0) == a  # same seed, same numbers
 
 
-def test_plant_jaw_darkens_the_mouth_box_by_the_jaw_opening(benchmark_module):
+def test_plant_jaw_darkens_the_mouth_box_by_the_jaw_opening():
     import types
+
+    from avfh_core.train import vfhgan
 
     T = 3
     jaw = torch.tensor([0.0, 0.5, 1.0])
-    sample = types.SimpleNamespace(extras=dict(jaw=jaw), source="synthetic")
     hr = torch.full((T, 3, 8, 8), 0.5)
     box = torch.tensor([[2.0, 2.0, 6.0, 6.0]]).expand(T, 4)
     ds = types.SimpleNamespace(clips=[dict(hr=hr, box=box)])
-    out = benchmark_module("vfhgan_audio_control").plant_jaw(ds, [sample], 0.2)
+    out = vfhgan.plant_jaw(ds, [jaw], 0.2)
     new = out.clips[0]["hr"]
     assert torch.equal(ds.clips[0]["hr"], hr)  # the input is untouched
     assert torch.allclose(new[:, :, 3, 3], 0.5 - 0.2 * jaw[:, None])  # inside the box
@@ -66,6 +67,8 @@ def test_probe_run_and_the_mouth_weighted_pixel_term(benchmark_module):
     assert audio.world == runs["still_audio"].world
     moving = mod.probe_run(runs["still_audio"], cfg, audio_gain=False, pixel_only=False, mouth_motion=3.0)
     assert dict(moving.world) == {**dict(runs["still_audio"].world), "mouth_motion": 3.0}
+    planted = mod.probe_run(runs["still_audio"], cfg, audio_gain=False, pixel_only=False, plant_jaw=0.4)
+    assert planted == vfhgan.jaw_control_runs(cfg, "balanced", 0.4)["jaw_audio"]  # the batch's cached control row
     visual = mod.probe_run(runs["still_visual"], cfg, audio_gain=True, pixel_only=False)
     assert visual == runs["still_visual"]  # no audio branch: nothing to gain; the setting's weights kept
     obj = mod._mouth_weighted(vfhgan.VFHGANObjective)(dict(pixel=1.0), mouth_weight=4.0)

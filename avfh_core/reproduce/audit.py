@@ -23,8 +23,17 @@ level-alpha test detects with probability `power` at the observed seed spread. W
 could not have been refuted at this many seeds (`refutable` False).
 
 Positive controls (the YAML's `controls:` section): planted effects scored by the same rule, each covering a family
-of claims (`claims: [ids]`). A control is "detected" when its verdict is "reproduced". A claim whose control was not
-detected (or not run) cannot be "not reproduced": its verdict becomes "inconclusive", with `void` saying why.
+of claims (`claims: [ids]`). A control is "detected" when its verdict is "reproduced". A claim can be "not
+reproduced" only when the instrument was shown to see its family's effects in the same runs: at least one of its
+controls detected, and none of them missed. A control that was run, could have been seen (its ceiling, where one is
+logged, is not below its MDE) and was not detected shows the instrument blind to that family, whatever the others
+show; a control that was not run, or whose ceiling is below its MDE ("too small to be seen"), says nothing about
+the instrument either way. Otherwise the verdict becomes "inconclusive", with `void` saying why.
+
+A claim can also be out of reach of the world it is tested in: a notebook that can bound the largest effect the
+world allows on a claim's metric logs it as `claim_ceilings` = {claim id: bound} (e.g. what perfect knowledge of the
+mouth's articulation could add to a full frame's PSNR). A "not reproduced" whose ceiling is below half the
+published effect is void too: the world, not the method, rules the effect out.
 """
 
 from __future__ import annotations
@@ -201,19 +210,29 @@ def audit_controls(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha:
     return out
 
 
-def control_ceilings(sidecars: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+def control_ceilings(sidecars: Iterable[Mapping[str, Any]], key: str = "control_ceilings") -> dict[str, float]:
     """{control id: the largest effect it could show} from the sidecars' `control_ceilings` (the smallest bound
-    wins where several runs logged one); non-numbers are an error that names the control."""
+    wins where several runs logged one); non-numbers are an error that names the control. With key=
+    "claim_ceilings": the same for claims ({claim id: the largest effect the world allows})."""
     out: dict[str, float] = {}
     for sc in sidecars:
-        logged = (sc.get("metrics") or {}).get("control_ceilings") or {}
+        logged = (sc.get("metrics") or {}).get(key) or {}
         if not isinstance(logged, Mapping):
-            raise ValueError(f"control_ceilings must be a mapping {{control id: bound}}, got {type(logged).__name__}")
+            raise ValueError(f"{key} must be a mapping {{id: bound}}, got {type(logged).__name__}")
         for cid, v in logged.items():
             if not isinstance(v, int | float) or isinstance(v, bool) or math.isnan(v):
-                raise ValueError(f"control_ceilings[{cid!r}] must be a number, got {v!r}")
+                raise ValueError(f"{key}[{cid!r}] must be a number, got {v!r}")
             out[cid] = min(float(v), out.get(cid, math.inf))
     return out
+
+
+def _blocking(mine: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The controls of one claim that void its "not reproduced" (see the module docstring): every missed control
+    that could have been seen; when none of them was detected, all of them."""
+    missed = [k for k in mine if not k["detected"] and k["verdict"] != NOT_RUN and not k.get("too_small")]
+    if missed or any(k["detected"] for k in mine):
+        return missed
+    return list(mine)
 
 
 def audit_claims(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha: float = 0.05, power: float = 0.8,
@@ -222,6 +241,7 @@ def audit_claims(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha: f
     the verdict. `controls`: the records of `audit_controls` (default: scored here from the same sidecars); a
     "not reproduced" whose control was not detected is made "inconclusive" with `void` saying why."""
     controls = audit_controls(paper, sidecars, alpha, power) if controls is None else controls
+    world_bounds = control_ceilings(sidecars, "claim_ceilings")
     smoke = "smoke" in presets_of(sidecars)
     cache: dict[str, dict] = {}
     records = []
@@ -244,15 +264,44 @@ def audit_claims(paper: PaperTables, sidecars: list[Mapping[str, Any]], alpha: f
             rec["why"] = f"smoke preset (n={rec['n']}): inconclusive by construction; the statistics above would say " \
                          f"{rec['verdict']!r}"
             rec["verdict"] = "inconclusive"
-        failed = [k for k in mine if not k["detected"]]
-        if rec["verdict"] == "not reproduced" and failed:
-            rec["void"] = "; ".join(f"control {k['id']} " + ("not run" if k["verdict"] == NOT_RUN else
-                                                              "too small to be seen" if k.get("too_small") else
-                                                              "not detected") for k in failed)
+        voids = [f"control {k['id']} " + ("not run" if k["verdict"] == NOT_RUN else "too small to be seen"
+                                          if k.get("too_small") else "not detected") for k in _blocking(mine)]
+        if c.id in world_bounds:
+            rec["ceiling"] = world_bounds[c.id]
+            if c.published_effect is not None and rec["ceiling"] < abs(c.published_effect) / 2:
+                voids.append(f"the world allows at most {rec['ceiling']:+.3f}, below half the paper's effect")
+        if rec["verdict"] == "not reproduced" and voids:
+            rec["void"] = "; ".join(voids)
             rec["verdict"] = "inconclusive"
             rec["why"] = f"'not reproduced' is void: {rec['void']}"
         records.append(rec)
     return records
+
+
+def audit_batch_file(paper: PaperTables, path: str | Path, alpha: float = 0.05, power: float = 0.8) -> dict[str, Any]:
+    """Re-audit a saved batch (the JSON `benchmarks/vfhgan_power.py --out` writes: its per-seed `metrics`, with the
+    world's bounds it logged, and `setting`, `preset`, `steps`, `seeds`) with the current claims, controls and rule:
+    {"controls", "claims" (those the batch ran), "counts", and the batch's own fields}. The stored verdicts are not
+    read, so a batch never shows a rule older than the audit's. Errors name the file and what is wrong."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such batch file (write one with benchmarks/vfhgan_power.py --out)")
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON batch file ({type(e).__name__}: {e})") from None
+    missing = [k for k in ("metrics", "setting", "preset", "seeds") if not isinstance(saved, dict) or k not in saved]
+    if missing or not isinstance(saved["metrics"], dict):
+        raise ValueError(f"{path}: not a batch file: missing {missing or ['metrics (a mapping)']}")
+    seeds = saved["seeds"]
+    sidecar = {"config": {"preset": saved["preset"], "seed": seeds[0] if seeds else 0}, "metrics": saved["metrics"],
+               "_source": str(path)}
+    controls = audit_controls(paper, [sidecar], alpha, power)
+    claims = [c for c in audit_claims(paper, [sidecar], alpha, power, controls=controls) if c["verdict"] != NOT_RUN]
+    return {**{k: v for k, v in saved.items() if k not in ("controls", "claims", "counts")},
+            "controls": controls, "claims": claims, "counts": verdict_counts(claims)}
 
 
 def verdict_counts(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
@@ -294,8 +343,8 @@ def control_lines(controls: Sequence[Mapping[str, Any]], digits: int = 3, prefix
 
 def claim_lines(claims: Sequence[Mapping[str, Any]], digits: int = 3, prefix: str = "") -> list[str]:
     """One line per record of `audit_claims`: verdict, ours with its one-sided interval, p, n, the MDE, the paper's
-    effect ("none" for a directional claim), whether half the paper's effect was refutable at this n, and why a
-    "not reproduced" was voided; a claim not run says why (untestable here, or no run logged its rows)."""
+    effect ("none" for a directional claim), whether half the paper's effect was refutable at this n, the world's
+    bound on the effect where one was logged, and why a "not reproduced" was voided; a claim not run says why (untestable here, or no run logged its rows)."""
     w, d = _width(claims), digits
     lines = []
     for c in claims:
@@ -306,6 +355,8 @@ def claim_lines(claims: Sequence[Mapping[str, Any]], digits: int = 3, prefix: st
         flag = "" if c.get("refutable", True) or c.get("published_effect") is None else \
             "  (|paper|/2 < MDE: not refutable at this n)"
         void = f"  [{c['void']}]" if c.get("void") else ""
+        if "ceiling" in c and "the world allows" not in void:
+            flag += f"  (the world allows at most {_num(c['ceiling'], f'+.{d}f')})"
         lines.append(f"{prefix}{c['id']:{w}s} {c['verdict']:15s} ours {_num(c['effect'], f'+.{d}f')} "
                      f"[{_num(c['ci_low'], f'+.{d}f')}, {_num(c['ci_high'], f'+.{d}f')}] p={_num(c.get('p_value'), '.3f')} "
                      f"n={c['n']} MDE {_num(c['mde'], f'.{d}f')}   paper {paper}{flag}{void}")
@@ -325,4 +376,4 @@ def print_audit(controls: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[
 
 __all__ = ["collect_table", "summarize", "audit_claims", "audit_controls", "load_controls", "parse_controls",
            "min_detectable_effect", "one_sided_verdict", "t_quantile", "verdict_counts", "NOT_RUN", "NO_MAGNITUDE",
-           "claim_lines", "control_lines", "control_ceilings", "print_audit"]
+           "claim_lines", "control_lines", "control_ceilings", "print_audit", "audit_batch_file"]

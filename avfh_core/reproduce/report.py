@@ -160,7 +160,8 @@ def control_blocks(records: list[dict[str, Any]], alpha: float = 0.05) -> list[B
     missed = [r["id"] for r in records if not r["detected"]]
     note = ("Every control detected: the instrument sees planted effects of these sizes." if not missed else
             f"Not detected: {', '.join(missed)}. A 'not reproduced' verdict of the claims they cover is void "
-            "(shown as inconclusive)." + (" A control marked '< MDE' could not have been detected at this scale and "
+            "(shown as inconclusive), unless another control of those claims was detected and this one was not "
+            "run or could not have been seen." + (" A control marked '< MDE' could not have been detected at this scale and "
                                           "seed count: its largest possible effect, bounded from the world, is "
                                           "smaller than the smallest effect these seeds detect."
                                           if any(r.get("too_small") for r in records) else ""))

@@ -139,6 +139,7 @@ FUSION_ROWS: dict[str, dict] = {"add": {}, "concat": dict(fusion="concat")}  # e
 WORLDS: dict[str, dict] = {"intact": {}, "no_coupling": dict(voice_coupling=0.0), "shuffled": dict(shuffle_audio=True)}
 ERASE_MOUTH = "erase_mouth"  # a world option of ours (not data.synth's): the LR mouth erased, `erase_mouths`
 STILL_MOUTH = "still_mouth"  # a world option of ours: the LR frames rendered with a still mouth, `still_mouths`
+PLANT_JAW = "plant_jaw"  # a world option of ours: each HR mouth box darkened by this x the frame's jaw, `plant_jaw`
 
 
 def ablation_weights(cfg) -> dict[str, float] | None:
@@ -230,14 +231,18 @@ def window_data(cfg, split: str, world: Mapping[str, Any] | None = None) -> Wind
     world = dict(world or {})
     erase = bool(world.pop(ERASE_MOUTH, False))
     still = bool(world.pop(STILL_MOUTH, False))
+    jaw = float(world.pop(PLANT_JAW, 0.0))
     w = synth.world(cfg, **world)
-    key = (w.key, cfg.window, cfg.scale, split, n, erase, still)
+    key = (w.key, cfg.window, cfg.scale, split, n, erase, still, jaw)
     if key not in _DATA:
-        ds = WindowDataset(w.dataset(split, n_clips=n), window=cfg.window, scale=cfg.scale)
+        samples = w.dataset(split, n_clips=n)
+        ds = WindowDataset(samples, window=cfg.window, scale=cfg.scale)
         if still:
             still_world = synth.world(cfg, **{**world, "mouth_motion": 0.0})
             ds = still_mouths(ds, WindowDataset(still_world.dataset(split, n_clips=n), window=cfg.window,
                                                 scale=cfg.scale))
+        if jaw:
+            ds = plant_jaw(ds, [samples[c].extras.get("jaw") for c in range(len(samples))], jaw)
         _DATA[key] = erase_mouths(ds) if erase else ds
     return _DATA[key]
 
@@ -260,6 +265,36 @@ def still_mouths(ds: WindowDataset, still: WindowDataset) -> WindowDataset:
         raise ValueError(f"still_mouths: the still-mouth clips ({len(still.clips)}) must match the clips "
                          f"({len(ds.clips)}) one for one, with the same LR shapes")
     return _with_lr(ds, [c["lr"] for c in still.clips])
+
+
+def plant_jaw(ds: WindowDataset, jaws: Sequence[torch.Tensor | None], amount: float) -> WindowDataset:
+    """A copy of `ds` whose HR frames have the mouth box darkened by `amount` times the frame's jaw opening (jaws[c]:
+    clip c's [T] jaw track in [0, 1], the world's own, which the speech carries; `data.synth` records it in each
+    sample's extras). The LR frames, mel windows and boxes stay `ds`'s: the LR never shows the darkening, so only
+    the audio can say how dark the mouth is. A planted effect that is the same for every person (the natural
+    articulation mostly is not: `reproduce.headroom` measures its shared part), for the audio control that a
+    trained model can pass (`positive_controls`' "jaw" family)."""
+    import copy
+
+    from avfh_core.metrics.image import box_mask
+
+    if not 0 < amount <= 1:
+        raise ValueError(f"plant_jaw: amount must be in (0, 1], got {amount}")
+    if len(jaws) != len(ds.clips):
+        raise ValueError(f"plant_jaw: got {len(jaws)} jaw tracks for {len(ds.clips)} clips")
+    clips = []
+    for c, (d, jaw) in enumerate(zip(ds.clips, jaws)):
+        T = d["hr"].shape[0]
+        if jaw is None or torch.as_tensor(jaw).shape != (T,):
+            raise ValueError(f"plant_jaw: clip {c} needs a jaw track of {T} frames (a synthetic world's sample "
+                             f"extras['jaw']), got {None if jaw is None else tuple(torch.as_tensor(jaw).shape)}")
+        hr = d["hr"].float() / 255 if d["hr"].dtype == torch.uint8 else d["hr"].float()
+        inside = box_mask(tuple(hr.shape[-2:]), d["box"], device=hr.device).to(hr.dtype)[:, None]
+        j = torch.as_tensor(jaw).to(hr.dtype)
+        clips.append(dict(d, hr=(hr - amount * j[:, None, None, None] * inside).clamp(0, 1)))
+    out = copy.copy(ds)
+    out.clips = clips
+    return out
 
 
 def erase_mouths(ds: WindowDataset) -> WindowDataset:
@@ -620,41 +655,81 @@ def control_runs(cfg, setting: str = "released") -> dict[str, VFHGANRun]:
                                  weights=ablation_weights(cfg))}
 
 
+JAW_PLANT = 0.4  # the planted jaw control's darkening (of a jaw fully open), fixed before any run was scored
+
+
+def jaw_control_runs(cfg, setting: str = "released", amount: float = JAW_PLANT) -> dict[str, VFHGANRun]:
+    """The rows of the planted audio control, as cached runs: `control_runs`' two generators ("jaw_visual",
+    "jaw_audio") in the still-mouth world whose HR mouth boxes are also darkened by `amount` times the frame's jaw
+    opening (`plant_jaw`). The darkening is the same for every person and the speech carries the jaw, so a model
+    that reads its audio can draw it; the LR never shows it. Unlike the natural articulation (`control_runs`,
+    mostly person-specific and small), this effect is large enough to be seen, once the audio branch has had the
+    steps to learn to read the speech (`benchmarks/vfhgan_audio_control.py` measures how many)."""
+    world = {STILL_MOUTH: True, PLANT_JAW: float(amount)}
+    return {"jaw_visual": _make(cfg, setting, generator=TABLE1_ROWS["visual_only"], world=world,
+                                weights=ablation_weights(cfg)),
+            "jaw_audio": _make(cfg, setting, generator=TABLE1_ROWS["audio_attention"], world=world,
+                               weights=ablation_weights(cfg))}
+
+
+CONTROL_FAMILIES = ("still", "jaw", "handicap", "loss")
+
+
 def positive_controls(cfg, setting: str = "released", n_seeds: int | None = None, handicap_db: float = 0.5,
-                      progress: bool = False) -> dict[str, dict[str, list[float]]]:
+                      progress: bool = False, families: Sequence[str] = ("still", "handicap", "loss"),
+                      jaw: float = JAW_PLANT) -> dict[str, dict[str, list[float]]]:
     """Planted effects, one per claim family, under one weight setting, scored like the table rows:
     {row: {metric: [one value per seed]}} (seeds cfg.seed, cfg.seed + 1, ...; log it as `controls_seeds`, or
     `controls_balanced_seeds` for the balanced setting, and the audit scores it). Each family's control is run under
     the setting whose claims it guards: a handicap detectable with one setting's seed spread may not be with the
     other's.
 
-    - audio helps: "still_visual" vs "still_audio" (`control_runs`). Every LR frame of the windows (train and test)
-      is rendered with a still mouth while the HR target and the speech keep their articulation, so how the mouth
-      moves can come only from the audio: the audio model (Table 1's audio_attention) must beat the same generator
-      without its audio branch (visual_only) on mouth PSNR.
-    - the method beats a baseline: "ours" vs "handicapped". The handicapped row of seed s is the setting's trained
+    - audio helps ("still"): "still_visual" vs "still_audio" (`control_runs`). Every LR frame of the windows (train
+      and test) is rendered with a still mouth while the HR target and the speech keep their articulation, so how
+      the mouth moves can come only from the audio: the audio model (Table 1's audio_attention) must beat the same
+      generator without its audio branch (visual_only) on mouth PSNR.
+    - audio helps, planted ("jaw", not in the default `families`: it needs ~10x the course preset's steps):
+      "jaw_visual" vs "jaw_audio" (`jaw_control_runs`, darkening `jaw`), the same comparison with an effect that is
+      the same for every person planted in the HR mouths on top.
+    - the method beats a baseline ("handicap"): "ours" vs "handicapped". The handicapped row of seed s is the setting's trained
       Table-3 "ours" of the next seed (cyclically) with its error amplified, hr + k (sr - hr), k = 10^(handicap_db /
       20): its MSE is k^2 times, a PSNR drop of exactly `handicap_db` before clipping to [0, 1] (at most that
       after). Taking the next seed's model makes the seed-to-seed spread enter the difference as it does for two
       trained rows (with one seed the row pairs with itself).
-    - a loss term helps: "loss_removed" vs "loss_kept": the pixel-MSE-only objective, trained ("kept"), against the
+    - a loss term helps ("loss"): "loss_removed" vs "loss_kept": the pixel-MSE-only objective, trained ("kept"), against the
       same generator with that term removed, which leaves nothing to train: the untrained generator of the same
       seed. Removing the only term must matter. (The same rows under both settings: one term has no balance.)
     Every trained row is a cached run, so the rows can be trained side by side beforehand (`control_runs`,
-    `pixel_only`, `table3`) and this function only scores them.
+    `jaw_control_runs`, `pixel_only`, `table3`) and this function only scores them. `families` picks the controls.
     """
-    from avfh_core.train.evaluate import evaluate
     from avfh_core.train.experiment import cached_run
     from avfh_core.train.experiment import seeds as seed_list
 
     if not handicap_db > 0:
         raise ValueError(f"handicap_db must be > 0, got {handicap_db}")
+    unknown = sorted(set(families) - set(CONTROL_FAMILIES))
+    if unknown or not families:
+        raise ValueError(f"families must be a non-empty subset of {CONTROL_FAMILIES}, got {list(families)}")
     me = sys.modules[__name__]
     ss = seed_list(cfg, n_seeds)
     per: dict[str, list[dict[str, float]]] = {}
-    for row, run in control_runs(cfg, setting).items():
+    audio_rows = {**(control_runs(cfg, setting) if "still" in families else {}),
+                  **(jaw_control_runs(cfg, setting, jaw) if "jaw" in families else {})}
+    for row, run in audio_rows.items():
         per[row] = [cached_run(me, run, cfg, s, progress=progress)[0] for s in ss]
+    if "handicap" in families:
+        _handicapped(cfg, setting, ss, handicap_db, per, progress)
+    if "loss" in families:
+        _loss_removed(cfg, ss, per, progress)
+    return {row: {m: [p[m] for p in vals] for m in vals[0]} for row, vals in per.items()}
 
+
+def _handicapped(cfg, setting, ss, handicap_db, per, progress) -> None:
+    """positive_controls' "ours" and "handicapped" rows, appended to `per`."""
+    from avfh_core.train.evaluate import evaluate
+    from avfh_core.train.experiment import cached_run
+
+    me = sys.modules[__name__]
     k = 10 ** (handicap_db / 20)
 
     def handicapped(models, batch):
@@ -668,12 +743,19 @@ def positive_controls(cfg, setting: str = "released", n_seeds: int | None = None
         per.setdefault("handicapped", []).append(
             evaluate(handicapped, score, runs[(i + 1) % len(ss)][1].models, test, idx, cfg))
 
+
+def _loss_removed(cfg, ss, per, progress) -> None:
+    """positive_controls' "loss_kept" and "loss_removed" rows, appended to `per`."""
+    from avfh_core.train.evaluate import evaluate
+    from avfh_core.train.experiment import cached_run
+
+    me = sys.modules[__name__]
+    test, idx = eval_set(VFHGANRun.make(), cfg)
     pix = pixel_only(cfg)
     for s in ss:
         per.setdefault("loss_kept", []).append(cached_run(me, pix, cfg, s, progress=progress)[0])
         untrained = {n: m.to(cfg.device).eval() for n, m in init(pix, cfg, seed=s).items()}
         per.setdefault("loss_removed", []).append(evaluate(predict, score, untrained, test, idx, cfg))
-    return {row: {m: [p[m] for p in vals] for m in vals[0]} for row, vals in per.items()}
 
 
 if __name__ == "__main__":  # python -m avfh_core.train.vfhgan --preset gpu  (or under torchrun: data parallel)
