@@ -231,3 +231,32 @@ def test_report_shows_controls_mde_and_audio_use(tmp_path):
     audit = json.loads((run / "audit.json").read_text())
     (key,) = audit["controls"]
     assert audit["controls"][key][0]["detected"] is False
+
+
+def test_report_re_audits_the_longer_batch_a_notebook_shows(tmp_path, monkeypatch):
+    import avfh_core.config as config
+
+    root = tmp_path / "tables"
+    root.mkdir()
+    (root / "toy.yaml").write_text(yaml.safe_dump(TOY))
+    repo = tmp_path / "repo"
+    (repo / "results").mkdir(parents=True)
+    monkeypatch.setattr(config, "repo_root", lambda: repo)
+    batch = sidecar(0, [20.0, 20.2, 20.1], [22.0, 22.1, 22.3], [0.3] * 3, [0.2] * 3)["metrics"]
+    (repo / "results" / "long.json").write_text(json.dumps(
+        {"metrics": batch, "setting": "balanced", "preset": "course", "seeds": [0, 1, 2], "steps": 1000}))
+    run = tmp_path / "runs" / "r3"
+    (run / "toy").mkdir(parents=True)
+    sc = sidecar(0, [20.0, 20.2], [21.9, 22.3], [0.31, 0.29], [0.32, 0.28])
+    sc["metrics"]["long_batch"] = {"file": "results/long.json", "steps": 1000}
+    gone = dict(sc, metrics={**sc["metrics"], "long_batch": {"file": "results/gone.json"}})
+    (run / "toy" / "01_ablation__preset-course.json").write_text(json.dumps(sc))
+    (run / "toy" / "01_ablation__preset-course_seed-9.json").write_text(json.dumps(dict(gone, config={
+        "preset": "course", "seed": 9})))
+    text = build_report(run, tables_root=root)[0].read_text()
+    assert "### A longer batch: results/long.json" in text
+    assert "balanced weights, 1000 steps per run, seeds [0, 1, 2] (course preset)" in text
+    assert "#### Its positive controls" in text
+    long_part = text.split("### A longer batch: results/long.json")[1]
+    assert "| full_psnr: full beats base on PSNR | psnr |" in long_part and "reproduced" in long_part
+    assert "### A longer batch: results/gone.json" in text and "gone.json: no such batch file" in text

@@ -2,8 +2,10 @@
 
 Per paper: each table of the paper (tables/<paper>.yaml) rebuilt from the run's sidecars, the paper's published
 numbers beside ours (mean +- sd over seeds, n), rows no run produced marked "not run"; the claims audit
-(`audit.py`); the environment record; the figures the notebooks saved (embedded as base64 in the HTML, so the file
-stands alone). The report reads numbers and never writes any back.
+(`audit.py`); a saved longer batch a notebook shows (its sidecar's `long_batch` = {"file": path from the repository
+root, ...}), re-audited from its scores with the same rule (`audit.audit_batch_file`); the environment record; the
+figures the notebooks saved (embedded as base64 in the HTML, so the file stands alone). The report reads numbers and
+never writes any back.
 
 Both renderings come from one list of blocks: ("h1".."h4"|"p"|"pre", text), ("table", header, rows),
 ("img", path, caption).
@@ -21,6 +23,7 @@ from typing import Any
 
 from avfh_core.reproduce.audit import (
     NOT_RUN,
+    audit_batch_file,
     audit_claims,
     audit_controls,
     collect_table,
@@ -168,6 +171,32 @@ def control_blocks(records: list[dict[str, Any]], alpha: float = 0.05) -> list[B
     return [("p", note), ("table", header, rows)]
 
 
+def batch_blocks(pt: PaperTables, sidecars: list[dict[str, Any]], alpha: float = 0.05) -> list[Block]:
+    """The saved batches the sidecars point to (`long_batch` = {"file": ...}), each re-audited from its per-seed
+    scores (`audit_batch_file`): its claims and its positive controls, or why it could not be read."""
+    from avfh_core.config import repo_root
+
+    files = []
+    for sc in sidecars:
+        ref = (sc.get("metrics") or {}).get("long_batch")
+        if isinstance(ref, Mapping) and isinstance(ref.get("file"), str) and ref["file"] not in files:
+            files.append(ref["file"])
+    out: list[Block] = []
+    for rel in files:
+        out.append(("h3", f"A longer batch: {rel}"))
+        try:
+            b = audit_batch_file(pt, repo_root() / rel, alpha=alpha)
+        except (OSError, ValueError) as e:
+            out.append(("p", f"Could not be read: {e}"))
+            continue
+        out += [("p", f"{b['setting']} weights, {b.get('steps', '?')} steps per run, seeds {b['seeds']} "
+                      f"({b['preset']} preset), re-audited here from its saved per-seed scores with the rule above; "
+                      "only the claims its rows cover."),
+                *audit_blocks(b["claims"], alpha), ("h4", "Its positive controls"),
+                *control_blocks(b["controls"], alpha)]
+    return out
+
+
 def audio_use_blocks(sidecars: list[dict[str, Any]], alpha: float = 0.05) -> list[Block]:
     """`audio_use_seeds` ({condition: {metric: [per seed]}}, from `evaluate.audio_use`): a trained audio model
     scored with intact, shuffled and silenced audio, beside the audio claims."""
@@ -299,7 +328,8 @@ def build_blocks(run_dir: Path, alpha: float = 0.05, tables_root: Path | None = 
                                               "seeds, a few steps); the numbers check the pipeline, not the paper."))
                 paper_blocks += [("h3", "Claims audit"), *audit_blocks(records, alpha),
                                  *audio_use_blocks(group, alpha), ("h3", "Positive controls"),
-                                 *control_blocks(controls, alpha), ("h3", "Tables"), *table_blocks(pt, group)]
+                                 *control_blocks(controls, alpha), *batch_blocks(pt, group, alpha),
+                                 ("h3", "Tables"), *table_blocks(pt, group)]
             else:
                 paper_blocks.append(("p", "No tables transcribed for this paper yet "
                                           "(add avfh_core/reproduce/tables/{paper}.yaml)."))
