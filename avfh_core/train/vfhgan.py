@@ -247,12 +247,13 @@ def window_data(cfg, split: str, world: Mapping[str, Any] | None = None) -> Wind
     return _DATA[key]
 
 
-def _with_lr(ds: WindowDataset, lrs: Sequence[torch.Tensor]) -> WindowDataset:
-    """A shallow copy of `ds` whose clips carry the LR videos `lrs` (one per clip); everything else is `ds`'s."""
+def _with_videos(ds: WindowDataset, key: str, videos: Sequence[torch.Tensor]) -> WindowDataset:
+    """A shallow copy of `ds` whose clips carry `videos` (one per clip) as their `key` ("lr" or "hr"); everything
+    else is `ds`'s."""
     import copy
 
     out = copy.copy(ds)
-    out.clips = [dict(c, lr=lr) for c, lr in zip(ds.clips, lrs)]
+    out.clips = [dict(c, **{key: v}) for c, v in zip(ds.clips, videos)]
     return out
 
 
@@ -264,7 +265,7 @@ def still_mouths(ds: WindowDataset, still: WindowDataset) -> WindowDataset:
     if len(still.clips) != len(ds.clips) or any(a["lr"].shape != b["lr"].shape for a, b in zip(ds.clips, still.clips)):
         raise ValueError(f"still_mouths: the still-mouth clips ({len(still.clips)}) must match the clips "
                          f"({len(ds.clips)}) one for one, with the same LR shapes")
-    return _with_lr(ds, [c["lr"] for c in still.clips])
+    return _with_videos(ds, "lr", [c["lr"] for c in still.clips])
 
 
 def plant_jaw(ds: WindowDataset, jaws: Sequence[torch.Tensor | None], amount: float) -> WindowDataset:
@@ -274,15 +275,13 @@ def plant_jaw(ds: WindowDataset, jaws: Sequence[torch.Tensor | None], amount: fl
     the audio can say how dark the mouth is. A planted effect that is the same for every person (the natural
     articulation mostly is not: `reproduce.headroom` measures its shared part), for the audio control that a
     trained model can pass (`positive_controls`' "jaw" family)."""
-    import copy
-
     from avfh_core.metrics.image import box_mask
 
     if not 0 < amount <= 1:
         raise ValueError(f"plant_jaw: amount must be in (0, 1], got {amount}")
     if len(jaws) != len(ds.clips):
         raise ValueError(f"plant_jaw: got {len(jaws)} jaw tracks for {len(ds.clips)} clips")
-    clips = []
+    hrs = []
     for c, (d, jaw) in enumerate(zip(ds.clips, jaws)):
         T = d["hr"].shape[0]
         if jaw is None or torch.as_tensor(jaw).shape != (T,):
@@ -291,10 +290,8 @@ def plant_jaw(ds: WindowDataset, jaws: Sequence[torch.Tensor | None], amount: fl
         hr = d["hr"].float() / 255 if d["hr"].dtype == torch.uint8 else d["hr"].float()
         inside = box_mask(tuple(hr.shape[-2:]), d["box"], device=hr.device).to(hr.dtype)[:, None]
         j = torch.as_tensor(jaw).to(hr.dtype)
-        clips.append(dict(d, hr=(hr - amount * j[:, None, None, None] * inside).clamp(0, 1)))
-    out = copy.copy(ds)
-    out.clips = clips
-    return out
+        hrs.append((hr - amount * j[:, None, None, None] * inside).clamp(0, 1))
+    return _with_videos(ds, "hr", hrs)
 
 
 def erase_mouths(ds: WindowDataset) -> WindowDataset:
@@ -302,7 +299,7 @@ def erase_mouths(ds: WindowDataset) -> WindowDataset:
     targets keep their mouths, so the mouth can be restored only from what else the model gets (the audio)."""
     from avfh_core.data.degrade import erase_boxes
 
-    return _with_lr(ds, [erase_boxes(c["lr"], c["box"], box_scale=ds.scale) for c in ds.clips])
+    return _with_videos(ds, "lr", [erase_boxes(c["lr"], c["box"], box_scale=ds.scale) for c in ds.clips])
 
 
 def replace_centre(window: torch.Tensor, frame: torch.Tensor, centre: int) -> torch.Tensor:
