@@ -412,13 +412,13 @@ for st in settings:
 # world next to the paper's.
 
 # %% [markdown]
-# ## Trained ten times longer: can the instrument see an audio effect at all?
+# ## Trained far longer: can the instrument see an audio effect at all?
 # If no audio control can be passed, the audio claims can never be anything but inconclusive, and the reader cannot
 # tell a blind instrument from an absent effect. So the audio claims get a second control, one whose effect the
 # speech carries and which is the same for every person, so that step 2 above is easy: in the still-mouth world,
 # each HR mouth box is also darkened in proportion to the frame's jaw opening (`vfhgan.jaw_control_runs`,
 # `vfhgan.plant_jaw`; the LR never shows it). It needs step 1, reading the jaw from the speech, which the course
-# budget is too short for, so it runs in a batch trained ten times longer than this notebook's ablations
+# budget is too short for, so it runs in a batch trained far longer than this notebook's ablations
 # (`benchmarks/vfhgan_power.py`, its command printed below), with Table 1's rows, the natural still-mouth control
 # and the handicap control at the same budget, so that every control guards rows trained as long as it was.
 #
