@@ -12,9 +12,10 @@ the --controls families (`vfhgan.positive_controls`: still, jaw, handicap, loss)
 preset's ablation steps by default), two single-threaded processes at a time (`train.parallel.prefetch`: the seeds
 the notebook already trained are cache hits), then scores them with the same audit as the notebook
 (`audit_controls`, `audit_claims`; Table 2 is not run here, so its claims are left out), after the audio test of
-each audio control's model (its mouth PSNR with its own audio, another clip's and silence). With Table 1, the
-world's bound on its audio claim (`reproduce.headroom` `frame_gain_db`: what knowing the articulation could add to
-the no-audio row's full-frame PSNR) is logged as that claim's ceiling. Prints the audit and, with --out, writes the
+each audio control's model (its mouth PSNR with its own audio, another clip's and silence, on held-out people and
+on people it was trained on). With Table 1, the world's bound on its audio claim (`reproduce.headroom`
+`frame_gain_db`: what knowing the articulation could add to the no-audio row's full-frame PSNR) is logged as that
+claim's ceiling. Prints the audit and, with --out, writes the
 per-seed scores and the audit records as JSON. The numbers depend on the machine's CPU (float kernels differ between
 CPU families), as the notebook's do.
 
@@ -56,9 +57,10 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error(f"--steps must be >= 1, got {args.steps}")
 
     from avfh_core.config import preset_values, setup
+    from avfh_core.data.batching import spread_indices
+    from avfh_core.reproduce.audio_use import audio_use_seeds, use_line
     from avfh_core.train import vfhgan
-    from avfh_core.train.evaluate import audio_use
-    from avfh_core.train.experiment import cached_run, means, run_rows, seeds
+    from avfh_core.train.experiment import means, run_rows, seeds
     from avfh_core.train.parallel import prefetch
 
     st, families = args.setting, tuple(dict.fromkeys(args.controls))
@@ -89,12 +91,12 @@ def main(argv: list[str] | None = None) -> dict:
         if row not in ctl:
             continue
         run = {**vfhgan.control_runs(cfg, st), **vfhgan.jaw_control_runs(cfg, st)}[row]
-        data, idx = vfhgan.eval_set(run, cfg)
-        use = [audio_use(vfhgan.predict, vfhgan.score, cached_run(vfhgan, run, cfg, s)[1].models, data, idx, cfg,
-                         seed=s) for s in seeds(cfg)]
-        metrics[key] = {c: {m: [u[c][m] for u in use] for m in use[0][c]} for c in use[0]}
-        print(f"{row} model, mouth PSNR with its audio " + ", ".join(
-            f"{c} {sum(u[c]['mouth_psnr'] for u in use) / len(use):.3f}" for c in use[0]), flush=True)
+        metrics[key] = audio_use_seeds(vfhgan, run, cfg, seeds(cfg))
+        seen = vfhgan.window_data(cfg, "train", dict(run.world))  # and on people it was trained on
+        metrics[key.replace("_seeds", "_train_seeds")] = audio_use_seeds(
+            vfhgan, run, cfg, seeds(cfg), data=(seen, spread_indices(seen, cfg.vfhgan_eval_windows)))
+        print(f"{row} model, mouth PSNR with its audio " + use_line(metrics[key]) + "; on training people "
+              + use_line(metrics[key.replace("_seeds", "_train_seeds")]), flush=True)
     out = {"setting": st, "preset": cfg.preset, "steps": steps, "seeds": seeds(cfg), "tables": list(tables),
            "control_families": list(families), "train_seconds": train_s, "runs_trained": n_trained,
            "metrics": metrics, **audit(sidecar, st)}

@@ -52,8 +52,11 @@ def test_a_longer_batch_of_table_1_with_the_planted_audio_control(benchmark_modu
     claims = {c["id"]: c for c in out["claims"]}
     assert claims["audio_improves_psnr"]["ceiling"] == bound and "ours_beats_bicubic_psnr" not in claims
     assert set(out["metrics"]["jaw_control_audio_use_seeds"]) == {"intact", "shuffled", "silenced"}
+    seen = out["metrics"]["jaw_control_audio_use_train_seeds"]  # the same test on people it was trained on
+    assert set(seen) == {"intact", "shuffled", "silenced"} and len(seen["intact"]["mouth_psnr"]) == 2
     printed = capsys.readouterr().out
     assert "3 steps" in printed and "jaw_audio model, mouth PSNR with its audio" in printed
+    assert "; on training people intact" in printed
     # what vfhgan/06 shows of a saved batch: re-audited from its scores with the current rule, the same records
     from avfh_core.reproduce.audit import audit_batch_file
     from avfh_core.reproduce.tables import load_tables
