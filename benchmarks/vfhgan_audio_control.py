@@ -1,8 +1,10 @@
 """Can a CPU-trained VFH-GAN pass the audio control? The two rows of the still-mouth control (every LR frame, train
 and test, rendered with a still mouth while the HR and the speech articulate: only the audio can say how the mouth
 moves; `vfhgan.control_runs`), trained for longer than the course preset's ablation runs, with audio use measured
-at evaluation time (the audio model fed its own audio, another clip's, and silence). With --oracle, a third row: the audio model whose "audio" is an exact readout of the mouth state
-(jaw, spread, closure per frame, laid out as a mel window), i.e. the best audio the world could give it.
+at evaluation time (the audio model fed its own audio, another clip's, and silence; on held-out people, and on
+people it was trained on: unused there too means never learned, rather than not carried over to new people). With
+--oracle, a third row: the audio model whose "audio" is an exact readout of the mouth state (jaw, spread, closure
+per frame, laid out as a mel window), i.e. the best audio the world could give it.
 
     .venv/bin/python benchmarks/vfhgan_audio_control.py --steps 300 1000 --setting balanced --oracle
 
@@ -162,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from avfh_core.config import setup
     from avfh_core.data import synth
+    from avfh_core.data.batching import spread_indices
     from avfh_core.reproduce.headroom import MOUTH_STATE, windows_mel_readout, world_still_headroom
     from avfh_core.train import vfhgan
     from avfh_core.train.evaluate import audio_use, evaluate
@@ -217,6 +220,11 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 au = audio_use(vfhgan.predict, vfhgan.score, trained.models, data, idx, cfg, seed=args.seed)
                 line += "  mouth PSNR with audio " + ", ".join(f"{c} {au[c]['mouth_psnr']:.3f}" for c in au)
+                # the same test on people it was trained on: unused there too means never learned, not "learned
+                # on these people and not carried over to new ones"
+                seen = audio_use(vfhgan.predict, vfhgan.score, trained.models, train,
+                                 spread_indices(train, cfg.vfhgan_eval_windows), cfg, seed=args.seed)
+                line += "; on training people " + ", ".join(f"{c} {seen[c]['mouth_psnr']:.3f}" for c in seen)
             print(line, flush=True)
 
 

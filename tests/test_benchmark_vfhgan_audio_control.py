@@ -12,6 +12,7 @@ def test_audio_control_probe_runs_every_row_with_the_probes(benchmark_module, tm
     for row in ("still_visual", "still_audio", "still_oracle"):
         assert f"steps {row}" in out
     assert out.count("mouth PSNR with audio intact") == 2  # the two rows that hear something
+    assert out.count("; on training people intact") == 2  # and the same test on people they were trained on
     assert "through one map for everyone" in out
 
 
