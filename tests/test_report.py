@@ -222,12 +222,19 @@ def test_report_shows_controls_mde_and_audio_use(tmp_path):
     sc["metrics"]["ctl_seeds"] = {"weak": {"psnr": [20.0, 20.3, 19.8]}, "strong": {"psnr": [20.2, 21.5, 19.7]}}
     sc["metrics"]["audio_use_seeds"] = {"intact": {"psnr": [25.0, 25.2, 25.1]},
                                         "shuffled": {"psnr": [24.0, 24.1, 24.3]}}
+    sc["metrics"]["control_audio_use_train_balanced_seeds"] = {"intact": {"mouth_psnr": [29.7, 29.5, 29.1]},
+                                                               "shuffled": {"mouth_psnr": [29.7, 29.5, 29.1]}}
+    sc["metrics"]["audio_use_note"] = "not a per-seed table"  # other keys naming audio use are left alone
     (run / "toy" / "01_ablation__preset-course.json").write_text(json.dumps(sc))
     md, _ = build_report(run, tables_root=root)
     text = md.read_text()
     assert "### Positive controls" in text and "| planted: planted 1 dB | method beats a baseline | full_psnr |" in text
     assert "| NO |" in text and "Not detected: planted" in text  # the planted 1 dB drowned in the seed spread
     assert "#### Audio use at evaluation time" in text and "model uses the audio" in text
+    # every audio-use table a notebook logs, the paper's model first; one on training people says so
+    assert text.index("audio_use: scored on the test windows") < text.index(
+        "control_audio_use_train_balanced: scored on people the model was trained on")
+    assert text.count("| shuffled | mouth_psnr |") == 1 and "| shuffled | psnr |" in text
     audit = json.loads((run / "audit.json").read_text())
     (key,) = audit["controls"]
     assert audit["controls"][key][0]["detected"] is False

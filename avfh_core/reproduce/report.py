@@ -17,6 +17,7 @@ import base64
 import html
 import json
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -197,13 +198,19 @@ def batch_blocks(pt: PaperTables, sidecars: list[dict[str, Any]], alpha: float =
     return out
 
 
-def audio_use_blocks(sidecars: list[dict[str, Any]], alpha: float = 0.05) -> list[Block]:
-    """`audio_use_seeds` ({condition: {metric: [per seed]}}, from `evaluate.audio_use`): a trained audio model
-    scored with intact, shuffled and silenced audio, beside the audio claims."""
-    data = collect_table(sidecars, "audio_use")
-    if "intact" not in data:
-        return []
-    header = ["audio at evaluation", "metric", "ours (mean ± sd, n)", "intact - this", "one-sided bounds", "verdict"]
+AUDIO_USE_KEY = re.compile(r"^(?P<name>\w*audio_use\w*)_seeds$")
+"""Sidecar keys of per-seed audio use (`reproduce.audio_use.audio_use_seeds`): "audio_use_seeds" (the paper's
+audio model), and any other "<...>audio_use<...>_seeds" a notebook logs (a control's audio model, a weight
+setting's, the same test on training people: names with "_train")."""
+
+
+def audio_use_names(sidecars: list[dict[str, Any]]) -> list[str]:
+    """The audio-use tables the sidecars logged (without "_seeds"), "audio_use" first, then by name."""
+    names = {m["name"] for sc in sidecars for k in (sc.get("metrics") or {}) if (m := AUDIO_USE_KEY.match(k))}
+    return sorted(names, key=lambda n: (n != "audio_use", n))
+
+
+def _audio_use_rows(data: Mapping[str, Mapping[str, Mapping[Any, float]]], alpha: float) -> list[list[str]]:
     rows = []
     for cond in sorted(data, key=lambda c: (c != "intact", c)):
         for metric, vals in sorted(data[cond].items()):
@@ -220,10 +227,28 @@ def audio_use_blocks(sidecars: list[dict[str, Any]], alpha: float = 0.05) -> lis
             else:
                 cells += ["—", "—", "—"]
             rows.append(cells)
+    return rows
+
+
+def audio_use_blocks(sidecars: list[dict[str, Any]], alpha: float = 0.05) -> list[Block]:
+    """Every per-seed audio use the sidecars logged ({condition: {metric: [per seed]}}, `audio_use_names`): a
+    trained audio model scored with intact, shuffled and silenced audio, one table per logged model, beside the
+    audio claims."""
+    header = ["audio at evaluation", "metric", "ours (mean ± sd, n)", "intact - this", "one-sided bounds", "verdict"]
+    tables: list[Block] = []
+    for name in audio_use_names(sidecars):
+        data = collect_table(sidecars, name)
+        if "intact" not in data:
+            continue
+        where = "people the model was trained on" if "_train" in name else "the test windows (held-out people)"
+        tables += [("p", f"{name}: scored on {where}."), ("table", header, _audio_use_rows(data, alpha))]
+    if not tables:
+        return []
     return [("h4", "Audio use at evaluation time"),
-            ("p", "The trained audio model scored on the same test windows with its audio intact, shuffled across "
+            ("p", "Each trained audio model scored on the same windows with its audio intact, shuffled across "
                   "windows, or silenced (`evaluate.audio_use`): a model that uses the audio loses when it is taken "
-                  "away. Read beside the audio claims."), ("table", header, rows)]
+                  "away. Read beside the audio claims and the audio controls; a model that ignores its audio on the "
+                  "people it was trained on too has not learned to use it."), *tables]
 
 
 def environment_blocks(sidecars: list[dict[str, Any]]) -> list[Block]:
@@ -430,4 +455,4 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, alpha: 
 
 
 __all__ = ["build_report", "build_blocks", "load_sidecars", "to_markdown", "to_html", "audit_blocks",
-           "audio_use_blocks", "control_blocks", "table_blocks"]
+           "audio_use_blocks", "audio_use_names", "control_blocks", "table_blocks"]
