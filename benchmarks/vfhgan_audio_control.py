@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     from avfh_core.config import setup
     from avfh_core.data import synth
     from avfh_core.data.batching import spread_indices
+    from avfh_core.reproduce.audio_use import by_condition, use_line
     from avfh_core.reproduce.headroom import MOUTH_STATE, windows_mel_readout, world_still_headroom
     from avfh_core.train import vfhgan
     from avfh_core.train.evaluate import audio_use, evaluate
@@ -219,12 +220,12 @@ def main(argv: list[str] | None = None) -> None:
                          f"{head.gain_db(visual_mouth, shared=True):.3f} through one map for everyone)")
             else:
                 au = audio_use(vfhgan.predict, vfhgan.score, trained.models, data, idx, cfg, seed=args.seed)
-                line += "  mouth PSNR with audio " + ", ".join(f"{c} {au[c]['mouth_psnr']:.3f}" for c in au)
                 # the same test on people it was trained on: unused there too means never learned, not "learned
                 # on these people and not carried over to new ones"
                 seen = audio_use(vfhgan.predict, vfhgan.score, trained.models, train,
                                  spread_indices(train, cfg.vfhgan_eval_windows), cfg, seed=args.seed)
-                line += "; on training people " + ", ".join(f"{c} {seen[c]['mouth_psnr']:.3f}" for c in seen)
+                line += (f"  mouth PSNR with audio {use_line(by_condition([au]))}; on training people "
+                         f"{use_line(by_condition([seen]))}")
             print(line, flush=True)
 
 

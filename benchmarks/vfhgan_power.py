@@ -91,12 +91,12 @@ def main(argv: list[str] | None = None) -> dict:
         if row not in ctl:
             continue
         run = {**vfhgan.control_runs(cfg, st), **vfhgan.jaw_control_runs(cfg, st)}[row]
-        metrics[key] = audio_use_seeds(vfhgan, run, cfg, seeds(cfg))
         seen = vfhgan.window_data(cfg, "train", dict(run.world))  # and on people it was trained on
-        metrics[key.replace("_seeds", "_train_seeds")] = audio_use_seeds(
-            vfhgan, run, cfg, seeds(cfg), data=(seen, spread_indices(seen, cfg.vfhgan_eval_windows)))
-        print(f"{row} model, mouth PSNR with its audio " + use_line(metrics[key]) + "; on training people "
-              + use_line(metrics[key.replace("_seeds", "_train_seeds")]), flush=True)
+        held_out, trained_on = (audio_use_seeds(vfhgan, run, cfg, seeds(cfg), data=d) for d in
+                                (None, (seen, spread_indices(seen, cfg.vfhgan_eval_windows))))
+        metrics[key], metrics[key.replace("_seeds", "_train_seeds")] = held_out, trained_on
+        print(f"{row} model, mouth PSNR with its audio {use_line(held_out)}; on training people "
+              f"{use_line(trained_on)}", flush=True)
     out = {"setting": st, "preset": cfg.preset, "steps": steps, "seeds": seeds(cfg), "tables": list(tables),
            "control_families": list(families), "train_seconds": train_s, "runs_trained": n_trained,
            "metrics": metrics, **audit(sidecar, st)}
