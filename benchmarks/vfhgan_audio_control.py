@@ -164,7 +164,6 @@ def main(argv: list[str] | None = None) -> None:
 
     from avfh_core.config import setup
     from avfh_core.data import synth
-    from avfh_core.data.batching import spread_indices
     from avfh_core.reproduce.audio_use import by_condition, use_line
     from avfh_core.reproduce.headroom import MOUTH_STATE, windows_mel_readout, world_still_headroom
     from avfh_core.train import vfhgan
@@ -222,8 +221,8 @@ def main(argv: list[str] | None = None) -> None:
                 au = audio_use(vfhgan.predict, vfhgan.score, trained.models, data, idx, cfg, seed=args.seed)
                 # the same test on people it was trained on: unused there too means never learned, not "learned
                 # on these people and not carried over to new ones"
-                seen = audio_use(vfhgan.predict, vfhgan.score, trained.models, train,
-                                 spread_indices(train, cfg.vfhgan_eval_windows), cfg, seed=args.seed)
+                seen = audio_use(vfhgan.predict, vfhgan.score, trained.models, train, vfhgan.eval_indices(train, cfg),
+                                 cfg, seed=args.seed)
                 line += (f"  mouth PSNR with audio {use_line(by_condition([au]))}; on training people "
                          f"{use_line(by_condition([seen]))}")
             print(line, flush=True)

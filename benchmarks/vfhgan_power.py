@@ -57,7 +57,6 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error(f"--steps must be >= 1, got {args.steps}")
 
     from avfh_core.config import preset_values, setup
-    from avfh_core.data.batching import spread_indices
     from avfh_core.reproduce.audio_use import audio_use_seeds, use_line
     from avfh_core.train import vfhgan
     from avfh_core.train.experiment import means, run_rows, seeds
@@ -91,9 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
         if row not in ctl:
             continue
         run = {**vfhgan.control_runs(cfg, st), **vfhgan.jaw_control_runs(cfg, st)}[row]
-        seen = vfhgan.window_data(cfg, "train", dict(run.world))  # and on people it was trained on
-        held_out, trained_on = (audio_use_seeds(vfhgan, run, cfg, seeds(cfg), data=d) for d in
-                                (None, (seen, spread_indices(seen, cfg.vfhgan_eval_windows))))
+        held_out, trained_on = (audio_use_seeds(vfhgan, run, cfg, seeds(cfg), data=vfhgan.eval_set(run, cfg, split))
+                                for split in ("test", "train"))  # and on people it was trained on
         metrics[key], metrics[key.replace("_seeds", "_train_seeds")] = held_out, trained_on
         print(f"{row} model, mouth PSNR with its audio {use_line(held_out)}; on training people "
               f"{use_line(trained_on)}", flush=True)

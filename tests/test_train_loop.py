@@ -1,10 +1,12 @@
 """The training loop: resume after a kill continues exactly, checkpoints, eval hooks, curves, errors."""
 
+import contextlib
+
 import pytest
 import torch
 
 from avfh_core.config import setup
-from avfh_core.train.loop import TrainLog, train_loop
+from avfh_core.train.loop import TrainLog, frozen, train_loop
 
 
 def make(seed=0):
@@ -187,8 +189,9 @@ def make_gan(seed=0):
     return {"g": g, "d": d}, {"g": torch.optim.Adam(g.parameters(), 1e-2), "d": torch.optim.Adam(d.parameters(), 1e-2)}
 
 
-def gan_step_fn(mods, opts):
-    """The VFH-GAN step's shape: G once, D twice (real, detached fake) then D's update, D again in G's loss."""
+def gan_step_fn(mods, opts, freeze_d=False):
+    """The VFH-GAN step's shape: G once, D twice (real, detached fake) then D's update, D again in G's loss (inside
+    `frozen(d)` with freeze_d, as the papers' training code calls it)."""
     g, d = mods["g"], mods["d"]
 
     def step_fn(batch, step):
@@ -199,7 +202,9 @@ def gan_step_fn(mods, opts):
         opts["d"].zero_grad()
         d_loss.backward()
         opts["d"].step()
-        g_loss = (fake - real).square().mean() + 0.1 * 0.5 * ((d(fake) - 1) ** 2).mean()
+        with frozen(d) if freeze_d else contextlib.nullcontext():
+            judged = d(fake)
+        g_loss = (fake - real).square().mean() + 0.1 * 0.5 * ((judged - 1) ** 2).mean()
         opts["g"].zero_grad()
         g_loss.backward()
         opts["g"].step()
@@ -234,6 +239,11 @@ def _ddp_gan_worker(r, port, out_dir):
     if r == 0:  # the checkpointed history is rank 0's
         assert resumed.history == straight.history
     torch.save({k: m.state_dict() for k, m in mods.items()}, f"{out_dir}/resumed{r}.pt")
+
+    mods, opts = make_gan()  # D frozen in G's loss: its wrapper must not wait for gradients that never come
+    torch.manual_seed(100 + r)
+    train_loop(gan_step_fn(mods, opts, freeze_d=True), mods, opts, shard, 6, progress=False)
+    torch.save({k: m.state_dict() for k, m in mods.items()}, f"{out_dir}/frozen{r}.pt")
 
     mods, opts = make_gan()
     g = mods["g"]
@@ -284,12 +294,42 @@ def test_data_parallel_gan_step_resumes_bit_identically_on_every_rank(tmp_path):
     tmp_path = out
     straight = [torch.load(tmp_path / f"straight{r}.pt", weights_only=True) for r in (0, 1)]
     resumed = [torch.load(tmp_path / f"resumed{r}.pt", weights_only=True) for r in (0, 1)]
+    frozen_d = [torch.load(tmp_path / f"frozen{r}.pt", weights_only=True) for r in (0, 1)]
     for r in (0, 1):
         for name in ("g", "d"):
             for k, v in straight[0][name].items():
                 assert torch.equal(straight[r][name][k], v), (r, name, k)  # the ranks agree
                 assert torch.equal(resumed[r][name][k], v), (r, name, k)  # resume is bit-identical
+                assert torch.equal(frozen_d[r][name][k], v), (r, name, k)  # D frozen in G's loss: same weights
     state = torch.load(tmp_path / "b.pt", weights_only=True)
     assert len(state["rng_ranks"]) == 2 and not torch.equal(state["rng_ranks"][0]["torch"], state["rng_ranks"][1]["torch"])
     for r in (0, 1):
         assert "bypasses DistributedDataParallel" in (tmp_path / f"bypass{r}.txt").read_text()
+
+
+def test_frozen_sends_the_gradient_through_a_module_but_not_into_its_weights():
+    """`frozen(d)`: the input's gradient is exactly the unfrozen one, d's weights get none, every requires_grad
+    flag comes back as it was (a parameter that was frozen before stays frozen), also after an exception."""
+    torch.manual_seed(0)
+    d = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.LeakyReLU(0.2), torch.nn.Conv2d(8, 1, 3))
+    d[2].bias.requires_grad_(False)
+    x = torch.randn(2, 3, 9, 9)
+
+    def input_grad(freeze):
+        xi = x.clone().requires_grad_(True)
+        with frozen(d) if freeze else contextlib.nullcontext():
+            loss = (d(xi) - 1).square().mean()
+        assert [p.requires_grad for p in d.parameters()] == [True, True, True, False]  # restored before backward
+        d.zero_grad(set_to_none=True)
+        loss.backward()
+        return xi.grad, [p.grad for p in d.parameters()]
+
+    g_plain, w_plain = input_grad(False)
+    g_frozen, w_frozen = input_grad(True)
+    assert torch.equal(g_plain, g_frozen)
+    assert all(w is not None for w in w_plain[:3]) and all(w is None for w in w_frozen)
+    with pytest.raises(RuntimeError, match="inside"):
+        with frozen(d):
+            assert not any(p.requires_grad for p in d.parameters())
+            raise RuntimeError("inside")
+    assert [p.requires_grad for p in d.parameters()] == [True, True, True, False]

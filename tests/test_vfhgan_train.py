@@ -303,3 +303,15 @@ def test_training_on_generated_lip_windows_generates_every_frame(monkeypatch):
     sizes.clear()
     V.train(V.VFHGANRun.make(weights=weights), cfg, seed=0, objective=obj)
     assert sizes == [2, 2]
+
+
+def test_eval_set_scores_held_out_people_by_default_and_training_people_on_request(cfg):
+    """eval_set's two splits: the same number of windows spread over each, and no person in both."""
+    run = V.VFHGANRun.make()
+    test, test_idx = V.eval_set(run, cfg)
+    train, train_idx = V.eval_set(run, cfg, "train")
+    assert test_idx == V.eval_indices(test, cfg) and train_idx == V.eval_indices(train, cfg)
+    assert len(test_idx) == min(cfg.vfhgan_eval_windows, len(test))
+    assert len(train_idx) == min(cfg.vfhgan_eval_windows, len(train))
+    people = lambda ds, idx: {int(ds[i]["speaker"]) for i in idx}  # noqa: E731
+    assert not people(test, test_idx) & people(train, train_idx)

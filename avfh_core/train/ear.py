@@ -78,7 +78,7 @@ from avfh_core.models.featurenet import FeatureNet
 from avfh_core.nn.init import build, seeded
 from avfh_core.train.checkpoint import config_hash, load_checkpoint, save_checkpoint
 from avfh_core.train.experiment import Trained
-from avfh_core.train.loop import gradient_shares, train_loop
+from avfh_core.train.loop import frozen, gradient_shares, train_loop
 
 PAPER = "ear"
 STAGES = ("gan", "inv_pre", "inv_tune", "e_l", "e_a", "fusion", "lapsrn", "wsrnet")  # the last two: Table 2
@@ -432,7 +432,8 @@ def _gan_step(run, cfg, models, _e_h):
         opt["discriminator"].zero_grad(set_to_none=True)
         (d_loss + gamma / 2 * r1).backward()
         opt["discriminator"].step()
-        g_loss = F.softplus(-D(fake)).mean()
+        with frozen(D):  # D's weight gradients from G's loss would be discarded: not computed
+            g_loss = F.softplus(-D(fake)).mean()
         opt["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         opt["generator"].step()

@@ -74,7 +74,7 @@ from avfh_core.models.talkingface_baseline import TwoStageBaseline, mouth_displa
 from avfh_core.nn.init import build, module_generator, seeded
 from avfh_core.train.evaluate import evaluate
 from avfh_core.train.experiment import Trained
-from avfh_core.train.loop import gradient_shares, rank, train_loop
+from avfh_core.train.loop import frozen, gradient_shares, rank, train_loop
 
 PAPER = "talkingface"
 MODELS = ("proposed", "baseline", "copy")
@@ -636,14 +636,16 @@ def train(run: TalkingFaceRun, cfg, *, seed: int, progress: bool = False, checkp
                 d_loss.backward()
                 opt["frame_d"].step()
                 out["d_frame"] = d_loss.item()
-                terms["frame"] = lsgan_g_loss(fd(fake_f, cond))
+                with frozen(fd):  # its weight gradients from G's loss would be discarded: not computed
+                    terms["frame"] = lsgan_g_loss(fd(fake_f, cond))
             if pd is not None:
                 d_loss = lsgan_d_loss(pd(m * video, cond, audio), pd((m * fake).detach(), cond, audio))
                 opt["pair_d"].zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt["pair_d"].step()
                 out["d_pair"] = d_loss.item()
-                terms["pair"] = lsgan_g_loss(pd(m * fake, cond, audio))
+                with frozen(pd):
+                    terms["pair"] = lsgan_g_loss(pd(m * fake, cond, audio))
         terms["total"] = sum(weights[k] * v for k, v in terms.items())
         if grad_every and (step % grad_every == 0 or step == phase1):
             out.update(gradient_shares(terms, weights, list(gen.parameters())))

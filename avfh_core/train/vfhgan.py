@@ -60,7 +60,7 @@ from avfh_core.models.vfhgan import PatchDiscriminator, VFHGANConfig, VFHGenerat
 from avfh_core.nn.init import build, seeded
 from avfh_core.train.evaluate import evaluate, sr_scores
 from avfh_core.train.experiment import Trained
-from avfh_core.train.loop import gradient_shares, rank, train_loop
+from avfh_core.train.loop import frozen, gradient_shares, rank, train_loop
 from avfh_core.train.pretrain import load_feature_net, pretrained_lipreader
 
 PAPER = "vfhgan"
@@ -340,7 +340,8 @@ class VFHGANObjective:
             seen = replace_centre(hr_window, sr, centre) if sr_window is None else sr_window
             terms["lip"] = self.lip(seen, hr_window, batch["landmarks"])
         if w.get("adversarial", 0) and discriminator is not None:
-            terms["adversarial"] = lsgan_g_loss(discriminator(sr))
+            with frozen(discriminator):  # D's own weight gradients from G's loss would be discarded: not computed
+                terms["adversarial"] = lsgan_g_loss(discriminator(sr))
         if not terms:
             raise ValueError(f"every loss term is off (weights {w}); nothing to train")
         terms["total"] = sum(w[k] * v for k, v in terms.items())
@@ -528,10 +529,17 @@ def init_vs_bicubic(run: VFHGANRun, cfg, *, seed: int) -> dict[str, float]:
     return {"psnr_init_db": p_init, "psnr_bicubic_db": p_bic, "gap_db": p_init - p_bic}
 
 
-def eval_set(run: VFHGANRun, cfg) -> tuple[WindowDataset, list[int]]:
-    """The held-out identities (test split) of the run's world: cfg.vfhgan_eval_windows spread windows."""
-    data = window_data(cfg, "test", dict(run.world))
-    return data, spread_indices(data, cfg.vfhgan_eval_windows)
+def eval_set(run: VFHGANRun, cfg, split: str = "test") -> tuple[WindowDataset, list[int]]:
+    """The windows a run is scored on: by default the held-out identities (test split) of the run's world;
+    split="train" gives the people it was trained on (the audio-use test there tells "never learned" from "not
+    carried over to new people"). cfg.vfhgan_eval_windows windows spread over the split (`eval_indices`)."""
+    data = window_data(cfg, split, dict(run.world))
+    return data, eval_indices(data, cfg)
+
+
+def eval_indices(data: WindowDataset, cfg) -> list[int]:
+    """cfg.vfhgan_eval_windows windows spread evenly over `data` (the items `eval_set` scores)."""
+    return spread_indices(data, cfg.vfhgan_eval_windows)
 
 
 def predict(models: Mapping[str, nn.Module], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -56,7 +56,7 @@ from avfh_core.models.vividgan import (
 )
 from avfh_core.nn.init import build, seeded
 from avfh_core.train.experiment import Trained
-from avfh_core.train.loop import TrainLog, gradient_shares, train_loop
+from avfh_core.train.loop import TrainLog, frozen, gradient_shares, train_loop
 
 PAPER = "vividgan"
 PAPER_WEIGHTS: dict[str, float] = dict(c_mse=1.0, c_sym=1.0, c_id=0.01, c_adv=0.01, t_mse=1.0, f_mse=1.0,
@@ -229,7 +229,8 @@ class Objective:
         if self._on("c_id") and self.phi is not None:
             t["c_id"] = identity_loss(self.phi.embed, c, h)
         if self._on("c_adv") and coarse_d is not None:
-            t["c_adv"] = vanilla_g_loss(coarse_d(c))
+            with frozen(coarse_d):  # D's weight gradients from G's loss would be discarded: not computed
+                t["c_adv"] = vanilla_g_loss(coarse_d(c))
         return t
 
     def touch_terms(self, touched: list, truth_crops: list) -> dict[str, torch.Tensor]:
@@ -248,7 +249,8 @@ class Objective:
             target = landmark_heatmaps(landmarks, hm.shape[-1], sigma=self.hm_sigma, image_size=h.shape[-1])
             t["f_h"] = heatmap_loss(hm, target)
         if self._on("f_adv") and fine_d is not None:
-            t["f_adv"] = vanilla_g_loss(fine_d(f))
+            with frozen(fine_d):
+                t["f_adv"] = vanilla_g_loss(fine_d(f))
         return t
 
 
