@@ -2,6 +2,7 @@ import os
 
 # Keep each test process to one thread: the CI machine has 2 cores and pytest-xdist runs 2 workers.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("AVFH_TRAIN_PROCESSES", "1")  # and each notebook a test executes trains its runs in-process
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -242,3 +242,46 @@ def test_reproduce_cli_rejects_bad_options_before_running(tmp_path, capsys):
     assert cli(root, runs, "--grid", "stepz=1,2") == 2
     assert "stepz" in capsys.readouterr().err
     assert not runs.exists()  # nothing ran, no run folder
+
+
+PROCESSES_NB = textwrap.dedent(
+    '''\
+    # %% tags=["parameters"]
+    preset = "course"
+
+    # %%
+    import json, os
+    with open(os.environ["AVFH_RESULTS"], "w") as f:
+        json.dump({"notebook": "demo/NAME", "config": {"preset": preset},
+                   "metrics": {"processes": int(os.environ["AVFH_TRAIN_PROCESSES"])}}, f)
+    '''
+)
+
+
+def test_a_notebook_running_alone_trains_its_runs_on_every_core(tmp_path, monkeypatch):
+    """The cached-run pool of a notebook (train.parallel.prefetch, one single-threaded process per run) gets the
+    cores that the notebooks starting or running beside it do not share: a and b, which start together on 2
+    slots, get half each; c, which waits for both and then runs alone (as vfhgan/06 after 05), gets them all.
+    A value the user set is left alone."""
+    from avfh_core.reproduce.batch import TRAIN_PROCESSES_ENV
+    from avfh_core.reproduce.executors import SerialExecutor
+    from avfh_core.train.parallel import ENV_PROCESSES
+
+    assert TRAIN_PROCESSES_ENV == ENV_PROCESSES  # batch.py names it without importing torch
+
+    class TwoSlots(SerialExecutor):
+        workers = 2
+
+    root = tmp_path / "nbs"
+    (root / "demo").mkdir(parents=True)
+    for n in "abc":
+        (root / "demo" / f"{n}.py").write_text(PROCESSES_NB.replace("NAME", n))
+    specs = [RunSpec(info(root, "a"), {"preset": "smoke"}), RunSpec(info(root, "b"), {"preset": "smoke"}),
+             RunSpec(info(root, "c", ["demo/a", "demo/b"]), {"preset": "smoke"})]
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.delenv(ENV_PROCESSES, raising=False)
+    results = run_batch(specs, tmp_path / "run", executor=TwoSlots())
+    assert [r.metrics["processes"] for r in results] == [2, 2, 4]
+    monkeypatch.setenv(ENV_PROCESSES, "3")
+    results = run_batch(specs, tmp_path / "run3", executor=TwoSlots())
+    assert [r.metrics["processes"] for r in results] == [3, 3, 3]

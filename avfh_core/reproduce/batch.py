@@ -32,6 +32,8 @@ from avfh_core.reproduce.runner import (
     notebooks_dir,
 )
 
+TRAIN_PROCESSES_ENV = "AVFH_TRAIN_PROCESSES"  # = train.parallel.ENV_PROCESSES (this module imports no torch)
+
 REGISTRY_FILE = Path(__file__).with_name("notebooks.yaml")
 
 
@@ -483,7 +485,18 @@ def run_batch(
     running: dict[Any, int] = {}
     submitted: set[int] = set()
     capacity = max(1, getattr(executor, "workers", 1))  # in flight at once: a killed batch loses at most these
-    threads = max(1, (os.cpu_count() or 1) // capacity)
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // capacity)
+
+    def train_processes() -> int:
+        # the cached runs a notebook trains (train.parallel.prefetch) run one single-threaded process each, so
+        # their number changes the wall time, never a number: give them the cores that this notebook and the
+        # others running or ready to start now do not share (a batch's last notebook, vfhgan/06 after 05, gets
+        # them all), while the kernel's own thread budget stays the fixed share `threads` (its in-notebook numbers
+        # depend on it)
+        ready = sum(1 for j in range(len(specs)) if j not in submitted and results[j] is None
+                    and all(results[k] is not None for k in deps[j]))
+        return max(1, cores // min(capacity, len(running) + 1 + ready))
 
     def finish(i: int, res: NotebookResult, status: str) -> None:
         spec = specs[i]
@@ -542,6 +555,8 @@ def run_batch(
                     env = {"AVFH_FIGURES": str(run_dir / "figures" / spec.slug)}
                     if "OMP_NUM_THREADS" not in os.environ:
                         env["OMP_NUM_THREADS"] = str(threads)
+                    if TRAIN_PROCESSES_ENV not in os.environ:
+                        env[TRAIN_PROCESSES_ENV] = str(train_processes())
                     attempt = attempt_path(out)
                     for stale in _attempt_files(out):  # left by a killed attempt of this run
                         stale.unlink(missing_ok=True)

@@ -40,7 +40,8 @@ ENV_PROCESSES = "AVFH_TRAIN_PROCESSES"
 POOL_MIN_SECONDS = 3.0  # a run shorter than this trains faster here than in a worker that must first start
 
 # The thread budget this process was started with (the batch runner gives each notebook kernel cores / notebooks
-# through OMP_NUM_THREADS), read before `one_thread` ever lowers torch's count.
+# through OMP_NUM_THREADS, and its run pool the cores no other notebook shares through $AVFH_TRAIN_PROCESSES), read
+# before `one_thread` ever lowers torch's count.
 _BUDGET = torch.get_num_threads()
 
 
