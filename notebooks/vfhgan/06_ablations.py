@@ -370,9 +370,8 @@ for st in settings:
     ctl_use = audio_use_seeds(vfhgan, ctl_run, cfg, seeds(cfg))
     res.log(f"control_audio_use{suffix}_seeds", ctl_use)
     print("    the control's audio model, mouth PSNR with its audio " + use_line(ctl_use))
-    seen = vfhgan.window_data(cfg, "train", dict(ctl_run.world))  # the same test on people it was trained on
-    ctl_seen = audio_use_seeds(vfhgan, ctl_run, cfg, seeds(cfg),
-                               data=(seen, spread_indices(seen, cfg.vfhgan_eval_windows)))
+    # the same test on people it was trained on
+    ctl_seen = audio_use_seeds(vfhgan, ctl_run, cfg, seeds(cfg), data=vfhgan.eval_set(ctl_run, cfg, "train"))
     res.log(f"control_audio_use_train{suffix}_seeds", ctl_seen)
     print("    ... and on people it was trained on " + use_line(ctl_seen))
     metrics = dict(res.data["metrics"])  # the audit reads the tables (and controls) under their plain names
