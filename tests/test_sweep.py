@@ -263,11 +263,8 @@ def test_a_notebook_running_alone_trains_its_runs_on_every_core(tmp_path, monkey
     cores that the notebooks starting or running beside it do not share: a and b, which start together on 2
     slots, get half each; c, which waits for both and then runs alone (as vfhgan/06 after 05), gets them all.
     A value the user set is left alone."""
-    from avfh_core.reproduce.batch import TRAIN_PROCESSES_ENV
     from avfh_core.reproduce.executors import SerialExecutor
     from avfh_core.train.parallel import ENV_PROCESSES
-
-    assert TRAIN_PROCESSES_ENV == ENV_PROCESSES  # batch.py names it without importing torch
 
     class TwoSlots(SerialExecutor):
         workers = 2

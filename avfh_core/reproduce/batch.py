@@ -31,8 +31,7 @@ from avfh_core.reproduce.runner import (
     notebook_id,
     notebooks_dir,
 )
-
-TRAIN_PROCESSES_ENV = "AVFH_TRAIN_PROCESSES"  # = train.parallel.ENV_PROCESSES (this module imports no torch)
+from avfh_core.train.parallel import ENV_PROCESSES
 
 REGISTRY_FILE = Path(__file__).with_name("notebooks.yaml")
 
@@ -555,8 +554,8 @@ def run_batch(
                     env = {"AVFH_FIGURES": str(run_dir / "figures" / spec.slug)}
                     if "OMP_NUM_THREADS" not in os.environ:
                         env["OMP_NUM_THREADS"] = str(threads)
-                    if TRAIN_PROCESSES_ENV not in os.environ:
-                        env[TRAIN_PROCESSES_ENV] = str(train_processes())
+                    if ENV_PROCESSES not in os.environ:
+                        env[ENV_PROCESSES] = str(train_processes())
                     attempt = attempt_path(out)
                     for stale in _attempt_files(out):  # left by a killed attempt of this run
                         stale.unlink(missing_ok=True)

@@ -29,7 +29,8 @@
 - `with frozen(discriminator): loss = g_loss(discriminator(fake))`: the generator's step through a discriminator
   sends its gradient through the discriminator into `fake` without computing the discriminator's own weight
   gradients, which its next step would throw away (it zeroes them before its backward). The weights, and so every
-  number, are bit-identical; a VFH-GAN course step is about 13 % faster (measured, 2-core AMD EPYC, one thread).
+  number, are bit-identical; the time saved is small (a few per cent of a VFH-GAN course step:
+  benchmarks/bench_frozen_d.py).
 """
 
 from __future__ import annotations
