@@ -11,7 +11,9 @@ per frame, laid out as a mel window), i.e. the best audio the world could give i
 Probes of why the audio goes unused (each changes the control's rows the same way; none is the paper's training):
 --audio-gain gives the audio rows a learned per-position gain on the broadcast audio vector (`VFHGANConfig.
 audio_gain`); --objective pixel trains on the pixel MSE alone (no perceptual, frequency, lip or GAN term competing);
---mouth-weight K weights the pixel MSE inside each frame's mouth box K times (the other terms as they are).
+--mouth-weight K weights the pixel MSE inside each frame's mouth box K times (the other terms as they are);
+--early-fusion also adds the audio vector to the centre frame's features before the backbone (`early_audio`), so
+the whole backbone can place it, where eq. 2-3 join it after the backbone with one nonlinearity to spare.
 
 --mouth-motion M scales the articulation the HR shows and the oracle reads (the LR mouth stays still, the speech is
 unchanged): a larger planted effect of the same kind. --plant-jaw A plants an effect that is the same for every
@@ -38,6 +40,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
+from unittest import mock
 
 import torch
 
@@ -115,6 +118,27 @@ def probe_run(run, cfg, *, audio_gain: bool, pixel_only: bool, mouth_motion: flo
                                  perceptual=run.perceptual)
 
 
+def early_audio(models: dict) -> dict:
+    """Make the generator in `models` (audio rows only) also add its audio vector psi(a) to the centre frame's
+    primary features before the backbone, besides the usual fusion after it (eq. 2): forward hooks on the generator
+    (to keep the mel) and its backbone (to add the vector), so the paper's module is unchanged and no random draw
+    moves. A probe of whether the late, shallow fusion is why the audio goes unused; not the paper's model."""
+    gen = models["generator"]
+    if not getattr(gen, "config", None) or not gen.config.use_audio:
+        return models
+    held = {}
+
+    def keep_mel(module, args, kwargs):
+        held["mel"] = args[1] if len(args) > 1 else kwargs["mel"]
+
+    def add_audio(module, args):
+        return (args[0] + gen.audio_branch(held["mel"])[:, :, None, None],)
+
+    gen.register_forward_pre_hook(keep_mel, with_kwargs=True)
+    gen.backbone.register_forward_pre_hook(add_audio)
+    return models
+
+
 def _mouth_weighted(base):
     """A VFHGANObjective subclass whose pixel MSE weights each frame's mouth box `mouth_weight` times."""
 
@@ -153,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="darken each HR mouth box by this times the frame's jaw opening (0: off)")
     ap.add_argument("--encoder-probe", type=int, nargs="*", default=[],
                     help="train the audio branch alone on the mouth state; print its held-out R^2 at these steps")
+    ap.add_argument("--early-fusion", action="store_true",
+                    help="the audio rows also add the audio vector before the backbone (a probe, not the paper)")
     ap.add_argument("--mouth-motion", type=float, default=1.0,
                     help="scale of the articulation the HR shows and the oracle reads (data.synth mouth_motion)")
     args = ap.parse_args(argv)
@@ -170,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     from avfh_core.train.evaluate import audio_use, evaluate
 
     MouthWeighted = _mouth_weighted(vfhgan.VFHGANObjective)
+    init = vfhgan.init
 
     cfg0 = setup(args.preset, seed=args.seed, device="cpu")
     motion = {"mouth_motion": args.mouth_motion} if args.mouth_motion != 1 else {}
@@ -209,7 +236,9 @@ def main(argv: list[str] | None = None) -> None:
             if args.mouth_weight != 1:
                 objective = MouthWeighted(objective.weights, objective.perceptual, objective.frequency, objective.lip,
                                           mouth_weight=args.mouth_weight)
-            trained = vfhgan.train(run, cfg, seed=args.seed, data=train, objective=objective)
+            with mock.patch.object(vfhgan, "init", (lambda *a, **k: early_audio(init(*a, **k)))
+                                   if args.early_fusion else init):
+                trained = vfhgan.train(run, cfg, seed=args.seed, data=train, objective=objective)
             s = evaluate(vfhgan.predict, vfhgan.score, trained.models, data, idx, cfg)
             line = (f"{args.setting} {steps:5d} steps {row:13s} PSNR {s['psnr']:.3f}  mouth PSNR {s['mouth_psnr']:.3f}"
                     f"  ({time.perf_counter() - start:.0f} s)")

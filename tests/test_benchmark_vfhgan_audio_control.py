@@ -7,7 +7,7 @@ import torch
 def test_audio_control_probe_runs_every_row_with_the_probes(benchmark_module, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
     benchmark_module("vfhgan_audio_control").main(["--preset", "smoke", "--steps", "2", "--oracle", "--audio-gain",
-                                                   "--objective", "pixel", "--mouth-weight", "10"])
+                                                   "--objective", "pixel", "--mouth-weight", "10", "--early-fusion"])
     out = capsys.readouterr().out
     for row in ("still_visual", "still_audio", "still_oracle"):
         assert f"steps {row}" in out
@@ -83,3 +83,25 @@ def test_probe_run_and_the_mouth_weighted_pixel_term(benchmark_module):
     inside = obj.generator_terms(sr2, batch)["pixel"]
     assert float(inside) == pytest.approx(4 * float(outside))
     assert float(obj.generator_terms(sr2, batch)["total"]) == pytest.approx(float(inside))
+
+
+def test_early_audio_adds_the_audio_vector_before_the_backbone_and_draws_nothing(benchmark_module):
+    from avfh_core.models.vfhgan import VFHGANConfig, VFHGenerator
+    from avfh_core.nn.init import build
+
+    mod = benchmark_module("vfhgan_audio_control")
+    cfg = VFHGANConfig(width=8, n_stages=1, n_mels=16)
+    plain = build(0, "generator", lambda: VFHGenerator(cfg))
+    early = mod.early_audio({"generator": build(0, "generator", lambda: VFHGenerator(cfg))})["generator"]
+    for a, b in zip(plain.state_dict().values(), early.state_dict().values()):
+        assert torch.equal(a, b)  # the same init: the hooks add no parameter and draw nothing
+    lr, mel = torch.rand(2, cfg.frames, 3, 8, 8), torch.randn(2, 1, cfg.n_mels, 80)
+    seen = {}
+    plain.backbone.register_forward_pre_hook(lambda m, args: seen.__setitem__("plain", args[0]))
+    early.backbone.register_forward_pre_hook(lambda m, args: seen.__setitem__("early", args[0]))
+    plain(lr, mel)
+    early(lr, mel=mel)  # the mel may come as a keyword too
+    expect = seen["plain"] + early.audio_branch(mel)[:, :, None, None]
+    assert torch.allclose(seen["early"], expect)
+    visual = {"generator": VFHGenerator(VFHGANConfig(width=8, n_stages=1, use_audio=False))}
+    assert mod.early_audio(visual) is visual  # no audio branch: nothing to add
