@@ -38,6 +38,7 @@ not the preset's).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import time
 from unittest import mock
@@ -236,8 +237,9 @@ def main(argv: list[str] | None = None) -> None:
             if args.mouth_weight != 1:
                 objective = MouthWeighted(objective.weights, objective.perceptual, objective.frequency, objective.lip,
                                           mouth_weight=args.mouth_weight)
-            with mock.patch.object(vfhgan, "init", (lambda *a, **k: early_audio(init(*a, **k)))
-                                   if args.early_fusion else init):
+            # vfhgan.train builds its networks through vfhgan.init: the probe wraps it for this run only
+            with (mock.patch.object(vfhgan, "init", lambda *a, **k: early_audio(init(*a, **k)))
+                  if args.early_fusion else contextlib.nullcontext()):
                 trained = vfhgan.train(run, cfg, seed=args.seed, data=train, objective=objective)
             s = evaluate(vfhgan.predict, vfhgan.score, trained.models, data, idx, cfg)
             line = (f"{args.setting} {steps:5d} steps {row:13s} PSNR {s['psnr']:.3f}  mouth PSNR {s['mouth_psnr']:.3f}"
