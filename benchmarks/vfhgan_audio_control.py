@@ -13,7 +13,8 @@ Probes of why the audio goes unused (each changes the control's rows the same wa
 audio_gain`); --objective pixel trains on the pixel MSE alone (no perceptual, frequency, lip or GAN term competing);
 --mouth-weight K weights the pixel MSE inside each frame's mouth box K times (the other terms as they are);
 --early-fusion also adds the audio vector to the centre frame's features before the backbone (`early_audio`), so
-the whole backbone can place it, where eq. 2-3 join it after the backbone with one nonlinearity to spare.
+the whole backbone can place it, where eq. 2-3 join it after the backbone and leave the placing to the few layers
+after it.
 
 --mouth-motion M scales the articulation the HR shows and the oracle reads (the LR mouth stays still, the speech is
 unchanged): a larger planted effect of the same kind. --plant-jaw A plants an effect that is the same for every
