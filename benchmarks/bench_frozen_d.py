@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import statistics
 import time
+from unittest import mock
 
 
 def weights_digest(models) -> str:
@@ -49,19 +50,17 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error(f"--row must be one of {sorted(rows)}, got {args.row!r}")
     run = rows[args.row]
     vfhgan.train(run, cfg, seed=0, steps=1)  # data, feature net and lip reader cached before any timing
-    frozen = vfhgan.frozen
     seconds: dict[str, list[float]] = {"frozen": [], "unfrozen": []}
     digests: dict[str, set[str]] = {"frozen": set(), "unfrozen": set()}
-    try:
-        for _ in range(args.repeats):
-            for mode in ("frozen", "unfrozen"):
-                vfhgan.frozen = frozen if mode == "frozen" else (lambda *m: contextlib.nullcontext())
+    for _ in range(args.repeats):
+        for mode in ("frozen", "unfrozen"):
+            # the unfrozen mode: vfhgan.train's `frozen(D)` made a no-op for this run only
+            with (contextlib.nullcontext() if mode == "frozen"
+                  else mock.patch.object(vfhgan, "frozen", lambda *m: contextlib.nullcontext())):
                 start = time.perf_counter()
                 trained = vfhgan.train(run, cfg, seed=0, steps=args.steps)
                 seconds[mode].append((time.perf_counter() - start) / args.steps)
-                digests[mode].add(weights_digest(trained.models))
-    finally:
-        vfhgan.frozen = frozen
+            digests[mode].add(weights_digest(trained.models))
     same = len(digests["frozen"] | digests["unfrozen"]) == 1
     out = {mode: statistics.median(s) for mode, s in seconds.items()}
     print(f"{args.preset} {args.setting} {args.row}, {args.steps} steps x {args.repeats}, one thread: "

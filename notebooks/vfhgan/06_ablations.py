@@ -409,11 +409,12 @@ for st in settings:
 #    map for everyone" bound printed with each setting).
 #
 #    And the articulation is a small share of the whole frame the generator is trained on. Handed the exact mouth
-#    state, the generator draws the articulation only once that share is raised: the articulation made four times
-#    larger, and more clearly with the mouth box also weighted in the pixel loss (`benchmarks/vfhgan_audio_control.py
-#    --oracle --mouth-motion 4 --objective pixel --mouth-weight 10`: probes, not the paper's training). Where the
-#    audio enters is not the reason: added before the backbone as well (`--early-fusion`), the exact state is still
-#    ignored at the world's own size.
+#    state, the generator uses it only once that share is raised: the articulation made four times larger with the
+#    pixel loss alone, and more so with the mouth box also weighted in it (`benchmarks/vfhgan_audio_control.py
+#    --oracle --mouth-motion 4 --objective pixel --mouth-weight 10`: probes, not the paper's training); even then,
+#    using the state does not always make the mouth better than the visual-only model's. Where the audio enters is
+#    not the reason: added before the backbone as well (`--early-fusion`), the exact state is still ignored at the
+#    world's own size.
 #
 # A third explanation would be too few people: a model that learned to draw the mouth from the speech for the
 # people it was trained on, but not for new ones. The audio test run on the training people (the "... and on people
