@@ -267,3 +267,31 @@ def test_report_re_audits_the_longer_batch_a_notebook_shows(tmp_path, monkeypatc
     long_part = text.split("### A longer batch: results/long.json")[1]
     assert "| full_psnr: full beats base on PSNR | psnr |" in long_part and "reproduced" in long_part
     assert "### A longer batch: results/gone.json" in text and "gone.json: no such batch file" in text
+
+
+def test_report_shows_every_longer_batch_a_sidecar_names_once(tmp_path, monkeypatch):
+    import avfh_core.config as config
+
+    root = tmp_path / "tables"
+    root.mkdir()
+    (root / "toy.yaml").write_text(yaml.safe_dump(TOY))
+    repo = tmp_path / "repo"
+    (repo / "results").mkdir(parents=True)
+    monkeypatch.setattr(config, "repo_root", lambda: repo)
+    for name, setting in (("long.json", "balanced"), ("long_released.json", "released")):
+        batch = sidecar(0, [20.0, 20.2, 20.1], [22.0, 22.1, 22.3], [0.3] * 3, [0.2] * 3)["metrics"]
+        (repo / "results" / name).write_text(json.dumps(
+            {"metrics": batch, "setting": setting, "preset": "course", "seeds": [0, 1, 2], "steps": 1000}))
+    run = tmp_path / "runs" / "r4"
+    (run / "toy").mkdir(parents=True)
+    sc = sidecar(0, [20.0, 20.2], [21.9, 22.3], [0.31, 0.29], [0.32, 0.28])
+    sc["metrics"]["long_batch"] = {"file": "results/long.json"}
+    sc["metrics"]["long_batch_released"] = {"file": "results/long_released.json"}
+    sc["metrics"]["long_batches"] = {"file": "results/not_a_batch_key.json"}  # not a batch key: ignored
+    (run / "toy" / "01_ablation__preset-course.json").write_text(json.dumps(sc))
+    text = build_report(run, tables_root=root)[0].read_text()
+    assert text.count("### A longer batch: results/long.json") == 1
+    assert text.count("### A longer batch: results/long_released.json") == 1
+    assert text.index("results/long.json") < text.index("results/long_released.json")
+    assert "released weights, 1000 steps per run" in text and "balanced weights, 1000 steps per run" in text
+    assert "not_a_batch_key" not in text

@@ -2,8 +2,8 @@
 
 Per paper: each table of the paper (tables/<paper>.yaml) rebuilt from the run's sidecars, the paper's published
 numbers beside ours (mean +- sd over seeds, n), rows no run produced marked "not run"; the claims audit
-(`audit.py`); a saved longer batch a notebook shows (its sidecar's `long_batch` = {"file": path from the repository
-root, ...}), re-audited from its scores with the same rule (`audit.audit_batch_file`); the environment record; the
+(`audit.py`); each saved longer batch a notebook shows (its sidecar's `long_batch`, or `long_batch_<name>` for a
+second one, = {"file": path from the repository root, ...}), re-audited from its scores with the same rule (`audit.audit_batch_file`); the environment record; the
 figures the notebooks saved (embedded as base64 in the HTML, so the file stands alone). The report reads numbers and
 never writes any back.
 
@@ -172,16 +172,23 @@ def control_blocks(records: list[dict[str, Any]], alpha: float = 0.05) -> list[B
     return [("p", note), ("table", header, rows)]
 
 
+LONG_BATCH_KEY = re.compile(r"^long_batch(_\w+)?$")
+"""Sidecar keys that point to a saved longer batch: "long_batch", and "long_batch_<name>" for more than one."""
+
+
 def batch_blocks(pt: PaperTables, sidecars: list[dict[str, Any]], alpha: float = 0.05) -> list[Block]:
-    """The saved batches the sidecars point to (`long_batch` = {"file": ...}), each re-audited from its per-seed
-    scores (`audit_batch_file`): its claims and its positive controls, or why it could not be read."""
+    """The saved batches the sidecars point to (`long_batch` or `long_batch_<name>` = {"file": ...}, in the order of
+    their keys), each once, re-audited from its per-seed scores (`audit_batch_file`): its claims and its positive
+    controls, or why it could not be read."""
     from avfh_core.config import repo_root
 
     files = []
     for sc in sidecars:
-        ref = (sc.get("metrics") or {}).get("long_batch")
-        if isinstance(ref, Mapping) and isinstance(ref.get("file"), str) and ref["file"] not in files:
-            files.append(ref["file"])
+        metrics = sc.get("metrics") or {}
+        for key in sorted(k for k in metrics if LONG_BATCH_KEY.match(k)):
+            ref = metrics[key]
+            if isinstance(ref, Mapping) and isinstance(ref.get("file"), str) and ref["file"] not in files:
+                files.append(ref["file"])
     out: list[Block] = []
     for rel in files:
         out.append(("h3", f"A longer batch: {rel}"))
