@@ -240,7 +240,8 @@ def test_report_shows_controls_mde_and_audio_use(tmp_path):
     assert audit["controls"][key][0]["detected"] is False
 
 
-def test_report_re_audits_the_longer_batch_a_notebook_shows(tmp_path, monkeypatch):
+def _batch_repo(tmp_path, monkeypatch, batches: dict[str, str]):
+    """The toy tables, and a repository root holding one saved batch per {file name: weight setting}."""
     import avfh_core.config as config
 
     root = tmp_path / "tables"
@@ -249,9 +250,15 @@ def test_report_re_audits_the_longer_batch_a_notebook_shows(tmp_path, monkeypatc
     repo = tmp_path / "repo"
     (repo / "results").mkdir(parents=True)
     monkeypatch.setattr(config, "repo_root", lambda: repo)
-    batch = sidecar(0, [20.0, 20.2, 20.1], [22.0, 22.1, 22.3], [0.3] * 3, [0.2] * 3)["metrics"]
-    (repo / "results" / "long.json").write_text(json.dumps(
-        {"metrics": batch, "setting": "balanced", "preset": "course", "seeds": [0, 1, 2], "steps": 1000}))
+    for name, setting in batches.items():
+        batch = sidecar(0, [20.0, 20.2, 20.1], [22.0, 22.1, 22.3], [0.3] * 3, [0.2] * 3)["metrics"]
+        (repo / "results" / name).write_text(json.dumps(
+            {"metrics": batch, "setting": setting, "preset": "course", "seeds": [0, 1, 2], "steps": 1000}))
+    return root
+
+
+def test_report_re_audits_the_longer_batch_a_notebook_shows(tmp_path, monkeypatch):
+    root = _batch_repo(tmp_path, monkeypatch, {"long.json": "balanced"})
     run = tmp_path / "runs" / "r3"
     (run / "toy").mkdir(parents=True)
     sc = sidecar(0, [20.0, 20.2], [21.9, 22.3], [0.31, 0.29], [0.32, 0.28])
@@ -270,18 +277,7 @@ def test_report_re_audits_the_longer_batch_a_notebook_shows(tmp_path, monkeypatc
 
 
 def test_report_shows_every_longer_batch_a_sidecar_names_once(tmp_path, monkeypatch):
-    import avfh_core.config as config
-
-    root = tmp_path / "tables"
-    root.mkdir()
-    (root / "toy.yaml").write_text(yaml.safe_dump(TOY))
-    repo = tmp_path / "repo"
-    (repo / "results").mkdir(parents=True)
-    monkeypatch.setattr(config, "repo_root", lambda: repo)
-    for name, setting in (("long.json", "balanced"), ("long_released.json", "released")):
-        batch = sidecar(0, [20.0, 20.2, 20.1], [22.0, 22.1, 22.3], [0.3] * 3, [0.2] * 3)["metrics"]
-        (repo / "results" / name).write_text(json.dumps(
-            {"metrics": batch, "setting": setting, "preset": "course", "seeds": [0, 1, 2], "steps": 1000}))
+    root = _batch_repo(tmp_path, monkeypatch, {"long.json": "balanced", "long_released.json": "released"})
     run = tmp_path / "runs" / "r4"
     (run / "toy").mkdir(parents=True)
     sc = sidecar(0, [20.0, 20.2], [21.9, 22.3], [0.31, 0.29], [0.32, 0.28])
