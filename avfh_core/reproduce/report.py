@@ -3,9 +3,9 @@
 Per paper: each table of the paper (tables/<paper>.yaml) rebuilt from the run's sidecars, the paper's published
 numbers beside ours (mean +- sd over seeds, n), rows no run produced marked "not run"; the claims audit
 (`audit.py`); each saved longer batch a notebook shows (its sidecar's `long_batch`, or `long_batch_<name>` for a
-second one, = {"file": path from the repository root, ...}), re-audited from its scores with the same rule (`audit.audit_batch_file`); the environment record; the
-figures the notebooks saved (embedded as base64 in the HTML, so the file stands alone). The report reads numbers and
-never writes any back.
+second one, = {"file": path from the repository root, ...}), re-audited from its scores with the same rule
+(`audit.audit_batch_file`); the environment record; the figures the notebooks saved (embedded as base64 in the
+HTML, so the file stands alone). The report reads numbers and never writes any back.
 
 Both renderings come from one list of blocks: ("h1".."h4"|"p"|"pre", text), ("table", header, rows),
 ("img", path, caption).
