@@ -33,7 +33,8 @@ count: held-out PSNR and mouth PSNR of each row, with the largest audio gain the
 row's mouth PSNR, and the audio rows' mouth PSNR with intact / shuffled / silenced audio.
 The control passes when the audio model's mouth PSNR clearly beats the visual-only model's and drops when its
 audio is shuffled or silenced. One seed, one thread; runs are not cached (they train for the printed step counts,
-not the preset's).
+not the preset's). --rows trains only the rows named, so the rows can be split over processes (each row draws from
+its own seeded generators: a row prints the same line alone as beside the others).
 """
 
 from __future__ import annotations
@@ -164,6 +165,9 @@ def _mouth_weighted(base):
     return MouthWeighted
 
 
+ROWS = ("still_visual", "still_audio", "still_oracle")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, nargs="+", default=[300, 1000])
@@ -183,7 +187,12 @@ def main(argv: list[str] | None = None) -> None:
                     help="the audio rows also add the audio vector before the backbone (a probe, not the paper)")
     ap.add_argument("--mouth-motion", type=float, default=1.0,
                     help="scale of the articulation the HR shows and the oracle reads (data.synth mouth_motion)")
+    ap.add_argument("--rows", nargs="+", choices=ROWS, default=None,
+                    help="train only these rows (default: all; still_oracle needs --oracle), e.g. to split the "
+                         "rows over processes")
     args = ap.parse_args(argv)
+    if args.rows and "still_oracle" in args.rows and not args.oracle:
+        ap.error("--rows still_oracle needs --oracle")
     if not args.mouth_weight >= 1:
         ap.error(f"--mouth-weight must be >= 1, got {args.mouth_weight}")
     if not 0 <= args.plant_jaw <= 1:
@@ -225,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         runs = {k: probe_run(r, cfg, audio_gain=args.audio_gain, pixel_only=args.objective == "pixel",
                              mouth_motion=args.mouth_motion, plant_jaw=args.plant_jaw)
                 for k, r in vfhgan.control_runs(cfg, args.setting).items()}
-        rows = list(runs) + (["still_oracle"] if args.oracle else [])
+        rows = [r for r in list(runs) + (["still_oracle"] if args.oracle else []) if not args.rows or r in args.rows]
         visual_mouth = None
         for row in rows:
             run = runs["still_audio" if row == "still_oracle" else row]

@@ -16,6 +16,22 @@ def test_audio_control_probe_runs_every_row_with_the_probes(benchmark_module, tm
     assert "through one map for everyone" in out
 
 
+def test_rows_run_alone_give_the_numbers_they_give_beside_the_others(benchmark_module, tmp_path, monkeypatch,
+                                                                     capsys):
+    """--rows splits the rows over processes: a row trained alone prints the line it prints among all three (each
+    row draws from its own seeded generators), and still_oracle without --oracle is refused."""
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
+    mod = benchmark_module("vfhgan_audio_control")
+    mod.main(["--preset", "smoke", "--steps", "2", "--oracle"])
+    lines = {r: ln for ln in capsys.readouterr().out.splitlines() for r in mod.ROWS if f"steps {r} " in ln}
+    mod.main(["--preset", "smoke", "--steps", "2", "--oracle", "--rows", "still_oracle"])
+    alone = [ln for ln in capsys.readouterr().out.splitlines() if " steps " in ln]
+    assert len(alone) == 1 and alone[0].split("(")[0] == lines["still_oracle"].split("(")[0]
+    assert alone[0].split(")", 1)[1] == lines["still_oracle"].split(")", 1)[1]  # same audio-use numbers too
+    with pytest.raises(SystemExit):
+        mod.main(["--preset", "smoke", "--rows", "still_oracle"])
+
+
 def test_audio_control_with_a_larger_articulation_and_a_planted_jaw(benchmark_module, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
     benchmark_module("vfhgan_audio_control").main(["--preset", "smoke", "--steps", "1", "--mouth-motion", "2",
