@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from avfh_core.reproduce.audit import claim_lines, control_lines, print_audit
+from avfh_core.reproduce.audit import claim_lines, control_lines, parse_audit_lines, print_audit
 from avfh_core.reproduce.tables import load_tables
 
 CONTROL = {"id": "handicap", "verdict": "reproduced", "detected": True, "effect": 0.51234, "ci_low": 0.3,
@@ -57,3 +57,27 @@ def test_untestable_claims_say_why_in_the_audit(tmp_path):
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(ValueError, match="untestable must be a sentence"):
         load_tables("t", tmp_path)
+
+
+def test_parse_audit_lines_reads_back_what_the_formatters_print():
+    missed = dict(CONTROL, id="still_mouth", detected=False, verdict="inconclusive", planted_effect=None,
+                  ceiling=0.4, too_small=True)
+    direction = dict(CLAIM, id="b.c-d", published_effect=None, p_value=None, mde=float("nan"), refutable=False)
+    voided = dict(CLAIM, id="voided", verdict="inconclusive", void="control x not detected", refutable=False)
+    text = (["some other output", "control nothing"] + control_lines([CONTROL, missed], prefix="rel ")
+            + claim_lines([CLAIM, direction, voided], prefix="rel ")
+            + claim_lines([CLAIM, {"id": "gone", "verdict": "not run", "n": 0, "reason": "x"}])
+            + claim_lines([dict(CLAIM, effect=-0.3)]))
+    got = parse_audit_lines(text)
+    claims = {("rel", "claim", k) for k in ("fusion_helps", "b.c-d", "voided")} | {("", "claim", "fusion_helps")}
+    assert set(got) == {("rel", "control", "handicap"), ("rel", "control", "still_mouth")} | claims
+    (c,) = got[("rel", "control", "handicap")]
+    assert c == {"verdict": "detected", "effect": 0.512, "ci_low": 0.3, "ci_high": math.inf, "p_value": None,
+                 "n": 3, "mde": 0.09}
+    assert got[("rel", "control", "still_mouth")][0]["verdict"] == "NOT detected"
+    assert got[("rel", "claim", "fusion_helps")][0] == {"verdict": "not reproduced", "effect": -0.25,
+                                                          "ci_low": -math.inf, "ci_high": 0.1, "p_value": 0.97,
+                                                          "n": 3, "mde": 0.2}
+    assert got[("rel", "claim", "b.c-d")][0]["mde"] is None and got[("rel", "claim", "b.c-d")][0]["p_value"] is None
+    assert got[("rel", "claim", "voided")][0]["verdict"] == "inconclusive"
+    assert [r["effect"] for r in got[("", "claim", "fusion_helps")]] == [-0.25, -0.3]  # printed twice: both, in order

@@ -39,6 +39,7 @@ published effect is void too: the world, not the method, rules the effect out.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -363,6 +364,38 @@ def claim_lines(claims: Sequence[Mapping[str, Any]], digits: int = 3, prefix: st
     return lines
 
 
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|inf|n/a)"
+AUDIT_LINE = re.compile(
+    rf"^(?P<prefix>.*?)(?P<control>control )?(?P<id>[\w.-]+)\s+"
+    rf"(?P<verdict>not reproduced|reproduced|inconclusive|NOT detected|detected)\s+"
+    rf"ours (?P<effect>{_NUMBER}) \[(?P<ci_low>{_NUMBER}), (?P<ci_high>{_NUMBER})\]"
+    rf"(?: p=(?P<p_value>{_NUMBER}))? n=(?P<n>\d+) MDE (?P<mde>{_NUMBER})")
+
+
+def _parsed(x: str | None) -> float | None:
+    return None if x is None or x == "n/a" else float(x)
+
+
+def parse_audit_lines(lines: Iterable[str]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """The inverse of `control_lines` and `claim_lines`, for audits only printed (a notebook's stored outputs, where
+    no sidecar was kept): {(prefix, "control" or "claim", id): [one record per line, in order]} with the verdict
+    ("detected" / "NOT detected" for a control), effect, ci_low, ci_high, p_value (claims), n and mde, as printed
+    (so to the printed digits). The prefix is stripped ("rel", "" for none); lines of "not run" and any other text
+    are skipped. A notebook that prints the same audit twice gives two records under one key."""
+    out: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for line in lines:
+        m = AUDIT_LINE.match(line)
+        if not m:
+            continue
+        kind = "control" if m["control"] else "claim"
+        if (kind == "control") != m["verdict"].endswith("detected"):
+            continue  # a claim id followed by a control's word, or the reverse: not an audit line
+        rec = {k: _parsed(m[k]) for k in ("effect", "ci_low", "ci_high", "p_value", "mde")}
+        rec.update(verdict=m["verdict"], n=int(m["n"]))
+        out.setdefault((m["prefix"].strip(), kind, m["id"]), []).append(rec)
+    return out
+
+
 def print_audit(controls: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, Any]], digits: int = 3,
                 prefix: str = "") -> dict[str, int]:
     """What every claims notebook prints: the control lines, the claim lines and the verdict counts (returned);
@@ -376,4 +409,5 @@ def print_audit(controls: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[
 
 __all__ = ["collect_table", "summarize", "audit_claims", "audit_controls", "load_controls", "parse_controls",
            "min_detectable_effect", "one_sided_verdict", "t_quantile", "verdict_counts", "NOT_RUN", "NO_MAGNITUDE",
-           "claim_lines", "control_lines", "control_ceilings", "print_audit", "audit_batch_file"]
+           "claim_lines", "control_lines", "control_ceilings", "print_audit", "audit_batch_file",
+           "parse_audit_lines"]
