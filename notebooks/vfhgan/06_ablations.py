@@ -287,7 +287,10 @@ for name, t in (("table1", t1b), ("table2", t2b), ("table3", t3b)):
 # of each claim. One-sided rule: *reproduced* when the one-sided 95% lower bound of the effect is above 0 in the
 # paper's direction; *not reproduced* only when the upper bound rules out half the published effect; otherwise
 # *inconclusive*. Beside each verdict: the minimum detectable effect (MDE) at the seeds run, and whether half the
-# paper's effect was refutable at all.
+# paper's effect was refutable at all. A *not reproduced* can carry "not refutable at this n" too: the seeds run
+# had under 80 % power to rule out half the paper's effect were the true effect zero, and the interval ruled it out
+# anyway, our effect having come out well below that half (most often with the opposite sign). The verdict stands;
+# the flag says the design was not powered for it beforehand.
 #
 # First the **positive controls**: planted effects of known size (a still mouth in every LR frame while the HR and
 # the speech articulate, so only the audio can say how the mouth moves; a planted handicap of known dB; a loss term
