@@ -34,7 +34,8 @@ row's mouth PSNR, and the audio rows' mouth PSNR with intact / shuffled / silenc
 The control passes when the audio model's mouth PSNR clearly beats the visual-only model's and drops when its
 audio is shuffled or silenced. One seed, one thread; runs are not cached (they train for the printed step counts,
 not the preset's). --rows trains only the rows named, so the rows can be split over processes (each row draws from
-its own seeded generators: a row prints the same line alone as beside the others).
+its own seeded generators: a row prints the same line alone as beside the others). --set NAME=VALUE changes a config
+knob (`config.setup`: e.g. width=64 vfhgan_stages=6, the gpu preset's generator at the course's 64 px).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ import time
 from unittest import mock
 
 import torch
+import yaml
+
+from avfh_core.cli import _parse_assignment
 
 
 def oracle_audio(ds, samples):
@@ -190,7 +194,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", nargs="+", choices=ROWS, default=None,
                     help="train only these rows (default: all; still_oracle needs --oracle), e.g. to split the "
                          "rows over processes")
+    ap.add_argument("--set", action="append", default=[], type=_parse_assignment, metavar="NAME=VALUE",
+                    help="a config knob over the preset's (config.setup), e.g. width=64; repeatable")
     args = ap.parse_args(argv)
+    knobs = {k: yaml.safe_load(v) for k, v in args.set}
+    if "steps" in knobs or "seed" in knobs:
+        ap.error("--set: give steps and seed as --steps and --seed")
     if args.rows and "still_oracle" in args.rows and not args.oracle:
         ap.error("--rows still_oracle needs --oracle")
     if not args.mouth_weight >= 1:
@@ -209,7 +218,12 @@ def main(argv: list[str] | None = None) -> None:
     MouthWeighted = _mouth_weighted(vfhgan.VFHGANObjective)
     init = vfhgan.init
 
-    cfg0 = setup(args.preset, seed=args.seed, device="cpu")
+    try:
+        cfg0 = setup(args.preset, seed=args.seed, device="cpu", **knobs)
+    except ValueError as exc:  # an unknown knob or a value out of its range, named by setup
+        ap.error(f"--set: {exc}")
+    if knobs:
+        print("knobs over the preset's: " + ", ".join(f"{k}={v}" for k, v in knobs.items()), flush=True)
     motion = {"mouth_motion": args.mouth_motion} if args.mouth_motion != 1 else {}
     world, still = synth.world(cfg0, **motion), synth.world(cfg0, mouth_motion=0.0)
     test_samples = world.dataset("test", n_clips=cfg0.n_eval_clips)
@@ -230,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"planted: each HR mouth box darkened by {args.plant_jaw} x the frame's jaw opening (the headroom "
               "bounds printed with the rows are the natural articulation's, not the planted effect's)", flush=True)
     for steps in args.steps:
-        cfg = setup(args.preset, seed=args.seed, device="cpu", steps=steps)
+        cfg = setup(args.preset, seed=args.seed, device="cpu", steps=steps, **knobs)
         runs = {k: probe_run(r, cfg, audio_gain=args.audio_gain, pixel_only=args.objective == "pixel",
                              mouth_motion=args.mouth_motion, plant_jaw=args.plant_jaw)
                 for k, r in vfhgan.control_runs(cfg, args.setting).items()}

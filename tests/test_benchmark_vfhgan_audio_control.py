@@ -32,6 +32,19 @@ def test_rows_run_alone_give_the_numbers_they_give_beside_the_others(benchmark_m
         mod.main(["--preset", "smoke", "--rows", "still_oracle"])
 
 
+def test_set_changes_a_config_knob_and_refuses_unknown_ones(benchmark_module, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
+    mod = benchmark_module("vfhgan_audio_control")
+    mod.main(["--preset", "smoke", "--steps", "1", "--rows", "still_visual", "--set", "width=12",
+              "--set", "vfhgan_stages=2"])
+    out = capsys.readouterr().out
+    assert "knobs over the preset's: width=12, vfhgan_stages=2" in out and "steps still_visual" in out
+    for bad in (["--set", "no_such_knob=1"], ["--set", "width=-3"], ["--set", "steps=5"], ["--set", "width"]):
+        with pytest.raises(SystemExit):
+            mod.main(["--preset", "smoke", "--steps", "1", *bad])
+    assert "no_such_knob" in capsys.readouterr().err
+
+
 def test_audio_control_with_a_larger_articulation_and_a_planted_jaw(benchmark_module, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
     benchmark_module("vfhgan_audio_control").main(["--preset", "smoke", "--steps", "1", "--mouth-motion", "2",
