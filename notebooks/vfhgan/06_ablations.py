@@ -417,7 +417,11 @@ for st in settings:
 #    --oracle --mouth-motion 4 --objective pixel --mouth-weight 10`: probes, not the paper's training); even then,
 #    using the state does not always make the mouth better than the visual-only model's. Where the audio enters is
 #    not the reason: added before the backbone as well (`--early-fusion`), the exact state is still ignored at the
-#    world's own size.
+#    world's own size. Nor are the budget and the generator's size: trained far longer than the batch below, or
+#    with the gpu preset's wider and deeper generator, the row handed the exact state still ignores it, and so it
+#    does with the pixel loss alone; at the world's own size it starts to use the state only when the mouth box is
+#    also weighted in that loss and the training is long (commands and output:
+#    `benchmarks/results/vfhgan_audio_control_5000_steps_2026-12-07.md`).
 #
 # A third explanation would be too few people: a model that learned to draw the mouth from the speech for the
 # people it was trained on, but not for new ones. The audio test run on the training people (the "... and on people
