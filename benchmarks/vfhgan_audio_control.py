@@ -47,7 +47,6 @@ import time
 from unittest import mock
 
 import torch
-import yaml
 
 from avfh_core.cli import _parse_assignment
 
@@ -197,9 +196,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], type=_parse_assignment, metavar="NAME=VALUE",
                     help="a config knob over the preset's (config.setup), e.g. width=64; repeatable")
     args = ap.parse_args(argv)
-    knobs = {k: yaml.safe_load(v) for k, v in args.set}
-    if "steps" in knobs or "seed" in knobs:
+    if any(k in ("steps", "seed") for k, _ in args.set):
         ap.error("--set: give steps and seed as --steps and --seed")
+    from avfh_core.config import KNOB_RULES
+
+    try:  # each value as its knob's type, as `avfh reproduce --set` converts it; an unknown knob is named by setup
+        knobs = {k: KNOB_RULES[k].convert(k, v, "--set") if k in KNOB_RULES else v for k, v in args.set}
+    except ValueError as exc:
+        ap.error(str(exc))
     if args.rows and "still_oracle" in args.rows and not args.oracle:
         ap.error("--rows still_oracle needs --oracle")
     if not args.mouth_weight >= 1:
