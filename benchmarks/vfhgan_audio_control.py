@@ -16,6 +16,13 @@ audio_gain`); --objective pixel trains on the pixel MSE alone (no perceptual, fr
 the whole backbone can place it, where eq. 2-3 join it after the backbone and leave the placing to the few layers
 after it.
 
+--lip-share S turns on the paper's lip-reading loss (eq. 5: an L1 between the lip reader's features of the generated
+and the true mouth crops; off in the course preset's ablation and control runs, `vfhgan_ablation_lip`) with its
+weight set the way the balanced setting sets every term's (`vfhgan.balanced_weights`): S is its share of the
+step-0 gradient norm against the pixel term's 0.5 (the balanced setting's own lip share is 0.1). Eq. 11 leaves the
+weight (alpha) open, so this stays inside the paper's objective: the term the paper adds so that the generator
+draws the mouth. Balanced setting only.
+
 --mouth-motion M scales the articulation the HR shows and the oracle reads (the LR mouth stays still, the speech is
 unchanged): a larger planted effect of the same kind. --plant-jaw A plants an effect that is the same for every
 person on top: each HR frame's mouth box is darkened by A times the frame's jaw opening (the world's own jaw track,
@@ -107,10 +114,12 @@ def encoder_probe(cfg, steps: list[int], seed: int = 0) -> dict[int, list[float]
     return out
 
 
-def probe_run(run, cfg, *, audio_gain: bool, pixel_only: bool, mouth_motion: float = 1.0, plant_jaw: float = 0.0):
+def probe_run(run, cfg, *, audio_gain: bool, pixel_only: bool, mouth_motion: float = 1.0, plant_jaw: float = 0.0,
+              lip_weight: float | None = None):
     """`run` changed by the probes: a per-position audio gain at the LR side (audio rows only), the pixel MSE alone,
     the HR (and the speech's) articulation scaled by `mouth_motion` (the LR mouth stays still), the HR mouth boxes
-    darkened by `plant_jaw` x the jaw opening (`vfhgan.plant_jaw`; the world of `vfhgan.jaw_control_runs`)."""
+    darkened by `plant_jaw` x the jaw opening (`vfhgan.plant_jaw`; the world of `vfhgan.jaw_control_runs`), the
+    lip-reading term's weight set to `lip_weight` (None: the run's own)."""
     from avfh_core.train import vfhgan
 
     gen = dict(run.generator)
@@ -118,6 +127,10 @@ def probe_run(run, cfg, *, audio_gain: bool, pixel_only: bool, mouth_motion: flo
         gen["audio_gain"] = cfg.hr_size // cfg.scale
     weights = ({k: (1.0 if k == "pixel" else 0.0) for k in vfhgan.RELEASED_WEIGHTS} if pixel_only
                else dict(run.weights))
+    if lip_weight is not None:
+        if pixel_only:
+            raise ValueError("probe_run: lip_weight and pixel_only exclude each other")
+        weights["lip"] = lip_weight
     world = dict(run.world, **({"mouth_motion": mouth_motion} if mouth_motion != 1 else {}),
                  **({vfhgan.PLANT_JAW: plant_jaw} if plant_jaw else {}))
     return vfhgan.VFHGANRun.make(run.model, generator=gen, weights=weights, world=world,
@@ -190,6 +203,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="the audio rows also add the audio vector before the backbone (a probe, not the paper)")
     ap.add_argument("--mouth-motion", type=float, default=1.0,
                     help="scale of the articulation the HR shows and the oracle reads (data.synth mouth_motion)")
+    ap.add_argument("--lip-share", type=float, default=None, metavar="S",
+                    help="turn on the paper's lip-reading term at this share of the step-0 gradient (the pixel "
+                         "term's is 0.5; the balanced setting's lip share is 0.1); balanced setting only")
     ap.add_argument("--rows", nargs="+", choices=ROWS, default=None,
                     help="train only these rows (default: all; still_oracle needs --oracle), e.g. to split the "
                          "rows over processes")
@@ -210,6 +226,12 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"--mouth-weight must be >= 1, got {args.mouth_weight}")
     if not 0 <= args.plant_jaw <= 1:
         ap.error(f"--plant-jaw must be in [0, 1], got {args.plant_jaw}")
+    if args.lip_share is not None:
+        if not args.lip_share > 0:
+            ap.error(f"--lip-share must be > 0, got {args.lip_share}")
+        if args.setting != "balanced" or args.objective != "setting":
+            ap.error("--lip-share needs --setting balanced and --objective setting (the weight is set as the "
+                     "balanced setting sets its terms')")
     torch.set_num_threads(1)
 
     from avfh_core.config import setup
@@ -247,10 +269,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.plant_jaw:
         print(f"planted: each HR mouth box darkened by {args.plant_jaw} x the frame's jaw opening (the headroom "
               "bounds printed with the rows are the natural articulation's, not the planted effect's)", flush=True)
+    lip_weight = None
+    if args.lip_share is not None:
+        lip_weight = vfhgan.balanced_weights(cfg0, dict(vfhgan.BALANCED_SHARES, lip=args.lip_share))["lip"]
+        print(f"the lip-reading term on, at a {args.lip_share} share of the step-0 gradient (pixel 0.5): weight "
+              f"{lip_weight:.2g} (the balanced setting's, at 0.1: {vfhgan.balanced_weights(cfg0)['lip']:.2g})",
+              flush=True)
     for steps in args.steps:
         cfg = setup(args.preset, seed=args.seed, device="cpu", steps=steps, **knobs)
         runs = {k: probe_run(r, cfg, audio_gain=args.audio_gain, pixel_only=args.objective == "pixel",
-                             mouth_motion=args.mouth_motion, plant_jaw=args.plant_jaw)
+                             mouth_motion=args.mouth_motion, plant_jaw=args.plant_jaw, lip_weight=lip_weight)
                 for k, r in vfhgan.control_runs(cfg, args.setting).items()}
         rows = [r for r in list(runs) + (["still_oracle"] if args.oracle else []) if not args.rows or r in args.rows]
         visual_mouth = None

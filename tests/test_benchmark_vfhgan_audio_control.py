@@ -134,3 +134,31 @@ def test_early_audio_adds_the_audio_vector_before_the_backbone_and_draws_nothing
     assert torch.allclose(seen["early"], expect)
     visual = {"generator": VFHGenerator(VFHGANConfig(width=8, n_stages=1, use_audio=False))}
     assert mod.early_audio(visual) is visual  # no audio branch: nothing to add
+
+
+def test_lip_share_turns_the_lip_term_on_at_a_measured_weight(benchmark_module, tmp_path, monkeypatch, capsys):
+    """--lip-share S: the paper's lip-reading term on in the control rows (off in the course preset's), weighted as
+    `balanced_weights` weights a term with share S; the weight grows with S; refused with the pixel-only objective,
+    the released setting or a share <= 0."""
+    from avfh_core.config import setup
+    from avfh_core.train import vfhgan
+
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
+    mod = benchmark_module("vfhgan_audio_control")
+    cfg = setup("smoke", seed=0, device="cpu")
+    runs = vfhgan.control_runs(cfg, "balanced")
+    assert runs["still_audio"].loss_weights()["lip"] == 0.0  # the smoke/course control rows train without it
+    w = {s: vfhgan.balanced_weights(cfg, dict(vfhgan.BALANCED_SHARES, lip=s))["lip"] for s in (0.1, 0.5)}
+    assert w[0.1] == vfhgan.balanced_weights(cfg)["lip"] and w[0.5] > w[0.1] > 0
+    lip = mod.probe_run(runs["still_audio"], cfg, audio_gain=False, pixel_only=False, lip_weight=w[0.5])
+    assert lip.loss_weights() == {**runs["still_audio"].loss_weights(), "lip": w[0.5]}
+    with pytest.raises(ValueError, match="exclude"):
+        mod.probe_run(runs["still_audio"], cfg, audio_gain=False, pixel_only=True, lip_weight=w[0.5])
+    mod.main(["--preset", "smoke", "--steps", "1", "--rows", "still_audio", "--lip-share", "0.5"])
+    out = capsys.readouterr().out
+    assert f"the lip-reading term on, at a 0.5 share of the step-0 gradient (pixel 0.5): weight {w[0.5]:.2g}" in out
+    assert "steps still_audio" in out
+    for bad in (["--lip-share", "0"], ["--lip-share", "0.5", "--setting", "released"],
+                ["--lip-share", "0.5", "--objective", "pixel"]):
+        with pytest.raises(SystemExit):
+            mod.main(["--preset", "smoke", "--steps", "1", *bad])
