@@ -169,6 +169,33 @@ def test_window_dataset(world):
         WindowDataset(clips, window=5)
 
 
+def test_window_dataset_stacks_a_batch_exactly_as_collate_does(world):
+    """`WindowDataset.stacked` (the 8-bit HR stacked as bytes, scaled after the move) gives collate's batch bit for
+    bit, key order and dtypes included; so does a copy whose clips hold float frames; `step_batches` uses it."""
+    import copy
+
+    from avfh_core.data.batching import collate, step_batches
+
+    ds = WindowDataset([world.clip(i) for i in range(3)], window=2, scale=4)
+    idx = [0, 7, 3, 3, 14]
+
+    def same(a, b):
+        assert list(a) == list(b)
+        for k in a:
+            assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
+
+    assert ds.clips[0]["hr"].dtype == torch.uint8
+    same(ds.stacked(idx), collate([ds[i] for i in idx]))
+    edited = copy.copy(ds)  # e.g. a world whose HR was edited (float frames) in one clip
+    edited.clips = [dict(ds.clips[0], hr=ds.clips[0]["hr"].float() / 255 * 0.5)] + ds.clips[1:]
+    same(edited.stacked(idx), collate([edited[i] for i in idx]))
+    batch = step_batches(ds, 4, seed=3, device="cpu")(5)
+    g = torch.Generator().manual_seed(3 * 1_000_003 + 5)
+    same(batch, collate([ds[i] for i in torch.randint(len(ds), (4,), generator=g).tolist()]))
+    with pytest.raises(ValueError, match="no indices"):
+        ds.stacked([])
+
+
 def test_numpy_free_of_global_state(world):
     np.random.seed(123)  # noqa: NPY002 (global state must not matter)
     a = world.clip(2).audio

@@ -21,16 +21,19 @@ def collate(items: Sequence[dict[str, Any]], device: torch.device | str = "cpu")
 
 
 def step_batches(data, batch_size: int, seed: int, device) -> Callable[[int], dict[str, torch.Tensor]]:
-    """batch_fn(step): the batch of a step is a pure function of (seed, step), which makes resume exact."""
+    """batch_fn(step): the batch of a step is a pure function of (seed, step), which makes resume exact. A dataset
+    with a `stacked(indices, device)` method builds the batch itself (it must equal `collate` of its items)."""
     if len(data) < 1:
         raise ValueError("step_batches: the dataset is empty")
     if batch_size < 1:
         raise ValueError(f"step_batches: batch_size must be >= 1, got {batch_size}")
 
+    fast = getattr(data, "stacked", None)  # a dataset that stacks a batch itself (`WindowDataset.stacked`), same values
+
     def batch_fn(step: int) -> dict[str, torch.Tensor]:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
         idx = torch.randint(len(data), (batch_size,), generator=g).tolist()
-        return collate([data[i] for i in idx], device)
+        return fast(idx, device) if fast is not None else collate([data[i] for i in idx], device)
 
     return batch_fn
 
