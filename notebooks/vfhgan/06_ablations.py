@@ -423,6 +423,12 @@ for st in settings:
 #    also weighted in that loss and the training is long (commands and output:
 #    `benchmarks/results/vfhgan_audio_control_5000_steps_2026-12-07.md`).
 #
+#    Nor is it only the paper's lip-reading term being off in these rows (`vfhgan_ablation_lip`), though eq. 5 is
+#    the term the paper adds for the mouth. Turned on (`--lip-share`), it sharpens the mouth, but the row handed the
+#    exact state ignores it at the balanced setting's weight and past the released one, at the course budget and far
+#    beyond; only at a weight many times those, trained far longer, does it begin to use the state, and the
+#    speech-fed row still ignores its speech (`benchmarks/results/vfhgan_audio_control_lip_term_2026-12-07.md`).
+#
 # A third explanation would be too few people: a model that learned to draw the mouth from the speech for the
 # people it was trained on, but not for new ones. The audio test run on the training people (the "... and on people
 # it was trained on" line of each setting) tells it apart: a model that ignores its audio there too has not learned
