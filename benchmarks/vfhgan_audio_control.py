@@ -21,7 +21,13 @@ and the true mouth crops; off in the course preset's ablation and control runs, 
 weight set the way the balanced setting sets every term's (`vfhgan.balanced_weights`): S is its share of the
 step-0 gradient norm against the pixel term's 0.5 (the balanced setting's own lip share is 0.1). Eq. 11 leaves the
 weight (alpha) open, so this stays inside the paper's objective: the term the paper adds so that the generator
-draws the mouth. Balanced setting only.
+draws the mouth. Balanced setting only. With --lip-window generated the lip reader sees a window whose frames are all
+generated (eq. 5 as written, 2j+1 generator passes per item) instead of the true window with the centre frame
+replaced (the released code's form, the default). --lip-articulation prints, before any training, how much of each
+loss's value at the control's starting point (the bicubic of the still-mouth LR) is the articulation alone: the loss
+of a sharp frame whose mouth is in the wrong (still) state over the loss of that bicubic, for eq. 5 on a fully
+generated window, eq. 5 in the centre form we train with, and the pixel MSE inside the mouth box
+(`articulation_shares`).
 
 --mouth-motion M scales the articulation the HR shows and the oracle reads (the LR mouth stays still, the speech is
 unchanged): a larger planted effect of the same kind. --plant-jaw A plants an effect that is the same for every
@@ -114,12 +120,42 @@ def encoder_probe(cfg, steps: list[int], seed: int = 0) -> dict[int, list[float]
     return out
 
 
+def articulation_shares(cfg, lip) -> dict[str, float]:
+    """How much of a loss's value at the still-mouth control's starting point is the articulation alone, on the
+    held-out windows (`vfhgan.eval_indices`): loss(sharp frames of the same clip rendered with a still mouth, HR) /
+    loss(bicubic of the still-mouth LR, HR), averaged over windows each. For "eq5 window" (the lip reader sees all
+    2j+1 frames replaced, eq. 5 as written), "eq5 centre" (only the centre frame replaced, the form we train with)
+    and "mouth-box MSE" (the centre frame's pixel MSE inside its mouth box). `lip`: a `LipReadingLoss`."""
+    from avfh_core.data import synth
+    from avfh_core.data.degrade import bicubic_up
+    from avfh_core.metrics.image import box_mask
+    from avfh_core.train import vfhgan
+
+    art = vfhgan.window_data(cfg, "test")
+    still_lr = vfhgan.window_data(cfg, "test", {vfhgan.STILL_MOUTH: True})
+    still_hr = synth.world(cfg, mouth_motion=0.0).dataset("test", n_clips=cfg.n_eval_clips)
+    idx, c = vfhgan.eval_indices(art, cfg), cfg.window
+    sums = {k: [0.0, 0.0] for k in ("eq5 window", "eq5 centre", "mouth-box MSE")}
+    with torch.no_grad():
+        for k in idx:
+            item, clip, t = art[k], *art.index[k]
+            hr, lm = item["hr"][None], item["landmarks"][None]
+            wrong = still_hr[clip].video[t - c:t + c + 1][None].to(hr.dtype)
+            start = bicubic_up(still_lr[k]["lr"], cfg.scale).clamp(0, 1)[None]
+            mask = box_mask(tuple(hr.shape[-2:]), item["mouth_box"][None])[:, None]
+            for i, x in enumerate((wrong, start)):
+                sums["eq5 window"][i] += float(lip(x, hr, lm))
+                sums["eq5 centre"][i] += float(lip(vfhgan.replace_centre(hr, x[:, c], c), hr, lm))
+                sums["mouth-box MSE"][i] += float(((x[:, c] - hr[:, c]) ** 2 * mask).sum() / (mask.sum() * 3))
+    return {k: a / b for k, (a, b) in sums.items()}
+
+
 def probe_run(run, cfg, *, audio_gain: bool, pixel_only: bool, mouth_motion: float = 1.0, plant_jaw: float = 0.0,
-              lip_weight: float | None = None):
+              lip_weight: float | None = None, lip_window: str = "centre"):
     """`run` changed by the probes: a per-position audio gain at the LR side (audio rows only), the pixel MSE alone,
     the HR (and the speech's) articulation scaled by `mouth_motion` (the LR mouth stays still), the HR mouth boxes
     darkened by `plant_jaw` x the jaw opening (`vfhgan.plant_jaw`; the world of `vfhgan.jaw_control_runs`), the
-    lip-reading term's weight set to `lip_weight` (None: the run's own)."""
+    lip-reading term's weight set to `lip_weight` (None: the run's own), seeing `lip_window` (`vfhgan.LIP_WINDOWS`)."""
     from avfh_core.train import vfhgan
 
     gen = dict(run.generator)
@@ -134,7 +170,7 @@ def probe_run(run, cfg, *, audio_gain: bool, pixel_only: bool, mouth_motion: flo
     world = dict(run.world, **({"mouth_motion": mouth_motion} if mouth_motion != 1 else {}),
                  **({vfhgan.PLANT_JAW: plant_jaw} if plant_jaw else {}))
     return vfhgan.VFHGANRun.make(run.model, generator=gen, weights=weights, world=world,
-                                 perceptual=run.perceptual)
+                                 perceptual=run.perceptual, lip_window=lip_window)
 
 
 def early_audio(models: dict) -> dict:
@@ -206,6 +242,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lip-share", type=float, default=None, metavar="S",
                     help="turn on the paper's lip-reading term at this share of the step-0 gradient (the pixel "
                          "term's is 0.5; the balanced setting's lip share is 0.1); balanced setting only")
+    ap.add_argument("--lip-window", choices=("centre", "generated"), default="centre",
+                    help="with --lip-share: what the lip reader sees (generated: eq. 5 as written)")
+    ap.add_argument("--lip-articulation", action="store_true",
+                    help="print the articulation's part of eq. 5's and the mouth-box MSE's value at the control's "
+                         "starting point (`articulation_shares`)")
     ap.add_argument("--rows", nargs="+", choices=ROWS, default=None,
                     help="train only these rows (default: all; still_oracle needs --oracle), e.g. to split the "
                          "rows over processes")
@@ -226,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"--mouth-weight must be >= 1, got {args.mouth_weight}")
     if not 0 <= args.plant_jaw <= 1:
         ap.error(f"--plant-jaw must be in [0, 1], got {args.plant_jaw}")
+    if args.lip_window != "centre" and args.lip_share is None:
+        ap.error("--lip-window needs --lip-share (the lip term is off in the control rows otherwise)")
     if args.lip_share is not None:
         if not args.lip_share > 0:
             ap.error(f"--lip-share must be > 0, got {args.lip_share}")
@@ -269,6 +312,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.plant_jaw:
         print(f"planted: each HR mouth box darkened by {args.plant_jaw} x the frame's jaw opening (the headroom "
               "bounds printed with the rows are the natural articulation's, not the planted effect's)", flush=True)
+    if args.lip_articulation:
+        from avfh_core.losses.lipreading import LipReadingLoss
+        from avfh_core.train.pretrain import pretrained_lipreader
+
+        shares = articulation_shares(cfg0, LipReadingLoss(pretrained_lipreader(cfg0)[0]))
+        print("the articulation alone, as a part of each loss at the control's start (a sharp mouth in the still "
+              "state over the still-mouth bicubic): " + ", ".join(f"{k} {v:.3f}" for k, v in shares.items()),
+              flush=True)
     lip_weight = None
     if args.lip_share is not None:
         lip_weight = vfhgan.balanced_weights(cfg0, dict(vfhgan.BALANCED_SHARES, lip=args.lip_share))["lip"]
@@ -278,7 +329,8 @@ def main(argv: list[str] | None = None) -> None:
     for steps in args.steps:
         cfg = setup(args.preset, seed=args.seed, device="cpu", steps=steps, **knobs)
         runs = {k: probe_run(r, cfg, audio_gain=args.audio_gain, pixel_only=args.objective == "pixel",
-                             mouth_motion=args.mouth_motion, plant_jaw=args.plant_jaw, lip_weight=lip_weight)
+                             mouth_motion=args.mouth_motion, plant_jaw=args.plant_jaw, lip_weight=lip_weight,
+                             lip_window=args.lip_window)
                 for k, r in vfhgan.control_runs(cfg, args.setting).items()}
         rows = [r for r in list(runs) + (["still_oracle"] if args.oracle else []) if not args.rows or r in args.rows]
         visual_mouth = None

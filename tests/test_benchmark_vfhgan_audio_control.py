@@ -154,11 +154,36 @@ def test_lip_share_turns_the_lip_term_on_at_a_measured_weight(benchmark_module, 
     assert lip.loss_weights() == {**runs["still_audio"].loss_weights(), "lip": w[0.5]}
     with pytest.raises(ValueError, match="exclude"):
         mod.probe_run(runs["still_audio"], cfg, audio_gain=False, pixel_only=True, lip_weight=w[0.5])
+    whole = mod.probe_run(runs["still_audio"], cfg, audio_gain=False, pixel_only=False, lip_weight=w[0.5],
+                          lip_window="generated")
+    assert whole.generates_lip_window and not lip.generates_lip_window  # eq. 5 as written vs the centre form
     mod.main(["--preset", "smoke", "--steps", "1", "--rows", "still_audio", "--lip-share", "0.5"])
     out = capsys.readouterr().out
     assert f"the lip-reading term on, at a 0.5 share of the step-0 gradient (pixel 0.5): weight {w[0.5]:.2g}" in out
     assert "steps still_audio" in out
+    mod.main(["--preset", "smoke", "--steps", "1", "--rows", "still_audio", "--lip-share", "0.5",
+              "--lip-window", "generated"])
+    assert "steps still_audio" in capsys.readouterr().out
     for bad in (["--lip-share", "0"], ["--lip-share", "0.5", "--setting", "released"],
-                ["--lip-share", "0.5", "--objective", "pixel"]):
+                ["--lip-share", "0.5", "--objective", "pixel"], ["--lip-window", "generated"]):
         with pytest.raises(SystemExit):
             mod.main(["--preset", "smoke", "--steps", "1", *bad])
+
+
+def test_lip_articulation_prints_each_loss_share_of_the_articulation(benchmark_module, tmp_path, monkeypatch,
+                                                                       capsys):
+    """--lip-articulation: for eq. 5 (window and centre forms) and the mouth-box MSE, the loss of a sharp frame with
+    the mouth in the wrong (still) state over the loss of the still-mouth bicubic; a sharp frame in the right state
+    would score 0, so each is a positive ratio."""
+    from avfh_core.config import setup
+    from avfh_core.losses.lipreading import LipReadingLoss
+    from avfh_core.train.pretrain import pretrained_lipreader
+
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
+    mod = benchmark_module("vfhgan_audio_control")
+    cfg = setup("smoke", seed=0, device="cpu")
+    lip = LipReadingLoss(pretrained_lipreader(cfg)[0])
+    shares = mod.articulation_shares(cfg, lip)
+    assert set(shares) == {"eq5 window", "eq5 centre", "mouth-box MSE"} and all(v > 0 for v in shares.values())
+    mod.main(["--preset", "smoke", "--steps", "1", "--rows", "still_visual", "--lip-articulation"])
+    assert "the articulation alone, as a part of each loss" in capsys.readouterr().out
