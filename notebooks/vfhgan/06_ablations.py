@@ -427,7 +427,10 @@ for st in settings:
 #    the term the paper adds for the mouth. Turned on (`--lip-share`), it sharpens the mouth, but the row handed the
 #    exact state ignores it at the balanced setting's weight and past the released one, at the course budget and far
 #    beyond; only at a weight many times those, trained far longer, does it begin to use the state, and the
-#    speech-fed row still ignores its speech (`benchmarks/results/vfhgan_audio_control_lip_term_2026-12-07.md`).
+#    speech-fed row still ignores its speech. In eq. 5 as written (the lip reader sees a window of generated frames,
+#    not the true window with only the centre frame generated, as in the released code and our training) the same
+#    large weight teaches the drawing half within the longer batches' budget, but not the reading half
+#    (`benchmarks/results/vfhgan_audio_control_lip_term_2026-12-07.md`).
 #
 # A third explanation would be too few people: a model that learned to draw the mouth from the speech for the
 # people it was trained on, but not for new ones. The audio test run on the training people (the "... and on people
