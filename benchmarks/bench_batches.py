@@ -7,8 +7,9 @@ device is a GPU.
 
 Builds the preset's world for `--clips` training clips only (the batch's cost does not depend on how many clips the
 world has), one torch thread, and reports CPU milliseconds per batch (`time.process_time`, the best of `--repeat`
-passes over the same batches): insensitive to other jobs on the machine. "bytes part" times the stacked path without
-its float conversion, the part left on the CPU of a CUDA run (the conversion then runs on the GPU). The two paths
+passes over the same batches): insensitive to other jobs on the machine. "bytes part" times `WindowDataset.gathered`,
+the stacked path without its float conversion: the part left on the CPU of a CUDA run (the conversion then runs on
+the GPU). The two paths
 are checked to give the same batch, bit for bit, before anything is timed.
 """
 
@@ -55,17 +56,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if list(a) != list(b) or any(a[k].dtype != b[k].dtype or not torch.equal(a[k], b[k]) for k in a):
         raise SystemExit("bench_batches: WindowDataset.stacked and collate disagree")
 
-    def bytes_part(idx):  # stacked without its float conversion: what a CUDA run leaves on the CPU
-        j = ds.window
-        where = [ds.index[k] for k in idx]
-        torch.stack([ds.clips[c]["hr"][t - j:t + j + 1] for c, t in where])
-        out = ds.stacked(idx[:1])  # the small keys, at the cost of one item (a slight overestimate)
-        return out
-
     hr = b["hr"]
     out = {"collate_ms": timed(lambda idx: collate([ds[i] for i in idx]), batches, args.repeat),
            "stacked_ms": timed(ds.stacked, batches, args.repeat),
-           "bytes_part_ms": timed(bytes_part, batches, args.repeat),
+           "bytes_part_ms": timed(ds.gathered, batches, args.repeat),
            "hr_float_mb": hr.numel() * 4 / 2**20, "hr_uint8_mb": hr.numel() / 2**20}
     print(f"preset {args.preset}: batch {cfg.batch_size}, HR window {tuple(hr.shape[1:])}; "
           f"CPU ms per batch (best of {args.repeat} x {args.batches}, one thread):")

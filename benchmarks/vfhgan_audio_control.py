@@ -62,6 +62,7 @@ from unittest import mock
 import torch
 
 from avfh_core.cli import _parse_assignment
+from avfh_core.train.vfhgan import LIP_WINDOWS
 
 
 def oracle_audio(ds, samples):
@@ -128,7 +129,7 @@ def articulation_shares(cfg, lip) -> dict[str, float]:
     and "mouth-box MSE" (the centre frame's pixel MSE inside its mouth box). `lip`: a `LipReadingLoss`."""
     from avfh_core.data import synth
     from avfh_core.data.degrade import bicubic_up
-    from avfh_core.metrics.image import box_mask
+    from avfh_core.metrics.image import box_mask, mse
     from avfh_core.train import vfhgan
 
     art = vfhgan.window_data(cfg, "test")
@@ -142,11 +143,11 @@ def articulation_shares(cfg, lip) -> dict[str, float]:
             hr, lm = item["hr"][None], item["landmarks"][None]
             wrong = still_hr[clip].video[t - c:t + c + 1][None].to(hr.dtype)
             start = bicubic_up(still_lr[k]["lr"], cfg.scale).clamp(0, 1)[None]
-            mask = box_mask(tuple(hr.shape[-2:]), item["mouth_box"][None])[:, None]
+            mask = box_mask(tuple(hr.shape[-2:]), item["mouth_box"][None])
             for i, x in enumerate((wrong, start)):
                 sums["eq5 window"][i] += float(lip(x, hr, lm))
                 sums["eq5 centre"][i] += float(lip(vfhgan.replace_centre(hr, x[:, c], c), hr, lm))
-                sums["mouth-box MSE"][i] += float(((x[:, c] - hr[:, c]) ** 2 * mask).sum() / (mask.sum() * 3))
+                sums["mouth-box MSE"][i] += float(mse(x[:, c], hr[:, c], mask=mask))
     return {k: a / b for k, (a, b) in sums.items()}
 
 
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lip-share", type=float, default=None, metavar="S",
                     help="turn on the paper's lip-reading term at this share of the step-0 gradient (the pixel "
                          "term's is 0.5; the balanced setting's lip share is 0.1); balanced setting only")
-    ap.add_argument("--lip-window", choices=("centre", "generated"), default="centre",
+    ap.add_argument("--lip-window", choices=LIP_WINDOWS, default="centre",
                     help="with --lip-share: what the lip reader sees (generated: eq. 5 as written)")
     ap.add_argument("--lip-articulation", action="store_true",
                     help="print the articulation's part of eq. 5's and the mouth-box MSE's value at the control's "
@@ -323,9 +324,9 @@ def main(argv: list[str] | None = None) -> None:
     lip_weight = None
     if args.lip_share is not None:
         lip_weight = vfhgan.balanced_weights(cfg0, dict(vfhgan.BALANCED_SHARES, lip=args.lip_share))["lip"]
-        print(f"the lip-reading term on, at a {args.lip_share} share of the step-0 gradient (pixel 0.5): weight "
-              f"{lip_weight:.2g} (the balanced setting's, at 0.1: {vfhgan.balanced_weights(cfg0)['lip']:.2g})",
-              flush=True)
+        print(f"the lip-reading term on, at a {args.lip_share} share of the step-0 gradient (pixel "
+              f"{vfhgan.BALANCED_SHARES['pixel']}): weight {lip_weight:.2g} (the balanced setting's, at "
+              f"{vfhgan.BALANCED_SHARES['lip']}: {vfhgan.balanced_weights(cfg0)['lip']:.2g})", flush=True)
     for steps in args.steps:
         cfg = setup(args.preset, seed=args.seed, device="cpu", steps=steps, **knobs)
         runs = {k: probe_run(r, cfg, audio_gain=args.audio_gain, pixel_only=args.objective == "pixel",

@@ -189,6 +189,7 @@ def test_window_dataset_stacks_a_batch_exactly_as_collate_does(world):
     edited = copy.copy(ds)  # e.g. a world whose HR was edited (float frames) in one clip
     edited.clips = [dict(ds.clips[0], hr=ds.clips[0]["hr"].float() / 255 * 0.5)] + ds.clips[1:]
     same(edited.stacked(idx), collate([edited[i] for i in idx]))
+    assert ds.gathered(idx)["hr"].dtype == torch.uint8 and edited.gathered(idx)["hr"].dtype == torch.float32
     batch = step_batches(ds, 4, seed=3, device="cpu")(5)
     g = torch.Generator().manual_seed(3 * 1_000_003 + 5)
     same(batch, collate([ds[i] for i in torch.randint(len(ds), (4,), generator=g).tolist()]))

@@ -82,30 +82,35 @@ class WindowDataset(torch.utils.data.Dataset):
         return dict(lr=d["lr"][sl], hr=hr, mel=frame_window(d["mel"], t, j, MEL_STEPS_PER_FRAME)[None],
                     t=t, mouth_box=d["box"][t], landmarks=d["lm"][sl], word=d["word"], speaker=d["speaker"], clip=c)
 
+    def gathered(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        """The items `indices` stacked on the CPU, keys in item order, with the HR windows as stored: bytes when
+        every selected clip holds 8-bit frames (scale them with `.float().div_(255)`), else floats as the items
+        give them. The CPU part of `stacked`."""
+        if len(indices) == 0:
+            raise ValueError("gathered: no indices")
+        j = self.window
+        where = [(self.clips[c], c, t) for c, t in (self.index[k] for k in indices)]
+        hr = [d["hr"][t - j:t + j + 1] for d, _, t in where]
+        if not all(h.dtype == torch.uint8 for h in hr):  # some clips replaced by float frames (an edited world)
+            hr = [h.float() / 255 if h.dtype == torch.uint8 else h for h in hr]
+        return dict(lr=torch.stack([d["lr"][t - j:t + j + 1] for d, _, t in where]), hr=torch.stack(hr),
+                    mel=torch.stack([frame_window(d["mel"], t, j, MEL_STEPS_PER_FRAME)[None] for d, _, t in where]),
+                    t=torch.as_tensor([t for *_, t in where]), mouth_box=torch.stack([d["box"][t] for d, _, t in where]),
+                    landmarks=torch.stack([d["lm"][t - j:t + j + 1] for d, _, t in where]),
+                    word=torch.as_tensor([d["word"] for d, *_ in where]),
+                    speaker=torch.as_tensor([d["speaker"] for d, *_ in where]),
+                    clip=torch.as_tensor([c for _, c, _ in where]))
+
     def stacked(self, indices: Sequence[int], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
         """The items `indices` as one batch on `device`: bit for bit what `data.batching.collate([self[k] for k in
-        indices], device)` gives, but the 8-bit HR windows are stacked as bytes, moved, and only then scaled to
-        [0, 1] (on the device): a quarter of the copying and of the host-to-GPU transfer, and no per-item float
-        conversion on the CPU (at 128 px and batch 32 that conversion was most of a batch's CPU time)."""
-        if len(indices) == 0:
-            raise ValueError("stacked: no indices")
-        j = self.window
-        where = [self.index[k] for k in indices]
-        hr = [self.clips[c]["hr"][t - j:t + j + 1] for c, t in where]
-        if all(h.dtype == torch.uint8 for h in hr):
-            hr_batch = torch.stack(hr).to(device).float().div_(255)  # in place: no second full-size buffer
-        else:  # clips replaced by float frames (e.g. an edited world): each as its item gives it
-            hr_batch = torch.stack([h.float() / 255 if h.dtype == torch.uint8 else h for h in hr]).to(device)
-        clip = [self.clips[c] for c, _ in where]
-        out = dict(lr=torch.stack([d["lr"][t - j:t + j + 1] for d, (_, t) in zip(clip, where)]), hr=hr_batch,
-                   mel=torch.stack([frame_window(d["mel"], t, j, MEL_STEPS_PER_FRAME)[None]
-                                    for d, (_, t) in zip(clip, where)]),
-                   t=torch.as_tensor([t for _, t in where]),
-                   mouth_box=torch.stack([d["box"][t] for d, (_, t) in zip(clip, where)]),
-                   landmarks=torch.stack([d["lm"][t - j:t + j + 1] for d, (_, t) in zip(clip, where)]),
-                   word=torch.as_tensor([d["word"] for d in clip]), speaker=torch.as_tensor([d["speaker"] for d in clip]),
-                   clip=torch.as_tensor([c for c, _ in where]))
-        return {k: v.to(device) for k, v in out.items()}
+        indices], device)` gives, but the 8-bit HR windows are stacked as bytes (`gathered`), moved, and only then
+        scaled to [0, 1] (on the device, in place): a quarter of the copying and of the host-to-GPU transfer, and no
+        per-item float conversion on the CPU (at 128 px and batch 32 that conversion was most of a batch's CPU
+        time)."""
+        out = {k: v.to(device) for k, v in self.gathered(indices).items()}
+        if out["hr"].dtype == torch.uint8:
+            out["hr"] = out["hr"].float().div_(255)
+        return out
 
 
 def has_neighbour_windows(data: WindowDataset, k: int) -> bool:
