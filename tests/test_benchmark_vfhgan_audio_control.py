@@ -187,3 +187,53 @@ def test_lip_articulation_prints_each_loss_share_of_the_articulation(benchmark_m
     assert set(shares) == {"eq5 window", "eq5 centre", "mouth-box MSE"} and all(v > 0 for v in shares.values())
     mod.main(["--preset", "smoke", "--steps", "1", "--rows", "still_visual", "--lip-articulation"])
     assert "the articulation alone, as a part of each loss" in capsys.readouterr().out
+
+
+def test_out_records_every_row_and_score_pairs_them_by_seed(benchmark_module, tmp_path, monkeypatch, capsys):
+    """--out writes each trained row with its seed and options; --score pairs the control's rows by seed across files
+    and processes and scores them with the audit's test, as the numbers the rows printed."""
+    import json
+
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
+    mod = benchmark_module("vfhgan_audio_control")
+    files = []
+    for seed in (0, 1):
+        for row in ("still_visual", "still_audio"):
+            files.append(tmp_path / f"{row}{seed}.json")
+            mod.main(["--preset", "smoke", "--steps", "1", "--seed", str(seed), "--rows", row, "--out", str(files[-1])])
+    printed = [ln for ln in capsys.readouterr().out.splitlines() if " steps " in ln]
+    recs = mod.read_records(files)
+    assert [(r["seed"], r["row"]) for r in recs] == [(0, "still_visual"), (0, "still_audio"), (1, "still_visual"),
+                                                     (1, "still_audio")]
+    for r, ln in zip(recs, printed):  # the file holds the numbers the line printed
+        assert f"mouth PSNR {r['mouth_psnr']:.3f}" in ln
+        if r["row"] == "still_audio":
+            assert f"intact {r['audio_use']['held_out']['intact']:.3f}, shuffled " in ln
+        else:
+            assert f"at most {r['ceiling_db']:.3f} dB" in ln
+    (g,) = mod.score_records(recs)
+    control = g["tests"][0]
+    assert control["name"].startswith("control") and control["seeds"] == [0, 1] and control["n"] == 2
+    mouth = {(r["row"], r["seed"]): r["mouth_psnr"] for r in recs}
+    assert control["effect"] == pytest.approx(sum(mouth[("still_audio", s)] - mouth[("still_visual", s)]
+                                                  for s in (0, 1)) / 2)
+    assert len(g["tests"]) == 5  # the control, and audio use against shuffled / silenced on both sets of people
+    mod.main(["--score", *map(str, files)])
+    out = capsys.readouterr().out
+    assert "lip_share" not in out and "1 steps" in out and out.count("->") == 5
+
+    # a row trained under other options is scored apart, never paired with these
+    other = tmp_path / "other.json"
+    mod.main(["--preset", "smoke", "--steps", "1", "--rows", "still_visual", "--mouth-weight", "2", "--out",
+              str(other)])
+    assert len(mod.score_records(mod.read_records([*files, other]))) == 2
+    # the same row and seed twice, and a file that is not the probe's, are refused with the file named
+    with pytest.raises(SystemExit, match="in both"):
+        mod.score_records(mod.read_records([files[0], files[0]]))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"kind": "something else"}))
+    with pytest.raises(SystemExit, match="bad.json"):
+        mod.main(["--score", str(bad)])
+    bad.write_text("{")
+    with pytest.raises(SystemExit, match="bad.json"):
+        mod.main(["--score", str(bad)])
