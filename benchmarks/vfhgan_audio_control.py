@@ -472,8 +472,8 @@ def main(argv: list[str] | None = None) -> None:
                 trained = vfhgan.train(run, cfg, seed=args.seed, data=train, objective=objective)
             s = evaluate(vfhgan.predict, vfhgan.score, trained.models, data, idx, cfg)
             seconds = time.perf_counter() - start
-            rec = dict(seed=args.seed, steps=steps, row=row, probe=probe, psnr=s["psnr"], mouth_psnr=s["mouth_psnr"],
-                       seconds=round(seconds, 1))
+            rec = dict(seed=args.seed, steps=steps, row=row, probe=probe, weights=run.loss_weights(), psnr=s["psnr"],
+                       mouth_psnr=s["mouth_psnr"], seconds=round(seconds, 1))
             line = (f"{args.setting} {steps:5d} steps {row:13s} PSNR {s['psnr']:.3f}  mouth PSNR {s['mouth_psnr']:.3f}"
                     f"  ({seconds:.0f} s)")
             if row == "still_visual":

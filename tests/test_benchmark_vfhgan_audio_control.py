@@ -205,6 +205,7 @@ def test_out_records_every_row_and_score_pairs_them_by_seed(benchmark_module, tm
     recs = mod.read_records(files)
     assert [(r["seed"], r["row"]) for r in recs] == [(0, "still_visual"), (0, "still_audio"), (1, "still_visual"),
                                                      (1, "still_audio")]
+    assert recs[0]["weights"]["pixel"] == 1 and set(recs[0]["weights"]) >= {"pixel", "lip"}  # what the row trained on
     for r, ln in zip(recs, printed):  # the file holds the numbers the line printed
         assert f"mouth PSNR {r['mouth_psnr']:.3f}" in ln
         if r["row"] == "still_audio":
