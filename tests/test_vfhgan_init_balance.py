@@ -122,6 +122,19 @@ def test_balanced_weights_hit_their_target_shares(smoke):
         V.VFHGANRun.make(perceptual="l1")
 
 
+def test_balanced_weights_are_the_same_warm_or_cold(tmp_path, monkeypatch):
+    """The measurement uses the configuration's own lip reader (pretrained at cfg.seed), so the in-process cache must
+    tell seeds apart: a seed's weights are the same whether another seed's were measured first or not."""
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
+    cfgs = [setup("smoke", seed=s, device="cpu") for s in (0, 1)]
+    monkeypatch.setattr(V, "_BALANCED", {})
+    cold = V.balanced_weights(cfgs[1])
+    monkeypatch.setattr(V, "_BALANCED", {})
+    first = V.balanced_weights(cfgs[0])
+    assert V.balanced_weights(cfgs[1]) == cold
+    assert first["lip"] != cold["lip"]  # the two lip readers differ, so a cache that mixed them would show
+
+
 def test_normalized_perceptual_is_scale_free():
     class Net(nn.Module):
         def __init__(self, gain):

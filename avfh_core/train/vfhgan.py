@@ -495,12 +495,14 @@ def balanced_weights(cfg, shares: Mapping[str, float] | None = None, *, n_batche
     """The "balanced" setting: weights (pixel 1) such that each term's gradient norm at step 0 over the pixel
     term's is shares[k] / shares["pixel"] (default `BALANCED_SHARES`), measured by `measure_gradient_shares` on
     training batches at seed 0 with every term at weight 1 and the scale-free perceptual form. Rounded to two
-    significant digits (readable, and stable across machines); cached in-process per configuration."""
+    significant digits (readable, and stable across machines); cached in-process per configuration and seed (the
+    lip term's norm is measured with cfg.seed's own lip reader, so the seed is part of the key: warm or cold, a seed
+    gets the same weights)."""
     shares = dict(shares or BALANCED_SHARES)
     if set(shares) != set(RELEASED_WEIGHTS) or any(v <= 0 for v in shares.values()):
         raise ValueError(f"shares must give a positive share for each of {sorted(RELEASED_WEIGHTS)}, got {shares}")
-    key = (tuple(sorted((k, str(v)) for k, v in cfg.values.items())), str(cfg.device), tuple(sorted(shares.items())),
-           n_batches)
+    key = (cfg.preset, int(cfg.seed), str(cfg.data_root), tuple(sorted((k, str(v)) for k, v in cfg.values.items())),
+           str(cfg.device), tuple(sorted(shares.items())), n_batches)
     if key not in _BALANCED:
         ones = {k: 1.0 for k in RELEASED_WEIGHTS}
         g = measure_gradient_shares(cfg, ones, perceptual_form="normalized", seed=0, n_batches=n_batches)

@@ -295,13 +295,14 @@ def balanced_weights(cfg, shares: Mapping[str, float] | None = None, *, n_batche
     """The "balanced" setting (as VFH-GAN's `train.vfhgan.balanced_weights`): the paper's weights with each
     auxiliary term's weight w_k = shares[k] * g(level's mse) / g(k), g = `step0_gradient_norms` (seed 0), so that
     at step 0 its weighted gradient norm is shares[k] times its level's L_mse's (default `BALANCED_SHARES`).
-    Rounded to two significant digits; cached in-process per configuration."""
+    Rounded to two significant digits; cached in-process per configuration and seed (the pretrained networks are
+    cfg.seed's own)."""
     shares = dict(BALANCED_SHARES if shares is None else shares)
     bad = [k for k, v in shares.items() if k not in BALANCED_SHARES or not v > 0]
     if bad:
         raise ValueError(f"shares: each key must be one of {sorted(BALANCED_SHARES)} with a value > 0, got {shares}")
-    key = (tuple(sorted((k, str(v)) for k, v in cfg.values.items())), str(cfg.device), tuple(sorted(shares.items())),
-           n_batches)
+    key = (cfg.preset, int(cfg.seed), str(cfg.data_root), tuple(sorted((k, str(v)) for k, v in cfg.values.items())),
+           str(cfg.device), tuple(sorted(shares.items())), n_batches)
     if key not in _BALANCED:
         g = step0_gradient_norms(cfg, n_batches=n_batches)
         out = dict(PAPER_WEIGHTS)
