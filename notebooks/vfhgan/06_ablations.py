@@ -430,7 +430,8 @@ for st in settings:
 #    speech-fed row still ignores its speech. In eq. 5 as written (the lip reader sees a window of generated frames,
 #    not the true window with only the centre frame generated, as in the released code and our training) the same
 #    large weight teaches the drawing half within the longer batches' budget, and the reading half only after
-#    several times that (one seed so far; `benchmarks/results/vfhgan_audio_control_lip_term_2026-12-07.md`).
+#    several times that, at every one of three seeds; even then the speech-fed model's mouth is not detectably
+#    better than the visual-only model's (`benchmarks/results/vfhgan_audio_control_lip_term_2026-12-07.md`).
 #
 # A third explanation would be too few people: a model that learned to draw the mouth from the speech for the
 # people it was trained on, but not for new ones. The audio test run on the training people (the "... and on people
