@@ -374,6 +374,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if any(k in ("steps", "seed") for k, _ in args.set):
         ap.error("--set: give steps and seed as --steps and --seed")
+    if args.out is not None and args.out.exists():  # an earlier run's rows are never overwritten
+        ap.error(f"--out {args.out}: the file exists (an earlier run's rows?); remove it or name another file")
     from avfh_core.config import KNOB_RULES
 
     try:  # each value as its knob's type, as `avfh reproduce --set` converts it; an unknown knob is named by setup

@@ -231,6 +231,10 @@ def test_out_records_every_row_and_score_pairs_them_by_seed(benchmark_module, tm
     # the same row and seed twice, and a file that is not the probe's, are refused with the file named
     with pytest.raises(SystemExit, match="in both"):
         mod.score_records(mod.read_records([files[0], files[0]]))
+    kept = files[0].read_bytes()  # --out never overwrites an earlier run's rows
+    with pytest.raises(SystemExit):
+        mod.main(["--preset", "smoke", "--steps", "1", "--rows", "still_visual", "--out", str(files[0])])
+    assert files[0].read_bytes() == kept and "the file exists" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"kind": "something else"}))
     with pytest.raises(SystemExit, match="bad.json"):
