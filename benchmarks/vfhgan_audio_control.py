@@ -67,8 +67,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import json
-import math
 import time
 from pathlib import Path
 from unittest import mock
@@ -76,6 +74,13 @@ from unittest import mock
 import torch
 
 from avfh_core.cli import _parse_assignment
+from avfh_core.reproduce.control_probe import (
+    PROBE_OPTIONS,
+    read_records,
+    score_lines,
+    score_records,
+    write_records,
+)
 from avfh_core.train.vfhgan import LIP_WINDOWS
 
 
@@ -235,103 +240,6 @@ def _mouth_weighted(base):
 ROWS = ("still_visual", "still_audio", "still_oracle")
 
 
-RECORD_KIND = "vfhgan_audio_control"
-# the options that change what a row trains (the seed is paired over; --rows, --oracle and --out change nothing a
-# row learns)
-PROBE_OPTIONS = ("preset", "setting", "objective", "mouth_weight", "lip_share", "lip_window", "plant_jaw",
-                 "mouth_motion", "audio_gain", "early_fusion", "knobs")
-
-
-def write_records(path: Path, records: list[dict]) -> None:
-    """All of this process's rows so far, atomically (the file is whole or absent, never half written)."""
-    from avfh_core.fsutil import atomic_write
-
-    with atomic_write(path) as f:
-        f.write((json.dumps({"kind": RECORD_KIND, "records": records}, indent=1) + "\n").encode())
-
-
-def read_records(paths: list[Path]) -> list[dict]:
-    """The rows of every file, each tagged with its file; a file that is not this probe's output is named."""
-    out = []
-    for path in paths:
-        try:
-            saved = json.loads(Path(path).read_text())
-            if not isinstance(saved, dict) or saved.get("kind") != RECORD_KIND:
-                raise ValueError(f"its kind is not {RECORD_KIND!r}")
-            for r in saved["records"]:
-                missing = [k for k in ("seed", "steps", "row", "probe", "mouth_psnr") if k not in r]
-                if missing:
-                    raise KeyError(f"a row lacks {missing}")
-                if not isinstance(r["mouth_psnr"], (int, float)) or not math.isfinite(r["mouth_psnr"]):
-                    raise ValueError(f"row {r['row']} seed {r['seed']}: mouth PSNR {r['mouth_psnr']!r}")
-                out.append({**r, "file": str(path)})
-        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise SystemExit(f"--score {path}: not this probe's output ({type(e).__name__}: {e})") from e
-    return out
-
-
-def _probe_label(probe: dict, steps: int) -> str:
-    shown = {k: v for k, v in probe.items() if v not in (None, False, {}) and not (k in ("mouth_weight", "mouth_motion")
-                                                                                  and v == 1)
-             and not (k == "plant_jaw" and v == 0) and not (k == "objective" and v == "setting")
-             and not (k == "lip_window" and probe.get("lip_share") is None)}
-    return ", ".join(f"{k} {v}" for k, v in shown.items()) + f", {steps} steps"
-
-
-def score_records(records: list[dict]) -> list[dict]:
-    """Per probe (the options in PROBE_OPTIONS and the step count): the control and the audio-use tests over the
-    seeds that trained the rows each needs, paired by seed. Each test: name, seeds, and one_sided_verdict's record
-    ("b beats a": the speech-fed row over the visual-only row; intact audio over shuffled or silenced). A seed that
-    trained the same row twice under one probe is an error naming both files."""
-    from avfh_core.metrics.stats import one_sided_verdict
-
-    groups: dict[str, dict] = {}
-    for r in records:
-        key = json.dumps([r["probe"], r["steps"]], sort_keys=True)
-        g = groups.setdefault(key, {"label": _probe_label(r["probe"], r["steps"]), "rows": {}})
-        prev = g["rows"].setdefault(r["row"], {}).get(r["seed"])
-        if prev is not None:
-            raise SystemExit(f"--score: {r['row']} seed {r['seed']} ({g['label']}) is in both {prev['file']} and "
-                             f"{r['file']}")
-        g["rows"][r["row"]][r["seed"]] = r
-    out = []
-    for g in groups.values():
-        rows, tests = g["rows"], []
-        vis, aud = rows.get("still_visual", {}), rows.get("still_audio", {})
-        seeds = sorted(set(vis) & set(aud))
-        if seeds:
-            tests.append(("control: speech row's mouth PSNR over the visual-only row's", seeds,
-                          [vis[s]["mouth_psnr"] for s in seeds], [aud[s]["mouth_psnr"] for s in seeds]))
-        for row in ("still_audio", "still_oracle"):
-            got = rows.get(row, {})
-            for people in ("held_out", "training"):
-                s_ok = sorted(s for s, r in got.items() if people in r.get("audio_use", {}))
-                for cond in ("shuffled", "silenced"):
-                    if s_ok:
-                        use = [got[s]["audio_use"][people] for s in s_ok]
-                        tests.append((f"{row} uses its audio ({people.replace('_', '-')} people): intact over {cond}",
-                                      s_ok, [u[cond] for u in use], [u["intact"] for u in use]))
-        ceil = [vis[s]["ceiling_db"] for s in sorted(vis) if vis[s].get("ceiling_db") is not None]
-        out.append({"probe": g["label"], "rows": {k: sorted(v) for k, v in rows.items()},
-                    "ceiling_db": sum(ceil) / len(ceil) if ceil else None,
-                    "tests": [dict(name=n, seeds=s, a=a, b=b, **one_sided_verdict(a, b, better="higher"))
-                              for n, s, a, b in tests]})
-    return out
-
-
-def print_scores(scored: list[dict]) -> None:
-    for g in scored:
-        print(f"{g['probe']}: rows trained " + "; ".join(f"{k} seeds {v}" for k, v in g["rows"].items()))
-        if g["ceiling_db"] is not None:
-            print(f"  perfect use of the articulation could add at most {g['ceiling_db']:.3f} dB of mouth PSNR "
-                  "(the visual-only rows' mean)")
-        for t in g["tests"]:
-            print(f"  {t['name']:70s} {t['effect']:+.3f} [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}] n={t['n']} "
-                  f"MDE {t['mde']:.3f} -> {'detected' if t['verdict'] == 'reproduced' else 'not detected'}")
-        if not g["tests"]:
-            print("  nothing to score: no seed trained both of the control's rows, and no audio row")
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, nargs="+", default=[300, 1000])
@@ -370,7 +278,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="train nothing: score the control over the rows saved in these --out files")
     args = ap.parse_args(argv)
     if args.score:
-        print_scores(score_records(read_records(args.score)))
+        try:
+            print("\n".join(score_lines(score_records(read_records(args.score)))))
+        except ValueError as exc:  # a file that is not the probe's, or a row saved twice: named, nothing trained
+            raise SystemExit(f"--score: {exc}") from None
         return
     if any(k in ("steps", "seed") for k, _ in args.set):
         ap.error("--set: give steps and seed as --steps and --seed")

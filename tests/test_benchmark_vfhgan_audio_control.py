@@ -230,7 +230,7 @@ def test_out_records_every_row_and_score_pairs_them_by_seed(benchmark_module, tm
     assert len(mod.score_records(mod.read_records([*files, other]))) == 2
     # the same row and seed twice, and a file that is not the probe's, are refused with the file named
     with pytest.raises(SystemExit, match="in both"):
-        mod.score_records(mod.read_records([files[0], files[0]]))
+        mod.main(["--score", str(files[0]), str(files[0])])
     kept = files[0].read_bytes()  # --out never overwrites an earlier run's rows
     with pytest.raises(SystemExit):
         mod.main(["--preset", "smoke", "--steps", "1", "--rows", "still_visual", "--out", str(files[0])])

@@ -69,6 +69,7 @@ from avfh_core.data import synth
 from avfh_core.metrics.stats import one_sided_verdict
 from avfh_core.reproduce.audio_use import audio_use_seeds, condition_means, use_line
 from avfh_core.reproduce.audit import audit_batch_file, audit_claims, audit_controls, print_audit
+from avfh_core.reproduce.control_probe import read_records, score_lines, score_records
 from avfh_core.reproduce.headroom import MOUTH_STATE, windows_mel_readout, world_still_headroom
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import beside_paper, load_tables
@@ -441,6 +442,22 @@ for st in settings:
 # Neither step is a claim of the paper; both are what a CPU budget does not reach. The audio claims stay
 # inconclusive here, and their full-frame bound says how small an effect the articulation alone could make in this
 # world next to the paper's.
+
+# %% [markdown]
+# The probes behind the paragraphs above are benchmarks, not runs of this notebook (each row takes the better part of
+# an hour here). The last one, eq. 5 as written at a large lip weight, trained both of the control's rows at three
+# seeds (fixed before they ran), one process per row, each saving its numbers (`--out`); the cell below scores the
+# saved rows with the audit's paired one-sided test (`reproduce.control_probe`, the same lines as the benchmark's
+# `--score`). What to look for: whether the speech-fed model uses its speech (intact over shuffled and over
+# silenced), and whether using it makes its mouth better than the visual-only model's (the control itself), next to
+# the world's ceiling and the test's minimum detectable effect.
+
+# %% tags=["nbval-check-output"]
+probe_dir = repo_root() / "benchmarks" / "results" / "vfhgan_audio_control_lipgen3000"
+probe_files = sorted(probe_dir.glob("*.json"))
+print(f"{probe_dir.relative_to(repo_root())}: {len(probe_files)} saved rows, written by "
+      "benchmarks/vfhgan_audio_control.py --out")
+print("\n".join(score_lines(score_records(read_records(probe_files)))))
 
 # %% [markdown]
 # ## Trained far longer: can the instrument see an audio effect at all?

@@ -1,0 +1,127 @@
+"""The saved rows of the still-mouth control probe (`benchmarks/vfhgan_audio_control.py --out`), scored.
+
+A probe row is one trained model of the control's (the visual-only row, the speech-fed row, the oracle row) at one
+seed, under one set of probe options; long probes run one row per process, so their rows are saved one file per
+process and gathered here. The score pairs the rows by seed and applies the audit's own test
+(`metrics.stats.one_sided_verdict`, paired, one-sided): the control (the speech-fed row's held-out mouth PSNR over
+the visual-only row's) and the audio use of each row that hears something (intact audio over shuffled and over
+silenced, on held-out people and on the people it was trained on). The notebook (`vfhgan/06`) and the benchmark
+print the same lines from the same committed files.
+
+Evaluation only: outside the training cache keys.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from avfh_core.fsutil import atomic_write
+from avfh_core.metrics.stats import one_sided_verdict
+
+RECORD_KIND = "vfhgan_audio_control"
+# the options that change what a row trains (the seed is paired over; which rows a process trains and where it
+# writes them change nothing a row learns)
+PROBE_OPTIONS = ("preset", "setting", "objective", "mouth_weight", "lip_share", "lip_window", "plant_jaw",
+                 "mouth_motion", "audio_gain", "early_fusion", "knobs")
+REQUIRED = ("seed", "steps", "row", "probe", "mouth_psnr")
+
+
+def write_records(path: str | Path, records: Sequence[Mapping[str, Any]]) -> None:
+    """All of one process's rows so far, atomically (the file is whole or absent, never half written)."""
+    with atomic_write(path) as f:
+        f.write((json.dumps({"kind": RECORD_KIND, "records": list(records)}, indent=1) + "\n").encode())
+
+
+def read_records(paths: Sequence[str | Path]) -> list[dict]:
+    """The rows of every file, each tagged with its file. A file that is not the probe's output is a ValueError
+    naming it and what is wrong."""
+    out = []
+    for path in paths:
+        try:
+            saved = json.loads(Path(path).read_text())
+            if not isinstance(saved, dict) or saved.get("kind") != RECORD_KIND:
+                raise ValueError(f"its kind is not {RECORD_KIND!r}")
+            for r in saved["records"]:
+                missing = [k for k in REQUIRED if k not in r]
+                if missing:
+                    raise KeyError(f"a row lacks {missing}")
+                if not isinstance(r["mouth_psnr"], (int, float)) or not math.isfinite(r["mouth_psnr"]):
+                    raise ValueError(f"row {r['row']} seed {r['seed']}: mouth PSNR {r['mouth_psnr']!r}")
+                out.append({**r, "file": str(path)})
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: not the control probe's output ({type(e).__name__}: {e})") from None
+    return out
+
+
+def probe_label(probe: Mapping[str, Any], steps: int) -> str:
+    """The options that differ from the probe's defaults, and the step count: 'preset course, ..., 3000 steps'."""
+    def shown(k: str, v: Any) -> bool:
+        if v in (None, False, {}) or (k in ("mouth_weight", "mouth_motion") and v == 1):
+            return False
+        return not ((k == "plant_jaw" and v == 0) or (k == "objective" and v == "setting")
+                    or (k == "lip_window" and probe.get("lip_share") is None))
+
+    return ", ".join(f"{k} {v}" for k, v in probe.items() if shown(k, v)) + f", {steps} steps"
+
+
+def score_records(records: Sequence[Mapping[str, Any]], alpha: float = 0.05) -> list[dict]:
+    """Per probe (its options and step count): {"probe": label, "rows": {row: seeds}, "ceiling_db": the world's
+    bound on the control at the visual-only rows' mouth PSNR (their mean; None without one), "tests": [{name, seeds,
+    a, b, and one_sided_verdict's record of "b beats a"}]}: the control (a the visual-only rows, b the speech-fed
+    ones, over the seeds that trained both), then each hearing row's audio use (a shuffled or silenced, b intact).
+    A seed that trained the same row twice under one probe is a ValueError naming both files."""
+    groups: dict[str, dict] = {}
+    for r in records:
+        key = json.dumps([r["probe"], r["steps"]], sort_keys=True)
+        g = groups.setdefault(key, {"label": probe_label(r["probe"], r["steps"]), "rows": {}})
+        prev = g["rows"].setdefault(r["row"], {}).get(r["seed"])
+        if prev is not None:
+            raise ValueError(f"{r['row']} seed {r['seed']} ({g['label']}) is in both {prev.get('file')} and "
+                             f"{r.get('file')}")
+        g["rows"][r["row"]][r["seed"]] = r
+    out = []
+    for g in groups.values():
+        rows, tests = g["rows"], []
+        vis, aud = rows.get("still_visual", {}), rows.get("still_audio", {})
+        both = sorted(set(vis) & set(aud))
+        if both:
+            tests.append(("control: speech row's mouth PSNR over the visual-only row's", both,
+                          [vis[s]["mouth_psnr"] for s in both], [aud[s]["mouth_psnr"] for s in both]))
+        for row in ("still_audio", "still_oracle"):
+            got = rows.get(row, {})
+            for people in ("held_out", "training"):
+                heard = sorted(s for s, r in got.items() if people in r.get("audio_use", {}))
+                if not heard:
+                    continue
+                use = [got[s]["audio_use"][people] for s in heard]
+                for cond in ("shuffled", "silenced"):
+                    tests.append((f"{row} uses its audio ({people.replace('_', '-')} people): intact over {cond}",
+                                  heard, [u[cond] for u in use], [u["intact"] for u in use]))
+        ceil = [vis[s]["ceiling_db"] for s in sorted(vis) if vis[s].get("ceiling_db") is not None]
+        out.append({"probe": g["label"], "rows": {k: sorted(v) for k, v in rows.items()},
+                    "ceiling_db": sum(ceil) / len(ceil) if ceil else None,
+                    "tests": [dict(name=n, seeds=s, a=a, b=b, **one_sided_verdict(a, b, better="higher", alpha=alpha))
+                              for n, s, a, b in tests]})
+    return out
+
+
+def score_lines(scored: Sequence[Mapping[str, Any]]) -> list[str]:
+    """`score_records`'s result as the lines the benchmark and the notebook print: each test's effect, its one-sided
+    bounds, n, its minimum detectable effect, and whether it is detected."""
+    lines = []
+    for g in scored:
+        lines.append(f"{g['probe']}: rows trained " + "; ".join(f"{k} seeds {v}" for k, v in g["rows"].items()))
+        if g["ceiling_db"] is not None:
+            lines.append(f"  perfect use of the articulation could add at most {g['ceiling_db']:.3f} dB of mouth PSNR "
+                         "(the visual-only rows' mean)")
+        for t in g["tests"]:
+            lines.append(f"  {t['name']:70s} {t['effect']:+.3f} [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}] "
+                         f"n={t['n']} MDE {t['mde']:.3f} -> "
+                         f"{'detected' if t['verdict'] == 'reproduced' else 'not detected'}")
+        if not g["tests"]:
+            lines.append("  nothing to score: no seed trained both of the control's rows, and no row that hears")
+    return lines
