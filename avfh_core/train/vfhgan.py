@@ -501,8 +501,7 @@ def balanced_weights(cfg, shares: Mapping[str, float] | None = None, *, n_batche
     shares = dict(shares or BALANCED_SHARES)
     if set(shares) != set(RELEASED_WEIGHTS) or any(v <= 0 for v in shares.values()):
         raise ValueError(f"shares must give a positive share for each of {sorted(RELEASED_WEIGHTS)}, got {shares}")
-    key = (cfg.preset, int(cfg.seed), str(cfg.data_root), tuple(sorted((k, str(v)) for k, v in cfg.values.items())),
-           str(cfg.device), tuple(sorted(shares.items())), n_batches)
+    key = (tuple(sorted((k, str(v)) for k, v in cfg.as_dict().items())), tuple(sorted(shares.items())), n_batches)
     if key not in _BALANCED:
         ones = {k: 1.0 for k in RELEASED_WEIGHTS}
         g = measure_gradient_shares(cfg, ones, perceptual_form="normalized", seed=0, n_batches=n_batches)

@@ -301,8 +301,7 @@ def balanced_weights(cfg, shares: Mapping[str, float] | None = None, *, n_batche
     bad = [k for k, v in shares.items() if k not in BALANCED_SHARES or not v > 0]
     if bad:
         raise ValueError(f"shares: each key must be one of {sorted(BALANCED_SHARES)} with a value > 0, got {shares}")
-    key = (cfg.preset, int(cfg.seed), str(cfg.data_root), tuple(sorted((k, str(v)) for k, v in cfg.values.items())),
-           str(cfg.device), tuple(sorted(shares.items())), n_batches)
+    key = (tuple(sorted((k, str(v)) for k, v in cfg.as_dict().items())), tuple(sorted(shares.items())), n_batches)
     if key not in _BALANCED:
         g = step0_gradient_norms(cfg, n_batches=n_batches)
         out = dict(PAPER_WEIGHTS)
