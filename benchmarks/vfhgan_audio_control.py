@@ -56,10 +56,12 @@ gathers the rows of such files (from several seeds and processes), pairs the row
 steps by seed, and scores the control with the audit's own test (`metrics.stats.one_sided_verdict`, paired,
 one-sided 95 %): the speech-fed row's held-out mouth PSNR over the visual-only row's, and its audio use (intact over
 shuffled and over silenced, on held-out and on training people), each with its interval and minimum detectable
-effect:
+effect. --seeds S... scores only those seeds' rows and --alpha A sets the one-sided level, for a planned later look
+at more seeds (`reproduce.control_probe.two_look_false_positive` gives what two looks cost together):
 
     .venv/bin/python benchmarks/vfhgan_audio_control.py --steps 3000 --seed 1 --rows still_audio --out a1.json
     .venv/bin/python benchmarks/vfhgan_audio_control.py --score a*.json v*.json
+    .venv/bin/python benchmarks/vfhgan_audio_control.py --score a*.json v*.json --seeds 0 1 2 3 4 --alpha 0.025
 """
 
 from __future__ import annotations
@@ -276,10 +278,18 @@ def main(argv: list[str] | None = None) -> None:
                     help="write every trained row's numbers here (JSON, rewritten after each row)")
     ap.add_argument("--score", type=Path, nargs="+", default=None, metavar="FILE",
                     help="train nothing: score the control over the rows saved in these --out files")
+    ap.add_argument("--alpha", type=float, default=0.05,
+                    help="with --score: the one-sided level of each test (default 0.05; a planned later look at "
+                         "the same hypothesis uses a smaller one)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="with --score: score only these seeds' rows (default: every saved seed)")
     args = ap.parse_args(argv)
     if args.score:
+        if not 0 < args.alpha < 0.5:
+            ap.error(f"--alpha must be in (0, 0.5), got {args.alpha}")
         try:
-            print("\n".join(score_lines(score_records(read_records(args.score)))))
+            print("\n".join(score_lines(score_records(read_records(args.score), alpha=args.alpha,
+                                                       seeds=args.seeds))))
         except ValueError as exc:  # a file that is not the probe's, or a row saved twice: named, nothing trained
             raise SystemExit(f"--score: {exc}") from None
         return

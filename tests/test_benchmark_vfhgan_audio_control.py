@@ -222,6 +222,12 @@ def test_out_records_every_row_and_score_pairs_them_by_seed(benchmark_module, tm
     mod.main(["--score", *map(str, files)])
     out = capsys.readouterr().out
     assert "lip_share" not in out and "1 steps" in out and out.count("->") == 5
+    mod.main(["--score", *map(str, files), "--seeds", "1", "--alpha", "0.025"])  # a planned look at some seeds
+    out = capsys.readouterr().out
+    assert "still_audio seeds [1]" in out and "one-sided 97.5 % bounds" in out
+    with pytest.raises(SystemExit):
+        mod.main(["--score", str(files[0]), "--alpha", "0.5"])
+    assert "--alpha must be in (0, 0.5)" in capsys.readouterr().err
 
     # a row trained under other options is scored apart, never paired with these
     other = tmp_path / "other.json"

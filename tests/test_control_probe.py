@@ -11,6 +11,7 @@ from avfh_core.reproduce.control_probe import (
     read_records,
     score_lines,
     score_records,
+    two_look_false_positive,
     write_records,
 )
 
@@ -66,6 +67,29 @@ def test_only_seeds_with_both_rows_are_paired_and_other_probes_are_scored_apart(
     assert len(scored) == 3
     assert scored[0]["tests"][0]["seeds"] == [0, 1]  # seed 2 trained no speech-fed row
     assert score_lines(scored[1:])[-1].startswith("  nothing to score")
+
+
+def test_a_look_at_some_seeds_at_a_stricter_level_is_the_audits_test_on_those():
+    (g,) = score_records(RECORDS, alpha=0.025, seeds=[0, 1])
+    assert g["rows"] == {"still_visual": [0, 1], "still_audio": [0, 1]} and g["alpha"] == 0.025
+    expect = one_sided_verdict([29.3, 29.5], [29.4, 29.5], better="higher", alpha=0.025)
+    assert g["tests"][0]["ci_low"] == pytest.approx(expect["ci_low"])
+    assert g["tests"][0]["mde"] == pytest.approx(expect["mde"])
+    assert score_lines([g])[0].endswith("one-sided 97.5 % bounds")
+    assert not score_lines(score_records(RECORDS))[0].endswith("bounds")  # the default level is not announced
+
+
+def test_two_looks_cost_more_than_one_and_less_than_the_sum_of_their_levels():
+    one = two_look_false_positive(3, 3, 0.05, 0.05, draws=100_000)
+    assert one == pytest.approx(0.05, abs=0.003)  # the same test twice is one test at its level
+    both = two_look_false_positive(3, 5, 0.05, 0.025, draws=100_000)
+    assert 0.05 < both < 0.075 - 0.005  # the shared seeds: less than the sum of the levels
+    assert two_look_false_positive(3, 5, 0.05, 0.05, draws=100_000) > both  # a laxer second look costs more
+    assert two_look_false_positive(3, 5, draws=1000, seed=4) == two_look_false_positive(3, 5, draws=1000, seed=4)
+    with pytest.raises(ValueError, match="n_first"):
+        two_look_false_positive(1, 5)
+    with pytest.raises(ValueError, match="alpha_second"):
+        two_look_false_positive(3, 5, alpha_second=0.5)
 
 
 def test_probe_label_shows_only_what_differs_from_the_defaults():

@@ -68,12 +68,17 @@ def probe_label(probe: Mapping[str, Any], steps: int) -> str:
     return ", ".join(f"{k} {v}" for k, v in probe.items() if shown(k, v)) + f", {steps} steps"
 
 
-def score_records(records: Sequence[Mapping[str, Any]], alpha: float = 0.05) -> list[dict]:
-    """Per probe (its options and step count): {"probe": label, "rows": {row: seeds}, "ceiling_db": the world's
-    bound on the control at the visual-only rows' mouth PSNR (their mean; None without one), "tests": [{name, seeds,
-    a, b, and one_sided_verdict's record of "b beats a"}]}: the control (a the visual-only rows, b the speech-fed
-    ones, over the seeds that trained both), then each hearing row's audio use (a shuffled or silenced, b intact).
-    A seed that trained the same row twice under one probe is a ValueError naming both files."""
+def score_records(records: Sequence[Mapping[str, Any]], alpha: float = 0.05,
+                  seeds: Sequence[int] | None = None) -> list[dict]:
+    """Per probe (its options and step count): {"probe": label, "alpha": alpha, "rows": {row: seeds}, "ceiling_db":
+    the world's bound on the control at the visual-only rows' mouth PSNR (their mean; None without one), "tests":
+    [{name, seeds, a, b, and one_sided_verdict's record of "b beats a" at level alpha}]}: the control (a the
+    visual-only rows, b the speech-fed ones, over the seeds that trained both), then each hearing row's audio use (a
+    shuffled or silenced, b intact). `seeds`: score only these seeds' rows (a planned look at part of the saved rows);
+    None scores them all. A seed that trained the same row twice under one probe is a ValueError naming both files."""
+    if seeds is not None:
+        wanted = set(seeds)
+        records = [r for r in records if r["seed"] in wanted]
     groups: dict[str, dict] = {}
     for r in records:
         key = json.dumps([r["probe"], r["steps"]], sort_keys=True)
@@ -102,7 +107,7 @@ def score_records(records: Sequence[Mapping[str, Any]], alpha: float = 0.05) -> 
                     tests.append((f"{row} uses its audio ({people.replace('_', '-')} people): intact over {cond}",
                                   heard, [u[cond] for u in use], [u["intact"] for u in use]))
         ceil = [vis[s]["ceiling_db"] for s in sorted(vis) if vis[s].get("ceiling_db") is not None]
-        out.append({"probe": g["label"], "rows": {k: sorted(v) for k, v in rows.items()},
+        out.append({"probe": g["label"], "alpha": alpha, "rows": {k: sorted(v) for k, v in rows.items()},
                     "ceiling_db": sum(ceil) / len(ceil) if ceil else None,
                     "tests": [dict(name=n, seeds=s, a=a, b=b, **one_sided_verdict(a, b, better="higher", alpha=alpha))
                               for n, s, a, b in tests]})
@@ -114,7 +119,9 @@ def score_lines(scored: Sequence[Mapping[str, Any]]) -> list[str]:
     bounds, n, its minimum detectable effect, and whether it is detected."""
     lines = []
     for g in scored:
-        lines.append(f"{g['probe']}: rows trained " + "; ".join(f"{k} seeds {v}" for k, v in g["rows"].items()))
+        level = g.get("alpha", 0.05)
+        lines.append(f"{g['probe']}: rows trained " + "; ".join(f"{k} seeds {v}" for k, v in g["rows"].items())
+                     + ("" if level == 0.05 else f"; one-sided {100 * (1 - level):g} % bounds"))
         if g["ceiling_db"] is not None:
             lines.append(f"  perfect use of the articulation could add at most {g['ceiling_db']:.3f} dB of mouth PSNR "
                          "(the visual-only rows' mean)")
@@ -125,3 +132,28 @@ def score_lines(scored: Sequence[Mapping[str, Any]]) -> list[str]:
         if not g["tests"]:
             lines.append("  nothing to score: no seed trained both of the control's rows, and no row that hears")
     return lines
+
+
+def two_look_false_positive(n_first: int, n_total: int, alpha_first: float = 0.05, alpha_second: float = 0.025,
+                            draws: int = 200_000, seed: int = 0) -> float:
+    """The chance that two looks at one null effect call it detected at least once: the first a one-sided paired t
+    test at level `alpha_first` over the first `n_first` seeds, the second at `alpha_second` over all `n_total` (the
+    first look's seeds among them), each seed's difference an independent normal draw of mean zero. By simulation
+    (`draws` worlds from its own seeded generator, so the same arguments give the same number). One look alone is
+    alpha_first; the shared seeds make two looks cost less than alpha_first + alpha_second."""
+    import numpy as np
+
+    if not 2 <= n_first <= n_total:
+        raise ValueError(f"need 2 <= n_first <= n_total, got n_first={n_first}, n_total={n_total}")
+    for name, a in (("alpha_first", alpha_first), ("alpha_second", alpha_second)):
+        if not 0 < a < 0.5:
+            raise ValueError(f"{name} must be in (0, 0.5), got {a}")
+    from avfh_core.metrics.stats import t_quantile
+
+    x = np.random.default_rng(seed).standard_normal((draws, n_total))
+
+    def detected(d: np.ndarray, a: float) -> np.ndarray:
+        n = d.shape[1]
+        return d.mean(1) - t_quantile(1 - a, n - 1) * d.std(1, ddof=1) / math.sqrt(n) > 0
+
+    return float((detected(x[:, :n_first], alpha_first) | detected(x, alpha_second)).mean())
