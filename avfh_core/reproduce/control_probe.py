@@ -19,8 +19,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from avfh_core.fsutil import atomic_write
-from avfh_core.metrics.stats import one_sided_verdict
+from avfh_core.metrics.stats import one_sided_verdict, t_quantile
 
 RECORD_KIND = "vfhgan_audio_control"
 # the options that change what a row trains (the seed is paired over; which rows a process trains and where it
@@ -141,15 +143,13 @@ def two_look_false_positive(n_first: int, n_total: int, alpha_first: float = 0.0
     first look's seeds among them), each seed's difference an independent normal draw of mean zero. By simulation
     (`draws` worlds from its own seeded generator, so the same arguments give the same number). One look alone is
     alpha_first; the shared seeds make two looks cost less than alpha_first + alpha_second."""
-    import numpy as np
-
     if not 2 <= n_first <= n_total:
         raise ValueError(f"need 2 <= n_first <= n_total, got n_first={n_first}, n_total={n_total}")
     for name, a in (("alpha_first", alpha_first), ("alpha_second", alpha_second)):
         if not 0 < a < 0.5:
             raise ValueError(f"{name} must be in (0, 0.5), got {a}")
-    from avfh_core.metrics.stats import t_quantile
-
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}")
     x = np.random.default_rng(seed).standard_normal((draws, n_total))
 
     def detected(d: np.ndarray, a: float) -> np.ndarray:
