@@ -7,6 +7,7 @@ import pytest
 from avfh_core.metrics.stats import one_sided_verdict
 from avfh_core.reproduce.control_probe import (
     RECORD_KIND,
+    lower_bounds,
     probe_label,
     read_records,
     score_lines,
@@ -77,6 +78,17 @@ def test_a_look_at_some_seeds_at_a_stricter_level_is_the_audits_test_on_those():
     assert g["tests"][0]["mde"] == pytest.approx(expect["mde"])
     assert score_lines([g])[0].endswith("one-sided 97.5 % bounds")
     assert not score_lines(score_records(RECORDS))[0].endswith("bounds")  # the default level is not announced
+
+
+def test_the_vectorised_bound_is_one_sided_verdicts_row_by_row():
+    import numpy as np
+
+    d = np.random.default_rng(3).normal(0.1, 0.2, size=(4, 5))
+    for alpha in (0.05, 0.025):
+        got = lower_bounds(d, alpha)
+        for row_diffs, low in zip(d, got):
+            expect = one_sided_verdict([0.0] * 5, row_diffs.tolist(), better="higher", alpha=alpha)
+            assert low == pytest.approx(expect["ci_low"])
 
 
 def test_two_looks_cost_more_than_one_and_less_than_the_sum_of_their_levels():
