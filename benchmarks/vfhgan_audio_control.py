@@ -46,9 +46,10 @@ count: held-out PSNR and mouth PSNR of each row, with the largest audio gain the
 row's mouth PSNR, and the audio rows' mouth PSNR with intact / shuffled / silenced audio.
 The control passes when the audio model's mouth PSNR clearly beats the visual-only model's and drops when its
 audio is shuffled or silenced. One seed, one thread; runs are not cached (they train for the printed step counts,
-not the preset's). --rows trains only the rows named, so the rows can be split over processes (each row draws from
-its own seeded generators: a row prints the same line alone as beside the others). --set NAME=VALUE changes a config
-knob (`config.setup`: e.g. width=64 vfhgan_stages=6, the gpu preset's generator at the course's 64 px).
+not the preset's; --progress shows each row's bar, with the time it has left, on stderr). --rows trains only the
+rows named, so the rows can be split over processes (each row draws from its own seeded generators: a row prints
+the same line alone as beside the others). --set NAME=VALUE changes a config knob (`config.setup`: e.g. width=64
+vfhgan_stages=6, the gpu preset's generator at the course's 64 px).
 
 --out FILE writes every trained row's numbers (with the seed and the probe's options) to FILE as JSON, rewritten
 atomically after each row, so an interrupted run keeps the rows it finished. --score FILE... trains nothing: it
@@ -281,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--alpha", type=float, default=0.05,
                     help="with --score: the one-sided level of each test (default 0.05; a planned later look at "
                          "the same hypothesis uses a smaller one)")
+    ap.add_argument("--progress", action="store_true",
+                    help="a progress bar per row on stderr (steps done, rate, time left), for rows that run for hours")
     ap.add_argument("--seeds", type=int, nargs="+", default=None,
                     help="with --score: score only these seeds' rows (default: every saved seed)")
     args = ap.parse_args(argv)
@@ -392,7 +395,8 @@ def main(argv: list[str] | None = None) -> None:
             # vfhgan.train builds its networks through vfhgan.init: the probe wraps it for this run only
             with (mock.patch.object(vfhgan, "init", lambda *a, **k: early_audio(init(*a, **k)))
                   if args.early_fusion else contextlib.nullcontext()):
-                trained = vfhgan.train(run, cfg, seed=args.seed, data=train, objective=objective)
+                trained = vfhgan.train(run, cfg, seed=args.seed, data=train, objective=objective,
+                                       progress=args.progress)
             s = evaluate(vfhgan.predict, vfhgan.score, trained.models, data, idx, cfg)
             seconds = time.perf_counter() - start
             rec = dict(seed=args.seed, steps=steps, row=row, probe=probe, weights=run.loss_weights(), psnr=s["psnr"],

@@ -32,6 +32,21 @@ def test_rows_run_alone_give_the_numbers_they_give_beside_the_others(benchmark_m
         mod.main(["--preset", "smoke", "--rows", "still_oracle"])
 
 
+def test_progress_shows_each_row_s_bar_on_stderr_and_changes_no_number(benchmark_module, tmp_path, monkeypatch,
+                                                                          capsys):
+    monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
+    mod = benchmark_module("vfhgan_audio_control")
+    args = ["--preset", "smoke", "--steps", "2", "--rows", "still_visual"]
+    mod.main(args)
+    quiet = capsys.readouterr()
+    mod.main([*args, "--progress"])
+    shown = capsys.readouterr()
+    assert "seed 0:" in shown.err and "/2 [" in shown.err and "/2 [" not in quiet.err
+    line = [ln for ln in shown.out.splitlines() if "steps still_visual" in ln]
+    assert [ln.split("(")[0] for ln in line] == [ln.split("(")[0] for ln in quiet.out.splitlines()
+                                                 if "steps still_visual" in ln]
+
+
 def test_set_changes_a_config_knob_and_refuses_unknown_ones(benchmark_module, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AVFH_HOME", str(tmp_path / "home"))
     mod = benchmark_module("vfhgan_audio_control")
