@@ -58,11 +58,14 @@ steps by seed, and scores the control with the audit's own test (`metrics.stats.
 one-sided 95 %): the speech-fed row's held-out mouth PSNR over the visual-only row's, and its audio use (intact over
 shuffled and over silenced, on held-out and on training people), each with its interval and minimum detectable
 effect. --seeds S... scores only those seeds' rows and --alpha A sets the one-sided level, for a planned later look
-at more seeds (`reproduce.control_probe.two_look_false_positive` gives what two looks cost together):
+at more seeds (`reproduce.control_probe.two_look_false_positive` gives what two looks cost together); --power N...
+plans the next test from the control's per-seed spread (`reproduce.control_probe.power_lines`): its MDE and its
+chance of detecting a few effects over N seeds:
 
     .venv/bin/python benchmarks/vfhgan_audio_control.py --steps 3000 --seed 1 --rows still_audio --out a1.json
     .venv/bin/python benchmarks/vfhgan_audio_control.py --score a*.json v*.json
     .venv/bin/python benchmarks/vfhgan_audio_control.py --score a*.json v*.json --seeds 0 1 2 3 4 --alpha 0.025
+    .venv/bin/python benchmarks/vfhgan_audio_control.py --score a*.json v*.json --power 3 5 8
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ import torch
 from avfh_core.cli import _parse_assignment
 from avfh_core.reproduce.control_probe import (
     PROBE_OPTIONS,
+    power_lines,
     read_records,
     score_lines,
     score_records,
@@ -282,17 +286,26 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--alpha", type=float, default=0.05,
                     help="with --score: the one-sided level of each test (default 0.05; a planned later look at "
                          "the same hypothesis uses a smaller one)")
+    ap.add_argument("--power", type=int, nargs="+", default=None, metavar="N",
+                    help="with --score: plan the next test from the control's per-seed spread: its MDE and the "
+                         "chance of detecting a few effects over N seeds")
     ap.add_argument("--progress", action="store_true",
                     help="a progress bar per row on stderr (steps done, rate, time left), for rows that run for hours")
     ap.add_argument("--seeds", type=int, nargs="+", default=None,
                     help="with --score: score only these seeds' rows (default: every saved seed)")
     args = ap.parse_args(argv)
+    if args.power is not None and (not args.score or min(args.power) < 2):
+        ap.error("--power needs --score and seed counts of at least 2")
     if args.score:
         if not 0 < args.alpha < 0.5:
             ap.error(f"--alpha must be in (0, 0.5), got {args.alpha}")
         try:
-            print("\n".join(score_lines(score_records(read_records(args.score), alpha=args.alpha,
-                                                       seeds=args.seeds))))
+            scored = score_records(read_records(args.score), alpha=args.alpha, seeds=args.seeds)
+            print("\n".join(score_lines(scored)))
+            for g in scored if args.power else ():
+                control = [t for t in g["tests"] if t["name"].startswith("control")]
+                if control:
+                    print("\n".join(power_lines(control[0], args.power, alpha=args.alpha)))
         except ValueError as exc:  # a file that is not the probe's, or a row saved twice: named, nothing trained
             raise SystemExit(f"--score: {exc}") from None
         return

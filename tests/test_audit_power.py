@@ -369,3 +369,29 @@ def test_a_saved_batch_file_that_is_not_one_is_named(tmp_path):
                                                   "seeds": [0, 1, 2, 3], "steps": 1000, "counts": "stale"}))
     out = audit_batch_file(pt, tmp_path / "ok.json")
     assert out["steps"] == 1000 and out["counts"]["reproduced"] == 1 and out["claims"][0]["n"] == 4
+
+
+def test_one_sided_power_is_how_often_the_audit_s_own_test_detects_a_true_effect():
+    """Normal per-seed differences of known mean and spread, scored by `one_sided_verdict` (paired, one-sided):
+    the share detected (lower bound above zero) matches the noncentral-t power, and the power at the MDE is about
+    the MDE's 80 %."""
+    from avfh_core.metrics.stats import one_sided_power
+
+    rng = np.random.default_rng(0)
+    sd, effect = 0.14, 0.15
+    for n, alpha in ((3, 0.05), (5, 0.05), (5, 0.025)):
+        hits = 0
+        for _ in range(2000):
+            d = rng.normal(effect, sd, n)
+            v = one_sided_verdict(np.zeros(n).tolist(), d.tolist(), paired=True, alpha=alpha)
+            hits += v["ci_low"] > 0
+        assert abs(hits / 2000 - one_sided_power(effect, sd, n, alpha)) < 0.035, (n, alpha)
+        mde = min_detectable_effect(sd / math.sqrt(n), n - 1, alpha)
+        assert 0.75 < one_sided_power(mde, sd, n, alpha) < 0.85
+    assert one_sided_power(0.0, sd, 5) == pytest.approx(0.05)  # no effect: detected at the test's level
+    assert one_sided_power(0.3, sd, 5) > one_sided_power(0.15, sd, 5) > one_sided_power(0.15, sd, 3)
+    for bad in ((0.1, 0.0, 5), (0.1, sd, 1), (math.nan, sd, 5), (0.1, sd, 2.5)):
+        with pytest.raises(ValueError):
+            one_sided_power(*bad)
+    with pytest.raises(ValueError):
+        one_sided_power(0.1, sd, 5, alpha=1.0)

@@ -263,3 +263,26 @@ def test_out_records_every_row_and_score_pairs_them_by_seed(benchmark_module, tm
     bad.write_text("{")
     with pytest.raises(SystemExit, match="bad.json"):
         mod.main(["--score", str(bad)])
+
+
+def test_power_plans_the_next_test_from_the_saved_controls_spread(benchmark_module, capsys):
+    """--score ... --power N plans from the committed rows of the closed 3000-step test (no training): the control's
+    MDE over N seeds, as the score itself printed it at the seeds it has; too few seeds or no --score are refused."""
+    from pathlib import Path
+
+    mod = benchmark_module("vfhgan_audio_control")
+    files = sorted(str(p) for p in (Path(__file__).parents[1] / "benchmarks" / "results"
+                                    / "vfhgan_audio_control_lipgen3000").glob("*.json"))
+    mod.main(["--score", *files, "--seeds", "0", "1", "2", "3", "4", "--power", "5", "8"])
+    out = capsys.readouterr().out.splitlines()
+    control = next(ln for ln in out if ln.lstrip().startswith("control:"))
+    plan = out[out.index(next(ln for ln in out if ln.startswith("planning from the control test's spread"))):]
+    assert "seeds [0, 1, 2, 3, 4]" in plan[0] and len(plan) == 3
+    assert plan[1].startswith("  5 seeds: MDE ") and control.split("MDE ")[1].split()[0] in plan[1]
+    assert plan[2].startswith("  8 seeds: ") and "chance of detecting +0.1 dB" in plan[2]
+    with pytest.raises(SystemExit, match="at least 3"):
+        mod.main(["--score", *files, "--seeds", "0", "1", "--power", "5"])
+    for bad in (["--power", "5"], ["--score", *files, "--power", "1"]):
+        with pytest.raises(SystemExit):
+            mod.main(bad)
+    assert "--power needs --score" in capsys.readouterr().err

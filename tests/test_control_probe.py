@@ -1,13 +1,16 @@
 """reproduce.control_probe: the control probe's saved rows, read, paired by seed and scored with the audit's test."""
 
 import json
+import math
 
+import numpy as np
 import pytest
 
-from avfh_core.metrics.stats import one_sided_verdict
+from avfh_core.metrics.stats import min_detectable_effect, one_sided_power, one_sided_verdict
 from avfh_core.reproduce.control_probe import (
     RECORD_KIND,
     lower_bounds,
+    power_lines,
     probe_label,
     read_records,
     score_lines,
@@ -122,3 +125,23 @@ def test_bad_files_and_a_row_saved_twice_are_named(tmp_path):
             read_records([tmp_path / name])
     with pytest.raises(ValueError, match="missing.json"):
         read_records([tmp_path / "missing.json"])
+
+
+def test_power_lines_plan_from_the_controls_per_seed_spread():
+    (g,) = score_records(RECORDS)
+    control = g["tests"][0]
+    sd = float(np.std(np.subtract(control["b"], control["a"]), ddof=1))
+    lines = power_lines(control, [3, 5], effects=(0.1, 0.2))
+    assert lines[0].startswith("planning from the control test's spread over seeds [0, 1, 2]")
+    assert f"{sd:.3f} dB" in lines[0] and "one-sided 95 %" in lines[0]
+    assert lines[1] == (f"  3 seeds: MDE {min_detectable_effect(sd / math.sqrt(3), 2):.3f}; chance of detecting "
+                        f"+0.1 dB {one_sided_power(0.1, sd, 3):.2f}, +0.2 dB {one_sided_power(0.2, sd, 3):.2f}")
+    # the spread over three seeds gives the MDE the score printed for three
+    assert f"MDE {control['mde']:.3f}" in lines[1]
+    assert "97.5 %" in power_lines(control, [5], alpha=0.025)[0]
+    two = score_records(RECORDS[:4])[0]["tests"][0]
+    with pytest.raises(ValueError, match="at least 3"):
+        power_lines(two, [5])
+    flat = dict(control, a=[1.0, 1.0, 1.0], b=[1.1, 1.1, 1.1])
+    with pytest.raises(ValueError, match="no spread"):
+        power_lines(flat, [5])

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from avfh_core.fsutil import atomic_write
-from avfh_core.metrics.stats import one_sided_verdict, t_quantile
+from avfh_core.metrics.stats import min_detectable_effect, one_sided_power, one_sided_verdict, t_quantile
 
 RECORD_KIND = "vfhgan_audio_control"
 # the options that change what a row trains (the seed is paired over; which rows a process trains and where it
@@ -133,6 +133,31 @@ def score_lines(scored: Sequence[Mapping[str, Any]]) -> list[str]:
                          f"{'detected' if t['verdict'] == 'reproduced' else 'not detected'}")
         if not g["tests"]:
             lines.append("  nothing to score: no seed trained both of the control's rows, and no row that hears")
+    return lines
+
+
+PLAN_EFFECTS_DB = (0.1, 0.15, 0.2, 0.3)
+
+
+def power_lines(test: Mapping[str, Any], ns: Sequence[int], alpha: float = 0.05,
+                effects: Sequence[float] = PLAN_EFFECTS_DB) -> list[str]:
+    """Planning the next test from one scored test (a `score_records` test, e.g. the control): taking the spread of
+    its per-seed differences as the next test's, the minimum detectable effect (`min_detectable_effect`, 80 %) and
+    the chance of detecting each of `effects` (`one_sided_power`) of a paired one-sided level-`alpha` test over each
+    n in `ns`. A test of fewer than three seeds has no usable spread: a ValueError."""
+    d = np.subtract(test["b"], test["a"], dtype=float)
+    if d.size < 3:
+        raise ValueError(f"power_lines: {test['name']!r} has {d.size} seeds; its spread needs at least 3")
+    sd = float(d.std(ddof=1))
+    if not sd > 0:
+        raise ValueError(f"power_lines: {test['name']!r} has no spread over its seeds")
+    level = f"one-sided {100 * (1 - alpha):g} %"
+    lines = [f"planning from the {test['name'].split(':')[0]} test's spread over seeds {test['seeds']} "
+             f"(sd of the per-seed differences {sd:.3f} dB), a paired {level} test:"]
+    for n in ns:
+        chances = ", ".join(f"+{e:g} dB {one_sided_power(e, sd, n, alpha):.2f}" for e in effects)
+        lines.append(f"  {n} seeds: MDE {min_detectable_effect(sd / math.sqrt(n), n - 1, alpha):.3f}; "
+                     f"chance of detecting {chances}")
     return lines
 
 
