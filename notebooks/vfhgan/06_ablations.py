@@ -69,7 +69,13 @@ from avfh_core.data import synth
 from avfh_core.metrics.stats import one_sided_verdict
 from avfh_core.reproduce.audio_use import audio_use_seeds, condition_means, use_line
 from avfh_core.reproduce.audit import audit_batch_file, audit_claims, audit_controls, print_audit
-from avfh_core.reproduce.control_probe import read_records, score_lines, score_records, two_look_false_positive
+from avfh_core.reproduce.control_probe import (
+    power_lines,
+    read_records,
+    score_lines,
+    score_records,
+    two_look_false_positive,
+)
 from avfh_core.reproduce.headroom import MOUTH_STATE, windows_mel_readout, world_still_headroom
 from avfh_core.reproduce.results import Results
 from avfh_core.reproduce.tables import beside_paper, load_tables
@@ -474,6 +480,20 @@ print("(seeds 0-4 at one-sided 95 %, for reading only: not the planned test)")
 print("\n".join(line for line in score_lines(nominal) if "control" in line or "held-out" in line))
 print(f"the two looks together call a null effect detected with probability {two_look_false_positive(3, 5):.3f} "
       "(one look: 0.050)")
+
+# %% [markdown]
+# That test is closed; a third look at it would only buy another chance at a false detection. The next test asks a
+# new question (do both rows, trained twice as long, separate?) on fresh seeds, and how many seeds it needs is
+# planned from the closed test's spread before any of its rows run: the cell below takes the per-seed differences of
+# the control above as the spread to expect and prints, for a few seed counts, the minimum detectable effect and the
+# chance of detecting a few true gains (`metrics.stats.one_sided_power`, the noncentral t). What to look for: how
+# fast the chance grows with the seeds, next to the gain the closed test measured and the world's ceiling. The plan,
+# its seeds and its rows are in `benchmarks/results/vfhgan_audio_control_lipgen6000_2026-12-08.md`; the test is
+# scored once, when every planned row exists.
+
+# %% tags=["nbval-check-output"]
+closed_control = next(t for t in nominal[0]["tests"] if t["name"].startswith("control"))
+print("\n".join(power_lines(closed_control, [3, 5, 8])))
 
 # %% [markdown]
 # ## Trained far longer: can the instrument see an audio effect at all?
